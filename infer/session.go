@@ -1,0 +1,398 @@
+// Package infer executes ir.Graphs: it compiles a graph into a Session (a
+// topological plan, one kernel per node chosen from the kernel table, and
+// buffer lifetimes), then runs it on any batch size.
+//
+// Observers see activations through the value tap (Options.Tap), which is
+// called with every value the graph defines, in execution order. infer
+// never imports calibration, PTQ or QAT code.
+package infer
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/goslim/goslim/internal/kernel"
+	"github.com/goslim/goslim/internal/ops"
+	"github.com/goslim/goslim/ir"
+	"github.com/goslim/goslim/tensor"
+)
+
+// Tap sees a value right after it is computed (graph inputs first). The
+// tensor is valid only during the call: copy what must be kept. Returning
+// an error aborts the run.
+type Tap func(id ir.ValueID, t *tensor.Tensor) error
+
+// Options configure a Session. The zero value is valid.
+type Options struct {
+	// Threads is the number of goroutines kernels may use (default: the
+	// number of CPUs).
+	Threads int
+	// Kernels forces a kernel tier ("generic", "avx2", "avx512", "vnni",
+	// "amx"). Empty means the GOSLIM_KERNELS environment variable, else the
+	// best tier this CPU supports.
+	Kernels string
+	// Tap, when set, is called with every value the graph defines (or only
+	// TapValues when that is non-nil). Fusions that would hide a tapped
+	// value are not applied.
+	Tap       Tap
+	TapValues []ir.ValueID
+	// Keep lists values whose tensors stay alive after a run (for a backward
+	// pass); read them with Session.Value.
+	Keep []ir.ValueID
+	// Table overrides the kernel table (default ops.NewTable()).
+	Table *kernel.Table
+}
+
+// NodeKernel records which implementation runs a node.
+type NodeKernel struct {
+	Node   int    // index in Graph.Nodes
+	Label  string // node name and op
+	Op     string
+	Kernel string // entry name, e.g. "generic" or "avx512.gemm"
+	Tier   kernel.Tier
+}
+
+type step struct {
+	node    int
+	k       kernel.Kernel
+	ctx     *kernel.Ctx
+	in      []*tensor.Tensor
+	out     []*tensor.Tensor
+	inIDs   []ir.ValueID
+	outIDs  []ir.ValueID
+	release []ir.ValueID // values whose last use is this step
+}
+
+// Session is a compiled graph. Run may be called from several goroutines;
+// calls are serialized.
+type Session struct {
+	g       *ir.Graph
+	opts    Options
+	tier    kernel.Tier
+	steps   []step
+	records []NodeKernel
+	tapped  []bool
+	kept    []bool
+	isOut   []bool
+
+	mu     sync.Mutex
+	arena  *arena
+	vals   []*tensor.Tensor
+	handle []int
+}
+
+// NewSession compiles g. The graph must not be modified afterwards.
+func NewSession(g *ir.Graph, opts Options) (*Session, error) {
+	if err := g.Verify(); err != nil {
+		return nil, fmt.Errorf("infer: %w", err)
+	}
+	if v, ok := g.Opsets[""]; ok && (v < 7 || v > MaxOpset) {
+		return nil, fmt.Errorf("infer: model imports ai.onnx opset %d; goslim supports opsets 7 to %d", v, MaxOpset)
+	}
+	if opts.Threads <= 0 {
+		opts.Threads = runtime.NumCPU()
+	}
+	var want kernel.Tier
+	explicit := false
+	if opts.Kernels != "" {
+		t, err := kernel.ParseTier(opts.Kernels)
+		if err != nil {
+			return nil, fmt.Errorf("infer: %w", err)
+		}
+		want, explicit = t, true
+	}
+	tier, err := kernel.Resolve(want, explicit)
+	if err != nil {
+		return nil, fmt.Errorf("infer: %w", err)
+	}
+	table := opts.Table
+	if table == nil {
+		table = ops.NewTable()
+	}
+	order, err := g.Topo()
+	if err != nil {
+		return nil, fmt.Errorf("infer: %w", err)
+	}
+	s := &Session{g: g, opts: opts, tier: tier, arena: newArena(),
+		vals: make([]*tensor.Tensor, len(g.Values)), handle: make([]int, len(g.Values)),
+		tapped: make([]bool, len(g.Values)), kept: make([]bool, len(g.Values)), isOut: make([]bool, len(g.Values))}
+	for i := range s.handle {
+		s.handle[i] = -1
+	}
+	if opts.Tap != nil {
+		if opts.TapValues == nil {
+			for i := range s.tapped {
+				s.tapped[i] = true
+			}
+		}
+		for _, id := range opts.TapValues {
+			if id < 0 || int(id) >= len(g.Values) {
+				return nil, fmt.Errorf("infer: tap value id %d out of range", id)
+			}
+			s.tapped[id] = true
+		}
+	}
+	for _, id := range opts.Keep {
+		if id < 0 || int(id) >= len(g.Values) {
+			return nil, fmt.Errorf("infer: keep value id %d out of range", id)
+		}
+		s.kept[id] = true
+	}
+	for _, id := range g.Outputs {
+		s.isOut[id] = true
+	}
+	for _, ni := range order {
+		n := &g.Nodes[ni]
+		info := &kernel.Info{Graph: g, Node: n, Opset: g.Opset(n.Domain), Tier: tier,
+			Inputs: make([]ir.Type, len(n.Inputs)), Consts: make([]*tensor.Tensor, len(n.Inputs))}
+		for i, in := range n.Inputs {
+			if in == ir.NoValue {
+				continue
+			}
+			v := &g.Values[in]
+			info.Inputs[i] = v.Type
+			if v.Const != nil && !g.IsInput(in) {
+				info.Consts[i] = v.Const
+			}
+		}
+		k, e, err := table.Lookup(info)
+		if err != nil {
+			return nil, fmt.Errorf("infer: %w", err)
+		}
+		s.steps = append(s.steps, step{node: ni, k: k,
+			ctx:   kernel.NewCtx(n, opts.Threads, s.arena),
+			in:    make([]*tensor.Tensor, len(n.Inputs)),
+			out:   make([]*tensor.Tensor, len(n.Outputs)),
+			inIDs: n.Inputs, outIDs: n.Outputs})
+		s.records = append(s.records, NodeKernel{Node: ni, Label: n.Label(), Op: n.Op, Kernel: e.Name, Tier: e.Tier})
+	}
+	// Lifetimes: a computed value dies after its last reader, unless it is
+	// a graph output or kept.
+	last := make([]int, len(g.Values))
+	for i := range last {
+		last[i] = -1
+	}
+	for si, st := range s.steps {
+		for _, in := range st.inIDs {
+			if in != ir.NoValue {
+				last[in] = si
+			}
+		}
+		for _, o := range st.outIDs {
+			if o != ir.NoValue && last[o] < si {
+				last[o] = si // unread outputs die right away
+			}
+		}
+	}
+	for id, si := range last {
+		if si < 0 || s.isOut[id] || s.kept[id] {
+			continue
+		}
+		s.steps[si].release = append(s.steps[si].release, ir.ValueID(id))
+	}
+	return s, nil
+}
+
+// MaxOpset is the newest ai.onnx opset goslim accepts.
+const MaxOpset = 21
+
+// Graph returns the compiled graph.
+func (s *Session) Graph() *ir.Graph { return s.g }
+
+// Tier returns the kernel tier the session compiled for.
+func (s *Session) Tier() kernel.Tier { return s.tier }
+
+// Threads returns the thread budget.
+func (s *Session) Threads() int { return s.opts.Threads }
+
+// Kernels returns the per-node kernel record in execution order.
+func (s *Session) Kernels() []NodeKernel { return append([]NodeKernel(nil), s.records...) }
+
+// Run executes the graph on feeds keyed by input name and returns the graph
+// outputs keyed by name. Inputs that have a stored initializer may be
+// omitted. The returned tensors belong to the caller.
+func (s *Session) Run(ctx context.Context, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	in := make([]*tensor.Tensor, len(s.g.Inputs))
+	used := 0
+	for i, id := range s.g.Inputs {
+		if t, ok := feeds[s.g.Values[id].Name]; ok {
+			in[i] = t
+			used++
+		}
+	}
+	if used != len(feeds) {
+		for name := range feeds {
+			id, ok := s.g.ValueByName(name)
+			if !ok || !s.g.IsInput(id) {
+				return nil, fmt.Errorf("infer: feed %q is not a graph input", name)
+			}
+		}
+	}
+	outs, err := s.RunInputs(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	res := make(map[string]*tensor.Tensor, len(outs))
+	for i, id := range s.g.Outputs {
+		res[s.g.Values[id].Name] = outs[i]
+	}
+	return res, nil
+}
+
+// RunInputs is Run with inputs in graph-input order (nil for an input
+// that falls back to its initializer) and outputs in graph-output order.
+func (s *Session) RunInputs(ctx context.Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(inputs) != len(s.g.Inputs) {
+		return nil, fmt.Errorf("infer: got %d inputs, the graph has %d", len(inputs), len(s.g.Inputs))
+	}
+	outs, err := s.run(ctx, inputs)
+	if err != nil {
+		s.arena.reset()
+		clear(s.vals)
+		for i := range s.handle {
+			s.handle[i] = -1
+		}
+		return nil, err
+	}
+	return outs, nil
+}
+
+func (s *Session) run(ctx context.Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	g := s.g
+	clear(s.vals)
+	for i, h := range s.handle {
+		// Only kept values of the previous run still hold buffers.
+		s.arena.release(h)
+		s.handle[i] = -1
+	}
+	for id := range g.Values {
+		if c := g.Values[id].Const; c != nil {
+			s.vals[id] = c
+		}
+	}
+	for i, id := range g.Inputs {
+		t := inputs[i]
+		v := &g.Values[id]
+		if t == nil {
+			if v.Const == nil {
+				return nil, fmt.Errorf("infer: input %q is missing", v.Name)
+			}
+			t = v.Const
+		} else if err := checkFeed(v, t); err != nil {
+			return nil, err
+		}
+		s.vals[id] = t
+		if s.tapped[id] {
+			if err := s.opts.Tap(id, t); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for si := range s.steps {
+		st := &s.steps[si]
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		for i, id := range st.inIDs {
+			if id == ir.NoValue {
+				st.in[i] = nil
+				continue
+			}
+			st.in[i] = s.vals[id]
+		}
+		st.ctx.Begin(st.out)
+		if err := st.k.Run(st.ctx, st.in, st.out); err != nil {
+			return nil, err
+		}
+		for i, id := range st.outIDs {
+			t := st.out[i]
+			if id == ir.NoValue {
+				if t != nil {
+					s.arena.release(st.ctx.Handles[i])
+				}
+				continue
+			}
+			if t == nil {
+				return nil, st.ctx.Errorf("kernel produced no output %d (%q)", i, g.Values[id].Name)
+			}
+			s.vals[id] = t
+			if j := st.ctx.AliasOf[i]; j >= 0 {
+				h := s.handle[st.inIDs[j]]
+				s.arena.retain(h)
+				s.handle[id] = h
+			} else {
+				s.handle[id] = st.ctx.Handles[i]
+			}
+			if s.tapped[id] {
+				if err := s.opts.Tap(id, t); err != nil {
+					return nil, err
+				}
+			}
+		}
+		for i := range st.in {
+			st.in[i] = nil
+		}
+		for _, id := range st.release {
+			s.arena.release(s.handle[id])
+			s.handle[id] = -1
+			s.vals[id] = nil
+		}
+	}
+	outs := make([]*tensor.Tensor, len(g.Outputs))
+	for i, id := range g.Outputs {
+		t := s.vals[id]
+		h := s.handle[id]
+		switch {
+		case h < 0 || s.arena.bufs[h].refs > 1 || s.kept[id]:
+			// A constant, a feed, a view of one, a buffer shared with another
+			// live value, or one the session keeps: hand out a copy.
+			t = t.Clone()
+			s.arena.release(h)
+		default:
+			s.arena.detach(h)
+		}
+		s.handle[id] = -1
+		outs[i] = t
+	}
+	for id := range s.vals {
+		if !s.kept[id] {
+			s.vals[id] = nil
+		}
+	}
+	return outs, nil
+}
+
+// Value returns a kept value (Options.Keep) from the last run, valid until
+// the next run.
+func (s *Session) Value(id ir.ValueID) *tensor.Tensor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id < 0 || int(id) >= len(s.vals) || !s.kept[id] {
+		return nil
+	}
+	return s.vals[id]
+}
+
+func checkFeed(v *ir.Value, t *tensor.Tensor) error {
+	if err := t.Check(); err != nil {
+		return fmt.Errorf("infer: input %q: %w", v.Name, err)
+	}
+	if v.Type.DType != 0 && t.DType != v.Type.DType {
+		return fmt.Errorf("infer: input %q has dtype %v, the model wants %v", v.Name, t.DType, v.Type.DType)
+	}
+	if v.Type.Ranked {
+		if len(t.Shape) != len(v.Type.Shape) {
+			return fmt.Errorf("infer: input %q has shape %v, the model wants %v", v.Name, t.Shape, v.Type)
+		}
+		for i, d := range v.Type.Shape {
+			if d.Size >= 0 && int64(t.Shape[i]) != d.Size {
+				return fmt.Errorf("infer: input %q has shape %v, the model wants %v", v.Name, t.Shape, v.Type)
+			}
+		}
+	}
+	return nil
+}
