@@ -174,7 +174,9 @@ func IntsAttr(name string, v ...int64) Attr { return Attr{Name: name, Type: Attr
 func FloatsAttr(name string, v ...float32) Attr { return Attr{Name: name, Type: AttrFloats, Floats: v} }
 
 // TensorAttr makes a tensor attribute.
-func TensorAttr(name string, t *tensor.Tensor) Attr { return Attr{Name: name, Type: AttrTensor, Tensor: t} }
+func TensorAttr(name string, t *tensor.Tensor) Attr {
+	return Attr{Name: name, Type: AttrTensor, Tensor: t}
+}
 
 // ValueString formats the attribute value for dumps.
 func (at Attr) ValueString() string {
