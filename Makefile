@@ -1,0 +1,34 @@
+# goslim build and test entry points. `make test` is what CI runs (via .ci/run).
+GO          ?= go
+ORT_VERSION ?= 1.30.0
+export GOSLIM_ORT_DIR ?= $(CURDIR)/.cache/ort
+
+.PHONY: test deps vet unit noasm conformance build fixtures
+
+## test: install test assets when missing, then vet and test with and without assembly
+test: deps vet unit noasm
+
+deps:
+	@ORT_VERSION=$(ORT_VERSION) bash scripts/install-test-deps.sh
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags noasm ./...
+
+unit:
+	$(GO) test -timeout 20m ./...
+
+noasm:
+	$(GO) test -timeout 20m -tags noasm ./...
+
+## conformance: print the per-op table of the ONNX backend tests
+conformance: deps
+	GOSLIM_CONFORMANCE_REPORT=$(CURDIR)/.cache/conformance.md $(GO) test ./infer -run TestConformance -count=1
+	@cat .cache/conformance.md
+
+build:
+	CGO_ENABLED=0 $(GO) build -o goslim ./cmd/goslim
+
+## fixtures: regenerate the PyTorch reference models (needs Debian python3-torch, python3-onnx)
+fixtures:
+	/usr/bin/python3 testdata/models/gen_fixtures.py
