@@ -91,6 +91,11 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 	if v, ok := g.Opsets[""]; ok && (v < 7 || v > MaxOpset) {
 		return nil, fmt.Errorf("infer: model imports ai.onnx opset %d; goslim supports opsets 7 to %d", v, MaxOpset)
 	}
+	for id := range g.Values {
+		if c := g.Values[id].Const; c != nil && hasNaN(c) {
+			return nil, fmt.Errorf("infer: initializer %q contains NaN; the model is broken", g.Values[id].Name)
+		}
+	}
 	if opts.Threads <= 0 {
 		opts.Threads = runtime.NumCPU()
 	}
@@ -395,4 +400,30 @@ func checkFeed(v *ir.Value, t *tensor.Tensor) error {
 		}
 	}
 	return nil
+}
+
+func hasNaN(t *tensor.Tensor) bool {
+	switch d := t.Data.(type) {
+	case []float32:
+		for _, v := range d {
+			if v != v {
+				return true
+			}
+		}
+	case []float64:
+		for _, v := range d {
+			if v != v {
+				return true
+			}
+		}
+	case []uint16:
+		if t.DType == tensor.Float16 {
+			for _, v := range d {
+				if v&0x7c00 == 0x7c00 && v&0x3ff != 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
