@@ -7,104 +7,457 @@ import (
 	"github.com/goslim/goslim/tensor"
 )
 
+// registerElementwise registers the elementwise family: broadcasting
+// arithmetic (elementwise.go, elementwise_pow.go), unary math
+// (elementwise_unary.go), activations (activation*.go), comparison and
+// selection (compare.go) and Cast (cast.go).
 func registerElementwise(t *kernel.Table) {
-	add(t, "Add", binaryArith(func(a, b float64) float64 { return a + b }, addT[float32], addT[float64], addT[int32], addT[int64]))
-	add(t, "Relu", simple(relu))
+	add(t, "Add", ewArith(ewAdd))
+	add(t, "Sub", ewArith(ewSub))
+	add(t, "Mul", ewArith(ewMul))
+	add(t, "Div", ewArith(ewDiv))
+	add(t, "Pow", simple(ewPow))
+	registerUnary(t)
+	registerActivations(t)
+	registerCompare(t)
+	registerCast(t)
 }
 
-func addT[T Number](a, b T) T { return a + b }
+// ewParallelMin is the output size (elements) above which elementwise
+// kernels split their work across threads; ewParallelGrain is the smallest
+// chunk a thread gets.
+const (
+	ewParallelMin   = 1 << 16
+	ewParallelGrain = 1 << 14
+)
 
-// binaryArith builds a broadcasting binary kernel. The typed functions
-// cover the common dtypes without conversion; every other numeric dtype
-// (and float16) goes through float64.
-func binaryArith(f64 func(a, b float64) float64, f32 func(a, b float32) float32, ff64 func(a, b float64) float64,
-	i32 func(a, b int32) int32, i64 func(a, b int64) int64) kernel.Builder {
+// ewSplit runs fn over [0, n), split across the context's threads when n
+// is large enough to pay for goroutines.
+func ewSplit(c *kernel.Ctx, n int, fn func(lo, hi int)) {
+	if n <= ewParallelMin || c.Threads <= 1 {
+		if n > 0 {
+			fn(0, n)
+		}
+		return
+	}
+	kernel.Parallel(min(c.Threads, n/ewParallelGrain), n, fn)
+}
+
+// ewPlan is a broadcast iteration plan for one to three inputs: the output
+// shape with size-1 dims dropped and neighbouring dims merged wherever every
+// input is laid out contiguously (or broadcast) across both, and each
+// input's element strides over those dims (0 along broadcast dims). The
+// innermost stride of every input is 0 or 1.
+type ewPlan struct {
+	dims  []int
+	st    [3][]int
+	n     int // number of inputs
+	total int // output elements
+}
+
+// newEwPlan plans the broadcast of ins (at most three shapes) to out,
+// which must be their broadcast shape.
+func newEwPlan(out tensor.Shape, ins ...tensor.Shape) ewPlan {
+	p := ewPlan{n: len(ins), total: out.Size()}
+	var full [3][]int
+	for k, s := range ins {
+		full[k] = bstrides(s, out)
+	}
+	for d, size := range out {
+		if size == 1 {
+			continue
+		}
+		if m := len(p.dims); m > 0 {
+			merge := true
+			for k := 0; k < p.n; k++ {
+				if p.st[k][m-1] != full[k][d]*size {
+					merge = false
+					break
+				}
+			}
+			if merge {
+				p.dims[m-1] *= size
+				for k := 0; k < p.n; k++ {
+					p.st[k][m-1] = full[k][d]
+				}
+				continue
+			}
+		}
+		p.dims = append(p.dims, size)
+		for k := 0; k < p.n; k++ {
+			p.st[k] = append(p.st[k], full[k][d])
+		}
+	}
+	if len(p.dims) == 0 {
+		p.dims = []int{1}
+		for k := 0; k < p.n; k++ {
+			p.st[k] = []int{0}
+		}
+	}
+	return p
+}
+
+// inner returns input k's stride along the innermost planned dim (0 or 1).
+func (p *ewPlan) inner(k int) int { return p.st[k][len(p.dims)-1] }
+
+// walk calls fn for each run of the output range [lo, hi) that lies within
+// one innermost row: o is the output offset of the run, n its length and
+// off the offsets of the inputs at o. Along a run input k advances by
+// p.inner(k).
+func (p *ewPlan) walk(lo, hi int, fn func(o, n int, off [3]int)) {
+	if lo >= hi {
+		return
+	}
+	r := len(p.dims) - 1
+	inner := p.dims[r]
+	var buf [8]int
+	idx := buf[:0]
+	if r > len(buf) {
+		idx = make([]int, r)
+	} else {
+		idx = buf[:r]
+	}
+	row, col := lo/inner, lo%inner
+	var off [3]int
+	for k := 0; k < p.n; k++ {
+		off[k] = col * p.st[k][r]
+	}
+	for d := r - 1; d >= 0; d-- {
+		idx[d] = row % p.dims[d]
+		row /= p.dims[d]
+		for k := 0; k < p.n; k++ {
+			off[k] += idx[d] * p.st[k][d]
+		}
+	}
+	for o := lo; ; {
+		n := min(inner-col, hi-o)
+		fn(o, n, off)
+		o += n
+		if o >= hi {
+			return
+		}
+		for k := 0; k < p.n; k++ {
+			off[k] -= col * p.st[k][r]
+		}
+		col = 0
+		for d := r - 1; d >= 0; d-- {
+			idx[d]++
+			for k := 0; k < p.n; k++ {
+				off[k] += p.st[k][d]
+			}
+			if idx[d] < p.dims[d] {
+				break
+			}
+			for k := 0; k < p.n; k++ {
+				off[k] -= p.st[k][d] * p.dims[d]
+			}
+			idx[d] = 0
+		}
+	}
+}
+
+// ewRow2 computes one run of a binary op: o[j] = f(a[j*sa], b[j*sb]) with
+// sa, sb in {0, 1}.
+type ewRow2[A, B, U any] func(o []U, a []A, b []B, sa, sb int)
+
+// ewRun2 applies row to every run of the broadcast p of a and b into o,
+// splitting large outputs across threads.
+func ewRun2[A, B, U any](c *kernel.Ctx, p *ewPlan, o []U, a []A, b []B, row ewRow2[A, B, U]) {
+	sa, sb := p.inner(0), p.inner(1)
+	ewSplit(c, p.total, func(lo, hi int) {
+		p.walk(lo, hi, func(oo, n int, off [3]int) {
+			row(o[oo:oo+n], a[off[0]:], b[off[1]:], sa, sb)
+		})
+	})
+}
+
+// ewFuncRow makes a row kernel from a scalar function. It is the generic
+// path for ops that are not hot enough for hand-written loops.
+func ewFuncRow[A, B, U any](f func(A, B) U) ewRow2[A, B, U] {
+	return func(o []U, a []A, b []B, sa, sb int) {
+		switch {
+		case sa == 1 && sb == 1:
+			a, b := a[:len(o)], b[:len(o)]
+			for i := range o {
+				o[i] = f(a[i], b[i])
+			}
+		case sa == 1:
+			y, a := b[0], a[:len(o)]
+			for i := range o {
+				o[i] = f(a[i], y)
+			}
+		case sb == 1:
+			x, b := a[0], b[:len(o)]
+			for i := range o {
+				o[i] = f(x, b[i])
+			}
+		default:
+			v := f(a[0], b[0])
+			for i := range o {
+				o[i] = v
+			}
+		}
+	}
+}
+
+// ewBinaryPrep checks the two inputs of a broadcasting binary op that
+// wants equal dtypes and returns them with the broadcast plan.
+func ewBinaryPrep(c *kernel.Ctx, in []*tensor.Tensor) (a, b *tensor.Tensor, p ewPlan, err error) {
+	if a, err = need(c, in, 0, "A"); err != nil {
+		return
+	}
+	if b, err = need(c, in, 1, "B"); err != nil {
+		return
+	}
+	if err = sameDType(c, a, b); err != nil {
+		return
+	}
+	p, err = ewBroadcast(c, a.Shape, b.Shape)
+	return
+}
+
+// ewBroadcast plans the numpy broadcast of the given shapes.
+func ewBroadcast(c *kernel.Ctx, shapes ...tensor.Shape) (ewPlan, error) {
+	out, err := BroadcastShapes(shapes...)
+	if err != nil {
+		return ewPlan{}, c.Errorf("%v", err)
+	}
+	if n := out.Size(); n < 0 || n > tensor.MaxElements {
+		return ewPlan{}, c.Errorf("broadcast shape %v is too large", out)
+	}
+	return newEwPlan(out, shapes...), nil
+}
+
+// ewOutShape returns the broadcast shape of shapes already planned by
+// ewBroadcast (so known to broadcast).
+func ewOutShape(shapes ...tensor.Shape) tensor.Shape {
+	s, _ := BroadcastShapes(shapes...)
+	return s
+}
+
+// ewArithOp names one of the four basic arithmetic ops.
+type ewArithOp uint8
+
+const (
+	ewAdd ewArithOp = iota
+	ewSub
+	ewMul
+	ewDiv
+)
+
+// ewArith builds Add, Sub, Mul or Div (opsets 7+: numpy broadcasting, all
+// numeric dtypes; integer division truncates toward zero and a zero
+// divisor is an error).
+func ewArith(op ewArithOp) kernel.Builder {
 	return simple(func(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-		a, err := need(c, in, 0, "A")
+		a, b, p, err := ewBinaryPrep(c, in)
 		if err != nil {
 			return err
 		}
-		b, err := need(c, in, 1, "B")
+		o, err := c.Output(0, a.DType, ewOutShape(a.Shape, b.Shape))
 		if err != nil {
 			return err
 		}
-		if err := sameDType(c, a, b); err != nil {
-			return err
-		}
-		shape, err := BroadcastShapes(a.Shape, b.Shape)
-		if err != nil {
-			return c.Errorf("%v", err)
-		}
-		o, err := c.Output(0, a.DType, shape)
-		if err != nil {
-			return err
+		if p.total == 0 {
+			return nil
 		}
 		switch a.DType {
 		case tensor.Float32:
-			binaryLoop(a.F32(), b.F32(), o.F32(), a.Shape, b.Shape, shape, f32)
+			ewRun2(c, &p, o.F32(), a.F32(), b.F32(), ewArithRow[float32](op))
 		case tensor.Float64:
-			binaryLoop(a.F64(), b.F64(), o.F64(), a.Shape, b.Shape, shape, ff64)
+			ewRun2(c, &p, o.F64(), a.F64(), b.F64(), ewArithRow[float64](op))
+		case tensor.Float16:
+			ewHalfBinary(c, &p, a, b, o, ewArithRow[float32](op))
+		case tensor.Int8:
+			return ewArithInt[int8](c, op, &p, a, b, o)
+		case tensor.Uint8:
+			return ewArithInt[uint8](c, op, &p, a, b, o)
+		case tensor.Int16:
+			return ewArithInt[int16](c, op, &p, a, b, o)
+		case tensor.Uint16:
+			return ewArithInt[uint16](c, op, &p, a, b, o)
 		case tensor.Int32:
-			binaryLoop(a.I32(), b.I32(), o.I32(), a.Shape, b.Shape, shape, i32)
+			return ewArithInt[int32](c, op, &p, a, b, o)
+		case tensor.Uint32:
+			return ewArithInt[uint32](c, op, &p, a, b, o)
 		case tensor.Int64:
-			binaryLoop(a.I64(), b.I64(), o.I64(), a.Shape, b.Shape, shape, i64)
+			return ewArithInt[int64](c, op, &p, a, b, o)
+		case tensor.Uint64:
+			return ewArithInt[uint64](c, op, &p, a, b, o)
 		default:
-			if !a.DType.Supported() || a.DType == tensor.Bool {
-				return c.Errorf("dtype %v not supported", a.DType)
-			}
-			return binaryViaFloat64(c, a, b, o, f64)
+			return c.Errorf("dtype %v is not supported", a.DType)
 		}
 		return nil
 	})
 }
 
-// binaryLoop applies f elementwise with numpy broadcasting.
-func binaryLoop[T any, U any](a, b []T, o []U, as, bs, os tensor.Shape, f func(x, y T) U) {
-	if as.Equal(bs) {
-		for i := range o {
-			o[i] = f(a[i], b[i])
+// ewArithInt runs an arithmetic op on integer storage, rejecting division
+// by zero.
+func ewArithInt[T Number](c *kernel.Ctx, op ewArithOp, p *ewPlan, a, b, o *tensor.Tensor) error {
+	bs := b.Data.([]T)
+	if op == ewDiv {
+		for _, v := range bs {
+			if v == 0 {
+				return c.Errorf("integer division by zero")
+			}
 		}
-		return
 	}
-	if len(b) == 1 {
-		y := b[0]
-		for i := range o {
-			o[i] = f(a[i%len(a)], y)
-		}
-		return
-	}
-	if len(a) == 1 {
-		x := a[0]
-		for i := range o {
-			o[i] = f(x, b[i%len(b)])
-		}
-		return
-	}
-	it := broadcastIter{out: os, strides: [][]int{bstrides(as, os), bstrides(bs, os)}}
-	r := len(os) - 1
-	sa, sb := it.strides[0][r], it.strides[1][r]
-	it.forEachRow(func(oo int, offs []int, n int) {
-		ia, ib := offs[0], offs[1]
-		for j := 0; j < n; j++ {
-			o[oo+j] = f(a[ia], b[ib])
-			ia += sa
-			ib += sb
-		}
-	})
+	ewRun2(c, p, o.Data.([]T), a.Data.([]T), bs, ewArithRow[T](op))
+	return nil
 }
 
-func binaryViaFloat64(c *kernel.Ctx, a, b, o *tensor.Tensor, f func(x, y float64) float64) error {
-	av := make([]float64, a.Len())
-	bv := make([]float64, b.Len())
-	for i := range av {
-		av[i] = a.Float64At(i)
+// ewHalfBinary computes a float16 binary op through float32: inputs are
+// widened into scratch space, f runs on them and the result is rounded
+// back.
+func ewHalfBinary(c *kernel.Ctx, p *ewPlan, a, b, o *tensor.Tensor, f ewRow2[float32, float32, float32]) {
+	ad, bd, od := a.Data.([]uint16), b.Data.([]uint16), o.Data.([]uint16)
+	s := c.Scratch(len(ad) + len(bd) + len(od))
+	af, bf, of := s[:len(ad)], s[len(ad):len(ad)+len(bd)], s[len(ad)+len(bd):]
+	ewHalfToF32(af, ad)
+	ewHalfToF32(bf, bd)
+	ewRun2(c, p, of, af, bf, f)
+	f32ToHalf(od, of)
+}
+
+// ewHalfToF32 widens float16 bits into dst.
+func ewHalfToF32(dst []float32, src []uint16) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = tensor.HalfToFloat32(v)
 	}
-	for i := range bv {
-		bv[i] = b.Float64At(i)
+}
+
+// ewArithRow returns the row kernel of op for T.
+func ewArithRow[T Number](op ewArithOp) ewRow2[T, T, T] {
+	switch op {
+	case ewAdd:
+		return ewAddRow[T]
+	case ewSub:
+		return ewSubRow[T]
+	case ewMul:
+		return ewMulRow[T]
 	}
-	ov := make([]float64, o.Len())
-	binaryLoop(av, bv, ov, a.Shape, b.Shape, o.Shape, f)
-	return storeFloat64(c, o, ov)
+	return ewDivRow[T]
+}
+
+// ewAddRow is o[j] = a[j*sa] + b[j*sb].
+func ewAddRow[T Number](o, a, b []T, sa, sb int) {
+	switch {
+	case sa == 1 && sb == 1:
+		a, b := a[:len(o)], b[:len(o)]
+		for i := range o {
+			o[i] = a[i] + b[i]
+		}
+	case sa == 1:
+		y, a := b[0], a[:len(o)]
+		for i := range o {
+			o[i] = a[i] + y
+		}
+	case sb == 1:
+		x, b := a[0], b[:len(o)]
+		for i := range o {
+			o[i] = x + b[i]
+		}
+	default:
+		v := a[0] + b[0]
+		for i := range o {
+			o[i] = v
+		}
+	}
+}
+
+// ewSubRow is o[j] = a[j*sa] - b[j*sb].
+func ewSubRow[T Number](o, a, b []T, sa, sb int) {
+	switch {
+	case sa == 1 && sb == 1:
+		a, b := a[:len(o)], b[:len(o)]
+		for i := range o {
+			o[i] = a[i] - b[i]
+		}
+	case sa == 1:
+		y, a := b[0], a[:len(o)]
+		for i := range o {
+			o[i] = a[i] - y
+		}
+	case sb == 1:
+		x, b := a[0], b[:len(o)]
+		for i := range o {
+			o[i] = x - b[i]
+		}
+	default:
+		v := a[0] - b[0]
+		for i := range o {
+			o[i] = v
+		}
+	}
+}
+
+// ewMulRow is o[j] = a[j*sa] * b[j*sb].
+func ewMulRow[T Number](o, a, b []T, sa, sb int) {
+	switch {
+	case sa == 1 && sb == 1:
+		a, b := a[:len(o)], b[:len(o)]
+		for i := range o {
+			o[i] = a[i] * b[i]
+		}
+	case sa == 1:
+		y, a := b[0], a[:len(o)]
+		for i := range o {
+			o[i] = a[i] * y
+		}
+	case sb == 1:
+		x, b := a[0], b[:len(o)]
+		for i := range o {
+			o[i] = x * b[i]
+		}
+	default:
+		v := a[0] * b[0]
+		for i := range o {
+			o[i] = v
+		}
+	}
+}
+
+// ewDivRow is o[j] = a[j*sa] / b[j*sb] (the caller rules out integer
+// division by zero; Go's integer division truncates toward zero).
+func ewDivRow[T Number](o, a, b []T, sa, sb int) {
+	switch {
+	case sa == 1 && sb == 1:
+		a, b := a[:len(o)], b[:len(o)]
+		for i := range o {
+			o[i] = a[i] / b[i]
+		}
+	case sa == 1:
+		y, a := b[0], a[:len(o)]
+		for i := range o {
+			o[i] = a[i] / y
+		}
+	case sb == 1:
+		x, b := a[0], b[:len(o)]
+		for i := range o {
+			o[i] = x / b[i]
+		}
+	default:
+		v := a[0] / b[0]
+		for i := range o {
+			o[i] = v
+		}
+	}
+}
+
+// binaryLoop applies f elementwise with numpy broadcasting: o has shape
+// os, the broadcast of as and bs. It is a single-threaded convenience for
+// other op families; elementwise kernels use ewPlan directly.
+func binaryLoop[T any, U any](a, b []T, o []U, as, bs, os tensor.Shape, f func(x, y T) U) {
+	p := newEwPlan(os, as, bs)
+	if p.total <= 0 {
+		return
+	}
+	row := ewFuncRow(f)
+	sa, sb := p.inner(0), p.inner(1)
+	p.walk(0, p.total, func(oo, n int, off [3]int) {
+		row(o[oo:oo+n], a[off[0]:], b[off[1]:], sa, sb)
+	})
 }
 
 // storeFloat64 writes float64 values into t's storage, converting to its
@@ -166,32 +519,6 @@ func storeFloat64(c *kernel.Ctx, t *tensor.Tensor, v []float64) error {
 		}
 	default:
 		return c.Errorf("cannot store into %v", t.DType)
-	}
-	return nil
-}
-
-func relu(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-	x, err := need(c, in, 0, "X")
-	if err != nil {
-		return err
-	}
-	o, err := c.Output(0, x.DType, x.Shape)
-	if err != nil {
-		return err
-	}
-	switch x.DType {
-	case tensor.Float32:
-		xs, os := x.F32(), o.F32()
-		for i, v := range xs {
-			os[i] = max(v, 0)
-		}
-	case tensor.Float64:
-		xs, os := x.F64(), o.F64()
-		for i, v := range xs {
-			os[i] = max(v, 0)
-		}
-	default:
-		return c.Errorf("Relu does not support %v", x.DType)
 	}
 	return nil
 }
