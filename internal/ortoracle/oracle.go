@@ -5,9 +5,12 @@
 //
 // ORT is looked up in a cache folder: $GOSLIM_ORT_DIR if set, else
 // <module root>/.cache/ort, which must contain node_modules/onnxruntime-node.
-// Install it there with
+// Install it there (from the module root; 1.30.0 is the version tested) with
 //
-//	npm install --prefix .cache/ort --ignore-scripts onnxruntime-node
+//	npm install --prefix .cache/ort --ignore-scripts onnxruntime-node@1.30.0
+//
+// --ignore-scripts skips the package's postinstall step, which only fetches
+// optional GPU binaries; the CPU library ships in the npm package.
 //
 // Each call writes the models and their inputs (raw little-endian bytes plus
 // a JSON manifest) into a temporary folder, runs an embedded script with
