@@ -78,7 +78,12 @@ func fromModel(m *onnxpb.ModelProto) (*ir.Graph, error) {
 		g.Opsets[d] = os.GetVersion()
 	}
 	if len(m.GetOpsetImport()) == 0 {
-		// IR version 2 models may omit it; ONNX then means opset 1.
+		// IR version 2 models may omit it; ONNX then means opset 1. From IR
+		// version 3 on the ONNX checker requires it: a model without one is
+		// most likely truncated.
+		if m.GetIrVersion() >= 3 {
+			return nil, fmt.Errorf("onnx: model with IR version %d has no opset_import (truncated file?)", m.GetIrVersion())
+		}
 		g.Opsets[""] = 1
 	}
 	if md := m.GetMetadataProps(); len(md) > 0 {
@@ -203,6 +208,9 @@ func fromModel(m *onnxpb.ModelProto) (*ir.Graph, error) {
 		}
 		if typ, err := typeFromProto(out); err == nil && g.Values[id].Const == nil {
 			g.Values[id].Type = typ
+			if d := out.GetDocString(); d != "" {
+				g.Values[id].Doc = d
+			}
 		} else if err != nil {
 			return nil, err
 		}

@@ -81,8 +81,13 @@ func toModel(g *ir.Graph) (*onnxpb.ModelProto, error) {
 	}
 	for _, id := range g.Inputs {
 		vi := valueInfo(&g.Values[id])
-		if g.Values[id].Const != nil {
-			vi.Type = typeProtoFromTensor(g.Values[id])
+		if v := &g.Values[id]; v.Const != nil {
+			vi.Type = typeProtoFromTensor(*v)
+			if v.Doc != "" {
+				// An initializer listed as an input keeps its doc string on
+				// the input (Decode reads it from there).
+				vi.DocString = proto.String(v.Doc)
+			}
 		}
 		gp.Input = append(gp.Input, vi)
 		written[id] = true
