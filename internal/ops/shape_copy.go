@@ -157,7 +157,7 @@ func buildSplit(info *kernel.Info) (kernel.Kernel, error) {
 		switch {
 		case hasAttrSplit:
 			sizes = attrSplit
-		case info.Opset >= 13 && opt(in, 1) != nil:
+		case info.Opset >= 13 && opt(in, 1) != nil && in[1].Len() > 0:
 			if numOut > 0 {
 				return c.Errorf("both the split input and num_outputs are given")
 			}

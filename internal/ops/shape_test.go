@@ -350,6 +350,7 @@ func TestSplit(t *testing.T) {
 		{"num_outputs 4 of 7", 18, ir.Attrs{ir.IntAttr("axis", 1), ir.IntAttr("num_outputs", 4)}, []*tensor.Tensor{x}, 4, 1, []int{2, 2, 2, 1}, ""},
 		{"num_outputs too many", 18, ir.Attrs{ir.IntAttr("num_outputs", 3)}, []*tensor.Tensor{seqTensor(tensor.Float32, 4)}, 3, 0, nil, "chunks"},
 		{"num_outputs mismatch", 18, ir.Attrs{ir.IntAttr("num_outputs", 3)}, []*tensor.Tensor{x}, 2, 0, nil, "num_outputs"},
+		{"empty input", 13, nil, []*tensor.Tensor{x, i64s()}, 2, 0, []int{2, 2}, ""},
 		{"input 18", 18, ir.Attrs{ir.IntAttr("axis", 1)}, []*tensor.Tensor{x, i64s(6, 1)}, 2, 1, []int{6, 1}, ""},
 		{"bad sum", 13, nil, []*tensor.Tensor{x, i64s(1, 2)}, 2, 0, nil, "does not sum"},
 		{"negative", 13, nil, []*tensor.Tensor{x, i64s(5, -1)}, 2, 0, nil, "negative"},
