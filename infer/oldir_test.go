@@ -1,4 +1,4 @@
-package onnx_test
+package infer_test
 
 import (
 	"bytes"
@@ -12,9 +12,9 @@ import (
 	"github.com/goslim/goslim/tensor"
 )
 
-// oldIRGraph is y = x + b where the initializer b is also listed as a graph
+// oldIRModel is y = x + b where the initializer b is also listed as a graph
 // input, as IR version 3 exporters wrote weights.
-func oldIRGraph() *ir.Graph {
+func oldIRModel() *ir.Graph {
 	b := ir.NewBuilder("old_ir", 9)
 	b.G.IRVersion = 3
 	x := b.Input("x", tensor.Float32, -1, 2)
@@ -30,7 +30,7 @@ func oldIRGraph() *ir.Graph {
 // session uses the initializer when it is not fed and the feed when it is.
 func TestOldIRInitializerInputs(t *testing.T) {
 	var buf bytes.Buffer
-	if err := onnx.Encode(&buf, oldIRGraph()); err != nil {
+	if err := onnx.Encode(&buf, oldIRModel()); err != nil {
 		t.Fatal(err)
 	}
 	g, err := onnx.Decode(&buf)

@@ -476,6 +476,19 @@ func TestRoundTripMetadata(t *testing.T) {
 	}
 }
 
+// oldIRGraph is y = x + b where the initializer b is also listed as a graph
+// input, as IR version 3 exporters wrote weights. (infer/oldir_test.go runs
+// such a model.)
+func oldIRGraph() *ir.Graph {
+	b := ir.NewBuilder("old_ir", 9)
+	b.G.IRVersion = 3
+	x := b.Input("x", tensor.Float32, -1, 2)
+	bias := b.Const("b", tensor.FromFloat32(tensor.Shape{2}, []float32{10, 20}))
+	b.G.Inputs = append(b.G.Inputs, bias)
+	b.Output(b.Op("Add", "add", []ir.ValueID{x, bias}))
+	return b.G
+}
+
 // TestRoundTripInitializerInputDoc checks the doc string of an initializer
 // that is also a graph input (old IR): it lives on the input.
 func TestRoundTripInitializerInputDoc(t *testing.T) {
