@@ -1,0 +1,384 @@
+package ops
+
+import (
+	"math"
+
+	"github.com/goslim/goslim/internal/kernel"
+	"github.com/goslim/goslim/tensor"
+)
+
+// poolKernel implements MaxPool (opsets 1, 8, 10, 11, 12) and AveragePool
+// (opsets 1, 7, 10, 11, 19) over N-D inputs (N, C, D1, ..., Dn):
+//
+//	Y[n, c, o] = max / mean of X[n, c, o*stride - padB + t*dil] over taps t
+//
+// counting only taps inside the input (padding never wins a max); with
+// count_include_pad the mean divides by the taps inside the padded input.
+// MaxPool's optional Indices output holds the flat index of the max in X
+// (row-major, or column-major over the spatial axes with storage_order 1).
+type poolKernel struct {
+	win          nnWinAttrs
+	isMax        bool
+	includePad   bool
+	storageOrder int64
+}
+
+func buildMaxPool(info *kernel.Info) (kernel.Kernel, error) {
+	win, err := nnReadWin(info, info.Opset >= 10)
+	if err != nil {
+		return nil, err
+	}
+	if win.kernel == nil {
+		return nil, info.Errorf("MaxPool needs the kernel_shape attribute")
+	}
+	so := info.Attrs().Int("storage_order", 0)
+	if so != 0 && so != 1 {
+		return nil, info.Errorf("storage_order %d, want 0 or 1", so)
+	}
+	return &poolKernel{win: win, isMax: true, storageOrder: so}, nil
+}
+
+func buildAveragePool(info *kernel.Info) (kernel.Kernel, error) {
+	win, err := nnReadWin(info, info.Opset >= 19)
+	if err != nil {
+		return nil, err
+	}
+	if win.kernel == nil {
+		return nil, info.Errorf("AveragePool needs the kernel_shape attribute")
+	}
+	return &poolKernel{win: win, includePad: info.Attrs().Int("count_include_pad", 0) != 0}, nil
+}
+
+// poolDims holds, per spatial axis and output position, the range of
+// valid kernel taps [lo, hi) and the window start coordinate.
+type poolDims struct {
+	lo, hi, start [][]int
+	// cnt[d][o] counts the taps inside the padded input (for
+	// count_include_pad).
+	cnt [][]int
+}
+
+func poolTables(w *nnWin) *poolDims {
+	nd := w.nd()
+	p := &poolDims{lo: make([][]int, nd), hi: make([][]int, nd), start: make([][]int, nd), cnt: make([][]int, nd)}
+	for d := 0; d < nd; d++ {
+		n := w.out[d]
+		p.lo[d], p.hi[d], p.start[d], p.cnt[d] = make([]int, n), make([]int, n), make([]int, n), make([]int, n)
+		for o := 0; o < n; o++ {
+			s := o*w.stride[d] - w.padB[d]
+			p.start[d][o] = s
+			lo, hi := nnValidRange(s, w.dil[d], w.in[d], w.kernel[d])
+			p.lo[d][o], p.hi[d][o] = lo, hi
+			clo, chi := nnValidRange(s+w.padB[d], w.dil[d], w.in[d]+w.padB[d]+w.padE[d], w.kernel[d])
+			p.cnt[d][o] = chi - clo
+		}
+	}
+	return p
+}
+
+func (k *poolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+	x, err := need(c, in, 0, "X")
+	if err != nil {
+		return err
+	}
+	name := "AveragePool"
+	if k.isMax {
+		name = "MaxPool"
+	}
+	switch x.DType {
+	case tensor.Float32, tensor.Float64, tensor.Float16:
+	case tensor.Int8, tensor.Uint8:
+		if !k.isMax {
+			return c.Errorf("%s does not support %v", name, x.DType)
+		}
+	default:
+		return c.Errorf("%s does not support %v", name, x.DType)
+	}
+	if x.Rank() < 3 {
+		return c.Errorf("input X rank %d, want at least 3 (N, C, spatial...)", x.Rank())
+	}
+	nd := x.Rank() - 2
+	if len(k.win.kernel) != nd {
+		return c.Errorf("kernel_shape %v has %d values, want %d", k.win.kernel, len(k.win.kernel), nd)
+	}
+	win, err := k.win.resolve(c, []int(x.Shape[2:]), k.win.kernel)
+	if err != nil {
+		return err
+	}
+	shape := nnSpatialShape(x.Shape[0], x.Shape[1], win.out)
+	y, err := c.Output(0, x.DType, shape)
+	if err != nil {
+		return err
+	}
+	var idx []int64
+	if k.isMax && nnWants(c, out, 1) {
+		it, err := c.Output(1, tensor.Int64, shape)
+		if err != nil {
+			return err
+		}
+		idx = it.I64()
+	}
+	if y.Len() == 0 {
+		return nil
+	}
+	planes := x.Shape[0] * x.Shape[1]
+	tab := poolTables(&win)
+	job := poolJob{win: &win, tab: tab, planes: planes, colMajor: k.storageOrder == 1, includePad: k.includePad}
+	if k.isMax {
+		switch x.DType {
+		case tensor.Float32:
+			poolMax(c, &job, x.F32(), y.F32(), idx, float32(math.Inf(-1)))
+		case tensor.Float64:
+			poolMax(c, &job, x.F64(), y.F64(), idx, math.Inf(-1))
+		case tensor.Int8:
+			poolMax(c, &job, x.I8(), y.I8(), idx, math.MinInt8)
+		case tensor.Uint8:
+			poolMax(c, &job, x.U8(), y.U8(), idx, 0)
+		case tensor.Float16:
+			yf := make([]float32, y.Len())
+			poolMax(c, &job, nnToF32(x), yf, idx, float32(math.Inf(-1)))
+			f32ToHalf(y.Data.([]uint16), yf)
+		}
+		return nil
+	}
+	switch x.DType {
+	case tensor.Float32:
+		poolAvg(c, &job, x.F32(), y.F32())
+	case tensor.Float64:
+		poolAvg(c, &job, x.F64(), y.F64())
+	case tensor.Float16:
+		yf := make([]float32, y.Len())
+		poolAvg(c, &job, nnToF32(x), yf)
+		f32ToHalf(y.Data.([]uint16), yf)
+	}
+	return nil
+}
+
+// poolJob is one resolved pooling problem over planes (N*C) planes.
+type poolJob struct {
+	win        *nnWin
+	tab        *poolDims
+	planes     int
+	colMajor   bool
+	includePad bool
+}
+
+// poolIter walks the valid taps of one window: the taps of the outer
+// spatial axes one combination at a time (row), the last axis as a range
+// the caller loops over.
+type poolIter struct {
+	j              *poolJob
+	oidx, kidx     []int
+	strRow, strCol []int
+}
+
+func newPoolIter(j *poolJob) *poolIter {
+	it := &poolIter{j: j, oidx: make([]int, j.win.nd()), kidx: make([]int, j.win.nd())}
+	it.strRow = tensor.Shape(j.win.in).Strides()
+	it.strCol = it.strRow
+	if j.colMajor {
+		it.strCol = make([]int, len(it.strRow))
+		acc := 1
+		for d := range it.strCol {
+			it.strCol[d] = acc
+			acc *= j.win.in[d]
+		}
+	}
+	return it
+}
+
+// begin positions the iterator on the first tap row of the window at
+// it.oidx; it reports false when the window has no valid tap.
+func (it *poolIter) begin() bool {
+	t := it.j.tab
+	for d, o := range it.oidx {
+		if t.lo[d][o] >= t.hi[d][o] {
+			return false
+		}
+		it.kidx[d] = t.lo[d][o]
+	}
+	return true
+}
+
+// row returns the plane offset and Indices offset of the current outer
+// taps, and for the last axis the start coordinate, dilation, strides and
+// valid tap range.
+func (it *poolIter) row() (off, lin, start, dil, sRow, sCol, lo, hi int) {
+	w, t := it.j.win, it.j.tab
+	last := len(it.oidx) - 1
+	for d := 0; d < last; d++ {
+		q := t.start[d][it.oidx[d]] + it.kidx[d]*w.dil[d]
+		off += q * it.strRow[d]
+		lin += q * it.strCol[d]
+	}
+	o := it.oidx[last]
+	return off, lin, t.start[last][o], w.dil[last], it.strRow[last], it.strCol[last], t.lo[last][o], t.hi[last][o]
+}
+
+// next advances to the next tap row; it reports false after the last.
+func (it *poolIter) next() bool {
+	t := it.j.tab
+	for d := len(it.oidx) - 2; d >= 0; d-- {
+		it.kidx[d]++
+		if it.kidx[d] < t.hi[d][it.oidx[d]] {
+			return true
+		}
+		it.kidx[d] = t.lo[d][it.oidx[d]]
+	}
+	return false
+}
+
+func poolMax[T Number](c *kernel.Ctx, j *poolJob, x, y []T, idx []int64, lowest T) {
+	inSize, outSize := j.win.inSize(), j.win.outSize()
+	workers := nnWorkers(c, j.planes, float64(j.planes)*float64(outSize)*float64(j.win.kSize()))
+	nnRunWorkers(c, workers, func(wi int) {
+		it := newPoolIter(j)
+		for p := wi; p < j.planes; p += workers {
+			xp := x[p*inSize : (p+1)*inSize]
+			yp := y[p*outSize : (p+1)*outSize]
+			clear(it.oidx)
+			for o := range yp {
+				best, at := lowest, -1
+				if it.begin() {
+					for {
+						off, lin, s, dl, sr, sc, lo, hi := it.row()
+						for k := lo; k < hi; k++ {
+							q := s + k*dl
+							if v := xp[off+q*sr]; v > best || at < 0 {
+								best, at = v, lin+q*sc
+							}
+						}
+						if !it.next() {
+							break
+						}
+					}
+				}
+				yp[o] = best
+				if idx != nil {
+					if at >= 0 {
+						at += p * inSize
+					}
+					idx[p*outSize+o] = int64(at)
+				}
+				nnNext(it.oidx, j.win.out)
+			}
+		}
+	})
+}
+
+func poolAvg[T Float](c *kernel.Ctx, j *poolJob, x, y []T) {
+	inSize, outSize := j.win.inSize(), j.win.outSize()
+	nd := j.win.nd()
+	workers := nnWorkers(c, j.planes, float64(j.planes)*float64(outSize)*float64(j.win.kSize()))
+	nnRunWorkers(c, workers, func(wi int) {
+		it := newPoolIter(j)
+		for p := wi; p < j.planes; p += workers {
+			xp := x[p*inSize : (p+1)*inSize]
+			yp := y[p*outSize : (p+1)*outSize]
+			clear(it.oidx)
+			for o := range yp {
+				var sum T
+				n := 0
+				if it.begin() {
+					for {
+						off, _, s, dl, sr, _, lo, hi := it.row()
+						for k := lo; k < hi; k++ {
+							sum += xp[off+(s+k*dl)*sr]
+						}
+						n += hi - lo
+						if !it.next() {
+							break
+						}
+					}
+				}
+				if j.includePad {
+					n = 1
+					for d := 0; d < nd; d++ {
+						n *= j.tab.cnt[d][it.oidx[d]]
+					}
+				}
+				if n == 0 {
+					yp[o] = T(math.NaN())
+				} else {
+					yp[o] = sum / T(n)
+				}
+				nnNext(it.oidx, j.win.out)
+			}
+		}
+	})
+}
+
+// globalAveragePool averages each (n, c) plane: Y has shape (N, C, 1, ...).
+func globalAveragePool(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+	return globalPool(c, in, false)
+}
+
+// globalMaxPool takes the max of each (n, c) plane.
+func globalMaxPool(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+	return globalPool(c, in, true)
+}
+
+func globalPool(c *kernel.Ctx, in []*tensor.Tensor, isMax bool) error {
+	x, err := need(c, in, 0, "X")
+	if err != nil {
+		return err
+	}
+	if !nnFloatDType(x.DType) {
+		return c.Errorf("global pooling does not support %v", x.DType)
+	}
+	if x.Rank() < 2 {
+		return c.Errorf("input X rank %d, want at least 2 (N, C, spatial...)", x.Rank())
+	}
+	shape := x.Shape.Clone()
+	for i := 2; i < len(shape); i++ {
+		shape[i] = 1
+	}
+	y, err := c.Output(0, x.DType, shape)
+	if err != nil {
+		return err
+	}
+	planes := x.Shape[0] * x.Shape[1]
+	size := 1
+	if planes > 0 {
+		size = x.Len() / planes
+	}
+	switch x.DType {
+	case tensor.Float32:
+		globalPoolT(x.F32(), y.F32(), planes, size, isMax)
+	case tensor.Float64:
+		globalPoolT(x.F64(), y.F64(), planes, size, isMax)
+	case tensor.Float16:
+		yf := make([]float32, planes)
+		globalPoolT(nnToF32(x), yf, planes, size, isMax)
+		f32ToHalf(y.Data.([]uint16), yf)
+	}
+	return nil
+}
+
+func globalPoolT[T Float](x, y []T, planes, size int, isMax bool) {
+	for p := 0; p < planes; p++ {
+		xp := x[p*size : (p+1)*size]
+		if size == 0 {
+			y[p] = T(math.NaN())
+			if isMax {
+				y[p] = T(math.Inf(-1))
+			}
+			continue
+		}
+		if isMax {
+			m := xp[0]
+			for _, v := range xp[1:] {
+				if v > m {
+					m = v
+				}
+			}
+			y[p] = m
+			continue
+		}
+		var s float64
+		for _, v := range xp {
+			s += float64(v)
+		}
+		y[p] = T(s / float64(size))
+	}
+}
