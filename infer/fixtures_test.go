@@ -17,14 +17,26 @@ import (
 // testdata/models/gen_fixtures.py with their inputs and reference outputs.
 const fixtureDir = "../testdata/models"
 
-// fixtures are the model names in fixtureDir.
-var fixtures = []string{"lenet5", "resnet8", "mobilenetv2", "mobilenetv3", "mobilenetv3_op13"}
+// fixtures maps the model names in fixtureDir to ops each must contain, so
+// a regenerated fixture cannot silently stop exercising them (BatchNorm
+// fused away, HardSwish decomposed).
+var fixtures = []struct {
+	name string
+	ops  []string
+}{
+	{"lenet5", []string{"Conv", "Relu", "MaxPool", "Flatten", "Gemm"}},
+	{"resnet8", []string{"Conv", "BatchNormalization", "Add", "GlobalAveragePool", "Gemm"}},
+	{"mobilenetv2", []string{"Conv", "BatchNormalization", "Clip", "Add"}},
+	{"mobilenetv3", []string{"Conv", "BatchNormalization", "HardSwish", "HardSigmoid", "GlobalAveragePool", "Mul", "Add"}},
+	{"mobilenetv3_op13", []string{"Conv", "BatchNormalization", "HardSigmoid", "GlobalAveragePool", "Mul", "Add"}},
+}
 
 // TestFixtures runs each PyTorch fixture at batch 3 and at batch 1 (each
 // sample alone) and compares with PyTorch's output: max|diff| must stay
 // within 1e-4 * max|reference|.
 func TestFixtures(t *testing.T) {
-	for _, name := range fixtures {
+	for _, fx := range fixtures {
+		name := fx.name
 		t.Run(name, func(t *testing.T) {
 			g, err := onnx.ReadFile(filepath.Join(fixtureDir, name+".onnx"))
 			if err != nil {
@@ -37,6 +49,15 @@ func TestFixtures(t *testing.T) {
 			want, err := npy.ReadFile(filepath.Join(fixtureDir, name+"_output.npy"))
 			if err != nil {
 				t.Fatal(err)
+			}
+			have := map[string]bool{}
+			for _, n := range g.Nodes {
+				have[n.Op] = true
+			}
+			for _, op := range fx.ops {
+				if !have[op] {
+					t.Errorf("model has no %s node", op)
+				}
 			}
 			if len(g.Inputs) != 1 || len(g.Outputs) != 1 {
 				t.Fatalf("model has %d inputs and %d outputs, want 1 and 1", len(g.Inputs), len(g.Outputs))
@@ -67,6 +88,7 @@ func TestFixtures(t *testing.T) {
 					maxDiff = math.Max(maxDiff, math.Abs(float64(got.F32()[i]-w)))
 					maxRef = math.Max(maxRef, math.Abs(float64(w)))
 				}
+				t.Logf("%s: max|diff| %.3g, max|ref| %.3g", what, maxDiff, maxRef)
 				if !(maxDiff <= 1e-4*maxRef) {
 					t.Errorf("%s: max|diff| %g > 1e-4 * max|ref| (%g)", what, maxDiff, maxRef)
 				}
