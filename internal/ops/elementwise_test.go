@@ -473,3 +473,70 @@ func TestEwUnaryInt(t *testing.T) {
 	}
 	ewCheck(t, "Abs uint16", got, tensor.Uint16, u.Shape, []float64{0, 7}, 0)
 }
+
+// ewBench runs a prepared node repeatedly; the output buffer is allocated
+// per run, as the heap allocator does.
+func ewBench(b *testing.B, op string, opset int64, attrs ir.Attrs, threads int, in ...*tensor.Tensor) {
+	node := &ir.Node{Op: op, Name: "ew_bench", Attrs: attrs, Inputs: make([]ir.ValueID, len(in)), Outputs: []ir.ValueID{ir.ValueID(len(in))}}
+	info := &kernel.Info{Node: node, Opset: opset, Inputs: make([]ir.Type, len(in)), Consts: make([]*tensor.Tensor, len(in))}
+	k, _, err := NewTable().Lookup(info)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := kernel.NewCtx(node, threads, &ewReuse{})
+	b.SetBytes(int64(4 * in[0].Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := kernel.RunNode(k, c, 1, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEwAddF32Same(b *testing.B) {
+	x := ewMake(tensor.Float32, tensor.Shape{1 << 20}, make([]float64, 1<<20))
+	ewBench(b, "Add", 14, nil, 1, x, x)
+}
+
+func BenchmarkEwAddF32ChannelBias(b *testing.B) {
+	x := ewMake(tensor.Float32, tensor.Shape{8, 64, 56, 56}, make([]float64, 8*64*56*56))
+	bias := ewMake(tensor.Float32, tensor.Shape{64, 1, 1}, make([]float64, 64))
+	ewBench(b, "Add", 14, nil, 1, x, bias)
+}
+
+func BenchmarkEwMulF32RowBroadcast(b *testing.B) {
+	x := ewMake(tensor.Float32, tensor.Shape{4096, 3}, make([]float64, 4096*3))
+	y := ewMake(tensor.Float32, tensor.Shape{3}, []float64{1, 2, 3})
+	ewBench(b, "Mul", 14, nil, 1, x, y)
+}
+
+func BenchmarkEwReluF32(b *testing.B) {
+	x := ewMake(tensor.Float32, tensor.Shape{1 << 20}, make([]float64, 1<<20))
+	ewBench(b, "Relu", 14, nil, 1, x)
+}
+
+func BenchmarkEwSigmoidF32(b *testing.B) {
+	x := ewMake(tensor.Float32, tensor.Shape{1 << 20}, make([]float64, 1<<20))
+	ewBench(b, "Sigmoid", 13, nil, 1, x)
+}
+
+func BenchmarkEwSoftmaxF32(b *testing.B) {
+	x := ewMake(tensor.Float32, tensor.Shape{256, 1000}, make([]float64, 256*1000))
+	ewBench(b, "Softmax", 13, nil, 1, x)
+}
+
+// ewReuse is an Allocator that hands out the same storage every time, so
+// benchmarks time the kernel rather than allocation.
+type ewReuse struct{ t *tensor.Tensor }
+
+func (r *ewReuse) Alloc(dt tensor.DType, shape tensor.Shape) (*tensor.Tensor, int, error) {
+	if r.t == nil || r.t.DType != dt || r.t.Len() != shape.Size() {
+		t, err := tensor.New(dt, shape)
+		if err != nil {
+			return nil, -1, err
+		}
+		r.t = t
+	}
+	r.t.Shape = shape.Clone()
+	return r.t, -1, nil
+}
