@@ -1,6 +1,7 @@
 package npy
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -393,4 +395,55 @@ func ExampleRead() {
 	t, err := Read(&buf)
 	fmt.Println(t, err)
 	// Output: float32[2 2]{1, 2, 3, 4} <nil>
+}
+
+// zipOf builds a stored zip archive of the given entries.
+func zipOf(t *testing.T, entries map[string][]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	names := make([]string, 0, len(entries))
+	for n := range entries {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: n, Method: zip.Deflate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(entries[n])
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestReadNPZErrors(t *testing.T) {
+	var good bytes.Buffer
+	if err := Write(&good, want(tensor.Float32, tensor.Shape{2})); err != nil {
+		t.Fatal(err)
+	}
+	hostile := file("{'descr': '<f8', 'fortran_order': False, 'shape': (1073741824,)}", make([]byte, 8))
+	tests := []struct {
+		name    string
+		entries map[string][]byte
+		want    string
+	}{
+		{"hostile shape", map[string][]byte{"a.npy": good.Bytes(), "big.npy": hostile}, `entry "big.npy"`},
+		{"not npy", map[string][]byte{"a.npy": good.Bytes(), "notes.txt": []byte("hi")}, `entry "notes.txt" is not a .npy file`},
+		{"bad member", map[string][]byte{"a.npy": []byte("garbage")}, `entry "a.npy": npy: truncated magic`},
+	}
+	for _, tc := range tests {
+		in := zipOf(t, tc.entries)
+		var err error
+		alloc := allocated(func() { _, err = ReadNPZ(bytes.NewReader(in), int64(len(in))) })
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want it to mention %q", tc.name, err, tc.want)
+		}
+		if alloc > 1<<20 {
+			t.Errorf("%s: allocated %d bytes", tc.name, alloc)
+		}
+	}
 }
