@@ -1,12 +1,15 @@
 package rewrite_test
 
 import (
+	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/goslim/goslim/infer"
 	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/onnx"
 	"github.com/goslim/goslim/rewrite"
@@ -153,5 +156,166 @@ func expectedOutputs(t *testing.T, dir string) []*tensor.Tensor {
 			tt.DType = tensor.BFloat16 // the backend tests store bfloat16 data as uint16
 		}
 		out = append(out, tt)
+	}
+}
+
+// readInputs reads test_data_set_0/input_*.pb and places them like the
+// conformance harness: named files to the input of that name, the others in
+// order to the inputs without an initializer.
+func readInputs(t *testing.T, dir string, g *ir.Graph) []*tensor.Tensor {
+	t.Helper()
+	feeds := make([]*tensor.Tensor, len(g.Inputs))
+	var free []int
+	for i, id := range g.Inputs {
+		if g.Values[id].Const == nil {
+			free = append(free, i)
+		}
+	}
+	for k := 0; ; k++ {
+		f, err := os.Open(filepath.Join(dir, "test_data_set_0", fmt.Sprintf("input_%d.pb", k)))
+		if err != nil {
+			return feeds
+		}
+		tt, name, err := onnx.ReadTensor(f)
+		f.Close()
+		if err != nil {
+			t.Skipf("input %d: %v", k, err)
+		}
+		placed := false
+		for i, id := range g.Inputs {
+			if name != "" && g.Values[id].Name == name {
+				feeds[i], placed = tt, true
+			}
+		}
+		if !placed {
+			if k >= len(free) {
+				t.Skip("more input files than inputs")
+			}
+			feeds[free[k]] = tt
+		}
+	}
+}
+
+// sameOutputs compares two output lists: exact for integers and bools,
+// max|a-b| <= 1e-5 * max|b| (+1e-6) for floats.
+func sameOutputs(t *testing.T, got, want []*tensor.Tensor) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d outputs, want %d", len(got), len(want))
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		if g.DType != w.DType || !g.Shape.Equal(w.Shape) {
+			t.Errorf("output %d: %v%v, want %v%v", i, g.DType, g.Shape, w.DType, w.Shape)
+			continue
+		}
+		ref := 0.0
+		for k := range w.Len() {
+			ref = max(ref, math.Abs(w.Float64At(k)))
+		}
+		for k := range w.Len() {
+			a, b := g.Float64At(k), w.Float64At(k)
+			if a == b || (math.IsNaN(a) && math.IsNaN(b)) {
+				continue
+			}
+			if !w.DType.IsFloat() || math.Abs(a-b) > 1e-5*ref+1e-6 {
+				t.Errorf("output %d element %d: %g, want %g", i, k, a, b)
+				break
+			}
+		}
+	}
+}
+
+// TestSimplifyBackendModels runs Simplify (with the kernel evaluator) on
+// every backend test model with listed ops that goslim can run, and checks
+// that the simplified graph computes the same outputs.
+func TestSimplifyBackendModels(t *testing.T) {
+	models := backendModels(t, "node", "pytorch-converted", "pytorch-operator", "simple")
+	eval := infer.NodeEvaluator(nil)
+	ran, skipped, changed := 0, 0, 0
+	for _, m := range models {
+		t.Run(m.name, func(t *testing.T) {
+			if opset := m.g.Opset(""); opset < 7 {
+				skipped++
+				t.Skip("opset below 7")
+			}
+			for _, n := range m.g.Nodes {
+				if n.Op == "Dropout" && len(n.Inputs) > 2 {
+					skipped++
+					t.Skip("training-mode Dropout is random")
+				}
+			}
+			s0, err := infer.NewSession(m.g, infer.Options{Threads: 1})
+			if err != nil {
+				skipped++
+				t.Skipf("original does not compile: %v", err)
+			}
+			feeds := readInputs(t, m.dir, m.g)
+			want, err := s0.RunInputs(context.Background(), feeds)
+			if err != nil {
+				skipped++
+				t.Skipf("original does not run: %v", err)
+			}
+			sg, err := rewrite.Simplify(m.g, eval)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sg.Nodes) != len(m.g.Nodes) {
+				changed++
+			}
+			s1, err := infer.NewSession(sg, infer.Options{Threads: 1})
+			if err != nil {
+				t.Fatalf("simplified graph: %v\n%s", err, sg)
+			}
+			got, err := s1.RunInputs(context.Background(), feeds)
+			if err != nil {
+				t.Fatalf("simplified graph: %v", err)
+			}
+			sameOutputs(t, got, want)
+			ran++
+		})
+	}
+	t.Logf("%d models compared (%d simplified to fewer nodes), %d skipped", ran, changed, skipped)
+}
+
+// TestSimplifyFixtures simplifies the PyTorch fixtures: BatchNormalization
+// nodes fold away, the symbolic batch survives, and outputs match the
+// unsimplified graph at batch 3.
+func TestSimplifyFixtures(t *testing.T) {
+	paths, _ := filepath.Glob("../testdata/models/*.onnx")
+	if len(paths) == 0 {
+		t.Skip("no fixtures in testdata/models")
+	}
+	eval := infer.NodeEvaluator(nil)
+	for _, p := range paths {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			g, err := onnx.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sg, remap, err := rewrite.SimplifyMap(g, eval)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range sg.Nodes {
+				if n.Op == "BatchNormalization" || n.Op == "Constant" {
+					t.Errorf("%s %q left after Simplify", n.Op, n.Name)
+				}
+			}
+			for old, nw := range remap {
+				if nw != ir.NoValue && sg.Values[nw].Name != g.Values[old].Name {
+					t.Fatalf("map sends %q to %q", g.Values[old].Name, sg.Values[nw].Name)
+				}
+			}
+			if s := sg.Values[sg.Outputs[0]].Type.String(); s != "float32[batch,10]" {
+				t.Errorf("output type %s", s)
+			}
+			in := g.Values[g.Inputs[0]].Type
+			feed := f32(3, 3, int(in.Shape[1].Size), int(in.Shape[2].Size), int(in.Shape[3].Size))
+			want := runGraph(t, g, feed)
+			got := runGraph(t, sg, feed)
+			sameOutputs(t, got, want)
+			t.Logf("%d nodes -> %d", len(g.Nodes), len(sg.Nodes))
+		})
 	}
 }

@@ -30,8 +30,18 @@ func (s *shapeState) inferNode(n *ir.Node) ([]ir.Type, error) {
 		}
 		return []ir.Type{x, mask}, nil
 	case "Add", "Sub", "Mul", "Div", "Pow":
+		if s.opset < 7 {
+			// Legacy broadcasting (broadcast/axis attributes): B is
+			// broadcast to A, so Y has A's type.
+			return []ir.Type{x}, nil
+		}
 		return s.binary(n, x.DType)
 	case "Equal", "Greater", "Less":
+		if s.opset < 7 {
+			t := x
+			t.DType = tensor.Bool
+			return []ir.Type{t}, nil
+		}
 		return s.binary(n, tensor.Bool)
 	case "Where":
 		t, err := broadcastTypes(s.in(n, 1).DType, s.in(n, 0), s.in(n, 1), s.in(n, 2))
@@ -1351,7 +1361,8 @@ func (s *shapeState) resize(n *ir.Node) ([]ir.Type, error) {
 		switch {
 		case scales[i] == 1:
 		case d.Known():
-			out[a] = known(int64(math.Floor(float64(d.Size) * scales[i])))
+			// float32 arithmetic, as ONNX shape inference and the kernel do.
+			out[a] = known(int64(math.Floor(float64(float32(d.Size) * float32(scales[i])))))
 		default:
 			out[a] = unknownDim
 		}
