@@ -185,7 +185,7 @@ func TestInferShapesOps(t *testing.T) {
 			return b.Op("Slice", "s", ids{nchw(b), b.Const("st", i64(1, -10)), b.Const("en", i64(100, -1)), b.Const("ax", i64(2, 3)), b.Const("sp", i64(2, 1))})
 		}, "float32[N,3,16,9]"},
 		{"slice negative step", 13, func(b *ir.Builder) ir.ValueID {
-			return b.Op("Slice", "s", ids{b.Input("x", F, 10), b.Const("st", i64(-1)), b.Const("en", i64(-1 << 62)), b.Const("ax", i64(0)), b.Const("sp", i64(-3))})
+			return b.Op("Slice", "s", ids{b.Input("x", F, 10), b.Const("st", i64(-1)), b.Const("en", i64(-1<<62)), b.Const("ax", i64(0)), b.Const("sp", i64(-3))})
 		}, "float32[4]"},
 		{"slice attrs", 9, func(b *ir.Builder) ir.ValueID {
 			return b.Op("Slice", "s", ids{b.Input("x", F, 20, 10, 5)}, ir.IntsAttr("starts", 0, 10), ir.IntsAttr("ends", 3, 10), ir.IntsAttr("axes", 0, 1))
