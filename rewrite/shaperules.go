@@ -326,10 +326,10 @@ func (s *shapeState) conv(n *ir.Node, transpose bool) ([]ir.Type, error) {
 	if len(outPad) != nsp {
 		return nil, s.errf("output_padding has %d values, want %d", len(outPad), nsp)
 	}
-	if os, ok := n.Attrs.Ints("output_shape"); ok && len(os) >= nsp {
-		os = os[len(os)-nsp:]
+	if outShape, ok := n.Attrs.Ints("output_shape"); ok && len(outShape) >= nsp {
+		outShape = outShape[len(outShape)-nsp:]
 		for i := range nsp {
-			out[2+i] = known(os[i])
+			out[2+i] = known(outShape[i])
 		}
 		return []ir.Type{ranked(x.DType, out)}, nil
 	}
@@ -636,6 +636,12 @@ func (s *shapeState) reshape(n *ir.Node) ([]ir.Type, error) {
 			out[infer] = d
 		} else if in, o := prodDims(x.Shape), prodDims(out); in.Known() && o.Known() && in.Size != o.Size {
 			return nil, s.errf("cannot reshape %v (%d elements) to %v", x, in.Size, ranked(x.DType, out))
+		}
+		// A shape value reshaped to a vector or scalar keeps its elements.
+		if v, ok := s.symOf(n.Input(0)); ok && len(out) <= 1 {
+			if o := prodDims(out); o.Known() && o.Size == int64(len(v)) {
+				s.setSym(n.Outputs[0], v)
+			}
 		}
 	}
 	return []ir.Type{ranked(x.DType, out)}, nil

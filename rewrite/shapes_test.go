@@ -324,7 +324,8 @@ func TestInferShapesShapeArithmetic(t *testing.T) {
 		n := b.Op("Gather", "g0", ids{sh, b.Const("zero", i64s(0))})
 		cast := b.Op("Cast", "cast", ids{b.Op("Unsqueeze", "u", ids{n, b.Const("ax0", i64(0))})}, ir.IntAttr("to", int64(tensor.Int64)))
 		half := b.Op("Div", "div", ids{b.Const("eight", i64(8)), b.Const("two", i64(2))})
-		c := b.Op("Concat", "cat", ids{cast, half, b.Const("two2", i64(2))}, ir.IntAttr("axis", 0))
+		flat := b.Op("Reshape", "flat", ids{cast, b.Const("m1", i64(-1))})
+		c := b.Op("Concat", "cat", ids{flat, half, b.Const("two2", i64(2))}, ir.IntAttr("axis", 0))
 		return b.Op("Reshape", "view", ids{x, c})
 	}, "float32[N,4,2]")
 }
