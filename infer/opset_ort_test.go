@@ -446,6 +446,10 @@ func ortReduceCases() []ortCase {
 		ortNode("ReduceMax", "uint8", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 26, 3, 4)), constIn("axes", ortI64(0))}),
 		ortNode("ReduceMax", "int64", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int64, 27, 3, 4)), constIn("axes", ortI64(1))}, ir.IntAttr("keepdims", 0)),
 		ortNode("ReduceMax", "bool", 20, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Bool, 28, 3, 4)), constIn("axes", ortI64(1))}),
+		ortNode("ReduceSum", "empty_axis", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 29, 2, 0, 3)), constIn("axes", ortI64(1))}),
+		ortNode("ReduceMax", "empty_axis_float", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 29, 2, 0)), constIn("axes", ortI64(1))}, ir.IntAttr("keepdims", 0)),
+		ortNode("ReduceMax", "empty_axis_int8", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 29, 0, 3)), constIn("axes", ortI64(0))}),
+		ortNode("ReduceSum", "keepdims0_noop_empty_axes", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 19, 2, 3)), constIn("axes", ortI64())}, ir.IntAttr("keepdims", 0), ir.IntAttr("noop_with_empty_axes", 1)),
 		// Mean of int32 along an axis whose sums are multiples of 3 (exact).
 		ortNode("ReduceMean", "int32_exact", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Int32, []int{2, 3}, 1, 2, 3, 4, 5, 9)), constIn("axes", ortI64(1))}),
 	)
@@ -462,6 +466,10 @@ func ortSplitCases() []ortCase {
 		ortNode("Split", "split_input", 18, 21, 2, []ortIn{feedIn("x", x7), constIn("split", ortI64(2, 5))}, ir.IntAttr("axis", -1)),
 		ortNode("Split", "split_input_zero_part", 18, 21, 3, []ortIn{feedIn("x", x6), constIn("split", ortI64(4, 0, 2))}),
 		ortNode("Split", "num_outputs_int64", 18, 21, 2, []ortIn{feedIn("x", ortRand(tensor.Int64, 33, 3, 4))}, ir.IntAttr("axis", 1), ir.IntAttr("num_outputs", 2)),
+		ortSkip(ortNode("Split", "num_outputs_more_than_dim", 18, 21, 3, []ortIn{feedIn("x", ortRand(tensor.Float32, 35, 2, 4))}, ir.IntAttr("num_outputs", 3)),
+			"ORT 1.30 refuses num_outputs larger than the split dimension; the spec does not say whether empty chunks are allowed"),
+		ortNode("Split", "num_outputs_1", 18, 21, 1, []ortIn{feedIn("x", x7)}, ir.IntAttr("num_outputs", 1)),
+		ortNode("Split", "split_fed", 18, 21, 2, []ortIn{feedIn("x", x7), feedIn("split", ortI64(3, 4))}, ir.IntAttr("axis", 1)),
 		ortNode("Split", "num_outputs_bool", 18, 21, 2, []ortIn{feedIn("x", ortRand(tensor.Bool, 34, 4, 3))}, ir.IntAttr("num_outputs", 2)),
 	}
 }
@@ -490,6 +498,10 @@ func ortPadCases() []ortCase {
 		ortNode("Pad", "constant_bool", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Bool, 43, 2, 3)), constIn("pads", ortI64(0, 1, 1, 0))}),
 		ortNode("Pad", "reflect_int32", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int32, 44, 3, 4)), constIn("pads", ortI64(1, 2, 2, 1))}, ir.StringAttr("mode", "reflect")),
 		ortNode("Pad", "wrap_uint8", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 45, 3, 4)), constIn("pads", ortI64(1, 1, 2, 2))}, ir.StringAttr("mode", "wrap")),
+		ortNode("Pad", "reflect_max_pad", 18, 21, 1, []ortIn{feedIn("x", x), constIn("pads", ortI64(2, 3, 2, 3))}, ir.StringAttr("mode", "reflect")),
+		ortNode("Pad", "wrap_float16_axes_fed", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 46, 2, 3)), constIn("pads", ortI64(1, 2)), ortNone, feedIn("axes", ortI64(-1))}, ir.StringAttr("mode", "wrap")),
+		ortNode("Pad", "edge_float64_negative", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float64, 47, 3, 4)), constIn("pads", ortI64(-1, 2, 1, -2))}, ir.StringAttr("mode", "edge")),
+		ortNode("Pad", "constant_int8_axes", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 48, 2, 3)), constIn("pads", ortI64(1, 1)), constIn("cv", ortScalar(tensor.Int8, -128)), constIn("axes", ortI64(1))}),
 		ortNode("Pad", "pads_fed", 18, 21, 1, []ortIn{feedIn("x", x), feedIn("pads", ortI64(1, 1, 0, 2))}, ir.StringAttr("mode", "edge")),
 	}
 }
@@ -531,6 +543,17 @@ func ortResizeCases() []ortCase {
 		ortNode("Resize", "linear_uint8", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 53, 1, 1, 6, 6)), ortNone, sc(0.5, 0.75)}, mode("linear"), axes),
 		ortNode("Resize", "linear_int32_up", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int32, 54, 1, 1, 3, 3)), ortNone, sc(2, 1.5)}, mode("linear"), axes),
 		ortTolerate(ortNode("Resize", "linear_uint8_antialias", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 53, 1, 1, 6, 6)), ortNone, sc(0.5, 0.5)}, mode("linear"), axes, ir.IntAttr("antialias", 1)), 1),
+		ortNode("Resize", "antialias_linear_mixed", 18, 21, 1, []ortIn{feedIn("x", x5), ortNone, sc(0.6, 1.6)}, mode("linear"), axes, ir.IntAttr("antialias", 1)),
+		ortNode("Resize", "antialias_half_pixel_symmetric", 19, 21, 1, []ortIn{feedIn("x", x5), ortNone, sc(0.7, 0.45)}, mode("linear"), axes, ir.IntAttr("antialias", 1), ctm("half_pixel_symmetric")),
+		ortNode("Resize", "antialias_align_corners", 18, 21, 1, []ortIn{feedIn("x", x5), ortNone, ortNone, sz(3, 4)}, mode("linear"), axes, ir.IntAttr("antialias", 1), ctm("align_corners")),
+		ortSkip(ortNode("Resize", "antialias_cubic_3d", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 55, 1, 4, 5, 6)), ortNone, sc(0.5, 0.6, 0.5)}, mode("cubic"), ir.IntsAttr("axes", 1, 2, 3), ir.IntAttr("antialias", 1)),
+			"ORT 1.30 implements cubic Resize only over 2 axes (bicubic)"),
+		ortNode("Resize", "not_larger_three_axes", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 56, 2, 3, 4, 5)), ortNone, ortNone, sz(4, 8, 100)}, mode("nearest"), ir.IntsAttr("axes", 1, 2, 3), ir.StringAttr("keep_aspect_ratio_policy", "not_larger")),
+		ortNode("Resize", "not_smaller_round_half_up", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 57, 1, 1, 2, 5)), ortNone, ortNone, sz(3, 1)}, mode("nearest"), axes, ir.StringAttr("keep_aspect_ratio_policy", "not_smaller")),
+		ortNode("Resize", "tf_crop_nearest_extrapolate", 18, 21, 1, []ortIn{feedIn("x", x), constIn("roi", ortF32(-0.2, 0.32, 1.1, 1.4)), ortNone, sz(6, 5)}, mode("nearest"), axes, ctm("tf_crop_and_resize"), ir.FloatAttr("extrapolation_value", -1)),
+		ortNode("Resize", "pytorch_half_pixel_axes", 18, 21, 1, []ortIn{feedIn("x", x), ortNone, ortNone, sz(1, 9)}, mode("linear"), axes, ctm("pytorch_half_pixel")),
+		ortNode("Resize", "linear_float16", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 58, 1, 1, 3, 4)), ortNone, sc(1.5, 2)}, mode("linear"), axes),
+		ortNode("Resize", "cubic_half_pixel_symmetric_down", 19, 21, 1, []ortIn{feedIn("x", x5), ortNone, sc(0.8, 0.55)}, mode("cubic"), axes, ctm("half_pixel_symmetric"), ir.IntAttr("exclude_outside", 1)),
 		ortNode("Resize", "linear_axes_single", 18, 21, 1, []ortIn{feedIn("x", x), ortNone, sc(2.5)}, mode("linear"), ir.IntsAttr("axes", 3)),
 	}
 }
@@ -581,6 +604,15 @@ func ortCastCases() []ortCase {
 		ortNode("Cast", "same_type", 18, 21, 1, []ortIn{feedIn("x", f)}, to(tensor.Float32)),
 		ortSkip(ortNode("Cast", "saturate0_non_float8", 19, 21, 1, []ortIn{feedIn("x", f)}, to(tensor.Float16), ir.IntAttr("saturate", 0)),
 			"ORT 1.30 refuses the saturate attribute unless the target is a float8 type (the spec says it only applies to float8)"),
+		ortNode("Cast", "f32_special_to_f16", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Float32, []int{6}, math.NaN(), math.Inf(1), math.Inf(-1), math.Copysign(0, -1), 1+1.0/2048, 1+3.0/2048))}, to(tensor.Float16)),
+		ortNode("Cast", "f32_special_to_f64", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Float32, []int{3}, math.NaN(), math.Inf(-1), 1e-40))}, to(tensor.Float64)),
+		ortNode("Cast", "f16_subnormal_to_f32", 18, 21, 1, []ortIn{feedIn("x", &tensor.Tensor{DType: tensor.Float16, Shape: tensor.Shape{4}, Data: []uint16{0x0001, 0x03ff, 0x8001, 0x7c00}})}, to(tensor.Float32)),
+		ortNode("Cast", "i32_to_f16_overflow", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Int32, []int{3}, 70000, -70000, 2049))}, to(tensor.Float16)),
+		ortNode("Cast", "f64_to_i32_negative", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Float64, []int{4}, -2.5, -0.9, 2147483647, -2147483648))}, to(tensor.Int32)),
+		ortNode("Cast", "f32_to_i64_large", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Float32, []int{2}, 1e10, -1e12))}, to(tensor.Int64)),
+		ortNode("Cast", "f16_to_i8", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 76, 6))}, to(tensor.Int8)),
+		ortNode("Cast", "f32_to_u16", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Float32, []int{3}, 0, 1.5, 65535))}, to(tensor.Uint16)),
+		ortNode("Cast", "u64_to_f32", 18, 21, 1, []ortIn{feedIn("x", &tensor.Tensor{DType: tensor.Uint64, Shape: tensor.Shape{2}, Data: []uint64{1 << 63, 12345}})}, to(tensor.Float32)),
 		ortNode("Cast", "u16_to_i16_wrap", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Uint16, []int{3}, 65535, 32768, 5))}, to(tensor.Int16)),
 	}
 }
@@ -603,6 +635,9 @@ func ortQuantCases() []ortCase {
 		ortNode(q, "float16_input", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 81, 2, 5)), constIn("s", ortScalar(tensor.Float16, 0.125)), constIn("zp", zp(tensor.Int8, 1))}),
 		ortNode(q, "float16_per_axis", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 95, 2, 3)), constIn("s", ortT(tensor.Float16, []int{3}, 0.5, 0.25, 0.125)), constIn("zp", ortT(tensor.Uint8, []int{3}, 0, 128, 255))}),
 		ortNode(q, "saturate_attr_int8", 19, 21, 1, []ortIn{feedIn("x", ties), constIn("s", sc(0.01)), constIn("zp", zp(tensor.Int8, 0))}, ir.IntAttr("saturate", 1)),
+		ortNode(q, "float16_no_zp", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 97, 6)), constIn("s", ortScalar(tensor.Float16, 0.03125))}),
+		ortNode(q, "blocked_negative_axis", 21, 21, 1, []ortIn{feedIn("x", x3), constIn("s", ortRand(tensor.Float32, 98, 2, 3, 2)), constIn("zp", ortRand(tensor.Uint8, 99, 2, 3, 2))}, ir.IntAttr("axis", -1), ir.IntAttr("block_size", 2)),
+		ortNode(q, "output_dtype_with_zp", 21, 21, 1, []ortIn{feedIn("x", ties), constIn("s", sc(0.5)), constIn("zp", zp(tensor.Int8, 5))}, ir.IntAttr("output_dtype", int64(tensor.Int8))),
 		ortNode(q, "output_dtype_int8", 21, 21, 1, []ortIn{feedIn("x", ties), constIn("s", sc(0.5))}, ir.IntAttr("output_dtype", int64(tensor.Int8))),
 		ortNode(q, "output_dtype_uint16", 21, 21, 1, []ortIn{feedIn("x", ties), constIn("s", sc(0.01))}, ir.IntAttr("output_dtype", int64(tensor.Uint16))),
 		ortNode(q, "int16_zp", 21, 21, 1, []ortIn{feedIn("x", ties), constIn("s", sc(0.001)), constIn("zp", zp(tensor.Int16, -100))}),
@@ -618,6 +653,8 @@ func ortQuantCases() []ortCase {
 		ortNode(dq, "float16_scale", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 89, 2, 5)), constIn("s", ortScalar(tensor.Float16, 0.125)), constIn("zp", zp(tensor.Int8, 3))}),
 		ortNode(dq, "float16_scale_per_axis", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 96, 2, 3)), constIn("s", ortT(tensor.Float16, []int{3}, 0.5, 0.25, 0.125)), constIn("zp", ortT(tensor.Uint8, []int{3}, 0, 128, 255))}),
 		ortNode(dq, "scalar_input", 18, 21, 1, []ortIn{feedIn("x", ortScalar(tensor.Int8, -7)), constIn("s", sc(0.5)), constIn("zp", zp(tensor.Int8, 2))}),
+		ortNode(dq, "int32_per_axis", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int32, 78, 2, 3)), constIn("s", ortF32(0.5, 0.25, 0.125))}),
+		ortNode(dq, "blocked_float16_scale", 21, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 79, 2, 6)), constIn("s", ortT(tensor.Float16, []int{2, 2}, 0.5, 0.25, 0.125, 1))}, ir.IntAttr("axis", 1), ir.IntAttr("block_size", 3)),
 		ortNode(dq, "int16", 21, 21, 1, []ortIn{feedIn("x", ortT(tensor.Int16, []int{4}, -32768, -1, 0, 32767)), constIn("s", sc(0.001)), constIn("zp", zp(tensor.Int16, -100))}),
 		ortNode(dq, "uint16", 21, 21, 1, []ortIn{feedIn("x", ortT(tensor.Uint16, []int{4}, 0, 1, 30000, 65535)), constIn("s", sc(0.01)), constIn("zp", zp(tensor.Uint16, 30000))}),
 		ortNode(dq, "blocked_axis1_bs3", 21, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 90, 2, 6)), constIn("s", blockScale), constIn("zp", ortT(tensor.Int8, []int{2, 2}, 0, 1, -1, 2))}, ir.IntAttr("axis", 1), ir.IntAttr("block_size", 3)),
@@ -634,6 +671,7 @@ func ortEqualCases() []ortCase {
 		ortNode("Equal", "bool", 18, 21, 1, []ortIn{feedIn("a", ortRand(tensor.Bool, 102, 6)), feedIn("b", ortRand(tensor.Bool, 103, 6))}),
 		ortNode("Equal", "uint8", 18, 21, 1, []ortIn{feedIn("a", ortRand(tensor.Uint8, 104, 6)), feedIn("b", ortRand(tensor.Uint8, 104, 6))}),
 		ortNode("Equal", "float16", 18, 21, 1, []ortIn{feedIn("a", ortRand(tensor.Float16, 105, 2, 3)), feedIn("b", ortRand(tensor.Float16, 105, 3))}),
+		ortNode("Equal", "float32_nan", 18, 21, 1, []ortIn{feedIn("a", ortT(tensor.Float32, []int{3}, math.NaN(), 1, math.Inf(1))), feedIn("b", ortT(tensor.Float32, []int{3}, math.NaN(), 1, math.Inf(1)))}),
 		ortNode("Equal", "float64", 18, 21, 1, []ortIn{feedIn("a", ortRand(tensor.Float64, 106, 4)), feedIn("b", ortRand(tensor.Float64, 106, 4))}),
 	}
 }
@@ -687,6 +725,7 @@ func ortShapeOpCases() []ortCase {
 		ortNode("Reshape", "shape_fed", 18, 21, 1, []ortIn{feedIn("x", x), feedIn("shape", ortI64(-1, 6))}),
 		ortNode("Shape", "start_end", 18, 21, 1, []ortIn{feedIn("x", x)}, ir.IntAttr("start", 1), ir.IntAttr("end", -1)),
 		ortNode("Shape", "start_negative", 18, 21, 1, []ortIn{feedIn("x", x)}, ir.IntAttr("start", -2)),
+		ortNode("Shape", "start_after_end", 18, 21, 1, []ortIn{feedIn("x", x)}, ir.IntAttr("start", 2), ir.IntAttr("end", 1)),
 		ortNode("Shape", "end_clamped", 18, 21, 1, []ortIn{feedIn("x", x)}, ir.IntAttr("start", -10), ir.IntAttr("end", 10)),
 		ortNode("Flatten", "axis0", 18, 21, 1, []ortIn{feedIn("x", x)}, ir.IntAttr("axis", 0)),
 		ortNode("Flatten", "axis_negative", 18, 21, 1, []ortIn{feedIn("x", x)}, ir.IntAttr("axis", -1)),
