@@ -27,7 +27,9 @@ import (
 // disabled, one thread) and in goslim (decoded from the same bytes, one
 // thread), and the outputs are compared: floats within rtol 1e-4 + atol 1e-5
 // (float16 within 1e-3 + 1e-3, one half-precision step), everything else
-// exactly. A few opset-13 models check the oracle itself.
+// exactly (except where a case allows ORT's implementation-defined integer
+// rounding, ortTolerate). A few opset-13 models check the oracle itself.
+// Cases ORT 1.30 cannot run are skipped with the reason (ortSkip).
 //
 // GOSLIM_ORT_CASES=regexp limits the cases run (matched against
 // "Op/opsetN/case"). With -v the test logs a per-op, per-opset table.
@@ -65,8 +67,11 @@ type ortIn struct {
 	feed bool
 }
 
-func feedIn(name string, t *tensor.Tensor) ortIn  { return ortIn{name: name, t: t, feed: true} }
-func constIn(name string, t *tensor.Tensor) ortIn { return ortIn{name: name, t: t} }
+// ortFeed is a graph input fed at run time.
+func ortFeed(name string, t *tensor.Tensor) ortIn { return ortIn{name: name, t: t, feed: true} }
+
+// ortConst is an initializer.
+func ortConst(name string, t *tensor.Tensor) ortIn { return ortIn{name: name, t: t} }
 
 // ortNone is an omitted optional input.
 var ortNone = ortIn{}
@@ -409,14 +414,14 @@ func ortSanityCases() []ortCase {
 	x := ortRand(tensor.Float32, 1, 2, 3, 5, 5)
 	w := ortRand(tensor.Float32, 2, 4, 3, 3, 3)
 	return []ortCase{
-		ortNode("Add", "sanity_broadcast", 13, 13, 1, []ortIn{feedIn("a", ortRand(tensor.Float32, 3, 2, 3, 4)), feedIn("b", ortRand(tensor.Float32, 4, 3, 1))}),
-		ortNode("Relu", "sanity", 13, 13, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 5, 4, 7))}),
-		ortNode("MatMul", "sanity", 13, 13, 1, []ortIn{feedIn("a", ortRand(tensor.Float32, 6, 2, 3, 5)), constIn("b", ortRand(tensor.Float32, 7, 5, 4))}),
-		ortNode("Conv", "sanity_pads_strides", 13, 13, 1, []ortIn{feedIn("x", x), constIn("w", w), constIn("b", ortRand(tensor.Float32, 3, 4))},
+		ortNode("Add", "sanity_broadcast", 13, 13, 1, []ortIn{ortFeed("a", ortRand(tensor.Float32, 3, 2, 3, 4)), ortFeed("b", ortRand(tensor.Float32, 4, 3, 1))}),
+		ortNode("Relu", "sanity", 13, 13, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 5, 4, 7))}),
+		ortNode("MatMul", "sanity", 13, 13, 1, []ortIn{ortFeed("a", ortRand(tensor.Float32, 6, 2, 3, 5)), ortConst("b", ortRand(tensor.Float32, 7, 5, 4))}),
+		ortNode("Conv", "sanity_pads_strides", 13, 13, 1, []ortIn{ortFeed("x", x), ortConst("w", w), ortConst("b", ortRand(tensor.Float32, 3, 4))},
 			ir.IntsAttr("pads", 1, 1, 1, 1), ir.IntsAttr("strides", 2, 2)),
-		ortNode("Softmax", "sanity", 13, 13, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 8, 3, 7))}),
-		ortNode("Transpose", "sanity", 13, 13, 1, []ortIn{feedIn("x", ortRand(tensor.Int64, 9, 2, 3, 4))}, ir.IntsAttr("perm", 2, 0, 1)),
-		ortNode("Concat", "sanity", 13, 13, 1, []ortIn{feedIn("a", ortRand(tensor.Float32, 10, 2, 3)), feedIn("b", ortRand(tensor.Float32, 11, 2, 2))}, ir.IntAttr("axis", 1)),
+		ortNode("Softmax", "sanity", 13, 13, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 8, 3, 7))}),
+		ortNode("Transpose", "sanity", 13, 13, 1, []ortIn{ortFeed("x", ortRand(tensor.Int64, 9, 2, 3, 4))}, ir.IntsAttr("perm", 2, 0, 1)),
+		ortNode("Concat", "sanity", 13, 13, 1, []ortIn{ortFeed("a", ortRand(tensor.Float32, 10, 2, 3)), ortFeed("b", ortRand(tensor.Float32, 11, 2, 2))}, ir.IntAttr("axis", 1)),
 	}
 }
 
@@ -425,33 +430,33 @@ func ortReduceCases() []ortCase {
 	x := ortRand(tensor.Float32, 20, 2, 3, 4)
 	for _, op := range []string{"ReduceMean", "ReduceMax", "ReduceSum"} {
 		cs = append(cs,
-			ortNode(op, "axes_input_keepdims", 18, 21, 1, []ortIn{feedIn("x", x), constIn("axes", ortI64(1))}),
-			ortNode(op, "axes_input_two_axes_nokeep", 18, 21, 1, []ortIn{feedIn("x", x), constIn("axes", ortI64(0, 2))}, ir.IntAttr("keepdims", 0)),
-			ortNode(op, "axes_negative", 18, 21, 1, []ortIn{feedIn("x", x), constIn("axes", ortI64(-1))}),
-			ortNode(op, "axes_fed_at_run_time", 18, 21, 1, []ortIn{feedIn("x", x), feedIn("axes", ortI64(-3, 1))}),
-			ortNode(op, "no_axes_reduce_all_nokeep", 18, 21, 1, []ortIn{feedIn("x", x)}, ir.IntAttr("keepdims", 0)),
-			ortNode(op, "no_axes_reduce_all_keep", 18, 21, 1, []ortIn{feedIn("x", x)}),
-			ortNode(op, "empty_axes_noop", 18, 21, 1, []ortIn{feedIn("x", x), constIn("axes", ortI64())}, ir.IntAttr("noop_with_empty_axes", 1)),
-			ortNode(op, "empty_axes_reduce_all", 18, 21, 1, []ortIn{feedIn("x", x), constIn("axes", ortI64())}),
-			ortNode(op, "no_axes_noop", 18, 21, 1, []ortIn{feedIn("x", x)}, ir.IntAttr("noop_with_empty_axes", 1)),
-			ortNode(op, "float64", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float64, 21, 3, 5)), constIn("axes", ortI64(1))}),
-			ortNode(op, "float16", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 22, 4, 3)), constIn("axes", ortI64(0))}),
-			ortNode(op, "rank0", 18, 21, 1, []ortIn{feedIn("x", ortScalar(tensor.Float32, 2.5))}),
+			ortNode(op, "axes_input_keepdims", 18, 21, 1, []ortIn{ortFeed("x", x), ortConst("axes", ortI64(1))}),
+			ortNode(op, "axes_input_two_axes_nokeep", 18, 21, 1, []ortIn{ortFeed("x", x), ortConst("axes", ortI64(0, 2))}, ir.IntAttr("keepdims", 0)),
+			ortNode(op, "axes_negative", 18, 21, 1, []ortIn{ortFeed("x", x), ortConst("axes", ortI64(-1))}),
+			ortNode(op, "axes_fed_at_run_time", 18, 21, 1, []ortIn{ortFeed("x", x), ortFeed("axes", ortI64(-3, 1))}),
+			ortNode(op, "no_axes_reduce_all_nokeep", 18, 21, 1, []ortIn{ortFeed("x", x)}, ir.IntAttr("keepdims", 0)),
+			ortNode(op, "no_axes_reduce_all_keep", 18, 21, 1, []ortIn{ortFeed("x", x)}),
+			ortNode(op, "empty_axes_noop", 18, 21, 1, []ortIn{ortFeed("x", x), ortConst("axes", ortI64())}, ir.IntAttr("noop_with_empty_axes", 1)),
+			ortNode(op, "empty_axes_reduce_all", 18, 21, 1, []ortIn{ortFeed("x", x), ortConst("axes", ortI64())}),
+			ortNode(op, "no_axes_noop", 18, 21, 1, []ortIn{ortFeed("x", x)}, ir.IntAttr("noop_with_empty_axes", 1)),
+			ortNode(op, "float64", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float64, 21, 3, 5)), ortConst("axes", ortI64(1))}),
+			ortNode(op, "float16", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float16, 22, 4, 3)), ortConst("axes", ortI64(0))}),
+			ortNode(op, "rank0", 18, 21, 1, []ortIn{ortFeed("x", ortScalar(tensor.Float32, 2.5))}),
 		)
 	}
 	cs = append(cs,
-		ortNode("ReduceSum", "int64", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int64, 23, 3, 4)), constIn("axes", ortI64(1))}),
-		ortNode("ReduceSum", "int32", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int32, 24, 3, 4)), constIn("axes", ortI64(0))}, ir.IntAttr("keepdims", 0)),
-		ortNode("ReduceMax", "int8", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 25, 3, 4)), constIn("axes", ortI64(1))}),
-		ortNode("ReduceMax", "uint8", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 26, 3, 4)), constIn("axes", ortI64(0))}),
-		ortNode("ReduceMax", "int64", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int64, 27, 3, 4)), constIn("axes", ortI64(1))}, ir.IntAttr("keepdims", 0)),
-		ortNode("ReduceMax", "bool", 20, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Bool, 28, 3, 4)), constIn("axes", ortI64(1))}),
-		ortNode("ReduceSum", "empty_axis", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 29, 2, 0, 3)), constIn("axes", ortI64(1))}),
-		ortNode("ReduceMax", "empty_axis_float", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 29, 2, 0)), constIn("axes", ortI64(1))}, ir.IntAttr("keepdims", 0)),
-		ortNode("ReduceMax", "empty_axis_int8", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 29, 0, 3)), constIn("axes", ortI64(0))}),
-		ortNode("ReduceSum", "keepdims0_noop_empty_axes", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 19, 2, 3)), constIn("axes", ortI64())}, ir.IntAttr("keepdims", 0), ir.IntAttr("noop_with_empty_axes", 1)),
+		ortNode("ReduceSum", "int64", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int64, 23, 3, 4)), ortConst("axes", ortI64(1))}),
+		ortNode("ReduceSum", "int32", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int32, 24, 3, 4)), ortConst("axes", ortI64(0))}, ir.IntAttr("keepdims", 0)),
+		ortNode("ReduceMax", "int8", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int8, 25, 3, 4)), ortConst("axes", ortI64(1))}),
+		ortNode("ReduceMax", "uint8", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Uint8, 26, 3, 4)), ortConst("axes", ortI64(0))}),
+		ortNode("ReduceMax", "int64", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int64, 27, 3, 4)), ortConst("axes", ortI64(1))}, ir.IntAttr("keepdims", 0)),
+		ortNode("ReduceMax", "bool", 20, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Bool, 28, 3, 4)), ortConst("axes", ortI64(1))}),
+		ortNode("ReduceSum", "empty_axis", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 29, 2, 0, 3)), ortConst("axes", ortI64(1))}),
+		ortNode("ReduceMax", "empty_axis_float", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 29, 2, 0)), ortConst("axes", ortI64(1))}, ir.IntAttr("keepdims", 0)),
+		ortNode("ReduceMax", "empty_axis_int8", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int8, 29, 0, 3)), ortConst("axes", ortI64(0))}),
+		ortNode("ReduceSum", "keepdims0_noop_empty_axes", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 19, 2, 3)), ortConst("axes", ortI64())}, ir.IntAttr("keepdims", 0), ir.IntAttr("noop_with_empty_axes", 1)),
 		// Mean of int32 along an axis whose sums are multiples of 3 (exact).
-		ortNode("ReduceMean", "int32_exact", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Int32, []int{2, 3}, 1, 2, 3, 4, 5, 9)), constIn("axes", ortI64(1))}),
+		ortNode("ReduceMean", "int32_exact", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Int32, []int{2, 3}, 1, 2, 3, 4, 5, 9)), ortConst("axes", ortI64(1))}),
 	)
 	return cs
 }
@@ -460,17 +465,17 @@ func ortSplitCases() []ortCase {
 	x6 := ortRand(tensor.Float32, 30, 6, 2)
 	x7 := ortRand(tensor.Float32, 31, 2, 7)
 	return []ortCase{
-		ortNode("Split", "num_outputs_even", 18, 21, 3, []ortIn{feedIn("x", x6)}, ir.IntAttr("num_outputs", 3)),
-		ortNode("Split", "num_outputs_uneven", 18, 21, 3, []ortIn{feedIn("x", x7)}, ir.IntAttr("axis", 1), ir.IntAttr("num_outputs", 3)),
-		ortNode("Split", "num_outputs_uneven_4", 18, 21, 4, []ortIn{feedIn("x", ortRand(tensor.Float32, 32, 2, 10))}, ir.IntAttr("axis", -1), ir.IntAttr("num_outputs", 4)),
-		ortNode("Split", "split_input", 18, 21, 2, []ortIn{feedIn("x", x7), constIn("split", ortI64(2, 5))}, ir.IntAttr("axis", -1)),
-		ortNode("Split", "split_input_zero_part", 18, 21, 3, []ortIn{feedIn("x", x6), constIn("split", ortI64(4, 0, 2))}),
-		ortNode("Split", "num_outputs_int64", 18, 21, 2, []ortIn{feedIn("x", ortRand(tensor.Int64, 33, 3, 4))}, ir.IntAttr("axis", 1), ir.IntAttr("num_outputs", 2)),
-		ortSkip(ortNode("Split", "num_outputs_more_than_dim", 18, 21, 3, []ortIn{feedIn("x", ortRand(tensor.Float32, 35, 2, 4))}, ir.IntAttr("num_outputs", 3)),
+		ortNode("Split", "num_outputs_even", 18, 21, 3, []ortIn{ortFeed("x", x6)}, ir.IntAttr("num_outputs", 3)),
+		ortNode("Split", "num_outputs_uneven", 18, 21, 3, []ortIn{ortFeed("x", x7)}, ir.IntAttr("axis", 1), ir.IntAttr("num_outputs", 3)),
+		ortNode("Split", "num_outputs_uneven_4", 18, 21, 4, []ortIn{ortFeed("x", ortRand(tensor.Float32, 32, 2, 10))}, ir.IntAttr("axis", -1), ir.IntAttr("num_outputs", 4)),
+		ortNode("Split", "split_input", 18, 21, 2, []ortIn{ortFeed("x", x7), ortConst("split", ortI64(2, 5))}, ir.IntAttr("axis", -1)),
+		ortNode("Split", "split_input_zero_part", 18, 21, 3, []ortIn{ortFeed("x", x6), ortConst("split", ortI64(4, 0, 2))}),
+		ortNode("Split", "num_outputs_int64", 18, 21, 2, []ortIn{ortFeed("x", ortRand(tensor.Int64, 33, 3, 4))}, ir.IntAttr("axis", 1), ir.IntAttr("num_outputs", 2)),
+		ortSkip(ortNode("Split", "num_outputs_more_than_dim", 18, 21, 3, []ortIn{ortFeed("x", ortRand(tensor.Float32, 35, 2, 4))}, ir.IntAttr("num_outputs", 3)),
 			"ORT 1.30 refuses num_outputs larger than the split dimension; the spec does not say whether empty chunks are allowed"),
-		ortNode("Split", "num_outputs_1", 18, 21, 1, []ortIn{feedIn("x", x7)}, ir.IntAttr("num_outputs", 1)),
-		ortNode("Split", "split_fed", 18, 21, 2, []ortIn{feedIn("x", x7), feedIn("split", ortI64(3, 4))}, ir.IntAttr("axis", 1)),
-		ortNode("Split", "num_outputs_bool", 18, 21, 2, []ortIn{feedIn("x", ortRand(tensor.Bool, 34, 4, 3))}, ir.IntAttr("num_outputs", 2)),
+		ortNode("Split", "num_outputs_1", 18, 21, 1, []ortIn{ortFeed("x", x7)}, ir.IntAttr("num_outputs", 1)),
+		ortNode("Split", "split_fed", 18, 21, 2, []ortIn{ortFeed("x", x7), ortFeed("split", ortI64(3, 4))}, ir.IntAttr("axis", 1)),
+		ortNode("Split", "num_outputs_bool", 18, 21, 2, []ortIn{ortFeed("x", ortRand(tensor.Bool, 34, 4, 3))}, ir.IntAttr("num_outputs", 2)),
 	}
 }
 
@@ -479,82 +484,82 @@ func ortPadCases() []ortCase {
 	x3 := ortRand(tensor.Float32, 41, 2, 3, 4)
 	ex := ortT(tensor.Float32, []int{3, 2}, 1.0, 1.2, 2.3, 3.4, 4.5, 5.7)
 	return []ortCase{
-		ortNode("Pad", "constant_axes", 18, 21, 1, []ortIn{feedIn("x", x), constIn("pads", ortI64(1, 2)), constIn("cv", ortScalar(tensor.Float32, 1.5)), constIn("axes", ortI64(1))}),
-		ortNode("Pad", "constant_axes_negative", 18, 21, 1, []ortIn{feedIn("x", x3), constIn("pads", ortI64(1, 0, 2, 1)), ortNone, constIn("axes", ortI64(-1, 0))}),
+		ortNode("Pad", "constant_axes", 18, 21, 1, []ortIn{ortFeed("x", x), ortConst("pads", ortI64(1, 2)), ortConst("cv", ortScalar(tensor.Float32, 1.5)), ortConst("axes", ortI64(1))}),
+		ortNode("Pad", "constant_axes_negative", 18, 21, 1, []ortIn{ortFeed("x", x3), ortConst("pads", ortI64(1, 0, 2, 1)), ortNone, ortConst("axes", ortI64(-1, 0))}),
 		// ORT's shape inference refuses constant int32 axes, so they are fed.
-		ortNode("Pad", "fed_axes_int32", 18, 21, 1, []ortIn{feedIn("x", x3), constIn("pads", ortI64(2, 1)), ortNone, feedIn("axes", ortT(tensor.Int32, []int{1}, 1))}),
-		ortNode("Pad", "constant_no_axes", 18, 21, 1, []ortIn{feedIn("x", x), constIn("pads", ortI64(0, 1, 2, 0))}),
-		ortNode("Pad", "constant_negative_pads", 18, 21, 1, []ortIn{feedIn("x", x3), constIn("pads", ortI64(-1, 1, -2, 2)), constIn("cv", ortScalar(tensor.Float32, -7)), constIn("axes", ortI64(2, 0))}),
-		ortNode("Pad", "reflect_axes", 18, 21, 1, []ortIn{feedIn("x", x3), constIn("pads", ortI64(2, 1, 1, 3)), ortNone, constIn("axes", ortI64(1, 2))}, ir.StringAttr("mode", "reflect")),
-		ortNode("Pad", "edge_axes", 18, 21, 1, []ortIn{feedIn("x", x3), constIn("pads", ortI64(3, 2)), ortNone, constIn("axes", ortI64(0))}, ir.StringAttr("mode", "edge")),
-		ortNode("Pad", "edge_no_axes", 18, 21, 1, []ortIn{feedIn("x", x), constIn("pads", ortI64(1, 2, 2, 1))}, ir.StringAttr("mode", "edge")),
-		ortNode("Pad", "wrap_spec_example", 19, 21, 1, []ortIn{feedIn("x", ex), constIn("pads", ortI64(2, 1, 1, 1))}, ir.StringAttr("mode", "wrap")),
-		ortNode("Pad", "wrap_axes", 19, 21, 1, []ortIn{feedIn("x", x3), constIn("pads", ortI64(1, 2, 3, 1)), ortNone, constIn("axes", ortI64(1, -1))}, ir.StringAttr("mode", "wrap")),
-		ortNode("Pad", "wrap_pad_equals_dim", 19, 21, 1, []ortIn{feedIn("x", ex), constIn("pads", ortI64(3, 2, 3, 2))}, ir.StringAttr("mode", "wrap")),
-		ortSkip(ortNode("Pad", "wrap_larger_than_dim", 19, 21, 1, []ortIn{feedIn("x", ex), constIn("pads", ortI64(0, 3, 0, 2))}, ir.StringAttr("mode", "wrap")),
+		ortNode("Pad", "fed_axes_int32", 18, 21, 1, []ortIn{ortFeed("x", x3), ortConst("pads", ortI64(2, 1)), ortNone, ortFeed("axes", ortT(tensor.Int32, []int{1}, 1))}),
+		ortNode("Pad", "constant_no_axes", 18, 21, 1, []ortIn{ortFeed("x", x), ortConst("pads", ortI64(0, 1, 2, 0))}),
+		ortNode("Pad", "constant_negative_pads", 18, 21, 1, []ortIn{ortFeed("x", x3), ortConst("pads", ortI64(-1, 1, -2, 2)), ortConst("cv", ortScalar(tensor.Float32, -7)), ortConst("axes", ortI64(2, 0))}),
+		ortNode("Pad", "reflect_axes", 18, 21, 1, []ortIn{ortFeed("x", x3), ortConst("pads", ortI64(2, 1, 1, 3)), ortNone, ortConst("axes", ortI64(1, 2))}, ir.StringAttr("mode", "reflect")),
+		ortNode("Pad", "edge_axes", 18, 21, 1, []ortIn{ortFeed("x", x3), ortConst("pads", ortI64(3, 2)), ortNone, ortConst("axes", ortI64(0))}, ir.StringAttr("mode", "edge")),
+		ortNode("Pad", "edge_no_axes", 18, 21, 1, []ortIn{ortFeed("x", x), ortConst("pads", ortI64(1, 2, 2, 1))}, ir.StringAttr("mode", "edge")),
+		ortNode("Pad", "wrap_spec_example", 19, 21, 1, []ortIn{ortFeed("x", ex), ortConst("pads", ortI64(2, 1, 1, 1))}, ir.StringAttr("mode", "wrap")),
+		ortNode("Pad", "wrap_axes", 19, 21, 1, []ortIn{ortFeed("x", x3), ortConst("pads", ortI64(1, 2, 3, 1)), ortNone, ortConst("axes", ortI64(1, -1))}, ir.StringAttr("mode", "wrap")),
+		ortNode("Pad", "wrap_pad_equals_dim", 19, 21, 1, []ortIn{ortFeed("x", ex), ortConst("pads", ortI64(3, 2, 3, 2))}, ir.StringAttr("mode", "wrap")),
+		ortSkip(ortNode("Pad", "wrap_larger_than_dim", 19, 21, 1, []ortIn{ortFeed("x", ex), ortConst("pads", ortI64(0, 3, 0, 2))}, ir.StringAttr("mode", "wrap")),
 			"ORT 1.30 returns garbage (uninitialized memory) when a wrap pad exceeds the dimension; goslim's answer (x[i][(j-3) mod 2]) follows the spec's torus rule"),
-		ortNode("Pad", "wrap_negative_pads", 19, 21, 1, []ortIn{feedIn("x", x), constIn("pads", ortI64(-1, 2, 1, -1))}, ir.StringAttr("mode", "wrap")),
-		ortNode("Pad", "constant_int64", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int64, 42, 2, 3)), constIn("pads", ortI64(1, 1)), constIn("cv", ortScalar(tensor.Int64, 9)), constIn("axes", ortI64(0))}),
-		ortNode("Pad", "constant_bool", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Bool, 43, 2, 3)), constIn("pads", ortI64(0, 1, 1, 0))}),
-		ortNode("Pad", "reflect_int32", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int32, 44, 3, 4)), constIn("pads", ortI64(1, 2, 2, 1))}, ir.StringAttr("mode", "reflect")),
-		ortNode("Pad", "wrap_uint8", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 45, 3, 4)), constIn("pads", ortI64(1, 1, 2, 2))}, ir.StringAttr("mode", "wrap")),
-		ortNode("Pad", "reflect_max_pad", 18, 21, 1, []ortIn{feedIn("x", x), constIn("pads", ortI64(2, 3, 2, 3))}, ir.StringAttr("mode", "reflect")),
-		ortNode("Pad", "wrap_float16_axes_fed", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 46, 2, 3)), constIn("pads", ortI64(1, 2)), ortNone, feedIn("axes", ortI64(-1))}, ir.StringAttr("mode", "wrap")),
-		ortNode("Pad", "edge_float64_negative", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float64, 47, 3, 4)), constIn("pads", ortI64(-1, 2, 1, -2))}, ir.StringAttr("mode", "edge")),
-		ortNode("Pad", "constant_int8_axes", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 48, 2, 3)), constIn("pads", ortI64(1, 1)), constIn("cv", ortScalar(tensor.Int8, -128)), constIn("axes", ortI64(1))}),
-		ortNode("Pad", "pads_fed", 18, 21, 1, []ortIn{feedIn("x", x), feedIn("pads", ortI64(1, 1, 0, 2))}, ir.StringAttr("mode", "edge")),
+		ortNode("Pad", "wrap_negative_pads", 19, 21, 1, []ortIn{ortFeed("x", x), ortConst("pads", ortI64(-1, 2, 1, -1))}, ir.StringAttr("mode", "wrap")),
+		ortNode("Pad", "constant_int64", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int64, 42, 2, 3)), ortConst("pads", ortI64(1, 1)), ortConst("cv", ortScalar(tensor.Int64, 9)), ortConst("axes", ortI64(0))}),
+		ortNode("Pad", "constant_bool", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Bool, 43, 2, 3)), ortConst("pads", ortI64(0, 1, 1, 0))}),
+		ortNode("Pad", "reflect_int32", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int32, 44, 3, 4)), ortConst("pads", ortI64(1, 2, 2, 1))}, ir.StringAttr("mode", "reflect")),
+		ortNode("Pad", "wrap_uint8", 19, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Uint8, 45, 3, 4)), ortConst("pads", ortI64(1, 1, 2, 2))}, ir.StringAttr("mode", "wrap")),
+		ortNode("Pad", "reflect_max_pad", 18, 21, 1, []ortIn{ortFeed("x", x), ortConst("pads", ortI64(2, 3, 2, 3))}, ir.StringAttr("mode", "reflect")),
+		ortNode("Pad", "wrap_float16_axes_fed", 19, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float16, 46, 2, 3)), ortConst("pads", ortI64(1, 2)), ortNone, ortFeed("axes", ortI64(-1))}, ir.StringAttr("mode", "wrap")),
+		ortNode("Pad", "edge_float64_negative", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float64, 47, 3, 4)), ortConst("pads", ortI64(-1, 2, 1, -2))}, ir.StringAttr("mode", "edge")),
+		ortNode("Pad", "constant_int8_axes", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int8, 48, 2, 3)), ortConst("pads", ortI64(1, 1)), ortConst("cv", ortScalar(tensor.Int8, -128)), ortConst("axes", ortI64(1))}),
+		ortNode("Pad", "pads_fed", 18, 21, 1, []ortIn{ortFeed("x", x), ortFeed("pads", ortI64(1, 1, 0, 2))}, ir.StringAttr("mode", "edge")),
 	}
 }
 
 func ortResizeCases() []ortCase {
 	x := ortRand(tensor.Float32, 50, 1, 2, 4, 6)
 	x5 := ortRand(tensor.Float32, 51, 1, 1, 5, 7)
-	sc := func(v ...float32) ortIn { return constIn("scales", ortF32(v...)) }
-	sz := func(v ...int64) ortIn { return constIn("sizes", ortI64(v...)) }
+	sc := func(v ...float32) ortIn { return ortConst("scales", ortF32(v...)) }
+	sz := func(v ...int64) ortIn { return ortConst("sizes", ortI64(v...)) }
 	mode := func(m string) ir.Attr { return ir.StringAttr("mode", m) }
 	ctm := func(m string) ir.Attr { return ir.StringAttr("coordinate_transformation_mode", m) }
 	axes := ir.IntsAttr("axes", 2, 3)
 	return []ortCase{
-		ortNode("Resize", "linear_scales_all_axes", 18, 21, 1, []ortIn{feedIn("x", x), ortNone, sc(1, 1, 2, 1.5)}, mode("linear")),
-		ortNode("Resize", "linear_axes_scales", 18, 21, 1, []ortIn{feedIn("x", x), ortNone, sc(2, 1.5)}, mode("linear"), axes),
-		ortNode("Resize", "nearest_axes_negative_sizes", 18, 21, 1, []ortIn{feedIn("x", x), ortNone, ortNone, sz(9, 5)}, mode("nearest"), ir.IntsAttr("axes", -1, -2)),
-		ortNode("Resize", "cubic_axes_scales", 18, 21, 1, []ortIn{feedIn("x", x), ortNone, sc(1.5, 2)}, mode("cubic"), axes),
-		ortNode("Resize", "not_larger", 18, 21, 1, []ortIn{feedIn("x", x), ortNone, ortNone, sz(7, 7)}, mode("linear"), axes, ir.StringAttr("keep_aspect_ratio_policy", "not_larger")),
-		ortNode("Resize", "not_smaller", 18, 21, 1, []ortIn{feedIn("x", x), ortNone, ortNone, sz(7, 7)}, mode("linear"), axes, ir.StringAttr("keep_aspect_ratio_policy", "not_smaller")),
-		ortNode("Resize", "not_larger_all_axes", 18, 21, 1, []ortIn{feedIn("x", x5), ortNone, ortNone, sz(1, 1, 3, 20)}, mode("nearest"), ir.StringAttr("keep_aspect_ratio_policy", "not_larger")),
-		ortNode("Resize", "not_smaller_nearest", 18, 21, 1, []ortIn{feedIn("x", x5), ortNone, ortNone, sz(3, 3)}, mode("nearest"), axes, ir.StringAttr("keep_aspect_ratio_policy", "not_smaller")),
-		ortNode("Resize", "antialias_linear_down", 18, 21, 1, []ortIn{feedIn("x", x5), ortNone, sc(1, 1, 0.6, 0.5)}, mode("linear"), ir.IntAttr("antialias", 1)),
-		ortNode("Resize", "antialias_linear_sizes", 18, 21, 1, []ortIn{feedIn("x", x), ortNone, ortNone, sz(3, 4)}, mode("linear"), axes, ir.IntAttr("antialias", 1)),
-		ortNode("Resize", "antialias_cubic_down", 18, 21, 1, []ortIn{feedIn("x", x5), ortNone, sc(0.6, 0.5)}, mode("cubic"), axes, ir.IntAttr("antialias", 1)),
-		ortNode("Resize", "antialias_cubic_exclude_outside", 18, 21, 1, []ortIn{feedIn("x", x5), ortNone, sc(0.5, 0.4)}, mode("cubic"), axes, ir.IntAttr("antialias", 1), ir.IntAttr("exclude_outside", 1), ir.FloatAttr("cubic_coeff_a", -0.5)),
-		ortNode("Resize", "antialias_linear_up", 18, 21, 1, []ortIn{feedIn("x", x5), ortNone, sc(2, 1.5)}, mode("linear"), axes, ir.IntAttr("antialias", 1)),
-		ortNode("Resize", "half_pixel_symmetric_linear_up", 19, 21, 1, []ortIn{feedIn("x", x5), ortNone, sc(1.7, 1.3)}, mode("linear"), axes, ctm("half_pixel_symmetric")),
-		ortNode("Resize", "half_pixel_symmetric_linear_down", 19, 21, 1, []ortIn{feedIn("x", x5), ortNone, sc(1, 1, 0.7, 0.45)}, mode("linear"), ctm("half_pixel_symmetric")),
-		ortNode("Resize", "half_pixel_symmetric_nearest", 19, 21, 1, []ortIn{feedIn("x", x5), ortNone, sc(1.7, 0.65)}, mode("nearest"), axes, ctm("half_pixel_symmetric")),
-		ortNode("Resize", "half_pixel_symmetric_cubic", 19, 21, 1, []ortIn{feedIn("x", x5), ortNone, ortNone, sz(8, 4)}, mode("cubic"), axes, ctm("half_pixel_symmetric")),
-		ortNode("Resize", "tf_crop_and_resize_axes", 18, 21, 1, []ortIn{feedIn("x", x), constIn("roi", ortF32(0.1, 0.2, 0.9, 0.7)), ortNone, sz(5, 5)}, mode("linear"), axes, ctm("tf_crop_and_resize"), ir.FloatAttr("extrapolation_value", 10)),
-		ortNode("Resize", "align_corners_axes_sizes", 18, 21, 1, []ortIn{feedIn("x", x), ortNone, ortNone, sz(7, 3)}, mode("linear"), axes, ctm("align_corners")),
-		ortNode("Resize", "nearest_ceil_asymmetric_axes", 18, 21, 1, []ortIn{feedIn("x", x), ortNone, sc(1.5, 0.8)}, mode("nearest"), axes, ctm("asymmetric"), ir.StringAttr("nearest_mode", "ceil")),
-		ortNode("Resize", "nearest_uint8_axes", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 52, 1, 1, 3, 4)), ortNone, sc(2, 2)}, mode("nearest"), axes),
+		ortNode("Resize", "linear_scales_all_axes", 18, 21, 1, []ortIn{ortFeed("x", x), ortNone, sc(1, 1, 2, 1.5)}, mode("linear")),
+		ortNode("Resize", "linear_axes_scales", 18, 21, 1, []ortIn{ortFeed("x", x), ortNone, sc(2, 1.5)}, mode("linear"), axes),
+		ortNode("Resize", "nearest_axes_negative_sizes", 18, 21, 1, []ortIn{ortFeed("x", x), ortNone, ortNone, sz(9, 5)}, mode("nearest"), ir.IntsAttr("axes", -1, -2)),
+		ortNode("Resize", "cubic_axes_scales", 18, 21, 1, []ortIn{ortFeed("x", x), ortNone, sc(1.5, 2)}, mode("cubic"), axes),
+		ortNode("Resize", "not_larger", 18, 21, 1, []ortIn{ortFeed("x", x), ortNone, ortNone, sz(7, 7)}, mode("linear"), axes, ir.StringAttr("keep_aspect_ratio_policy", "not_larger")),
+		ortNode("Resize", "not_smaller", 18, 21, 1, []ortIn{ortFeed("x", x), ortNone, ortNone, sz(7, 7)}, mode("linear"), axes, ir.StringAttr("keep_aspect_ratio_policy", "not_smaller")),
+		ortNode("Resize", "not_larger_all_axes", 18, 21, 1, []ortIn{ortFeed("x", x5), ortNone, ortNone, sz(1, 1, 3, 20)}, mode("nearest"), ir.StringAttr("keep_aspect_ratio_policy", "not_larger")),
+		ortNode("Resize", "not_smaller_nearest", 18, 21, 1, []ortIn{ortFeed("x", x5), ortNone, ortNone, sz(3, 3)}, mode("nearest"), axes, ir.StringAttr("keep_aspect_ratio_policy", "not_smaller")),
+		ortNode("Resize", "antialias_linear_down", 18, 21, 1, []ortIn{ortFeed("x", x5), ortNone, sc(1, 1, 0.6, 0.5)}, mode("linear"), ir.IntAttr("antialias", 1)),
+		ortNode("Resize", "antialias_linear_sizes", 18, 21, 1, []ortIn{ortFeed("x", x), ortNone, ortNone, sz(3, 4)}, mode("linear"), axes, ir.IntAttr("antialias", 1)),
+		ortNode("Resize", "antialias_cubic_down", 18, 21, 1, []ortIn{ortFeed("x", x5), ortNone, sc(0.6, 0.5)}, mode("cubic"), axes, ir.IntAttr("antialias", 1)),
+		ortNode("Resize", "antialias_cubic_exclude_outside", 18, 21, 1, []ortIn{ortFeed("x", x5), ortNone, sc(0.5, 0.4)}, mode("cubic"), axes, ir.IntAttr("antialias", 1), ir.IntAttr("exclude_outside", 1), ir.FloatAttr("cubic_coeff_a", -0.5)),
+		ortNode("Resize", "antialias_linear_up", 18, 21, 1, []ortIn{ortFeed("x", x5), ortNone, sc(2, 1.5)}, mode("linear"), axes, ir.IntAttr("antialias", 1)),
+		ortNode("Resize", "half_pixel_symmetric_linear_up", 19, 21, 1, []ortIn{ortFeed("x", x5), ortNone, sc(1.7, 1.3)}, mode("linear"), axes, ctm("half_pixel_symmetric")),
+		ortNode("Resize", "half_pixel_symmetric_linear_down", 19, 21, 1, []ortIn{ortFeed("x", x5), ortNone, sc(1, 1, 0.7, 0.45)}, mode("linear"), ctm("half_pixel_symmetric")),
+		ortNode("Resize", "half_pixel_symmetric_nearest", 19, 21, 1, []ortIn{ortFeed("x", x5), ortNone, sc(1.7, 0.65)}, mode("nearest"), axes, ctm("half_pixel_symmetric")),
+		ortNode("Resize", "half_pixel_symmetric_cubic", 19, 21, 1, []ortIn{ortFeed("x", x5), ortNone, ortNone, sz(8, 4)}, mode("cubic"), axes, ctm("half_pixel_symmetric")),
+		ortNode("Resize", "tf_crop_and_resize_axes", 18, 21, 1, []ortIn{ortFeed("x", x), ortConst("roi", ortF32(0.1, 0.2, 0.9, 0.7)), ortNone, sz(5, 5)}, mode("linear"), axes, ctm("tf_crop_and_resize"), ir.FloatAttr("extrapolation_value", 10)),
+		ortNode("Resize", "align_corners_axes_sizes", 18, 21, 1, []ortIn{ortFeed("x", x), ortNone, ortNone, sz(7, 3)}, mode("linear"), axes, ctm("align_corners")),
+		ortNode("Resize", "nearest_ceil_asymmetric_axes", 18, 21, 1, []ortIn{ortFeed("x", x), ortNone, sc(1.5, 0.8)}, mode("nearest"), axes, ctm("asymmetric"), ir.StringAttr("nearest_mode", "ceil")),
+		ortNode("Resize", "nearest_uint8_axes", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Uint8, 52, 1, 1, 3, 4)), ortNone, sc(2, 2)}, mode("nearest"), axes),
 		// Integer outputs: the spec does not say how interpolated values
 		// are rounded. ONNX's reference implementation and ORT truncate
 		// (float64 -> integer); ORT's antialias path works in two fixed-point
 		// passes, so there only a difference of 1 is allowed.
-		ortNode("Resize", "linear_uint8", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 53, 1, 1, 6, 6)), ortNone, sc(0.5, 0.75)}, mode("linear"), axes),
-		ortNode("Resize", "linear_int32_up", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int32, 54, 1, 1, 3, 3)), ortNone, sc(2, 1.5)}, mode("linear"), axes),
-		ortTolerate(ortNode("Resize", "linear_uint8_antialias", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 53, 1, 1, 6, 6)), ortNone, sc(0.5, 0.5)}, mode("linear"), axes, ir.IntAttr("antialias", 1)), 1),
-		ortNode("Resize", "antialias_linear_mixed", 18, 21, 1, []ortIn{feedIn("x", x5), ortNone, sc(0.6, 1.6)}, mode("linear"), axes, ir.IntAttr("antialias", 1)),
-		ortNode("Resize", "antialias_half_pixel_symmetric", 19, 21, 1, []ortIn{feedIn("x", x5), ortNone, sc(0.7, 0.45)}, mode("linear"), axes, ir.IntAttr("antialias", 1), ctm("half_pixel_symmetric")),
-		ortNode("Resize", "antialias_align_corners", 18, 21, 1, []ortIn{feedIn("x", x5), ortNone, ortNone, sz(3, 4)}, mode("linear"), axes, ir.IntAttr("antialias", 1), ctm("align_corners")),
-		ortSkip(ortNode("Resize", "antialias_cubic_3d", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 55, 1, 4, 5, 6)), ortNone, sc(0.5, 0.6, 0.5)}, mode("cubic"), ir.IntsAttr("axes", 1, 2, 3), ir.IntAttr("antialias", 1)),
+		ortNode("Resize", "linear_uint8", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Uint8, 53, 1, 1, 6, 6)), ortNone, sc(0.5, 0.75)}, mode("linear"), axes),
+		ortNode("Resize", "linear_int32_up", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int32, 54, 1, 1, 3, 3)), ortNone, sc(2, 1.5)}, mode("linear"), axes),
+		ortTolerate(ortNode("Resize", "linear_uint8_antialias", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Uint8, 53, 1, 1, 6, 6)), ortNone, sc(0.5, 0.5)}, mode("linear"), axes, ir.IntAttr("antialias", 1)), 1),
+		ortNode("Resize", "antialias_linear_mixed", 18, 21, 1, []ortIn{ortFeed("x", x5), ortNone, sc(0.6, 1.6)}, mode("linear"), axes, ir.IntAttr("antialias", 1)),
+		ortNode("Resize", "antialias_half_pixel_symmetric", 19, 21, 1, []ortIn{ortFeed("x", x5), ortNone, sc(0.7, 0.45)}, mode("linear"), axes, ir.IntAttr("antialias", 1), ctm("half_pixel_symmetric")),
+		ortNode("Resize", "antialias_align_corners", 18, 21, 1, []ortIn{ortFeed("x", x5), ortNone, ortNone, sz(3, 4)}, mode("linear"), axes, ir.IntAttr("antialias", 1), ctm("align_corners")),
+		ortSkip(ortNode("Resize", "antialias_cubic_3d", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 55, 1, 4, 5, 6)), ortNone, sc(0.5, 0.6, 0.5)}, mode("cubic"), ir.IntsAttr("axes", 1, 2, 3), ir.IntAttr("antialias", 1)),
 			"ORT 1.30 implements cubic Resize only over 2 axes (bicubic)"),
-		ortNode("Resize", "not_larger_three_axes", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 56, 2, 3, 4, 5)), ortNone, ortNone, sz(4, 8, 100)}, mode("nearest"), ir.IntsAttr("axes", 1, 2, 3), ir.StringAttr("keep_aspect_ratio_policy", "not_larger")),
-		ortNode("Resize", "not_smaller_round_half_up", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 57, 1, 1, 2, 5)), ortNone, ortNone, sz(3, 1)}, mode("nearest"), axes, ir.StringAttr("keep_aspect_ratio_policy", "not_smaller")),
-		ortNode("Resize", "tf_crop_nearest_extrapolate", 18, 21, 1, []ortIn{feedIn("x", x), constIn("roi", ortF32(-0.2, 0.32, 1.1, 1.4)), ortNone, sz(6, 5)}, mode("nearest"), axes, ctm("tf_crop_and_resize"), ir.FloatAttr("extrapolation_value", -1)),
-		ortNode("Resize", "pytorch_half_pixel_axes", 18, 21, 1, []ortIn{feedIn("x", x), ortNone, ortNone, sz(1, 9)}, mode("linear"), axes, ctm("pytorch_half_pixel")),
-		ortNode("Resize", "linear_float16", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 58, 1, 1, 3, 4)), ortNone, sc(1.5, 2)}, mode("linear"), axes),
-		ortNode("Resize", "cubic_half_pixel_symmetric_down", 19, 21, 1, []ortIn{feedIn("x", x5), ortNone, sc(0.8, 0.55)}, mode("cubic"), axes, ctm("half_pixel_symmetric"), ir.IntAttr("exclude_outside", 1)),
-		ortNode("Resize", "linear_axes_single", 18, 21, 1, []ortIn{feedIn("x", x), ortNone, sc(2.5)}, mode("linear"), ir.IntsAttr("axes", 3)),
+		ortNode("Resize", "not_larger_three_axes", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 56, 2, 3, 4, 5)), ortNone, ortNone, sz(4, 8, 100)}, mode("nearest"), ir.IntsAttr("axes", 1, 2, 3), ir.StringAttr("keep_aspect_ratio_policy", "not_larger")),
+		ortNode("Resize", "not_smaller_round_half_up", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 57, 1, 1, 2, 5)), ortNone, ortNone, sz(3, 1)}, mode("nearest"), axes, ir.StringAttr("keep_aspect_ratio_policy", "not_smaller")),
+		ortNode("Resize", "tf_crop_nearest_extrapolate", 18, 21, 1, []ortIn{ortFeed("x", x), ortConst("roi", ortF32(-0.2, 0.32, 1.1, 1.4)), ortNone, sz(6, 5)}, mode("nearest"), axes, ctm("tf_crop_and_resize"), ir.FloatAttr("extrapolation_value", -1)),
+		ortNode("Resize", "pytorch_half_pixel_axes", 18, 21, 1, []ortIn{ortFeed("x", x), ortNone, ortNone, sz(1, 9)}, mode("linear"), axes, ctm("pytorch_half_pixel")),
+		ortNode("Resize", "linear_float16", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float16, 58, 1, 1, 3, 4)), ortNone, sc(1.5, 2)}, mode("linear"), axes),
+		ortNode("Resize", "cubic_half_pixel_symmetric_down", 19, 21, 1, []ortIn{ortFeed("x", x5), ortNone, sc(0.8, 0.55)}, mode("cubic"), axes, ctm("half_pixel_symmetric"), ir.IntAttr("exclude_outside", 1)),
+		ortNode("Resize", "linear_axes_single", 18, 21, 1, []ortIn{ortFeed("x", x), ortNone, sc(2.5)}, mode("linear"), ir.IntsAttr("axes", 3)),
 	}
 }
 
@@ -563,19 +568,19 @@ func ortAveragePoolCases() []ortCase {
 	k := func(v ...int64) ir.Attr { return ir.IntsAttr("kernel_shape", v...) }
 	dil := func(v ...int64) ir.Attr { return ir.IntsAttr("dilations", v...) }
 	return []ortCase{
-		ortNode("AveragePool", "plain", 18, 21, 1, []ortIn{feedIn("x", x)}, k(3, 3), ir.IntsAttr("strides", 2, 2)),
-		ortNode("AveragePool", "dilations", 19, 21, 1, []ortIn{feedIn("x", x)}, k(2, 2), dil(2, 2)),
-		ortNode("AveragePool", "dilations_pads", 19, 21, 1, []ortIn{feedIn("x", x)}, k(3, 2), dil(2, 3), ir.IntsAttr("pads", 1, 1, 2, 1)),
-		ortNode("AveragePool", "dilations_pads_count_include_pad", 19, 21, 1, []ortIn{feedIn("x", x)}, k(3, 2), dil(2, 3), ir.IntsAttr("pads", 1, 1, 2, 1), ir.IntAttr("count_include_pad", 1)),
-		ortNode("AveragePool", "dilations_strides_ceil", 19, 21, 1, []ortIn{feedIn("x", x)}, k(2, 2), dil(2, 2), ir.IntsAttr("strides", 2, 2), ir.IntAttr("ceil_mode", 1)),
-		ortNode("AveragePool", "dilations_strides_ceil_pads", 19, 21, 1, []ortIn{feedIn("x", x)}, k(3, 3), dil(2, 1), ir.IntsAttr("strides", 2, 3), ir.IntsAttr("pads", 1, 1, 1, 1), ir.IntAttr("ceil_mode", 1)),
-		ortNode("AveragePool", "dilations_1d", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 61, 2, 3, 11))}, k(3), dil(3), ir.IntsAttr("strides", 2)),
-		ortSkip(ortNode("AveragePool", "dilations_same_upper", 19, 21, 1, []ortIn{feedIn("x", x)}, k(3, 3), dil(2, 2), ir.StringAttr("auto_pad", "SAME_UPPER")),
+		ortNode("AveragePool", "plain", 18, 21, 1, []ortIn{ortFeed("x", x)}, k(3, 3), ir.IntsAttr("strides", 2, 2)),
+		ortNode("AveragePool", "dilations", 19, 21, 1, []ortIn{ortFeed("x", x)}, k(2, 2), dil(2, 2)),
+		ortNode("AveragePool", "dilations_pads", 19, 21, 1, []ortIn{ortFeed("x", x)}, k(3, 2), dil(2, 3), ir.IntsAttr("pads", 1, 1, 2, 1)),
+		ortNode("AveragePool", "dilations_pads_count_include_pad", 19, 21, 1, []ortIn{ortFeed("x", x)}, k(3, 2), dil(2, 3), ir.IntsAttr("pads", 1, 1, 2, 1), ir.IntAttr("count_include_pad", 1)),
+		ortNode("AveragePool", "dilations_strides_ceil", 19, 21, 1, []ortIn{ortFeed("x", x)}, k(2, 2), dil(2, 2), ir.IntsAttr("strides", 2, 2), ir.IntAttr("ceil_mode", 1)),
+		ortNode("AveragePool", "dilations_strides_ceil_pads", 19, 21, 1, []ortIn{ortFeed("x", x)}, k(3, 3), dil(2, 1), ir.IntsAttr("strides", 2, 3), ir.IntsAttr("pads", 1, 1, 1, 1), ir.IntAttr("ceil_mode", 1)),
+		ortNode("AveragePool", "dilations_1d", 19, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 61, 2, 3, 11))}, k(3), dil(3), ir.IntsAttr("strides", 2)),
+		ortSkip(ortNode("AveragePool", "dilations_same_upper", 19, 21, 1, []ortIn{ortFeed("x", x)}, k(3, 3), dil(2, 2), ir.StringAttr("auto_pad", "SAME_UPPER")),
 			"ORT 1.30 sizes SAME_UPPER pads from the undilated kernel (7x7 input -> 5x5); AveragePool-19 pads by (k-1)*d+1 and keeps 7x7, as goslim does"),
-		ortNode("AveragePool", "dilations_valid", 19, 21, 1, []ortIn{feedIn("x", x)}, k(3, 2), dil(2, 2), ir.StringAttr("auto_pad", "VALID")),
-		ortNode("AveragePool", "dilations_3d", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 62, 1, 1, 5, 6, 5))}, k(2, 2, 2), dil(2, 1, 2)),
-		ortNode("AveragePool", "dilations_float16", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 63, 1, 2, 6, 6))}, k(2, 2), dil(2, 2)),
-		ortNode("AveragePool", "dilations_one", 19, 21, 1, []ortIn{feedIn("x", x)}, k(3, 3), dil(1, 1), ir.IntsAttr("pads", 1, 1, 1, 1)),
+		ortNode("AveragePool", "dilations_valid", 19, 21, 1, []ortIn{ortFeed("x", x)}, k(3, 2), dil(2, 2), ir.StringAttr("auto_pad", "VALID")),
+		ortNode("AveragePool", "dilations_3d", 19, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 62, 1, 1, 5, 6, 5))}, k(2, 2, 2), dil(2, 1, 2)),
+		ortNode("AveragePool", "dilations_float16", 19, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float16, 63, 1, 2, 6, 6))}, k(2, 2), dil(2, 2)),
+		ortNode("AveragePool", "dilations_one", 19, 21, 1, []ortIn{ortFeed("x", x)}, k(3, 3), dil(1, 1), ir.IntsAttr("pads", 1, 1, 1, 1)),
 	}
 }
 
@@ -583,37 +588,37 @@ func ortCastCases() []ortCase {
 	to := func(dt tensor.DType) ir.Attr { return ir.IntAttr("to", int64(dt)) }
 	f := ortT(tensor.Float32, []int{8}, -2.75, -1.5, -0.5, 0, 0.25, 1.5, 2.999, 100.5)
 	return []ortCase{
-		ortNode("Cast", "f32_to_i32_trunc", 18, 21, 1, []ortIn{feedIn("x", f)}, to(tensor.Int32)),
-		ortNode("Cast", "f32_to_i8_in_range", 18, 21, 1, []ortIn{feedIn("x", f)}, to(tensor.Int8)),
-		ortNode("Cast", "f32_to_u8_in_range", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Float32, []int{4}, 0, 1.9, 200.5, 255))}, to(tensor.Uint8)),
-		ortNode("Cast", "f32_to_i64", 18, 21, 1, []ortIn{feedIn("x", f)}, to(tensor.Int64)),
-		ortNode("Cast", "f32_to_bool", 18, 21, 1, []ortIn{feedIn("x", f)}, to(tensor.Bool)),
-		ortNode("Cast", "f32_to_f16", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Float32, []int{5}, 0.1, -65504, 70000, 1e-8, 3.14159))}, to(tensor.Float16)),
-		ortNode("Cast", "f16_to_f32", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 70, 6))}, to(tensor.Float32)),
-		ortNode("Cast", "f32_to_f64", 18, 21, 1, []ortIn{feedIn("x", f)}, to(tensor.Float64)),
-		ortNode("Cast", "f64_to_f32", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Float64, []int{3}, 1.0000001, 1e300, -2.5))}, to(tensor.Float32)),
-		ortNode("Cast", "i32_to_i8_wrap", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Int32, []int{5}, 200, -200, 127, 128, 256))}, to(tensor.Int8)),
-		ortNode("Cast", "i64_to_u8_wrap", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Int64, []int{4}, -1, 300, 255, 65536))}, to(tensor.Uint8)),
-		ortNode("Cast", "i16_to_i32", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Int16, []int{3}, -32768, 7, 32767))}, to(tensor.Int32)),
-		ortNode("Cast", "u8_to_f32", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 71, 6))}, to(tensor.Float32)),
-		ortNode("Cast", "i8_to_f16", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 72, 6))}, to(tensor.Float16)),
-		ortNode("Cast", "bool_to_f32", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Bool, 73, 6))}, to(tensor.Float32)),
-		ortNode("Cast", "bool_to_i64", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Bool, 74, 6))}, to(tensor.Int64)),
-		ortNode("Cast", "i64_to_bool", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Int64, []int{3}, 0, -5, 1<<40))}, to(tensor.Bool)),
-		ortNode("Cast", "i64_to_f64", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int64, 75, 5))}, to(tensor.Float64)),
-		ortNode("Cast", "same_type", 18, 21, 1, []ortIn{feedIn("x", f)}, to(tensor.Float32)),
-		ortSkip(ortNode("Cast", "saturate0_non_float8", 19, 21, 1, []ortIn{feedIn("x", f)}, to(tensor.Float16), ir.IntAttr("saturate", 0)),
+		ortNode("Cast", "f32_to_i32_trunc", 18, 21, 1, []ortIn{ortFeed("x", f)}, to(tensor.Int32)),
+		ortNode("Cast", "f32_to_i8_in_range", 18, 21, 1, []ortIn{ortFeed("x", f)}, to(tensor.Int8)),
+		ortNode("Cast", "f32_to_u8_in_range", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Float32, []int{4}, 0, 1.9, 200.5, 255))}, to(tensor.Uint8)),
+		ortNode("Cast", "f32_to_i64", 18, 21, 1, []ortIn{ortFeed("x", f)}, to(tensor.Int64)),
+		ortNode("Cast", "f32_to_bool", 18, 21, 1, []ortIn{ortFeed("x", f)}, to(tensor.Bool)),
+		ortNode("Cast", "f32_to_f16", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Float32, []int{5}, 0.1, -65504, 70000, 1e-8, 3.14159))}, to(tensor.Float16)),
+		ortNode("Cast", "f16_to_f32", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float16, 70, 6))}, to(tensor.Float32)),
+		ortNode("Cast", "f32_to_f64", 18, 21, 1, []ortIn{ortFeed("x", f)}, to(tensor.Float64)),
+		ortNode("Cast", "f64_to_f32", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Float64, []int{3}, 1.0000001, 1e300, -2.5))}, to(tensor.Float32)),
+		ortNode("Cast", "i32_to_i8_wrap", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Int32, []int{5}, 200, -200, 127, 128, 256))}, to(tensor.Int8)),
+		ortNode("Cast", "i64_to_u8_wrap", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Int64, []int{4}, -1, 300, 255, 65536))}, to(tensor.Uint8)),
+		ortNode("Cast", "i16_to_i32", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Int16, []int{3}, -32768, 7, 32767))}, to(tensor.Int32)),
+		ortNode("Cast", "u8_to_f32", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Uint8, 71, 6))}, to(tensor.Float32)),
+		ortNode("Cast", "i8_to_f16", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int8, 72, 6))}, to(tensor.Float16)),
+		ortNode("Cast", "bool_to_f32", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Bool, 73, 6))}, to(tensor.Float32)),
+		ortNode("Cast", "bool_to_i64", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Bool, 74, 6))}, to(tensor.Int64)),
+		ortNode("Cast", "i64_to_bool", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Int64, []int{3}, 0, -5, 1<<40))}, to(tensor.Bool)),
+		ortNode("Cast", "i64_to_f64", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int64, 75, 5))}, to(tensor.Float64)),
+		ortNode("Cast", "same_type", 18, 21, 1, []ortIn{ortFeed("x", f)}, to(tensor.Float32)),
+		ortSkip(ortNode("Cast", "saturate0_non_float8", 19, 21, 1, []ortIn{ortFeed("x", f)}, to(tensor.Float16), ir.IntAttr("saturate", 0)),
 			"ORT 1.30 refuses the saturate attribute unless the target is a float8 type (the spec says it only applies to float8)"),
-		ortNode("Cast", "f32_special_to_f16", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Float32, []int{6}, math.NaN(), math.Inf(1), math.Inf(-1), math.Copysign(0, -1), 1+1.0/2048, 1+3.0/2048))}, to(tensor.Float16)),
-		ortNode("Cast", "f32_special_to_f64", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Float32, []int{3}, math.NaN(), math.Inf(-1), 1e-40))}, to(tensor.Float64)),
-		ortNode("Cast", "f16_subnormal_to_f32", 18, 21, 1, []ortIn{feedIn("x", &tensor.Tensor{DType: tensor.Float16, Shape: tensor.Shape{4}, Data: []uint16{0x0001, 0x03ff, 0x8001, 0x7c00}})}, to(tensor.Float32)),
-		ortNode("Cast", "i32_to_f16_overflow", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Int32, []int{3}, 70000, -70000, 2049))}, to(tensor.Float16)),
-		ortNode("Cast", "f64_to_i32_negative", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Float64, []int{4}, -2.5, -0.9, 2147483647, -2147483648))}, to(tensor.Int32)),
-		ortNode("Cast", "f32_to_i64_large", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Float32, []int{2}, 1e10, -1e12))}, to(tensor.Int64)),
-		ortNode("Cast", "f16_to_i8", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 76, 6))}, to(tensor.Int8)),
-		ortNode("Cast", "f32_to_u16", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Float32, []int{3}, 0, 1.5, 65535))}, to(tensor.Uint16)),
-		ortNode("Cast", "u64_to_f32", 18, 21, 1, []ortIn{feedIn("x", &tensor.Tensor{DType: tensor.Uint64, Shape: tensor.Shape{2}, Data: []uint64{1 << 63, 12345}})}, to(tensor.Float32)),
-		ortNode("Cast", "u16_to_i16_wrap", 18, 21, 1, []ortIn{feedIn("x", ortT(tensor.Uint16, []int{3}, 65535, 32768, 5))}, to(tensor.Int16)),
+		ortNode("Cast", "f32_special_to_f16", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Float32, []int{6}, math.NaN(), math.Inf(1), math.Inf(-1), math.Copysign(0, -1), 1+1.0/2048, 1+3.0/2048))}, to(tensor.Float16)),
+		ortNode("Cast", "f32_special_to_f64", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Float32, []int{3}, math.NaN(), math.Inf(-1), 1e-40))}, to(tensor.Float64)),
+		ortNode("Cast", "f16_subnormal_to_f32", 18, 21, 1, []ortIn{ortFeed("x", &tensor.Tensor{DType: tensor.Float16, Shape: tensor.Shape{4}, Data: []uint16{0x0001, 0x03ff, 0x8001, 0x7c00}})}, to(tensor.Float32)),
+		ortNode("Cast", "i32_to_f16_overflow", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Int32, []int{3}, 70000, -70000, 2049))}, to(tensor.Float16)),
+		ortNode("Cast", "f64_to_i32_negative", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Float64, []int{4}, -2.5, -0.9, 2147483647, -2147483648))}, to(tensor.Int32)),
+		ortNode("Cast", "f32_to_i64_large", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Float32, []int{2}, 1e10, -1e12))}, to(tensor.Int64)),
+		ortNode("Cast", "f16_to_i8", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float16, 76, 6))}, to(tensor.Int8)),
+		ortNode("Cast", "f32_to_u16", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Float32, []int{3}, 0, 1.5, 65535))}, to(tensor.Uint16)),
+		ortNode("Cast", "u64_to_f32", 18, 21, 1, []ortIn{ortFeed("x", &tensor.Tensor{DType: tensor.Uint64, Shape: tensor.Shape{2}, Data: []uint64{1 << 63, 12345}})}, to(tensor.Float32)),
+		ortNode("Cast", "u16_to_i16_wrap", 18, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Uint16, []int{3}, 65535, 32768, 5))}, to(tensor.Int16)),
 	}
 }
 
@@ -627,58 +632,58 @@ func ortQuantCases() []ortCase {
 	q := "QuantizeLinear"
 	dq := "DequantizeLinear"
 	return []ortCase{
-		ortNode(q, "per_tensor_uint8_zp", 18, 21, 1, []ortIn{feedIn("x", ties), constIn("s", sc(0.5)), constIn("zp", zp(tensor.Uint8, 128))}),
-		ortNode(q, "per_tensor_int8_ties", 18, 21, 1, []ortIn{feedIn("x", ties), constIn("s", sc(0.5)), constIn("zp", zp(tensor.Int8, -3))}),
-		ortNode(q, "no_zero_point_uint8", 18, 21, 1, []ortIn{feedIn("x", ties), constIn("s", sc(0.25))}),
-		ortNode(q, "per_axis_int8", 18, 21, 1, []ortIn{feedIn("x", x3), constIn("s", ortF32(0.05, 0.1, 0.02)), constIn("zp", ortT(tensor.Int8, []int{3}, 0, -5, 7))}),
-		ortNode(q, "per_axis_negative_axis_uint8", 18, 21, 1, []ortIn{feedIn("x", x3), constIn("s", ortF32(0.05, 0.1, 0.02, 0.5)), constIn("zp", ortT(tensor.Uint8, []int{4}, 128, 0, 255, 10))}, ir.IntAttr("axis", -1)),
-		ortNode(q, "float16_input", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 81, 2, 5)), constIn("s", ortScalar(tensor.Float16, 0.125)), constIn("zp", zp(tensor.Int8, 1))}),
-		ortNode(q, "float16_per_axis", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 95, 2, 3)), constIn("s", ortT(tensor.Float16, []int{3}, 0.5, 0.25, 0.125)), constIn("zp", ortT(tensor.Uint8, []int{3}, 0, 128, 255))}),
-		ortNode(q, "saturate_attr_int8", 19, 21, 1, []ortIn{feedIn("x", ties), constIn("s", sc(0.01)), constIn("zp", zp(tensor.Int8, 0))}, ir.IntAttr("saturate", 1)),
-		ortNode(q, "float16_no_zp", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float16, 97, 6)), constIn("s", ortScalar(tensor.Float16, 0.03125))}),
-		ortNode(q, "blocked_negative_axis", 21, 21, 1, []ortIn{feedIn("x", x3), constIn("s", ortRand(tensor.Float32, 98, 2, 3, 2)), constIn("zp", ortRand(tensor.Uint8, 99, 2, 3, 2))}, ir.IntAttr("axis", -1), ir.IntAttr("block_size", 2)),
-		ortNode(q, "output_dtype_with_zp", 21, 21, 1, []ortIn{feedIn("x", ties), constIn("s", sc(0.5)), constIn("zp", zp(tensor.Int8, 5))}, ir.IntAttr("output_dtype", int64(tensor.Int8))),
-		ortNode(q, "output_dtype_int8", 21, 21, 1, []ortIn{feedIn("x", ties), constIn("s", sc(0.5))}, ir.IntAttr("output_dtype", int64(tensor.Int8))),
-		ortNode(q, "output_dtype_uint16", 21, 21, 1, []ortIn{feedIn("x", ties), constIn("s", sc(0.01))}, ir.IntAttr("output_dtype", int64(tensor.Uint16))),
-		ortNode(q, "int16_zp", 21, 21, 1, []ortIn{feedIn("x", ties), constIn("s", sc(0.001)), constIn("zp", zp(tensor.Int16, -100))}),
-		ortNode(q, "uint16_zp", 21, 21, 1, []ortIn{feedIn("x", ties), constIn("s", sc(0.01)), constIn("zp", zp(tensor.Uint16, 30000))}),
-		ortNode(q, "blocked_axis1_bs3", 21, 21, 1, []ortIn{feedIn("x", ties), constIn("s", blockScale), constIn("zp", ortT(tensor.Int8, []int{2, 2}, 0, 1, -1, 2))}, ir.IntAttr("axis", 1), ir.IntAttr("block_size", 3)),
-		ortNode(q, "blocked_axis1_bs4_uneven", 21, 21, 1, []ortIn{feedIn("x", ties), constIn("s", blockScale), constIn("zp", ortT(tensor.Uint8, []int{2, 2}, 100, 1, 50, 2))}, ir.IntAttr("axis", 1), ir.IntAttr("block_size", 4)),
-		ortNode(q, "blocked_axis0", 21, 21, 1, []ortIn{feedIn("x", x3), constIn("s", ortRand(tensor.Float32, 82, 1, 3, 4)), constIn("zp", ortRand(tensor.Int8, 83, 1, 3, 4))}, ir.IntAttr("axis", 0), ir.IntAttr("block_size", 2)),
-		ortNode(dq, "per_tensor_uint8", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 84, 3, 4)), constIn("s", sc(0.1)), constIn("zp", zp(tensor.Uint8, 40))}),
-		ortNode(dq, "per_tensor_int8_no_zp", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 85, 3, 4)), constIn("s", sc(0.1))}),
-		ortNode(dq, "int32_no_zp", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int32, 86, 3, 4)), constIn("s", sc(0.01))}),
-		ortNode(dq, "per_axis_int8", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 87, 2, 3, 4)), constIn("s", ortF32(0.05, 0.1, 0.02)), constIn("zp", ortT(tensor.Int8, []int{3}, 0, -5, 7))}),
-		ortNode(dq, "per_axis_axis0_uint8", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 88, 2, 3)), constIn("s", ortF32(0.5, 0.25)), constIn("zp", ortT(tensor.Uint8, []int{2}, 10, 20))}, ir.IntAttr("axis", 0)),
-		ortNode(dq, "float16_scale", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 89, 2, 5)), constIn("s", ortScalar(tensor.Float16, 0.125)), constIn("zp", zp(tensor.Int8, 3))}),
-		ortNode(dq, "float16_scale_per_axis", 19, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 96, 2, 3)), constIn("s", ortT(tensor.Float16, []int{3}, 0.5, 0.25, 0.125)), constIn("zp", ortT(tensor.Uint8, []int{3}, 0, 128, 255))}),
-		ortNode(dq, "scalar_input", 18, 21, 1, []ortIn{feedIn("x", ortScalar(tensor.Int8, -7)), constIn("s", sc(0.5)), constIn("zp", zp(tensor.Int8, 2))}),
-		ortNode(dq, "int32_per_axis", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int32, 78, 2, 3)), constIn("s", ortF32(0.5, 0.25, 0.125))}),
-		ortNode(dq, "blocked_float16_scale", 21, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 79, 2, 6)), constIn("s", ortT(tensor.Float16, []int{2, 2}, 0.5, 0.25, 0.125, 1))}, ir.IntAttr("axis", 1), ir.IntAttr("block_size", 3)),
-		ortNode(dq, "int16", 21, 21, 1, []ortIn{feedIn("x", ortT(tensor.Int16, []int{4}, -32768, -1, 0, 32767)), constIn("s", sc(0.001)), constIn("zp", zp(tensor.Int16, -100))}),
-		ortNode(dq, "uint16", 21, 21, 1, []ortIn{feedIn("x", ortT(tensor.Uint16, []int{4}, 0, 1, 30000, 65535)), constIn("s", sc(0.01)), constIn("zp", zp(tensor.Uint16, 30000))}),
-		ortNode(dq, "blocked_axis1_bs3", 21, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 90, 2, 6)), constIn("s", blockScale), constIn("zp", ortT(tensor.Int8, []int{2, 2}, 0, 1, -1, 2))}, ir.IntAttr("axis", 1), ir.IntAttr("block_size", 3)),
-		ortNode(dq, "blocked_axis1_bs4_uneven", 21, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Uint8, 91, 2, 6)), constIn("s", blockScale)}, ir.IntAttr("axis", 1), ir.IntAttr("block_size", 4)),
-		ortNode(dq, "blocked_axis0", 21, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Int8, 92, 2, 3, 4)), constIn("s", ortRand(tensor.Float32, 93, 1, 3, 4)), constIn("zp", ortRand(tensor.Int8, 94, 1, 3, 4))}, ir.IntAttr("axis", 0), ir.IntAttr("block_size", 2)),
+		ortNode(q, "per_tensor_uint8_zp", 18, 21, 1, []ortIn{ortFeed("x", ties), ortConst("s", sc(0.5)), ortConst("zp", zp(tensor.Uint8, 128))}),
+		ortNode(q, "per_tensor_int8_ties", 18, 21, 1, []ortIn{ortFeed("x", ties), ortConst("s", sc(0.5)), ortConst("zp", zp(tensor.Int8, -3))}),
+		ortNode(q, "no_zero_point_uint8", 18, 21, 1, []ortIn{ortFeed("x", ties), ortConst("s", sc(0.25))}),
+		ortNode(q, "per_axis_int8", 18, 21, 1, []ortIn{ortFeed("x", x3), ortConst("s", ortF32(0.05, 0.1, 0.02)), ortConst("zp", ortT(tensor.Int8, []int{3}, 0, -5, 7))}),
+		ortNode(q, "per_axis_negative_axis_uint8", 18, 21, 1, []ortIn{ortFeed("x", x3), ortConst("s", ortF32(0.05, 0.1, 0.02, 0.5)), ortConst("zp", ortT(tensor.Uint8, []int{4}, 128, 0, 255, 10))}, ir.IntAttr("axis", -1)),
+		ortNode(q, "float16_input", 19, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float16, 81, 2, 5)), ortConst("s", ortScalar(tensor.Float16, 0.125)), ortConst("zp", zp(tensor.Int8, 1))}),
+		ortNode(q, "float16_per_axis", 19, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float16, 95, 2, 3)), ortConst("s", ortT(tensor.Float16, []int{3}, 0.5, 0.25, 0.125)), ortConst("zp", ortT(tensor.Uint8, []int{3}, 0, 128, 255))}),
+		ortNode(q, "saturate_attr_int8", 19, 21, 1, []ortIn{ortFeed("x", ties), ortConst("s", sc(0.01)), ortConst("zp", zp(tensor.Int8, 0))}, ir.IntAttr("saturate", 1)),
+		ortNode(q, "float16_no_zp", 19, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float16, 97, 6)), ortConst("s", ortScalar(tensor.Float16, 0.03125))}),
+		ortNode(q, "blocked_negative_axis", 21, 21, 1, []ortIn{ortFeed("x", x3), ortConst("s", ortRand(tensor.Float32, 98, 2, 3, 2)), ortConst("zp", ortRand(tensor.Uint8, 99, 2, 3, 2))}, ir.IntAttr("axis", -1), ir.IntAttr("block_size", 2)),
+		ortNode(q, "output_dtype_with_zp", 21, 21, 1, []ortIn{ortFeed("x", ties), ortConst("s", sc(0.5)), ortConst("zp", zp(tensor.Int8, 5))}, ir.IntAttr("output_dtype", int64(tensor.Int8))),
+		ortNode(q, "output_dtype_int8", 21, 21, 1, []ortIn{ortFeed("x", ties), ortConst("s", sc(0.5))}, ir.IntAttr("output_dtype", int64(tensor.Int8))),
+		ortNode(q, "output_dtype_uint16", 21, 21, 1, []ortIn{ortFeed("x", ties), ortConst("s", sc(0.01))}, ir.IntAttr("output_dtype", int64(tensor.Uint16))),
+		ortNode(q, "int16_zp", 21, 21, 1, []ortIn{ortFeed("x", ties), ortConst("s", sc(0.001)), ortConst("zp", zp(tensor.Int16, -100))}),
+		ortNode(q, "uint16_zp", 21, 21, 1, []ortIn{ortFeed("x", ties), ortConst("s", sc(0.01)), ortConst("zp", zp(tensor.Uint16, 30000))}),
+		ortNode(q, "blocked_axis1_bs3", 21, 21, 1, []ortIn{ortFeed("x", ties), ortConst("s", blockScale), ortConst("zp", ortT(tensor.Int8, []int{2, 2}, 0, 1, -1, 2))}, ir.IntAttr("axis", 1), ir.IntAttr("block_size", 3)),
+		ortNode(q, "blocked_axis1_bs4_uneven", 21, 21, 1, []ortIn{ortFeed("x", ties), ortConst("s", blockScale), ortConst("zp", ortT(tensor.Uint8, []int{2, 2}, 100, 1, 50, 2))}, ir.IntAttr("axis", 1), ir.IntAttr("block_size", 4)),
+		ortNode(q, "blocked_axis0", 21, 21, 1, []ortIn{ortFeed("x", x3), ortConst("s", ortRand(tensor.Float32, 82, 1, 3, 4)), ortConst("zp", ortRand(tensor.Int8, 83, 1, 3, 4))}, ir.IntAttr("axis", 0), ir.IntAttr("block_size", 2)),
+		ortNode(dq, "per_tensor_uint8", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Uint8, 84, 3, 4)), ortConst("s", sc(0.1)), ortConst("zp", zp(tensor.Uint8, 40))}),
+		ortNode(dq, "per_tensor_int8_no_zp", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int8, 85, 3, 4)), ortConst("s", sc(0.1))}),
+		ortNode(dq, "int32_no_zp", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int32, 86, 3, 4)), ortConst("s", sc(0.01))}),
+		ortNode(dq, "per_axis_int8", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int8, 87, 2, 3, 4)), ortConst("s", ortF32(0.05, 0.1, 0.02)), ortConst("zp", ortT(tensor.Int8, []int{3}, 0, -5, 7))}),
+		ortNode(dq, "per_axis_axis0_uint8", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Uint8, 88, 2, 3)), ortConst("s", ortF32(0.5, 0.25)), ortConst("zp", ortT(tensor.Uint8, []int{2}, 10, 20))}, ir.IntAttr("axis", 0)),
+		ortNode(dq, "float16_scale", 19, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int8, 89, 2, 5)), ortConst("s", ortScalar(tensor.Float16, 0.125)), ortConst("zp", zp(tensor.Int8, 3))}),
+		ortNode(dq, "float16_scale_per_axis", 19, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Uint8, 96, 2, 3)), ortConst("s", ortT(tensor.Float16, []int{3}, 0.5, 0.25, 0.125)), ortConst("zp", ortT(tensor.Uint8, []int{3}, 0, 128, 255))}),
+		ortNode(dq, "scalar_input", 18, 21, 1, []ortIn{ortFeed("x", ortScalar(tensor.Int8, -7)), ortConst("s", sc(0.5)), ortConst("zp", zp(tensor.Int8, 2))}),
+		ortNode(dq, "int32_per_axis", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int32, 78, 2, 3)), ortConst("s", ortF32(0.5, 0.25, 0.125))}),
+		ortNode(dq, "blocked_float16_scale", 21, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int8, 79, 2, 6)), ortConst("s", ortT(tensor.Float16, []int{2, 2}, 0.5, 0.25, 0.125, 1))}, ir.IntAttr("axis", 1), ir.IntAttr("block_size", 3)),
+		ortNode(dq, "int16", 21, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Int16, []int{4}, -32768, -1, 0, 32767)), ortConst("s", sc(0.001)), ortConst("zp", zp(tensor.Int16, -100))}),
+		ortNode(dq, "uint16", 21, 21, 1, []ortIn{ortFeed("x", ortT(tensor.Uint16, []int{4}, 0, 1, 30000, 65535)), ortConst("s", sc(0.01)), ortConst("zp", zp(tensor.Uint16, 30000))}),
+		ortNode(dq, "blocked_axis1_bs3", 21, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int8, 90, 2, 6)), ortConst("s", blockScale), ortConst("zp", ortT(tensor.Int8, []int{2, 2}, 0, 1, -1, 2))}, ir.IntAttr("axis", 1), ir.IntAttr("block_size", 3)),
+		ortNode(dq, "blocked_axis1_bs4_uneven", 21, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Uint8, 91, 2, 6)), ortConst("s", blockScale)}, ir.IntAttr("axis", 1), ir.IntAttr("block_size", 4)),
+		ortNode(dq, "blocked_axis0", 21, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Int8, 92, 2, 3, 4)), ortConst("s", ortRand(tensor.Float32, 93, 1, 3, 4)), ortConst("zp", ortRand(tensor.Int8, 94, 1, 3, 4))}, ir.IntAttr("axis", 0), ir.IntAttr("block_size", 2)),
 	}
 }
 
 func ortEqualCases() []ortCase {
 	return []ortCase{
-		ortNode("Equal", "float32_broadcast", 18, 21, 1, []ortIn{feedIn("a", ortRand(tensor.Float32, 100, 3, 4)), feedIn("b", ortRand(tensor.Float32, 100, 1, 4))}),
-		ortNode("Equal", "int32", 18, 21, 1, []ortIn{feedIn("a", ortT(tensor.Int32, []int{4}, 1, 2, 3, 4)), feedIn("b", ortT(tensor.Int32, []int{4}, 1, 0, 3, -4))}),
-		ortNode("Equal", "int64_scalar", 18, 21, 1, []ortIn{feedIn("a", ortRand(tensor.Int64, 101, 2, 3)), constIn("b", ortScalar(tensor.Int64, 7))}),
-		ortNode("Equal", "bool", 18, 21, 1, []ortIn{feedIn("a", ortRand(tensor.Bool, 102, 6)), feedIn("b", ortRand(tensor.Bool, 103, 6))}),
-		ortNode("Equal", "uint8", 18, 21, 1, []ortIn{feedIn("a", ortRand(tensor.Uint8, 104, 6)), feedIn("b", ortRand(tensor.Uint8, 104, 6))}),
-		ortNode("Equal", "float16", 18, 21, 1, []ortIn{feedIn("a", ortRand(tensor.Float16, 105, 2, 3)), feedIn("b", ortRand(tensor.Float16, 105, 3))}),
-		ortNode("Equal", "float32_nan", 18, 21, 1, []ortIn{feedIn("a", ortT(tensor.Float32, []int{3}, math.NaN(), 1, math.Inf(1))), feedIn("b", ortT(tensor.Float32, []int{3}, math.NaN(), 1, math.Inf(1)))}),
-		ortNode("Equal", "float64", 18, 21, 1, []ortIn{feedIn("a", ortRand(tensor.Float64, 106, 4)), feedIn("b", ortRand(tensor.Float64, 106, 4))}),
+		ortNode("Equal", "float32_broadcast", 18, 21, 1, []ortIn{ortFeed("a", ortRand(tensor.Float32, 100, 3, 4)), ortFeed("b", ortRand(tensor.Float32, 100, 1, 4))}),
+		ortNode("Equal", "int32", 18, 21, 1, []ortIn{ortFeed("a", ortT(tensor.Int32, []int{4}, 1, 2, 3, 4)), ortFeed("b", ortT(tensor.Int32, []int{4}, 1, 0, 3, -4))}),
+		ortNode("Equal", "int64_scalar", 18, 21, 1, []ortIn{ortFeed("a", ortRand(tensor.Int64, 101, 2, 3)), ortConst("b", ortScalar(tensor.Int64, 7))}),
+		ortNode("Equal", "bool", 18, 21, 1, []ortIn{ortFeed("a", ortRand(tensor.Bool, 102, 6)), ortFeed("b", ortRand(tensor.Bool, 103, 6))}),
+		ortNode("Equal", "uint8", 18, 21, 1, []ortIn{ortFeed("a", ortRand(tensor.Uint8, 104, 6)), ortFeed("b", ortRand(tensor.Uint8, 104, 6))}),
+		ortNode("Equal", "float16", 18, 21, 1, []ortIn{ortFeed("a", ortRand(tensor.Float16, 105, 2, 3)), ortFeed("b", ortRand(tensor.Float16, 105, 3))}),
+		ortNode("Equal", "float32_nan", 18, 21, 1, []ortIn{ortFeed("a", ortT(tensor.Float32, []int{3}, math.NaN(), 1, math.Inf(1))), ortFeed("b", ortT(tensor.Float32, []int{3}, math.NaN(), 1, math.Inf(1)))}),
+		ortNode("Equal", "float64", 18, 21, 1, []ortIn{ortFeed("a", ortRand(tensor.Float64, 106, 4)), ortFeed("b", ortRand(tensor.Float64, 106, 4))}),
 	}
 }
 
 func ortConstantCases() []ortCase {
 	val := func(t *tensor.Tensor) ir.Attr { return ir.TensorAttr("value", t) }
-	shape := func(v ...int64) ortIn { return constIn("shape", ortI64(v...)) }
+	shape := func(v ...int64) ortIn { return ortConst("shape", ortI64(v...)) }
 	return []ortCase{
 		ortNode("Constant", "value_float32", 18, 21, 1, nil, val(ortRand(tensor.Float32, 110, 2, 3))),
 		ortNode("Constant", "value_float16", 18, 21, 1, nil, val(ortRand(tensor.Float16, 111, 3))),
@@ -695,7 +700,7 @@ func ortConstantCases() []ortCase {
 		ortNode("ConstantOfShape", "float16", 18, 21, 1, []ortIn{shape(2, 2)}, val(ortT(tensor.Float16, []int{1}, 1.5))),
 		ortNode("ConstantOfShape", "bool", 18, 21, 1, []ortIn{shape(3)}, val(ortT(tensor.Bool, []int{1}, 1))),
 		ortNode("ConstantOfShape", "float64", 18, 21, 1, []ortIn{shape(1, 2)}, val(ortT(tensor.Float64, []int{1}, -0.25))),
-		ortNode("ConstantOfShape", "int64_fed_shape", 18, 21, 1, []ortIn{feedIn("shape", ortI64(2, 0, 3))}, val(ortT(tensor.Int64, []int{1}, 5))),
+		ortNode("ConstantOfShape", "int64_fed_shape", 18, 21, 1, []ortIn{ortFeed("shape", ortI64(2, 0, 3))}, val(ortT(tensor.Int64, []int{1}, 5))),
 		ortNode("ConstantOfShape", "scalar_output", 18, 21, 1, []ortIn{shape()}, val(ortT(tensor.Int32, []int{1}, 3))),
 		ortNode("ConstantOfShape", "uint16", 20, 21, 1, []ortIn{shape(2)}, val(ortT(tensor.Uint16, []int{1}, 60000))),
 	}
@@ -710,27 +715,27 @@ func ortShapeOpCases() []ortCase {
 		in := ortRand(dt, 121, 2, 3, 4)
 		n := dt.String()
 		cs = append(cs,
-			ortNode("Identity", n, 18, 21, 1, []ortIn{feedIn("x", in)}),
-			ortNode("Reshape", n, 18, 21, 1, []ortIn{feedIn("x", in), constIn("shape", ortI64(4, 0, -1))}),
-			ortNode("Transpose", n, 18, 21, 1, []ortIn{feedIn("x", in)}, ir.IntsAttr("perm", 1, 2, 0)),
-			ortNode("Flatten", n, 18, 21, 1, []ortIn{feedIn("x", in)}, ir.IntAttr("axis", 2)),
-			ortNode("Shape", n, 18, 21, 1, []ortIn{feedIn("x", in)}),
-			ortNode("Squeeze", n, 18, 21, 1, []ortIn{feedIn("x", ortRand(dt, 122, 1, 3, 1, 2)), constIn("axes", ortI64(0, -2))}),
-			ortNode("Unsqueeze", n, 18, 21, 1, []ortIn{feedIn("x", in), constIn("axes", ortI64(0, -1))}),
+			ortNode("Identity", n, 18, 21, 1, []ortIn{ortFeed("x", in)}),
+			ortNode("Reshape", n, 18, 21, 1, []ortIn{ortFeed("x", in), ortConst("shape", ortI64(4, 0, -1))}),
+			ortNode("Transpose", n, 18, 21, 1, []ortIn{ortFeed("x", in)}, ir.IntsAttr("perm", 1, 2, 0)),
+			ortNode("Flatten", n, 18, 21, 1, []ortIn{ortFeed("x", in)}, ir.IntAttr("axis", 2)),
+			ortNode("Shape", n, 18, 21, 1, []ortIn{ortFeed("x", in)}),
+			ortNode("Squeeze", n, 18, 21, 1, []ortIn{ortFeed("x", ortRand(dt, 122, 1, 3, 1, 2)), ortConst("axes", ortI64(0, -2))}),
+			ortNode("Unsqueeze", n, 18, 21, 1, []ortIn{ortFeed("x", in), ortConst("axes", ortI64(0, -1))}),
 		)
 	}
 	cs = append(cs,
-		ortNode("Reshape", "allowzero", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 123, 0, 3)), constIn("shape", ortI64(3, 0))}, ir.IntAttr("allowzero", 1)),
-		ortNode("Reshape", "to_scalar", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 124, 1, 1)), constIn("shape", ortI64())}),
-		ortNode("Reshape", "shape_fed", 18, 21, 1, []ortIn{feedIn("x", x), feedIn("shape", ortI64(-1, 6))}),
-		ortNode("Shape", "start_end", 18, 21, 1, []ortIn{feedIn("x", x)}, ir.IntAttr("start", 1), ir.IntAttr("end", -1)),
-		ortNode("Shape", "start_negative", 18, 21, 1, []ortIn{feedIn("x", x)}, ir.IntAttr("start", -2)),
-		ortNode("Shape", "start_after_end", 18, 21, 1, []ortIn{feedIn("x", x)}, ir.IntAttr("start", 2), ir.IntAttr("end", 1)),
-		ortNode("Shape", "end_clamped", 18, 21, 1, []ortIn{feedIn("x", x)}, ir.IntAttr("start", -10), ir.IntAttr("end", 10)),
-		ortNode("Flatten", "axis0", 18, 21, 1, []ortIn{feedIn("x", x)}, ir.IntAttr("axis", 0)),
-		ortNode("Flatten", "axis_negative", 18, 21, 1, []ortIn{feedIn("x", x)}, ir.IntAttr("axis", -1)),
-		ortNode("Squeeze", "no_axes", 18, 21, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 125, 1, 3, 1))}),
-		ortNode("Transpose", "default_perm", 18, 21, 1, []ortIn{feedIn("x", x)}),
+		ortNode("Reshape", "allowzero", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 123, 0, 3)), ortConst("shape", ortI64(3, 0))}, ir.IntAttr("allowzero", 1)),
+		ortNode("Reshape", "to_scalar", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 124, 1, 1)), ortConst("shape", ortI64())}),
+		ortNode("Reshape", "shape_fed", 18, 21, 1, []ortIn{ortFeed("x", x), ortFeed("shape", ortI64(-1, 6))}),
+		ortNode("Shape", "start_end", 18, 21, 1, []ortIn{ortFeed("x", x)}, ir.IntAttr("start", 1), ir.IntAttr("end", -1)),
+		ortNode("Shape", "start_negative", 18, 21, 1, []ortIn{ortFeed("x", x)}, ir.IntAttr("start", -2)),
+		ortNode("Shape", "start_after_end", 18, 21, 1, []ortIn{ortFeed("x", x)}, ir.IntAttr("start", 2), ir.IntAttr("end", 1)),
+		ortNode("Shape", "end_clamped", 18, 21, 1, []ortIn{ortFeed("x", x)}, ir.IntAttr("start", -10), ir.IntAttr("end", 10)),
+		ortNode("Flatten", "axis0", 18, 21, 1, []ortIn{ortFeed("x", x)}, ir.IntAttr("axis", 0)),
+		ortNode("Flatten", "axis_negative", 18, 21, 1, []ortIn{ortFeed("x", x)}, ir.IntAttr("axis", -1)),
+		ortNode("Squeeze", "no_axes", 18, 21, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 125, 1, 3, 1))}),
+		ortNode("Transpose", "default_perm", 18, 21, 1, []ortIn{ortFeed("x", x)}),
 	)
 	return cs
 }
@@ -741,30 +746,30 @@ func ortUnchangedCases() []ortCase {
 	x := ortRand(tensor.Float32, 130, 1, 2, 5, 5)
 	const o = 21
 	return []ortCase{
-		ortNode("Conv", "group_dilation", o, o, 1, []ortIn{feedIn("x", x), constIn("w", ortRand(tensor.Float32, 131, 4, 1, 3, 3)), constIn("b", ortRand(tensor.Float32, 132, 4))},
+		ortNode("Conv", "group_dilation", o, o, 1, []ortIn{ortFeed("x", x), ortConst("w", ortRand(tensor.Float32, 131, 4, 1, 3, 3)), ortConst("b", ortRand(tensor.Float32, 132, 4))},
 			ir.IntAttr("group", 2), ir.IntsAttr("dilations", 2, 1), ir.IntsAttr("pads", 2, 1, 2, 1)),
-		ortNode("ConvTranspose", "strides", o, o, 1, []ortIn{feedIn("x", x), constIn("w", ortRand(tensor.Float32, 133, 2, 3, 3, 3))}, ir.IntsAttr("strides", 2, 2)),
-		ortNode("Gemm", "transB", o, o, 1, []ortIn{feedIn("a", ortRand(tensor.Float32, 134, 3, 5)), constIn("b", ortRand(tensor.Float32, 135, 4, 5)), constIn("c", ortRand(tensor.Float32, 136, 4))},
+		ortNode("ConvTranspose", "strides", o, o, 1, []ortIn{ortFeed("x", x), ortConst("w", ortRand(tensor.Float32, 133, 2, 3, 3, 3))}, ir.IntsAttr("strides", 2, 2)),
+		ortNode("Gemm", "transB", o, o, 1, []ortIn{ortFeed("a", ortRand(tensor.Float32, 134, 3, 5)), ortConst("b", ortRand(tensor.Float32, 135, 4, 5)), ortConst("c", ortRand(tensor.Float32, 136, 4))},
 			ir.IntAttr("transB", 1), ir.FloatAttr("alpha", 0.5)),
-		ortNode("MatMul", "batched", o, o, 1, []ortIn{feedIn("a", ortRand(tensor.Float32, 137, 2, 3, 4)), feedIn("b", ortRand(tensor.Float32, 138, 4, 5))}),
-		ortNode("MaxPool", "pads_strides", o, o, 1, []ortIn{feedIn("x", x)}, ir.IntsAttr("kernel_shape", 3, 3), ir.IntsAttr("pads", 1, 1, 1, 1), ir.IntsAttr("strides", 2, 2)),
-		ortNode("GlobalAveragePool", "basic", o, o, 1, []ortIn{feedIn("x", x)}),
-		ortNode("BatchNormalization", "inference", o, o, 1, []ortIn{feedIn("x", x), constIn("s", ortF32(1.5, 0.5)), constIn("b", ortF32(0.1, -0.2)), constIn("m", ortF32(0.3, -0.1)), constIn("v", ortF32(0.9, 2))}),
-		ortNode("LayerNormalization", "last_axis", o, o, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 139, 2, 3, 8)), constIn("s", ortRand(tensor.Float32, 140, 8)), constIn("b", ortRand(tensor.Float32, 141, 8))}),
-		ortNode("Softmax", "axis1", o, o, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 142, 2, 5, 3))}, ir.IntAttr("axis", 1)),
-		ortNode("Gather", "axis1", o, o, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 143, 3, 4)), constIn("i", ortI64(3, -1, 0))}, ir.IntAttr("axis", 1)),
-		ortNode("Slice", "steps", o, o, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 144, 5, 6)), constIn("st", ortI64(4, 1)), constIn("en", ortI64(0, 100)), constIn("ax", ortI64(0, 1)), constIn("sp", ortI64(-2, 2))}),
-		ortNode("Concat", "axis_negative", o, o, 1, []ortIn{feedIn("a", ortRand(tensor.Float32, 145, 2, 3)), feedIn("b", ortRand(tensor.Float32, 146, 2, 1))}, ir.IntAttr("axis", -1)),
-		ortNode("Where", "broadcast", o, o, 1, []ortIn{feedIn("c", ortRand(tensor.Bool, 147, 2, 1)), feedIn("a", ortRand(tensor.Float32, 148, 2, 3)), feedIn("b", ortRand(tensor.Float32, 149, 3))}),
-		ortNode("Expand", "broadcast", o, o, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 150, 3, 1)), constIn("s", ortI64(2, 3, 4))}),
-		ortNode("ArgMax", "keepdims0", o, o, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 151, 3, 4))}, ir.IntAttr("axis", 1), ir.IntAttr("keepdims", 0)),
-		ortNode("Clip", "min_max", o, o, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 152, 8)), constIn("lo", ortScalar(tensor.Float32, -1)), constIn("hi", ortScalar(tensor.Float32, 0.5))}),
-		ortNode("Greater", "broadcast", o, o, 1, []ortIn{feedIn("a", ortRand(tensor.Float32, 153, 2, 3)), feedIn("b", ortRand(tensor.Float32, 154, 3))}),
-		ortNode("Less", "int64", o, o, 1, []ortIn{feedIn("a", ortRand(tensor.Int64, 155, 4)), feedIn("b", ortRand(tensor.Int64, 156, 4))}),
-		ortNode("Sigmoid", "basic", o, o, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 157, 7))}),
-		ortNode("HardSwish", "basic", o, o, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 158, 7))}),
-		ortNode("Div", "int32", o, o, 1, []ortIn{feedIn("a", ortT(tensor.Int32, []int{4}, 7, -7, 9, -9)), constIn("b", ortT(tensor.Int32, []int{4}, 2, 2, -4, -4))}),
-		ortNode("Pow", "float", o, o, 1, []ortIn{feedIn("a", ortT(tensor.Float32, []int{3}, 2, 0.5, 3)), constIn("b", ortScalar(tensor.Float32, 3))}),
-		ortNode("Dropout", "inference", o, o, 1, []ortIn{feedIn("x", ortRand(tensor.Float32, 159, 5))}),
+		ortNode("MatMul", "batched", o, o, 1, []ortIn{ortFeed("a", ortRand(tensor.Float32, 137, 2, 3, 4)), ortFeed("b", ortRand(tensor.Float32, 138, 4, 5))}),
+		ortNode("MaxPool", "pads_strides", o, o, 1, []ortIn{ortFeed("x", x)}, ir.IntsAttr("kernel_shape", 3, 3), ir.IntsAttr("pads", 1, 1, 1, 1), ir.IntsAttr("strides", 2, 2)),
+		ortNode("GlobalAveragePool", "basic", o, o, 1, []ortIn{ortFeed("x", x)}),
+		ortNode("BatchNormalization", "inference", o, o, 1, []ortIn{ortFeed("x", x), ortConst("s", ortF32(1.5, 0.5)), ortConst("b", ortF32(0.1, -0.2)), ortConst("m", ortF32(0.3, -0.1)), ortConst("v", ortF32(0.9, 2))}),
+		ortNode("LayerNormalization", "last_axis", o, o, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 139, 2, 3, 8)), ortConst("s", ortRand(tensor.Float32, 140, 8)), ortConst("b", ortRand(tensor.Float32, 141, 8))}),
+		ortNode("Softmax", "axis1", o, o, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 142, 2, 5, 3))}, ir.IntAttr("axis", 1)),
+		ortNode("Gather", "axis1", o, o, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 143, 3, 4)), ortConst("i", ortI64(3, -1, 0))}, ir.IntAttr("axis", 1)),
+		ortNode("Slice", "steps", o, o, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 144, 5, 6)), ortConst("st", ortI64(4, 1)), ortConst("en", ortI64(0, 100)), ortConst("ax", ortI64(0, 1)), ortConst("sp", ortI64(-2, 2))}),
+		ortNode("Concat", "axis_negative", o, o, 1, []ortIn{ortFeed("a", ortRand(tensor.Float32, 145, 2, 3)), ortFeed("b", ortRand(tensor.Float32, 146, 2, 1))}, ir.IntAttr("axis", -1)),
+		ortNode("Where", "broadcast", o, o, 1, []ortIn{ortFeed("c", ortRand(tensor.Bool, 147, 2, 1)), ortFeed("a", ortRand(tensor.Float32, 148, 2, 3)), ortFeed("b", ortRand(tensor.Float32, 149, 3))}),
+		ortNode("Expand", "broadcast", o, o, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 150, 3, 1)), ortConst("s", ortI64(2, 3, 4))}),
+		ortNode("ArgMax", "keepdims0", o, o, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 151, 3, 4))}, ir.IntAttr("axis", 1), ir.IntAttr("keepdims", 0)),
+		ortNode("Clip", "min_max", o, o, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 152, 8)), ortConst("lo", ortScalar(tensor.Float32, -1)), ortConst("hi", ortScalar(tensor.Float32, 0.5))}),
+		ortNode("Greater", "broadcast", o, o, 1, []ortIn{ortFeed("a", ortRand(tensor.Float32, 153, 2, 3)), ortFeed("b", ortRand(tensor.Float32, 154, 3))}),
+		ortNode("Less", "int64", o, o, 1, []ortIn{ortFeed("a", ortRand(tensor.Int64, 155, 4)), ortFeed("b", ortRand(tensor.Int64, 156, 4))}),
+		ortNode("Sigmoid", "basic", o, o, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 157, 7))}),
+		ortNode("HardSwish", "basic", o, o, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 158, 7))}),
+		ortNode("Div", "int32", o, o, 1, []ortIn{ortFeed("a", ortT(tensor.Int32, []int{4}, 7, -7, 9, -9)), ortConst("b", ortT(tensor.Int32, []int{4}, 2, 2, -4, -4))}),
+		ortNode("Pow", "float", o, o, 1, []ortIn{ortFeed("a", ortT(tensor.Float32, []int{3}, 2, 0.5, 3)), ortConst("b", ortScalar(tensor.Float32, 3))}),
+		ortNode("Dropout", "inference", o, o, 1, []ortIn{ortFeed("x", ortRand(tensor.Float32, 159, 5))}),
 	}
 }
