@@ -19,6 +19,11 @@ type Evaluator func(n *ir.Node, opset int64, in []*tensor.Tensor) ([]*tensor.Ten
 // stores as a constant in the graph (1<<20 elements, 4 MiB of float32).
 const MaxFoldElements = 1 << 20
 
+// maxEvalElements bounds what FoldConstants evaluates at all: a node
+// whose output type is statically known to exceed it (1<<24 elements) is
+// left to the executor.
+const maxEvalElements = 1 << 24
+
 // nondeterministic lists ai.onnx ops whose result is not a function of
 // their inputs.
 var nondeterministic = map[string]bool{
@@ -43,7 +48,8 @@ var nondeterministic = map[string]bool{
 // is left in place, unfolded, and the executor reports the problem when it
 // runs.
 //
-// Size cap: a folded output with more than MaxFoldElements elements is not
+// Size cap: a node whose output type is statically known to hold more
+// than 1<<24 elements is not evaluated. A folded output with more than MaxFoldElements elements is not
 // stored. If such a value is still needed (a graph output, or read by a
 // node that stays), its node stays in the graph, as do the folded producers
 // of its oversized inputs; if only folded nodes read it, it simply
@@ -178,6 +184,14 @@ func foldNode(g *ir.Graph, n *ir.Node, vals []*tensor.Tensor, eval Evaluator) []
 	}
 	if eval == nil {
 		return nil
+	}
+	for _, o := range n.Outputs {
+		if o < 0 || int(o) >= len(g.Values) {
+			continue
+		}
+		if sh, ok := g.Values[o].Type.StaticShape(); ok && (sh.Size() < 0 || sh.Size() > maxEvalElements) {
+			return nil // not worth materializing at load time
+		}
 	}
 	in := make([]*tensor.Tensor, len(n.Inputs))
 	for i, id := range n.Inputs {

@@ -250,6 +250,26 @@ func TestFoldConstantsSizeCap(t *testing.T) {
 			t.Fatalf("nodes %q", got)
 		}
 	})
+	t.Run("huge typed output not evaluated", func(t *testing.T) {
+		b := ir.NewBuilder("cap", 13)
+		z := b.Op("ConstantOfShape", "zeros", ids{b.Const("shape", i64(1<<13, 1<<12))})
+		b.Output(b.Op("ReduceSum", "sum", ids{z}, ir.IntAttr("keepdims", 0)))
+		g, err := rewrite.InferShapes(b.G)
+		if err != nil {
+			t.Fatal(err)
+		}
+		called := false
+		f, err := rewrite.FoldConstants(g, func(n *ir.Node, o int64, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			called = called || n.Op == "ConstantOfShape"
+			return bigEval(n, o, in)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if called || opsOf(f) != "ConstantOfShape ReduceSum" {
+			t.Errorf("evaluated a 1<<25-element constant (nodes %q)", opsOf(f))
+		}
+	})
 	t.Run("small", func(t *testing.T) {
 		b := ir.NewBuilder("cap", 13)
 		z := b.Op("ConstantOfShape", "zeros", ids{b.Const("shape", i64(4, 5))})
