@@ -20,6 +20,11 @@ import (
 // with exclude_outside=1. With tf_crop_and_resize an x_original outside
 // [0, length-1] yields extrapolation_value.
 //
+// align_corners, tf_crop_and_resize and half_pixel_symmetric use the
+// fractional target length scale*length where the spec says length_resized,
+// as the reference does (ONNX's align_corners tests depend on it); with
+// sizes and the stretch policy it is the integer size.
+//
 // Output sizes from scales are floor(length * scale) computed in float32 as
 // ONNX shape inference does; roi does not enter the output size (the ONNX
 // reference and ONNX Runtime agree on this, the spec text mentions it).
@@ -460,16 +465,23 @@ func (k *resizeKernel) dimTaps(in, out, stride int, scale, outF, rs, re float64)
 		}
 		base := int(f) + start
 		if k.exclude {
+			// Drop taps outside the input and renormalize; if none is
+			// inside (x_original far outside, possible only with
+			// align_corners and a rounded-up keep_aspect_ratio_policy size),
+			// keep the edge-clamped taps instead of dividing by zero.
 			sum := 0.0
 			for t := range w {
-				if i := base + t; i < 0 || i >= in {
-					w[t] = 0
+				if i := base + t; i >= 0 && i < in {
+					sum += w[t]
 				}
-				sum += w[t]
 			}
 			if sum != 0 {
 				for t := range w {
-					w[t] /= sum
+					if i := base + t; i < 0 || i >= in {
+						w[t] = 0
+					} else {
+						w[t] /= sum
+					}
 				}
 			}
 		}
