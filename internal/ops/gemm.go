@@ -92,7 +92,7 @@ func (k *gemmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if y.Len() == 0 {
 		return nil
 	}
-	lda, ldb := a.Shape[1], b.Shape[1]
+	lda, ldb := max(a.Shape[1], 1), max(b.Shape[1], 1)
 	beta := k.beta
 	if cm == nil {
 		beta = 0
@@ -189,6 +189,12 @@ func gemmGeneric[T Number](c *kernel.Ctx, k *gemmKernel, m, n, kk int, a []T, ld
 // leading dimension ldy) for any numeric type, splitting rows over the
 // context's threads when large.
 func mmGeneric[T Number](c *kernel.Ctx, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, y []T, ldy int) {
+	if k == 0 {
+		for i := 0; i < m; i++ {
+			clear(y[i*ldy : i*ldy+n])
+		}
+		return
+	}
 	workers := nnWorkers(c, m, 2*float64(m)*float64(n)*float64(k))
 	chunk := (m + workers - 1) / workers
 	nnRunWorkers(c, workers, func(wi int) {
