@@ -233,7 +233,9 @@ func TestMatMul(t *testing.T) {
 }
 
 func TestMatMulErrors(t *testing.T) {
-	f := func(s ...int) *tensor.Tensor { return nnTensor(tensor.Float32, s, make([]float64, tensor.Shape(s).Size())) }
+	f := func(s ...int) *tensor.Tensor {
+		return nnTensor(tensor.Float32, s, make([]float64, tensor.Shape(s).Size()))
+	}
 	_, err := nnRun("MatMul", 13, nil, 1, 1, false, f(2, 3), f(4, 5))
 	nnWantErr(t, "inner", err, "inner dimensions differ")
 	_, err = nnRun("MatMul", 13, nil, 1, 1, false, f(2, 2, 3), f(3, 3, 4))
