@@ -612,3 +612,26 @@ func TestResizeErrors(t *testing.T) {
 }
 
 func resizeI64(v ...int64) *tensor.Tensor { return tensor.FromInt64(tensor.Shape{len(v)}, v) }
+
+func benchmarkResize(b *testing.B, mode string, threads int) {
+	x := famTensor(tensor.Float32, tensor.Shape{1, 64, 128, 128}, make([]float64, 64*128*128))
+	sc := famTensor(tensor.Float32, tensor.Shape{4}, []float64{1, 1, 2, 2})
+	attrs := ir.Attrs{famStr("mode", mode)}
+	node := &ir.Node{Op: "Resize", Name: "n", Attrs: attrs, Inputs: []ir.ValueID{1, ir.NoValue, 2}, Outputs: []ir.ValueID{0}}
+	k, _, err := NewTable().Lookup(&kernel.Info{Node: node, Opset: 13, Inputs: make([]ir.Type, 3), Consts: make([]*tensor.Tensor, 3)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := kernel.NewCtx(node, threads, nil)
+	in := []*tensor.Tensor{x, nil, sc}
+	b.SetBytes(int64(4 * 4 * x.Len()))
+	for b.Loop() {
+		if _, err := kernel.RunNode(k, c, 1, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkResizeNearest2x(b *testing.B)  { benchmarkResize(b, "nearest", 1) }
+func BenchmarkResizeBilinear2x(b *testing.B) { benchmarkResize(b, "linear", 1) }
+func BenchmarkResizeCubic2x(b *testing.B)    { benchmarkResize(b, "cubic", 1) }
