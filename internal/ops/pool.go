@@ -12,7 +12,8 @@ import (
 //
 //	Y[n, c, o] = max / mean of X[n, c, o*stride - padB + t*dil] over taps t
 //
-// counting only taps inside the input (padding never wins a max); with
+// counting only taps inside the input (padding never wins a max, a NaN
+// tap makes the max NaN); with
 // count_include_pad the mean divides by the taps inside the padded input.
 // MaxPool's optional Indices output holds the flat index of the max in X
 // (row-major, or column-major over the spatial axes with storage_order 1).
@@ -228,7 +229,7 @@ func (it *poolIter) next() bool {
 	return false
 }
 
-func poolMax[T Number](c *kernel.Ctx, j *poolJob, x, y []T, idx []int64, lowest T) {
+func poolMaxND[T Number](c *kernel.Ctx, j *poolJob, x, y []T, idx []int64, lowest T) {
 	inSize, outSize := j.win.inSize(), j.win.outSize()
 	workers := nnWorkers(c, j.planes, float64(j.planes)*float64(outSize)*float64(j.win.kSize()))
 	nnRunWorkers(c, workers, func(wi int) {
@@ -244,7 +245,7 @@ func poolMax[T Number](c *kernel.Ctx, j *poolJob, x, y []T, idx []int64, lowest 
 						off, lin, s, dl, sr, sc, lo, hi := it.row()
 						for k := lo; k < hi; k++ {
 							q := s + k*dl
-							if v := xp[off+q*sr]; v > best || at < 0 {
+							if v := xp[off+q*sr]; v > best || at < 0 || (v != v && best == best) {
 								best, at = v, lin+q*sc
 							}
 						}
@@ -266,7 +267,7 @@ func poolMax[T Number](c *kernel.Ctx, j *poolJob, x, y []T, idx []int64, lowest 
 	})
 }
 
-func poolAvg[T Float](c *kernel.Ctx, j *poolJob, x, y []T) {
+func poolAvgND[T Float](c *kernel.Ctx, j *poolJob, x, y []T) {
 	inSize, outSize := j.win.inSize(), j.win.outSize()
 	nd := j.win.nd()
 	workers := nnWorkers(c, j.planes, float64(j.planes)*float64(outSize)*float64(j.win.kSize()))
@@ -303,6 +304,149 @@ func poolAvg[T Float](c *kernel.Ctx, j *poolJob, x, y []T) {
 					yp[o] = sum / T(n)
 				}
 				nnNext(it.oidx, j.win.out)
+			}
+		}
+	})
+}
+
+// poolPad3 returns the job with its window extended to three spatial
+// axes by leading axes of size 1 (which change neither the row- nor the
+// column-major flat indices).
+func poolPad3(j *poolJob) *poolJob {
+	w := j.win
+	pre := 3 - w.nd()
+	one := func(v []int, fill int) []int {
+		out := make([]int, 0, 3)
+		for i := 0; i < pre; i++ {
+			out = append(out, fill)
+		}
+		return append(out, v...)
+	}
+	w3 := &nnWin{in: one(w.in, 1), out: one(w.out, 1), kernel: one(w.kernel, 1), stride: one(w.stride, 1),
+		dil: one(w.dil, 1), padB: one(w.padB, 0), padE: one(w.padE, 0)}
+	j3 := *j
+	j3.win, j3.tab = w3, poolTables(w3)
+	return &j3
+}
+
+// poolMax computes max pooling (and Indices when idx is not nil).
+func poolMax[T Number](c *kernel.Ctx, j *poolJob, x, y []T, idx []int64, lowest T) {
+	if j.win.nd() > 3 {
+		poolMaxND(c, j, x, y, idx, lowest)
+		return
+	}
+	j = poolPad3(j)
+	w, t := j.win, j.tab
+	inSize, outSize := w.inSize(), w.outSize()
+	in1, in2 := w.in[1], w.in[2]
+	cs0, cs1, cs2 := 1, w.in[0], w.in[0]*in1 // column-major strides
+	if !j.colMajor {
+		cs0, cs1, cs2 = in1*in2, in2, 1
+	}
+	out0, out1, out2 := w.out[0], w.out[1], w.out[2]
+	d0, d1, d2 := w.dil[0], w.dil[1], w.dil[2]
+	st0, st1, st2 := t.start[0], t.start[1], t.start[2]
+	lo0, lo1, lo2 := t.lo[0], t.lo[1], t.lo[2]
+	hi0, hi1, hi2 := t.hi[0], t.hi[1], t.hi[2]
+	workers := nnWorkers(c, j.planes, float64(j.planes)*float64(outSize)*float64(w.kSize()))
+	nnRunWorkers(c, workers, func(wi int) {
+		for p := wi; p < j.planes; p += workers {
+			xp := x[p*inSize : (p+1)*inSize]
+			yp := y[p*outSize : (p+1)*outSize]
+			o := 0
+			for od := 0; od < out0; od++ {
+				for oh := 0; oh < out1; oh++ {
+					for ow := 0; ow < out2; ow++ {
+						best, at := lowest, -1
+						sw, lw, hw := st2[ow], lo2[ow], hi2[ow]
+						for kd := lo0[od]; kd < hi0[od]; kd++ {
+							id := st0[od] + kd*d0
+							for kh := lo1[oh]; kh < hi1[oh]; kh++ {
+								ih := st1[oh] + kh*d1
+								line := xp[(id*in1+ih)*in2 : (id*in1+ih+1)*in2]
+								if idx == nil {
+									// Branch-free max; NaN propagates.
+									for kw := lw; kw < hw; kw++ {
+										best = max(best, line[sw+kw*d2])
+									}
+									at = 0
+									continue
+								}
+								for kw := lw; kw < hw; kw++ {
+									iw := sw + kw*d2
+									if v := line[iw]; v > best || at < 0 || (v != v && best == best) {
+										best, at = v, id*cs0+ih*cs1+iw*cs2
+									}
+								}
+							}
+						}
+						yp[o] = best
+						if idx != nil {
+							if at >= 0 {
+								at += p * inSize
+							}
+							idx[p*outSize+o] = int64(at)
+						}
+						o++
+					}
+				}
+			}
+		}
+	})
+}
+
+// poolAvg computes average pooling.
+func poolAvg[T Float](c *kernel.Ctx, j *poolJob, x, y []T) {
+	if j.win.nd() > 3 {
+		poolAvgND(c, j, x, y)
+		return
+	}
+	j = poolPad3(j)
+	w, t := j.win, j.tab
+	inSize, outSize := w.inSize(), w.outSize()
+	in1, in2 := w.in[1], w.in[2]
+	out0, out1, out2 := w.out[0], w.out[1], w.out[2]
+	d0, d1, d2 := w.dil[0], w.dil[1], w.dil[2]
+	st0, st1, st2 := t.start[0], t.start[1], t.start[2]
+	lo0, lo1, lo2 := t.lo[0], t.lo[1], t.lo[2]
+	hi0, hi1, hi2 := t.hi[0], t.hi[1], t.hi[2]
+	cnt0, cnt1, cnt2 := t.cnt[0], t.cnt[1], t.cnt[2]
+	includePad := j.includePad
+	workers := nnWorkers(c, j.planes, float64(j.planes)*float64(outSize)*float64(w.kSize()))
+	nnRunWorkers(c, workers, func(wi int) {
+		for p := wi; p < j.planes; p += workers {
+			xp := x[p*inSize : (p+1)*inSize]
+			yp := y[p*outSize : (p+1)*outSize]
+			o := 0
+			for od := 0; od < out0; od++ {
+				for oh := 0; oh < out1; oh++ {
+					for ow := 0; ow < out2; ow++ {
+						var sum T
+						sw, lw, hw := st2[ow], lo2[ow], hi2[ow]
+						for kd := lo0[od]; kd < hi0[od]; kd++ {
+							id := st0[od] + kd*d0
+							for kh := lo1[oh]; kh < hi1[oh]; kh++ {
+								ih := st1[oh] + kh*d1
+								line := xp[(id*in1+ih)*in2 : (id*in1+ih+1)*in2]
+								for kw := lw; kw < hw; kw++ {
+									sum += line[sw+kw*d2]
+								}
+							}
+						}
+						// Valid ranges are never inverted (lo <= hi), so the
+						// product counts the taps inside the input.
+						n := (hi0[od] - lo0[od]) * (hi1[oh] - lo1[oh]) * (hw - lw)
+						if includePad {
+							n = cnt0[od] * cnt1[oh] * cnt2[ow]
+						}
+						if n == 0 {
+							yp[o] = T(math.NaN())
+						} else {
+							yp[o] = sum / T(n)
+						}
+						o++
+					}
+				}
 			}
 		}
 	})
