@@ -85,7 +85,7 @@ type nnWinAttrs struct {
 
 // nnReadWin reads and checks the window attributes of a node. withDil
 // says whether the op version has a dilations attribute; when it does not,
-// a present dilations attribute is an error rather than silently ignored.
+// dilations other than 1 are an error rather than silently ignored.
 func nnReadWin(info *kernel.Info, withDil bool) (nnWinAttrs, error) {
 	var w nnWinAttrs
 	var err error
@@ -99,7 +99,12 @@ func nnReadWin(info *kernel.Info, withDil bool) (nnWinAttrs, error) {
 		return w, err
 	}
 	if w.dilations != nil && !withDil {
-		return w, info.Errorf("attribute dilations is not part of %s at opset %d", info.Node.Op, info.Opset)
+		for _, d := range w.dilations {
+			if d != 1 {
+				return w, info.Errorf("attribute dilations=%v is not part of %s at opset %d", w.dilations, info.Node.Op, info.Opset)
+			}
+		}
+		w.dilations = nil // all ones: the default, harmless
 	}
 	if w.pads, err = nnIntsAttr(info, "pads", 0); err != nil {
 		return w, err

@@ -34,14 +34,16 @@ func buildBatchNorm(info *kernel.Info) (kernel.Kernel, error) {
 		spatial:  true,
 		opset:    info.Opset,
 	}
+	// Attributes of other versions are tolerated at their default values
+	// and rejected otherwise, never silently ignored.
 	if info.Opset < 9 {
 		k.spatial = a.Int("spatial", 1) != 0
-	} else if a.Has("spatial") {
-		return nil, info.Errorf("attribute spatial is not part of BatchNormalization at opset %d", info.Opset)
+	} else if a.Int("spatial", 1) == 0 {
+		return nil, info.Errorf("attribute spatial=0 is not part of BatchNormalization at opset %d", info.Opset)
 	}
 	if info.Opset >= 14 {
 		k.training = a.Int("training_mode", 0) != 0
-	} else if a.Has("training_mode") {
+	} else if a.Int("training_mode", 0) != 0 {
 		return nil, info.Errorf("attribute training_mode is not part of BatchNormalization at opset %d", info.Opset)
 	}
 	return k, nil
