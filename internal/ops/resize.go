@@ -31,7 +31,8 @@ import (
 // Opset 10 has neither roi nor sizes: coordinates are "asymmetric" and
 // nearest rounds down when upsampling and up when downsampling, as ONNX
 // Runtime does for that version. Integer outputs of linear and cubic
-// interpolation round half to even and saturate.
+// interpolation truncate toward zero like ONNX Runtime and the reference
+// (a C cast, numpy's astype), and saturate where those are undefined.
 
 func registerResize(t *kernel.Table) {
 	add(t, "Resize", resizeBuild)

@@ -360,35 +360,40 @@ func resizeWiden[T Number](xs []T) []float64 {
 	return out
 }
 
-// resizeStoreInts rounds v half to even and saturates it into o's
-// integer storage.
+// resizeStoreInts truncates v toward zero (as ONNX Runtime's casts and the
+// reference's astype do) and saturates it into o's integer storage.
 func resizeStoreInts(o *tensor.Tensor, v []float64) {
 	switch d := o.Data.(type) {
 	case []int8:
-		resizeRoundSat(d, v, math.MinInt8, math.MaxInt8)
+		resizeTruncSat(d, v, math.MinInt8, math.MaxInt8)
 	case []uint8:
-		resizeRoundSat(d, v, 0, math.MaxUint8)
+		resizeTruncSat(d, v, 0, math.MaxUint8)
 	case []int16:
-		resizeRoundSat(d, v, math.MinInt16, math.MaxInt16)
+		resizeTruncSat(d, v, math.MinInt16, math.MaxInt16)
 	case []uint16:
-		resizeRoundSat(d, v, 0, math.MaxUint16)
+		resizeTruncSat(d, v, 0, math.MaxUint16)
 	case []int32:
-		resizeRoundSat(d, v, math.MinInt32, math.MaxInt32)
+		resizeTruncSat(d, v, math.MinInt32, math.MaxInt32)
 	case []uint32:
-		resizeRoundSat(d, v, 0, math.MaxUint32)
+		resizeTruncSat(d, v, 0, math.MaxUint32)
 	case []int64:
-		resizeRoundSat(d, v, math.MinInt64, math.MaxInt64)
+		resizeTruncSat(d, v, math.MinInt64, math.MaxInt64)
 	case []uint64:
-		resizeRoundSat(d, v, 0, math.MaxUint64)
+		resizeTruncSat(d, v, 0, math.MaxUint64)
 	}
 }
 
-// resizeRoundSat stores round-half-even(v) clamped to [lo, hi] (NaN
-// stores 0).
-func resizeRoundSat[T int8 | uint8 | int16 | uint16 | int32 | uint32 | int64 | uint64](dst []T, v []float64, lo, hi T) {
+// resizeTruncSat stores trunc(v) clamped to [lo, hi] (NaN stores 0). A
+// value within rounding error (1e-9 relative) of an integer counts as that
+// integer, so an exact result such as 42 computed as 41.999999999 does not
+// truncate to 41.
+func resizeTruncSat[T int8 | uint8 | int16 | uint16 | int32 | uint32 | int64 | uint64](dst []T, v []float64, lo, hi T) {
 	flo, fhi := float64(lo), float64(hi)
 	for i, f := range v {
-		f = math.RoundToEven(f)
+		if r := math.Round(f); math.Abs(f-r) <= 1e-9*math.Max(1, math.Abs(f)) {
+			f = r
+		}
+		f = math.Trunc(f)
 		switch {
 		case f != f:
 			dst[i] = 0

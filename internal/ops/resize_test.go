@@ -499,13 +499,22 @@ func TestResizeDTypes(t *testing.T) {
 		}
 		famClose(t, dt.String(), got, dt, wshape, famValues(famTensor(dt, wshape, want)), 0)
 	}
-	// uint8 linear: 0 and 255 -> x_original 0.25, 0.75 give 63.75, 191.25.
+	// uint8 linear: 0 and 255 -> x_original 0.25, 0.75 give 63.75, 191.25,
+	// truncated as ONNX Runtime does.
 	x := famTensor(tensor.Uint8, tensor.Shape{2}, []float64{0, 255})
 	got, err := resizeRunOpts(x, resizeRefOpts{mode: "linear", coord: "half_pixel", scales: []float64{2}}, 13, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	famClose(t, "uint8 linear", got, tensor.Uint8, tensor.Shape{4}, []float64{0, 64, 191, 255}, 0)
+	famClose(t, "uint8 linear", got, tensor.Uint8, tensor.Shape{4}, []float64{0, 63, 191, 255}, 0)
+	// Exact integer results survive float error: x_original 2/3 gives
+	// 1/3*1 + 2/3*7 = 5, which float64 weights compute as 4.999999999999999.
+	x = famTensor(tensor.Uint8, tensor.Shape{2}, []float64{1, 7})
+	got, err = resizeRunOpts(x, resizeRefOpts{mode: "linear", coord: "align_corners", sizes: []int64{4}}, 13, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	famClose(t, "uint8 exact thirds", got, tensor.Uint8, tensor.Shape{4}, []float64{1, 3, 5, 7}, 0)
 	// int8 cubic overshoot saturates.
 	x = famTensor(tensor.Int8, tensor.Shape{4}, []float64{-128, -128, 127, 127})
 	got, err = resizeRunOpts(x, resizeRefOpts{mode: "cubic", coord: "asymmetric", cubicA: -0.75, scales: []float64{2}}, 13, 1)
@@ -514,7 +523,7 @@ func TestResizeDTypes(t *testing.T) {
 	}
 	_, ref := resizeRef(famValues(x), x.Shape, resizeRefOpts{mode: "cubic", coord: "asymmetric", cubicA: -0.75, scales: []float64{2}})
 	for i := range ref {
-		ref[i] = math.Min(math.Max(math.RoundToEven(ref[i]), -128), 127)
+		ref[i] = math.Min(math.Max(math.Trunc(ref[i]), -128), 127)
 	}
 	famClose(t, "int8 cubic", got, tensor.Int8, tensor.Shape{8}, ref, 0)
 	_, err = resizeRunOpts(famTensor(tensor.Bool, tensor.Shape{2}, []float64{0, 1}), resizeRefOpts{mode: "linear", coord: "half_pixel", scales: []float64{2}}, 13, 1)
