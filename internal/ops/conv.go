@@ -30,6 +30,7 @@ func buildConv(info *kernel.Info) (kernel.Kernel, error) {
 	if win.ceil {
 		return nil, info.Errorf("Conv has no ceil_mode attribute")
 	}
+	win.strict = true
 	g := info.Attrs().Int("group", 1)
 	if g < 1 || g > nnMaxAttr {
 		return nil, info.Errorf("group %d must be positive", g)

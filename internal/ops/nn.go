@@ -81,6 +81,10 @@ type nnWinAttrs struct {
 	pads      []int // [x1_begin, x2_begin, ..., x1_end, x2_end, ...]; nil means 0
 	autoPad   string
 	ceil      bool
+	// strict makes an input smaller than the kernel extent an error
+	// (Conv); pools follow the output-size formula, which allows an empty
+	// output when the extent exceeds the padded input by less than a stride.
+	strict bool
 }
 
 // nnReadWin reads and checks the window attributes of a node. withDil
@@ -192,6 +196,8 @@ func (a *nnWinAttrs) resolve(c *kernel.Ctx, in, k []int) (nnWin, error) {
 		s := w.stride[i]
 		switch a.autoPad {
 		case "SAME_UPPER", "SAME_LOWER":
+			// A negative total (stride larger than the kernel extent) is
+			// clamped to no padding, as ONNX Runtime's Conv and TensorFlow do.
 			out := (in[i] + s - 1) / s
 			total := max(0, (out-1)*s+ext-in[i])
 			if a.autoPad == "SAME_UPPER" {
@@ -203,21 +209,35 @@ func (a *nnWinAttrs) resolve(c *kernel.Ctx, in, k []int) (nnWin, error) {
 			w.out[i] = out
 			continue
 		}
+		// For pools span may be slightly negative: an empty output by the
+		// spec's floor formula (or, in ceil mode, one partial window).
 		span := in[i] + w.padB[i] + w.padE[i] - ext
-		if span < 0 {
-			return w, c.Errorf("spatial axis %d: kernel extent %d exceeds padded input size %d", i, ext, in[i]+w.padB[i]+w.padE[i])
-		}
 		if a.ceil {
-			w.out[i] = (span+s-1)/s + 1
-			if (w.out[i]-1)*s >= in[i]+w.padB[i] {
+			w.out[i] = nnCeilDiv(span, s) + 1
+			if w.out[i] > 0 && (w.out[i]-1)*s >= in[i]+w.padB[i] {
 				w.out[i]--
 			}
 		} else {
-			w.out[i] = span/s + 1
+			w.out[i] = nnFloorDiv(span, s) + 1
+		}
+		if w.out[i] < 0 || (a.strict && span < 0) {
+			return w, c.Errorf("spatial axis %d: kernel extent %d exceeds padded input size %d", i, ext, in[i]+w.padB[i]+w.padE[i])
 		}
 	}
 	return w, nil
 }
+
+// nnFloorDiv returns floor(a/b) for b > 0.
+func nnFloorDiv(a, b int) int {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// nnCeilDiv returns ceil(a/b) for b > 0.
+func nnCeilDiv(a, b int) int { return -nnFloorDiv(-a, b) }
 
 // nnSpatialShape returns the output shape [n, ch, out...].
 func nnSpatialShape(n, ch int, out []int) tensor.Shape {

@@ -153,7 +153,11 @@ func TestNNWinResolve(t *testing.T) {
 		// The last ceil window would start in the end padding: dropped.
 		{"ceil_drop", nnWinAttrs{autoPad: "NOTSET", strides: []int{2}, pads: []int{0, 1}, ceil: true}, []int{4}, []int{2}, []int{2}, []int{0}, ""},
 		{"dilated", nnWinAttrs{autoPad: "NOTSET", dilations: []int{2}}, []int{7}, []int{3}, []int{3}, []int{0}, ""},
-		{"too_big", nnWinAttrs{autoPad: "NOTSET"}, []int{2}, []int{3}, nil, nil, "exceeds padded input"},
+		{"too_big_strict", nnWinAttrs{autoPad: "NOTSET", strict: true}, []int{2}, []int{3}, nil, nil, "exceeds padded input"},
+		{"too_big_pool", nnWinAttrs{autoPad: "NOTSET"}, []int{2}, []int{4}, nil, nil, "exceeds padded input"},
+		// Extent 3 on 2 inputs: floor(-1/2 + 1) = 0 windows, or one in ceil mode.
+		{"empty_pool", nnWinAttrs{autoPad: "NOTSET", strides: []int{2}}, []int{2}, []int{3}, []int{0}, []int{0}, ""},
+		{"empty_pool_ceil", nnWinAttrs{autoPad: "NOTSET", strides: []int{2}, ceil: true}, []int{2}, []int{3}, []int{1}, []int{0}, ""},
 		{"bad_len", nnWinAttrs{autoPad: "NOTSET", strides: []int{1, 1}}, []int{5}, []int{3}, nil, nil, "strides has 2 values"},
 	}
 	for _, tc := range tests {

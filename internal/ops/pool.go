@@ -17,6 +17,8 @@ import (
 // count_include_pad the mean divides by the taps inside the padded input.
 // MaxPool's optional Indices output holds the flat index of the max in X
 // (row-major, or column-major over the spatial axes with storage_order 1).
+// A window entirely in the padding yields the dtype's lowest finite value
+// and index plane_offset-1, as ONNX Runtime does.
 type poolKernel struct {
 	win          nnWinAttrs
 	isMax        bool
@@ -128,16 +130,16 @@ func (k *poolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if k.isMax {
 		switch x.DType {
 		case tensor.Float32:
-			poolMax(c, &job, x.F32(), y.F32(), idx, float32(math.Inf(-1)))
+			poolMax(c, &job, x.F32(), y.F32(), idx, -math.MaxFloat32)
 		case tensor.Float64:
-			poolMax(c, &job, x.F64(), y.F64(), idx, math.Inf(-1))
+			poolMax(c, &job, x.F64(), y.F64(), idx, -math.MaxFloat64)
 		case tensor.Int8:
 			poolMax(c, &job, x.I8(), y.I8(), idx, math.MinInt8)
 		case tensor.Uint8:
 			poolMax(c, &job, x.U8(), y.U8(), idx, 0)
 		case tensor.Float16:
 			yf := make([]float32, y.Len())
-			poolMax(c, &job, nnToF32(x), yf, idx, float32(math.Inf(-1)))
+			poolMax(c, &job, nnToF32(x), yf, idx, -65504) // lowest float16
 			f32ToHalf(y.Data.([]uint16), yf)
 		}
 		return nil
@@ -256,10 +258,7 @@ func poolMaxND[T Number](c *kernel.Ctx, j *poolJob, x, y []T, idx []int64, lowes
 				}
 				yp[o] = best
 				if idx != nil {
-					if at >= 0 {
-						at += p * inSize
-					}
-					idx[p*outSize+o] = int64(at)
+					idx[p*outSize+o] = int64(p*inSize + at)
 				}
 				nnNext(it.oidx, j.win.out)
 			}
@@ -382,10 +381,7 @@ func poolMax[T Number](c *kernel.Ctx, j *poolJob, x, y []T, idx []int64, lowest 
 						}
 						yp[o] = best
 						if idx != nil {
-							if at >= 0 {
-								at += p * inSize
-							}
-							idx[p*outSize+o] = int64(at)
+							idx[p*outSize+o] = int64(p*inSize + at)
 						}
 						o++
 					}
@@ -470,8 +466,8 @@ func globalPool(c *kernel.Ctx, in []*tensor.Tensor, isMax bool) error {
 	if !nnFloatDType(x.DType) {
 		return c.Errorf("global pooling does not support %v", x.DType)
 	}
-	if x.Rank() < 2 {
-		return c.Errorf("input X rank %d, want at least 2 (N, C, spatial...)", x.Rank())
+	if x.Rank() < 3 {
+		return c.Errorf("input X rank %d, want at least 3 (N, C, spatial...)", x.Rank())
 	}
 	shape := x.Shape.Clone()
 	for i := 2; i < len(shape); i++ {
