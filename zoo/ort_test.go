@@ -105,4 +105,3 @@ func TestZooORT(t *testing.T) {
 		t.Logf("%s: max relative difference %.3g", specs[i].spec, worst)
 	}
 }
-
