@@ -57,11 +57,22 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 		return
 	}
 	buf := packPool.Get().(*packBuf)
+	gemmBlocked(transA, m, n, k, alpha, a, lda, beta, c, ldc, buf, func(jc, pc, kb, nb int) []float32 {
+		packB(transB, kb, nb, b, ldb, pc, jc, buf.b[:])
+		return buf.b[:]
+	})
+	packPool.Put(buf)
+}
+
+// gemmBlocked runs the blocked loops of Gemm; panelB returns the packed
+// kb x nb panel of op(B) at (pc, jc).
+func gemmBlocked(transA bool, m, n, k int, alpha float32, a []float32, lda int, beta float32, c []float32, ldc int,
+	buf *packBuf, panelB func(jc, pc, kb, nb int) []float32) {
 	for jc := 0; jc < n; jc += gemmNC {
 		nb := min(gemmNC, n-jc)
 		for pc := 0; pc < k; pc += gemmKC {
 			kb := min(gemmKC, k-pc)
-			packB(transB, kb, nb, b, ldb, pc, jc, buf.b[:])
+			pb := panelB(jc, pc, kb, nb)
 			bt := beta
 			if pc > 0 {
 				bt = 1
@@ -69,10 +80,91 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 			for ic := 0; ic < m; ic += gemmMC {
 				mb := min(gemmMC, m-ic)
 				packA(transA, mb, kb, a, lda, ic, pc, buf.a[:])
-				macroKernel(mb, nb, kb, alpha, buf.a[:], buf.b[:], bt, c[ic*ldc+jc:], ldc)
+				macroKernel(mb, nb, kb, alpha, buf.a[:], pb, bt, c[ic*ldc+jc:], ldc)
 			}
 		}
 	}
+}
+
+// PackedB is the right-hand operand op(B) of Gemm packed once into the
+// layout the blocked loops read, for repeated products with a constant
+// matrix (a layer's weights). It is read-only after PackB and safe for
+// concurrent use.
+type PackedB struct {
+	k, n int
+	data []float32
+	// The source matrix, kept for single-row products, where the unpacked
+	// row-update loop is faster than a half-empty register tile.
+	src    []float32
+	ldb    int
+	transB bool
+}
+
+// PackB packs op(B), a k x n matrix (B stored k x n with leading dimension
+// ldb, or n x k when transB). The PackedB refers to b, which must not
+// change while it is in use. It panics on bad dimensions, like Gemm.
+func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
+	if k < 0 || n < 0 {
+		panic(fmt.Sprintf("fp32: negative PackB dimension k=%d n=%d", k, n))
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	checkMat("B", br, bc, b, ldb)
+	nr := (n + gemmNR - 1) / gemmNR * gemmNR
+	p := &PackedB{k: k, n: n, data: make([]float32, k*nr), src: b, ldb: ldb, transB: transB}
+	for jc := 0; jc < n; jc += gemmNC {
+		nb := min(gemmNC, n-jc)
+		for pc := 0; pc < k; pc += gemmKC {
+			kb := min(gemmKC, k-pc)
+			packB(transB, kb, nb, b, ldb, pc, jc, p.panel(jc, pc, kb, nb))
+		}
+	}
+	return p
+}
+
+// panel returns the packed kb x nb block at (pc, jc): column blocks of
+// gemmNC (a multiple of gemmNR) follow each other, each holding its depth
+// blocks in order.
+func (p *PackedB) panel(jc, pc, kb, nb int) []float32 {
+	nbp := (nb + gemmNR - 1) / gemmNR * gemmNR
+	off := jc*p.k + pc*nbp
+	return p.data[off : off+kb*nbp]
+}
+
+// K returns the number of rows of op(B).
+func (p *PackedB) K() int { return p.k }
+
+// N returns the number of columns of op(B).
+func (p *PackedB) N() int { return p.n }
+
+// GemmPacked computes C = alpha*op(A)*B + beta*C like Gemm, with B packed
+// by PackB (k = b.K(), n = b.N()).
+func GemmPacked(transA bool, m int, alpha float32, a []float32, lda int, b *PackedB, beta float32, c []float32, ldc int) {
+	n, k := b.n, b.k
+	if m < 0 {
+		panic(fmt.Sprintf("fp32: negative GemmPacked dimension m=%d", m))
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	checkMat("A", ar, ac, a, lda)
+	checkMat("C", m, n, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if m < gemmMR {
+		gemmSmall(transA, b.transB, m, n, k, alpha, a, lda, b.src, b.ldb, beta, c, ldc)
+		return
+	}
+	buf := packPool.Get().(*packBuf)
+	gemmBlocked(transA, m, n, k, alpha, a, lda, beta, c, ldc, buf, b.panel)
 	packPool.Put(buf)
 }
 

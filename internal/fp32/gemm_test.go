@@ -111,6 +111,59 @@ func TestGemmBlocks(t *testing.T) {
 	}
 }
 
+// gemmViaPacked is Gemm through PackB and GemmPacked.
+func gemmViaPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	pb := PackB(transB, k, n, b, ldb)
+	if pb.K() != k || pb.N() != n {
+		panic("PackedB dimensions")
+	}
+	GemmPacked(transA, m, alpha, a, lda, pb, beta, c, ldc)
+}
+
+func TestGemmPacked(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	sizes := []int{0, 1, 2, 3, 4, 5, 7, 9, 17, 33}
+	for it := 0; it < 300; it++ {
+		tc := gemmCase{
+			transA: r.IntN(2) == 1, transB: r.IntN(2) == 1,
+			m: sizes[r.IntN(len(sizes))], n: sizes[r.IntN(len(sizes))], k: sizes[r.IntN(len(sizes))],
+			alpha: []float32{1, -0.5, 0}[r.IntN(3)], beta: []float32{0, 1, 0.5}[r.IntN(3)],
+			padA: r.IntN(3), padB: r.IntN(3), padC: r.IntN(3),
+		}
+		runGemmCase(t, r, tc, gemmViaPacked)
+	}
+	for _, tc := range []gemmCase{
+		{m: 5, n: gemmNC + 7, k: gemmKC + 3, alpha: 1, beta: 0, padB: 1},
+		{transA: true, transB: true, m: gemmMC + 1, n: 2*gemmNC + 1, k: 2*gemmKC + 9, alpha: 1, beta: 1},
+	} {
+		runGemmCase(t, r, tc, gemmViaPacked)
+	}
+}
+
+func BenchmarkGemmSmallM(b *testing.B) {
+	const n, k = 512, 512
+	for _, m := range []int{1, 2, 8, 32} {
+		r := rand.New(rand.NewPCG(1, 1))
+		x := randSlice(r, m*k)
+		y := randSlice(r, k*n)
+		z := make([]float32, m*n)
+		pb := PackB(false, k, n, y, n)
+		b.Run(fmt.Sprintf("m=%d/Gemm", m), func(b *testing.B) {
+			b.SetBytes(int64(2 * m * n * k))
+			for b.Loop() {
+				Gemm(false, false, m, n, k, 1, x, k, y, n, 0, z, n)
+			}
+		})
+		b.Run(fmt.Sprintf("m=%d/GemmPacked", m), func(b *testing.B) {
+			b.SetBytes(int64(2 * m * n * k))
+			b.ReportAllocs()
+			for b.Loop() {
+				GemmPacked(false, m, 1, x, k, pb, 0, z, n)
+			}
+		})
+	}
+}
+
 func BenchmarkGemm(b *testing.B) {
 	for _, sz := range []int{64, 256, 512} {
 		for _, tr := range []bool{false, true} {

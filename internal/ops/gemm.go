@@ -16,6 +16,36 @@ type gemmKernel struct {
 	transA, transB bool
 	alpha, beta    float32
 	opset          int64
+	// packed holds a constant float32 (or float16) B packed for fp32 at
+	// build time; it is used when the run-time B is that constant.
+	packed *gemmConstB
+}
+
+// gemmConstB is a constant right-hand operand packed once.
+type gemmConstB struct {
+	t  *tensor.Tensor
+	pb *fp32.PackedB
+}
+
+// gemmPackConst packs a constant rank-2 float32/float16 B (op(B) = B^T when
+// transB) for fp32.GemmPacked, or returns nil.
+func gemmPackConst(t *tensor.Tensor, transB bool) *gemmConstB {
+	if t == nil || t.Rank() != 2 || (t.DType != tensor.Float32 && t.DType != tensor.Float16) || t.Check() != nil {
+		return nil
+	}
+	k, n := t.Shape[0], t.Shape[1]
+	if transB {
+		k, n = n, k
+	}
+	return &gemmConstB{t: t, pb: fp32.PackB(transB, k, n, nnToF32(t), max(t.Shape[1], 1))}
+}
+
+// use returns the packed B when b is the constant it was made from.
+func (g *gemmConstB) use(b *tensor.Tensor) *fp32.PackedB {
+	if g == nil || b != g.t {
+		return nil
+	}
+	return g.pb
 }
 
 func buildGemm(info *kernel.Info) (kernel.Kernel, error) {
@@ -23,13 +53,17 @@ func buildGemm(info *kernel.Info) (kernel.Kernel, error) {
 	if a.Has("broadcast") && info.Opset < 7 {
 		return nil, info.Errorf("Gemm broadcast attribute (opset < 7) is not supported")
 	}
-	return &gemmKernel{
+	k := &gemmKernel{
 		transA: a.Int("transA", 0) != 0,
 		transB: a.Int("transB", 0) != 0,
 		alpha:  a.Float("alpha", 1),
 		beta:   a.Float("beta", 1),
 		opset:  info.Opset,
-	}, nil
+	}
+	if len(info.Consts) > 1 {
+		k.packed = gemmPackConst(info.Consts[1], k.transB)
+	}
+	return k, nil
 }
 
 // gemmDType reports whether Gemm and MatMul compute dt.
@@ -108,7 +142,11 @@ func (k *gemmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		if beta != 0 {
 			gemmFillC(yf, nnToF32(cm), cm.Shape, m, n)
 		}
-		nnGemmF32(c, k.transA, k.transB, m, n, ka, k.alpha, nnToF32(a), lda, nnToF32(b), ldb, beta, yf, n)
+		if pb := k.packed.use(b); pb != nil {
+			nnGemmPackedF32(c, k.transA, m, k.alpha, nnToF32(a), lda, pb, beta, yf, n)
+		} else {
+			nnGemmF32(c, k.transA, k.transB, m, n, ka, k.alpha, nnToF32(a), lda, nnToF32(b), ldb, beta, yf, n)
+		}
 		if a.DType == tensor.Float16 {
 			f32ToHalf(y.Data.([]uint16), yf)
 		}
@@ -279,5 +317,30 @@ func nnGemmF32(c *kernel.Ctx, transA, transB bool, m, n, k int, alpha float32, a
 			bs = b[c0*ldb:]
 		}
 		fp32.Gemm(transA, transB, m, c1-c0, k, alpha, a, lda, bs, ldb, beta, y[c0:], ldy)
+	})
+}
+
+// nnGemmPackedF32 is fp32.GemmPacked split over the context's threads by
+// blocks of rows of C.
+func nnGemmPackedF32(c *kernel.Ctx, transA bool, m int, alpha float32, a []float32, lda int, pb *fp32.PackedB, beta float32, y []float32, ldy int) {
+	flops := 2 * float64(m) * float64(pb.N()) * float64(pb.K())
+	workers := nnWorkers(c, (m+15)/16, flops)
+	if workers <= 1 {
+		fp32.GemmPacked(transA, m, alpha, a, lda, pb, beta, y, ldy)
+		return
+	}
+	chunk := (m + workers - 1) / workers
+	chunk = (chunk + 1) &^ 1
+	nnRunWorkers(c, workers, func(wi int) {
+		r0 := wi * chunk
+		r1 := min(m, r0+chunk)
+		if r0 >= r1 {
+			return
+		}
+		as := a[r0*lda:]
+		if transA {
+			as = a[r0:]
+		}
+		fp32.GemmPacked(transA, r1-r0, alpha, as, lda, pb, beta, y[r0*ldy:], ldy)
 	})
 }

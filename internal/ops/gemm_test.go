@@ -219,7 +219,7 @@ func TestMatMul(t *testing.T) {
 				}
 			}
 			want, ys := matmulRef(sh[0], sh[1], av, bv)
-			out, err := nnRun("MatMul", 13, nil, 1, 1+i%3, false, nnTensor(dt, sh[0], av), nnTensor(dt, sh[1], bv))
+			out, err := nnRun("MatMul", 13, nil, 1, 1+i%3, i%2 == 0, nnTensor(dt, sh[0], av), nnTensor(dt, sh[1], bv))
 			if err != nil {
 				t.Fatalf("MatMul %v x %v %v: %v", sh[0], sh[1], dt, err)
 			}
@@ -257,5 +257,34 @@ func BenchmarkMatMul(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestPackedConstB runs MatMul and Gemm with a constant float32 B (packed
+// at build time) on several threads, against the reference.
+func TestPackedConstB(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	as, bs := tensor.Shape{3, 50, 120}, tensor.Shape{120, 90}
+	av, bv := nnRandVals(r, as.Size()), nnRandVals(r, bs.Size())
+	want, ys := matmulRef(as, bs, av, bv)
+	for _, threads := range []int{1, 3} {
+		out, err := nnRun("MatMul", 13, nil, 1, threads, true, nnTensor(tensor.Float32, as, av), nnTensor(tensor.Float32, bs, bv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nnCheck(t, fmt.Sprintf("MatMul packed threads=%d", threads), out[0], tensor.Float32, ys, want, 1e-3)
+	}
+	// Gemm with transB (PyTorch Linear): B is (N, K).
+	m, n, k := 150, 70, 110
+	av, bv = nnRandVals(r, m*k), nnRandVals(r, n*k)
+	cv := nnRandVals(r, n)
+	want = gemmRef(false, true, m, n, k, 1, 1, av, bv, cv, tensor.Shape{n})
+	for _, threads := range []int{1, 3} {
+		out, err := nnRun("Gemm", 13, ir.Attrs{ir.IntAttr("transB", 1)}, 1, threads, true,
+			nnTensor(tensor.Float32, tensor.Shape{m, k}, av), nnTensor(tensor.Float32, tensor.Shape{n, k}, bv), nnTensor(tensor.Float32, tensor.Shape{n}, cv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nnCheck(t, fmt.Sprintf("Gemm packed threads=%d", threads), out[0], tensor.Float32, tensor.Shape{m, n}, want, 1e-3)
 	}
 }

@@ -9,7 +9,19 @@ import (
 // buildMatMul builds MatMul (opsets 1, 9, 13): numpy.matmul semantics. A
 // 1-D A is read as a row (1, K) and a 1-D B as a column (K, 1), the added
 // axis being removed from the result; leading (batch) axes broadcast.
-func buildMatMul(*kernel.Info) (kernel.Kernel, error) { return kernel.Func(matMul), nil }
+func buildMatMul(info *kernel.Info) (kernel.Kernel, error) {
+	k := &mmKernel{}
+	if len(info.Consts) > 1 {
+		k.packed = gemmPackConst(info.Consts[1], false)
+	}
+	return k, nil
+}
+
+// mmKernel is MatMul; packed holds a constant rank-2 float32/float16 B
+// packed at build time.
+type mmKernel struct {
+	packed *gemmConstB
+}
 
 // mmPlan is a resolved batched matrix product: batch products of (m x k)
 // by (k x n), with the element offsets of each operand per batch.
@@ -101,7 +113,7 @@ func (p *mmPlan) offsets(i int) (int, int) {
 	return oa, ob
 }
 
-func matMul(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+func (k *mmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	a, err := need(c, in, 0, "A")
 	if err != nil {
 		return err
@@ -129,10 +141,15 @@ func matMul(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	}
 	switch a.DType {
 	case tensor.Float32:
-		mmF32(c, &p, a.F32(), b.F32(), y.F32())
+		mmF32(c, &p, a.F32(), b.F32(), y.F32(), k.packed.use(b))
 	case tensor.Float16:
 		yf := make([]float32, y.Len())
-		mmF32(c, &p, nnToF32(a), nnToF32(b), yf)
+		pb := k.packed.use(b)
+		var bf []float32
+		if pb == nil || p.offB != nil || !p.contigA {
+			bf = nnToF32(b)
+		}
+		mmF32(c, &p, nnToF32(a), bf, yf, pb)
 		f32ToHalf(y.Data.([]uint16), yf)
 	case tensor.Float64:
 		mmBatched(c, &p, a.F64(), b.F64(), y.F64())
@@ -149,10 +166,15 @@ func matMul(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 }
 
 // mmF32 runs a float32 batched product. A shared B with contiguous A
-// batches is one (batch*m x k) by (k x n) product; otherwise batches run in
+// batches is one (batch*m x k) by (k x n) product (with B prepacked when
+// pb is not nil); otherwise batches run in
 // parallel when there are enough, else one after another with each
 // product split over the threads.
-func mmF32(c *kernel.Ctx, p *mmPlan, a, b, y []float32) {
+func mmF32(c *kernel.Ctx, p *mmPlan, a, b, y []float32, pb *fp32.PackedB) {
+	if pb != nil && p.offB == nil && p.contigA && pb.K() == p.k && pb.N() == p.n {
+		nnGemmPackedF32(c, false, p.batch*p.m, 1, a, max(p.k, 1), pb, 0, y, p.n)
+		return
+	}
 	if p.offB == nil && p.contigA {
 		nnGemmF32(c, false, false, p.batch*p.m, p.n, p.k, 1, a, max(p.k, 1), b, max(p.n, 1), 0, y, p.n)
 		return
