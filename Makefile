@@ -3,7 +3,7 @@ GO          ?= go
 ORT_VERSION ?= 1.30.0
 export GOSLIM_ORT_DIR ?= $(CURDIR)/.cache/ort
 
-.PHONY: test deps vet unit noasm conformance build fixtures
+.PHONY: test deps vet unit noasm conformance build fixtures perf
 
 ## test: install test assets when missing, then vet and test with and without assembly
 test: deps vet unit noasm
@@ -32,3 +32,18 @@ build:
 ## fixtures: regenerate the PyTorch reference models (needs Debian python3-torch, python3-onnx)
 fixtures:
 	/usr/bin/python3 testdata/models/gen_fixtures.py
+
+## perf: time goslim (and ONNX Runtime when installed) on the reference models and
+## append the table to docs/performance.md; builds the models first when missing.
+## Options go in PERF_FLAGS, e.g. make perf PERF_FLAGS='-threads 1 -rounds 9' (see bench/README.md)
+BENCH_MODELS      ?= $(CURDIR)/.cache/bench-models
+BENCH_MODEL_FILES := $(foreach m,lenet5 mlp resnet8 mobilenetv2,$(BENCH_MODELS)/$(m).onnx)
+PERF_FLAGS        ?=
+
+perf: $(BENCH_MODEL_FILES)
+	$(GO) run ./bench/cmd/perftable -models $(BENCH_MODELS) -out docs/performance.md $(PERF_FLAGS)
+
+# The reference models (needs Debian python3-torch, python3-onnx); rebuilt when
+# missing or when the generator changes. Seeded, so a rebuild gives the same models.
+$(BENCH_MODEL_FILES) &: bench/models/gen_models.py
+	/usr/bin/python3 bench/models/gen_models.py --out $(BENCH_MODELS) --force
