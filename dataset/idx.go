@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"slices"
@@ -46,6 +47,7 @@ const readChunk = 1 << 20
 // present, so a short file fails with an error instead of a huge
 // allocation. Data after the last element is an error.
 func ReadIDX(r io.Reader) (*tensor.Tensor, error) {
+	avail := remaining(r)
 	br := bufio.NewReader(r)
 	var src io.Reader = br
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
@@ -55,6 +57,9 @@ func ReadIDX(r io.Reader) (*tensor.Tensor, error) {
 		}
 		defer gz.Close()
 		src = gz
+		if avail >= 0 {
+			avail = avail*maxDeflateRatio + readChunk
+		}
 	}
 	var hdr [4]byte
 	if n, err := io.ReadFull(src, hdr[:]); err != nil {
@@ -95,7 +100,7 @@ func ReadIDX(r io.Reader) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("idx: shape %v exceeds the limit of %d elements", shape, tensor.MaxElements)
 	}
 	size := dt.Size()
-	body, err := readCapped(src, n*size)
+	body, err := readCapped(src, n*size, avail)
 	if err != nil {
 		return nil, err
 	}
@@ -126,11 +131,42 @@ func ReadIDXFile(path string) (*tensor.Tensor, error) {
 	return t, nil
 }
 
-// readCapped reads up to n bytes, growing its buffer with the data read.
-// Running out of data early is not an error here: the caller compares
-// lengths to report the truncation.
-func readCapped(r io.Reader, n int) ([]byte, error) {
-	buf := make([]byte, 0, min(n, readChunk))
+// maxDeflateRatio bounds how many bytes DEFLATE can expand one byte to
+// (1032:1 for long runs; rounded up).
+const maxDeflateRatio = 1040
+
+// remaining returns how many bytes r still holds when it can tell cheaply
+// (in-memory readers, regular and embedded files), or -1.
+func remaining(r io.Reader) int64 {
+	if v, ok := r.(interface{ Len() int }); ok {
+		return int64(v.Len())
+	}
+	st, ok := r.(interface{ Stat() (fs.FileInfo, error) })
+	sk, ok2 := r.(io.Seeker)
+	if !ok || !ok2 {
+		return -1
+	}
+	info, err := st.Stat()
+	if err != nil || !info.Mode().IsRegular() {
+		return -1
+	}
+	pos, err := sk.Seek(0, io.SeekCurrent)
+	if err != nil || pos > info.Size() {
+		return -1
+	}
+	return info.Size() - pos
+}
+
+// readCapped reads up to n bytes. When avail >= 0 bounds the bytes r can
+// produce, the buffer is allocated once at min(n, avail); otherwise it
+// grows with the data read. Running out of data early is not an error
+// here: the caller compares lengths to report the truncation.
+func readCapped(r io.Reader, n int, avail int64) ([]byte, error) {
+	first := min(n, readChunk)
+	if avail >= 0 {
+		first = int(min(int64(n), avail))
+	}
+	buf := make([]byte, 0, first)
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, min(n-len(buf), max(len(buf), readChunk)))
