@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need when it is missing:
 #   - Debian libonnx-testdata (ONNX backend conformance tests)
+#   - Debian dataset-fashion-mnist (dataset's Fashion-MNIST tests)
 #   - Node.js and onnxruntime-node (the ONNX Runtime oracle), into $GOSLIM_ORT_DIR
 # As root it installs Debian packages with apt; otherwise it says what is missing.
 # Tests skip a missing asset locally and fail under CI=true.
@@ -10,6 +11,7 @@ ORT_DIR=${GOSLIM_ORT_DIR:-$(pwd)/.cache/ort}
 
 apt_pkgs=()
 [ -d /usr/share/libonnx-testdata/data ] || apt_pkgs+=(libonnx-testdata)
+[ -d /usr/share/datasets/fashion-mnist ] || apt_pkgs+=(dataset-fashion-mnist)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_pkgs+=(npm)
 
