@@ -153,7 +153,8 @@ type Options struct {
 	InputName string
 	// Channels, Height and Width give the model's input size C×H×W; zero
 	// means any. Folder images are converted to Channels (1 = grayscale,
-	// 3 = RGB) and resized to Height×Width; other image sources must match.
+	// 3 = RGB) and resized to Height×Width; the first input of other
+	// sources must already have that sample shape.
 	Channels, Height, Width int
 	// Classes, when > 0, is the number of classes: labels must lie in
 	// [0, Classes).
@@ -340,6 +341,9 @@ func newDataset(s Spec, opts Options, src source, classes []string) (*Dataset, e
 	bs := opts.BatchSize
 	if bs == 0 {
 		bs = DefaultBatchSize
+	}
+	if opts.DropLast && n < bs {
+		return nil, fmt.Errorf("dataset: %s: %d samples make no full batch of %d (DropLast)", data, n, bs)
 	}
 	return &Dataset{spec: s, opts: opts, src: src, n: n, bs: bs, seed: opts.Seed, permFor: -1, classes: classes, ncls: ncls}, nil
 }

@@ -790,3 +790,14 @@ func TestOptionErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestDropLastTooFew(t *testing.T) {
+	img, _ := writeIDXSet(t, t.TempDir(), 3, 2, 2, 2, false)
+	if _, err := Open("idx:"+img, Options{BatchSize: 4, DropLast: true}); err == nil || !strings.Contains(err.Error(), img) {
+		t.Errorf("DropLast with 3 samples in batches of 4: %v", err)
+	}
+	d := open(t, "idx:"+img, Options{BatchSize: 4})
+	if d.Len() != 1 || d.BatchSize() != 4 {
+		t.Errorf("Len %d BatchSize %d", d.Len(), d.BatchSize())
+	}
+}
