@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"math"
+
 	"github.com/goslim/goslim/internal/fp32"
 	"github.com/goslim/goslim/internal/kernel"
 	"github.com/goslim/goslim/tensor"
@@ -18,8 +20,45 @@ import (
 type convKernel struct {
 	win   nnWinAttrs
 	group int
+	// act is the activation of goslim.FusedConv (none for Conv).
+	act fp32.Act
 	// wF32 caches a constant float16 weight converted to float32.
 	wF32 []float32
+}
+
+// fusedAct reads the activation attributes of goslim.FusedConv and
+// goslim.FusedGemm: activation ("Relu", "Clip", "HardSwish", "LeakyRelu",
+// "Sigmoid" or ""), clip_min and clip_max (default -Inf and +Inf, for
+// missing Clip bounds) and LeakyRelu's slope (default 0.01) in
+// "activation_alpha". FusedConv also accepts the slope as "alpha";
+// FusedGemm cannot, since its "alpha" is Gemm's.
+func fusedAct(info *kernel.Info, gemm bool) (fp32.Act, error) {
+	a := info.Attrs()
+	slope := a.Float("activation_alpha", 0.01)
+	if !gemm && !a.Has("activation_alpha") {
+		slope = a.Float("alpha", 0.01)
+	}
+	act, err := fp32.ParseAct(a.Str("activation", ""),
+		a.Float("clip_min", float32(math.Inf(-1))), a.Float("clip_max", float32(math.Inf(1))), slope)
+	if err != nil {
+		return act, info.Errorf("%v", err)
+	}
+	return act, nil
+}
+
+// buildFusedConv builds goslim.FusedConv: Conv followed by an activation
+// applied to each output tile (after the bias) while it is in cache.
+func buildFusedConv(info *kernel.Info) (kernel.Kernel, error) {
+	act, err := fusedAct(info, false)
+	if err != nil {
+		return nil, err
+	}
+	k, err := buildConv(info)
+	if err != nil {
+		return nil, err
+	}
+	k.(*convKernel).act = act
+	return k, nil
 }
 
 func buildConv(info *kernel.Info) (kernel.Kernel, error) {
@@ -112,7 +151,7 @@ func (k *convKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if y.Len() == 0 {
 		return nil
 	}
-	p := convProblem{n: n, c: ch, m: m, g: k.group, win: &win}
+	p := convProblem{n: n, c: ch, m: m, g: k.group, win: &win, act: k.act}
 	switch x.DType {
 	case tensor.Float32:
 		var bias []float32
@@ -126,16 +165,35 @@ func (k *convKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 			bias = b.F64()
 		}
 		convDirect(c, &p, x.F64(), w.F64(), bias, y.F64())
+		k.act.ApplyF64(y.F64())
 	case tensor.Float16:
 		wf := k.wF32
 		if wf == nil || len(wf) != w.Len() {
 			wf = nnToF32(w)
 		}
 		yf := make([]float32, y.Len())
+		// The activation runs on the rounded float16 values, as the
+		// unfused activation op would.
+		p.act = fp32.Act{}
 		convF32(c, &p, nnToF32(x), wf, nnToF32(b), yf)
 		f32ToHalf(y.Data.([]uint16), yf)
+		fusedActHalf(k.act, y.Data.([]uint16), yf)
 	}
 	return nil
+}
+
+// fusedActHalf applies act to float16 values h in place, through float32
+// like the unfused activation ops (buf holds at least len(h) values).
+func fusedActHalf(act fp32.Act, h []uint16, buf []float32) {
+	if act.Kind == fp32.ActNone {
+		return
+	}
+	buf = buf[:len(h)]
+	for i, v := range h {
+		buf[i] = tensor.HalfToFloat32(v)
+	}
+	act.Apply(buf)
+	f32ToHalf(h, buf)
 }
 
 // convProblem is a resolved convolution: batch n, input channels c,
@@ -143,6 +201,7 @@ func (k *convKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 type convProblem struct {
 	n, c, m, g int
 	win        *nnWin
+	act        fp32.Act
 }
 
 // convF32 computes a float32 convolution into y (fully overwritten).
@@ -150,12 +209,14 @@ func convF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 	win := p.win
 	if win.nd() > 3 {
 		convDirect(c, p, x, w, b, y)
+		p.act.Apply(y)
 		return
 	}
 	geom, err := fp32.NewConvGeom(win.in, win.out, win.kernel, win.stride, win.dil, win.padB)
 	if err != nil {
 		// Unreachable: the window was validated.
 		convDirect(c, p, x, w, b, y)
+		p.act.Apply(y)
 		return
 	}
 	cg, mg := p.c/p.g, p.m/p.g
@@ -211,13 +272,16 @@ func convF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 				bm, ldb = col[:kk*nc], nc
 			}
 			fp32.Gemm(false, false, mg, nc, kk, 1, wg, max(kk, 1), bm, ldb, 0, yg[col0:], outSize)
-			if b != nil {
+			if b != nil || p.act.Kind != fp32.ActNone {
 				for r := 0; r < mg; r++ {
-					bv := b[gi*mg+r]
 					row := yg[r*outSize+col0 : r*outSize+col0+nc]
-					for i := range row {
-						row[i] += bv
+					if b != nil {
+						bv := b[gi*mg+r]
+						for i := range row {
+							row[i] += bv
+						}
 					}
+					p.act.Apply(row)
 				}
 			}
 		}
@@ -288,6 +352,7 @@ func convDepthwiseF32(c *kernel.Ctx, p *convProblem, g *fp32.ConvGeom, x, w, b, 
 					}
 				}
 			}
+			p.act.Apply(yp)
 		}
 	})
 }

@@ -16,6 +16,8 @@ type gemmKernel struct {
 	transA, transB bool
 	alpha, beta    float32
 	opset          int64
+	// act is the activation of goslim.FusedGemm (none for Gemm).
+	act fp32.Act
 	// packed holds a constant float32 (or float16) B packed for fp32 at
 	// build time; it is used when the run-time B is that constant.
 	packed *gemmConstB
@@ -46,6 +48,23 @@ func (g *gemmConstB) use(b *tensor.Tensor) *fp32.PackedB {
 		return nil
 	}
 	return g.pb
+}
+
+// buildFusedGemm builds goslim.FusedGemm: Gemm followed by an activation
+// (attributes as for goslim.FusedConv), for float dtypes.
+func buildFusedGemm(info *kernel.Info) (kernel.Kernel, error) {
+	act, err := fusedAct(info, true)
+	if err != nil {
+		return nil, err
+	}
+	k, err := buildGemm(info)
+	if err != nil {
+		return nil, err
+	}
+	gk := k.(*gemmKernel)
+	gk.act = act
+	gk.opset = 13 // Info.Opset is the goslim domain's; C is optional as in Gemm-13
+	return k, nil
 }
 
 func buildGemm(info *kernel.Info) (kernel.Kernel, error) {
@@ -90,6 +109,9 @@ func (k *gemmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	}
 	if !gemmDType(a.DType) {
 		return c.Errorf("Gemm does not support %v", a.DType)
+	}
+	if k.act.Kind != fp32.ActNone && !nnFloatDType(a.DType) {
+		return c.Errorf("FusedGemm with activation %s does not support %v", k.act.Kind, a.DType)
 	}
 	if err := sameDType(c, a, b, cm); err != nil {
 		return err
@@ -149,9 +171,13 @@ func (k *gemmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		}
 		if a.DType == tensor.Float16 {
 			f32ToHalf(y.Data.([]uint16), yf)
+			fusedActHalf(k.act, y.Data.([]uint16), yf)
+		} else {
+			k.act.Apply(yf)
 		}
 	case tensor.Float64:
 		gemmGeneric(c, k, m, n, ka, a.F64(), lda, b.F64(), ldb, cm, beta, y.F64())
+		k.act.ApplyF64(y.F64())
 	case tensor.Int32:
 		gemmGeneric(c, k, m, n, ka, a.I32(), lda, b.I32(), ldb, cm, beta, y.I32())
 	case tensor.Int64:
@@ -343,4 +369,21 @@ func nnGemmPackedF32(c *kernel.Ctx, transA bool, m int, alpha float32, a []float
 		}
 		fp32.GemmPacked(transA, r1-r0, alpha, as, lda, pb, beta, y[r0*ldy:], ldy)
 	})
+}
+
+// registerMatrixOps registers the ops built on the fp32 GEMM: Conv,
+// ConvTranspose, Gemm, MatMul and the internal fused ops goslim.FusedConv
+// and goslim.FusedGemm (inserted by the session's fusion pass; never
+// exported to ONNX).
+func registerMatrixOps(t *kernel.Table) {
+	nnAdd(t, "Conv", "fp32.im2col", buildConv)
+	nnAdd(t, "ConvTranspose", "fp32.col2im", buildConvTranspose)
+	nnAdd(t, "Gemm", "fp32.gemm", buildGemm)
+	nnAdd(t, "MatMul", "fp32.gemm", buildMatMul)
+	for _, op := range []struct {
+		name string
+		b    kernel.Builder
+	}{{"FusedConv", buildFusedConv}, {"FusedGemm", buildFusedGemm}} {
+		t.Add(kernel.Entry{Domain: "goslim", Op: op.name, Name: "generic", Priority: kernel.Generic, Build: op.b})
+	}
 }

@@ -13,10 +13,7 @@ import (
 // Typed entry (named after the path) that declines other static dtypes,
 // and a generic entry that handles every dtype the op allows.
 func registerNN(t *kernel.Table) {
-	nnAdd(t, "Conv", "fp32.im2col", buildConv)
-	nnAdd(t, "ConvTranspose", "fp32.col2im", buildConvTranspose)
-	nnAdd(t, "Gemm", "fp32.gemm", buildGemm)
-	nnAdd(t, "MatMul", "fp32.gemm", buildMatMul)
+	registerMatrixOps(t) // Conv, ConvTranspose, Gemm, MatMul, goslim.FusedConv/FusedGemm (gemm.go)
 	add(t, "MaxPool", buildMaxPool)
 	add(t, "AveragePool", buildAveragePool)
 	add(t, "GlobalAveragePool", simple(globalAveragePool))
