@@ -14,9 +14,11 @@
 //	pb:DIR                             ONNX TensorProto files DIR[/set]/input_K.pb
 //
 // Images (IDX and folder sources, uint8 NumPy arrays) become float32
-// N×C×H×W scaled to [0, 1]. Any further normalization belongs to the model:
-// a Preprocess stored in the model's metadata under MetaPreprocess, applied
-// by eval, quantize and train alike through Options.Preprocess.
+// N×C×H×W scaled to [0, 1]; float64 and float16 NumPy data become
+// float32, other dtypes (int64 token ids, ...) and pb tensors stay as
+// stored. Any further normalization belongs to the model: a Preprocess
+// stored in the model's metadata under MetaPreprocess, applied by eval,
+// quantize and train alike through Options.Preprocess.
 //
 // Open returns a Dataset, a Reader: Next returns batches until io.EOF at
 // the end of an epoch. The order within epoch e is a permutation drawn
@@ -204,6 +206,8 @@ type Dataset struct {
 	classes []string
 	ncls    int
 }
+
+var _ Reader = (*Dataset)(nil)
 
 // Open parses spec (see ParseSpec) and opens the source.
 func Open(spec string, opts Options) (*Dataset, error) {

@@ -43,8 +43,10 @@ const readChunk = 1 << 20
 // ReadIDX decodes an IDX file, raw or gzip-compressed (recognized by its
 // magic bytes). Element types ubyte, byte, short, int, float and double
 // become Uint8, Int8, Int16, Int32, Float32 and Float64 tensors. The
-// header may claim any size: memory grows only with the data actually
-// present, so a short file fails with an error instead of a huge
+// header may claim any size (up to tensor.MaxElements): the buffer is
+// sized by the bytes r can still deliver when r tells (in-memory readers,
+// files; times DEFLATE's maximum ratio for gzip) and otherwise grows with
+// the data read, so a short file fails with an error instead of a huge
 // allocation. Data after the last element is an error.
 func ReadIDX(r io.Reader) (*tensor.Tensor, error) {
 	avail := remaining(r)
