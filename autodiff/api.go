@@ -1,7 +1,6 @@
 package autodiff
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/goslim/goslim/ir"
@@ -181,9 +180,6 @@ func (r *Rules) Clone() *Rules {
 	}
 	return c
 }
-
-// errNotImplemented is returned by parts still being written.
-var errNotImplemented = errors.New("autodiff: not implemented yet")
 
 // RuleCtx is what a Rule uses to read the forward graph and add backward
 // nodes and constants to the program.

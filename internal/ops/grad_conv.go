@@ -1,0 +1,414 @@
+package ops
+
+import (
+	"github.com/goslim/goslim/internal/fp32"
+	"github.com/goslim/goslim/internal/kernel"
+	"github.com/goslim/goslim/tensor"
+)
+
+// registerGradNN registers the gradient and training-mode ops of the
+// neural-network family.
+func registerGradNN(t *kernel.Table) {
+	gradAdd(t, "ConvGradInput", gradBuildConv(false))
+	gradAdd(t, "ConvGradWeight", gradBuildConv(true))
+	gradAdd(t, "MatMulGrad", simple(gradMatMul))
+	gradAdd(t, "MaxPoolGrad", gradBuildMaxPoolGrad)
+	gradAdd(t, "AveragePoolGrad", gradBuildAvgPoolGrad)
+	gradAdd(t, "GlobalAveragePoolGrad", simple(gradGlobalAvgPool))
+	gradAdd(t, "BatchNormTrain", gradBuildBNTrain)
+	gradAdd(t, "BatchNormGrad", gradBuildBNGrad)
+	gradAdd(t, "LayerNormGrad", gradBuildLNGrad)
+}
+
+// gradConvKernel implements the two gradient ops of Conv, with the
+// forward node's attributes (kernel_shape, strides, pads, auto_pad,
+// dilations, group):
+//
+//	ConvGradInput(dY, W, x_shape) -> dX
+//	  dX[n, g*C/G + c, p] = sum_{m in group g, o, t: pos(o,t) = p} W[m, c, t] * dY[n, m, o]
+//	ConvGradWeight(dY, X, W) -> (dW, dB)   (W only gives the shape)
+//	  dW[m, c, t] = sum_{n, o} dY[n, m, o] * X[n, g*C/G + c, pos(o,t)],  dB[m] = sum_{n, o} dY[n, m, o]
+//
+// float32 with at most three spatial axes runs fp32.Gemm with im2col
+// (weight) or col2im (input); float64 and higher ranks use direct loops.
+// Work is split into units fixed by the shapes (images x groups x channel
+// blocks for dX, groups x output-channel blocks for dW), each summed in a
+// fixed order, so results do not depend on the thread count.
+type gradConvKernel struct {
+	win    nnWinAttrs
+	group  int
+	weight bool
+}
+
+func gradBuildConv(weight bool) kernel.Builder {
+	return func(info *kernel.Info) (kernel.Kernel, error) {
+		win, err := nnReadWin(info, true)
+		if err != nil {
+			return nil, err
+		}
+		if win.ceil {
+			return nil, info.Errorf("Conv has no ceil_mode attribute")
+		}
+		g := info.Attrs().Int("group", 1)
+		if g < 1 || g > nnMaxAttr {
+			return nil, info.Errorf("group %d must be positive", g)
+		}
+		return &gradConvKernel{win: win, group: int(g), weight: weight}, nil
+	}
+}
+
+func (k *gradConvKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+	dy, err := need(c, in, 0, "dY")
+	if err != nil {
+		return err
+	}
+	var x, w *tensor.Tensor
+	if k.weight {
+		if x, err = need(c, in, 1, "X"); err != nil {
+			return err
+		}
+		if w, err = need(c, in, 2, "W"); err != nil {
+			return err
+		}
+	} else {
+		if w, err = need(c, in, 1, "W"); err != nil {
+			return err
+		}
+		xs, err := gradShapeArg(c, opt(in, 2), "x_shape")
+		if err != nil {
+			return err
+		}
+		x = &tensor.Tensor{DType: dy.DType, Shape: xs} // shape only
+	}
+	if err := gradFloats(c, dy, w); err != nil {
+		return err
+	}
+	if x.DType != dy.DType {
+		return c.Errorf("X dtype %v differs from dY dtype %v", x.DType, dy.DType)
+	}
+	n, ch, m, inSp, kSp, err := convShapes(c, x, w, nil, k.group, k.win.kernel)
+	if err != nil {
+		return err
+	}
+	win, err := k.win.resolve(c, inSp, kSp)
+	if err != nil {
+		return err
+	}
+	if want := nnSpatialShape(n, m, win.out); !dy.Shape.Equal(want) {
+		return c.Errorf("dY shape %v, want %v", dy.Shape, want)
+	}
+	p := convProblem{n: n, c: ch, m: m, g: k.group, win: &win}
+	var geom *fp32.ConvGeom
+	if dy.DType == tensor.Float32 && win.nd() <= 3 {
+		g, err := fp32.NewConvGeom(win.in, win.out, win.kernel, win.stride, win.dil, win.padB)
+		if err != nil {
+			return c.Errorf("%v", err)
+		}
+		geom = &g
+	}
+	if !k.weight {
+		dx, err := c.Output(0, dy.DType, x.Shape.Clone())
+		if err != nil {
+			return err
+		}
+		switch {
+		case geom != nil:
+			gradConvInputF32(c, &p, geom, w.F32(), dy.F32(), dx.F32())
+		case dy.DType == tensor.Float32:
+			gradConvInputDirect(c, &p, w.F32(), dy.F32(), dx.F32())
+		default:
+			gradConvInputDirect(c, &p, w.F64(), dy.F64(), dx.F64())
+		}
+		return nil
+	}
+	if err := gradFloats(c, dy, x); err != nil {
+		return err
+	}
+	if nnWants(c, out, 0) {
+		dw, err := c.Output(0, dy.DType, w.Shape.Clone())
+		if err != nil {
+			return err
+		}
+		switch {
+		case geom != nil:
+			gradConvWeightF32(c, &p, geom, x.F32(), dy.F32(), dw.F32())
+		case dy.DType == tensor.Float32:
+			gradConvWeightDirect(c, &p, x.F32(), dy.F32(), dw.F32())
+		default:
+			gradConvWeightDirect(c, &p, x.F64(), dy.F64(), dw.F64())
+		}
+	}
+	if nnWants(c, out, 1) {
+		db, err := c.Output(1, dy.DType, tensor.Shape{m})
+		if err != nil {
+			return err
+		}
+		switch dy.DType {
+		case tensor.Float32:
+			gradChannelSum(c, dy.F32(), db.F32(), n, m, win.outSize())
+		case tensor.Float64:
+			gradChannelSum(c, dy.F64(), db.F64(), n, m, win.outSize())
+		}
+	}
+	return nil
+}
+
+// gradChannelSum writes s[j] = sum over n and the inner positions of
+// x[n, j, :], for x of shape (n, ch, inner); channels run in parallel, each
+// summed in float64 in order.
+func gradChannelSum[T Float](c *kernel.Ctx, x, s []T, n, ch, inner int) {
+	workers := nnWorkers(c, ch, float64(n)*float64(ch)*float64(inner))
+	nnRunWorkers(c, workers, func(wi int) {
+		for j := wi; j < ch; j += workers {
+			var acc float64
+			for ni := 0; ni < n; ni++ {
+				for _, v := range x[(ni*ch+j)*inner : (ni*ch+j+1)*inner] {
+					acc += float64(v)
+				}
+			}
+			s[j] = T(acc)
+		}
+	})
+}
+
+// gradConvTile returns the im2col column tile of a convolution with kk
+// rows per column: the column matrix of one tile stays near 1 MiB. It
+// depends only on the shapes.
+func gradConvTile(outSize, kk int) int {
+	const colBudget = 1 << 18
+	return max(1, min(outSize, max(16, colBudget/max(kk, 1))))
+}
+
+// gradConvPointwise reports whether the convolution is a 1x1 product
+// (kernel 1, stride 1, no padding), where the image is its own column
+// matrix.
+func gradConvPointwise(g *fp32.ConvGeom) bool {
+	if g.KernelSize() != 1 || g.InSize() != g.OutSize() {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if g.Stride[i] != 1 || g.Pad[i] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// gradConvInputF32 computes dX with col2im: per image and group, col =
+// W_g^T * dY_g tile by tile, added into dX_g. Units are (image, group,
+// block of input channels): blocks write disjoint channels of dX.
+func gradConvInputF32(c *kernel.Ctx, p *convProblem, geom *fp32.ConvGeom, w, dy, dx []float32) {
+	inSize, outSize, K := geom.InSize(), geom.OutSize(), geom.KernelSize()
+	cg, mg := p.c/p.g, p.m/p.g
+	kk := cg * K
+	pointwise := gradConvPointwise(geom)
+	cblocks := min(cg, 8)
+	cb := (cg + cblocks - 1) / cblocks
+	cblocks = (cg + cb - 1) / cb
+	tile := gradConvTile(outSize, cb*K)
+	units := p.n * p.g * cblocks
+	workers := nnWorkers(c, units, 2*float64(p.n)*float64(p.m)*float64(outSize)*float64(kk))
+	var scratch []float32
+	if !pointwise {
+		scratch = c.Scratch(workers * cb * K * tile)
+	}
+	nnRunWorkers(c, workers, func(wi int) {
+		var col []float32
+		if !pointwise {
+			col = scratch[wi*cb*K*tile : (wi+1)*cb*K*tile]
+		}
+		for u := wi; u < units; u += workers {
+			bi := u % cblocks
+			gi := u / cblocks % p.g
+			ni := u / cblocks / p.g
+			c0 := bi * cb
+			nch := min(cb, cg-c0)
+			dxb := dx[(ni*p.c+gi*cg+c0)*inSize : (ni*p.c+gi*cg+c0+nch)*inSize]
+			wg := w[gi*mg*kk:]
+			dyg := dy[(ni*p.m+gi*mg)*outSize : (ni*p.m+(gi+1)*mg)*outSize]
+			if pointwise {
+				fp32.Gemm(true, false, nch, inSize, mg, 1, wg[c0:], kk, dyg, outSize, 0, dxb, inSize)
+				continue
+			}
+			clear(dxb)
+			rows := nch * K
+			for col0 := 0; col0 < outSize; col0 += tile {
+				nc := min(tile, outSize-col0)
+				cm := col[:rows*nc]
+				fp32.Gemm(true, false, rows, nc, mg, 1, wg[c0*K:], kk, dyg[col0:], outSize, 0, cm, nc)
+				geom.Col2im(dxb, cm, nch, col0, nc)
+			}
+		}
+	})
+}
+
+// gradConvWeightF32 computes dW with im2col: per group and block of
+// output channels, dW_rows = sum over images and tiles of dY_rows * col^T.
+func gradConvWeightF32(c *kernel.Ctx, p *convProblem, geom *fp32.ConvGeom, x, dy, dw []float32) {
+	inSize, outSize, K := geom.InSize(), geom.OutSize(), geom.KernelSize()
+	cg, mg := p.c/p.g, p.m/p.g
+	kk := cg * K
+	pointwise := gradConvPointwise(geom)
+	const rb = 16
+	rblocks := (mg + rb - 1) / rb
+	tile := gradConvTile(outSize, kk)
+	units := p.g * rblocks
+	workers := nnWorkers(c, units, 2*float64(p.n)*float64(p.m)*float64(outSize)*float64(kk))
+	var scratch []float32
+	if !pointwise {
+		scratch = c.Scratch(workers * kk * tile)
+	}
+	nnRunWorkers(c, workers, func(wi int) {
+		var col []float32
+		if !pointwise {
+			col = scratch[wi*kk*tile : (wi+1)*kk*tile]
+		}
+		for u := wi; u < units; u += workers {
+			gi, r0 := u/rblocks, u%rblocks*rb
+			r1 := min(mg, r0+rb)
+			dwu := dw[(gi*mg+r0)*kk : (gi*mg+r1)*kk]
+			beta := float32(0)
+			for ni := 0; ni < p.n; ni++ {
+				xg := x[(ni*p.c+gi*cg)*inSize : (ni*p.c+(gi+1)*cg)*inSize]
+				dyu := dy[(ni*p.m+gi*mg+r0)*outSize : (ni*p.m+gi*mg+r1)*outSize]
+				for col0 := 0; col0 < outSize; col0 += tile {
+					nc := min(tile, outSize-col0)
+					bm, ldb := xg[col0:], inSize
+					if !pointwise {
+						geom.Im2col(col, xg, cg, col0, nc)
+						bm, ldb = col[:kk*nc], nc
+					}
+					fp32.Gemm(false, true, r1-r0, kk, nc, 1, dyu[col0:], outSize, bm, ldb, beta, dwu, kk)
+					beta = 1
+				}
+			}
+			if beta == 0 {
+				clear(dwu)
+			}
+		}
+	})
+}
+
+// gradConvIter walks the output positions of a convolution window and,
+// per position, the linear input offset of its start and whether every tap
+// is inside the input.
+type gradConvIter struct {
+	win    *nnWin
+	inStr  []int
+	tapOff []int // per tap and axis: offset from the window start
+	tapLin []int // per tap: linear offset when inside
+	start  []int
+	oidx   []int
+}
+
+func newGradConvIter(win *nnWin) *gradConvIter {
+	nd, K := win.nd(), win.kSize()
+	it := &gradConvIter{win: win, inStr: tensor.Shape(win.in).Strides(), tapOff: make([]int, K*nd),
+		tapLin: make([]int, K), start: make([]int, nd), oidx: make([]int, nd)}
+	kidx := make([]int, nd)
+	for t := 0; t < K; t++ {
+		for d := 0; d < nd; d++ {
+			o := kidx[d] * win.dil[d]
+			it.tapOff[t*nd+d] = o
+			it.tapLin[t] += o * it.inStr[d]
+		}
+		nnNext(kidx, win.kernel)
+	}
+	return it
+}
+
+// at positions the iterator on output position oidx (set by the caller)
+// and returns the window's base offset and whether it is inside.
+func (it *gradConvIter) at() (base int, inside bool) {
+	w := it.win
+	inside = true
+	for d := range it.oidx {
+		it.start[d] = it.oidx[d]*w.stride[d] - w.padB[d]
+		base += it.start[d] * it.inStr[d]
+		if it.start[d] < 0 || it.start[d]+(w.kernel[d]-1)*w.dil[d] >= w.in[d] {
+			inside = false
+		}
+	}
+	return base, inside
+}
+
+// valid reports whether tap t of the current window is inside the input.
+func (it *gradConvIter) valid(t int) bool {
+	nd := len(it.oidx)
+	for d := 0; d < nd; d++ {
+		if q := it.start[d] + it.tapOff[t*nd+d]; q < 0 || q >= it.win.in[d] {
+			return false
+		}
+	}
+	return true
+}
+
+// gradConvInputDirect is the reference dX loop for any float type and
+// rank; units are (image, group).
+func gradConvInputDirect[T Float](c *kernel.Ctx, p *convProblem, w, dy, dx []T) {
+	win := p.win
+	inSize, outSize, K := win.inSize(), win.outSize(), win.kSize()
+	cg, mg := p.c/p.g, p.m/p.g
+	units := p.n * p.g
+	workers := nnWorkers(c, units, 2*float64(p.n)*float64(p.m)*float64(outSize)*float64(cg*K))
+	nnRunWorkers(c, workers, func(wi int) {
+		it := newGradConvIter(win)
+		for u := wi; u < units; u += workers {
+			ni, gi := u/p.g, u%p.g
+			dxg := dx[(ni*p.c+gi*cg)*inSize : (ni*p.c+(gi+1)*cg)*inSize]
+			clear(dxg)
+			for r := 0; r < mg; r++ {
+				mi := gi*mg + r
+				dym := dy[(ni*p.m+mi)*outSize : (ni*p.m+mi+1)*outSize]
+				wm := w[mi*cg*K : (mi+1)*cg*K]
+				clear(it.oidx)
+				for _, g := range dym {
+					base, inside := it.at()
+					for ci := 0; ci < cg; ci++ {
+						dxc := dxg[ci*inSize : (ci+1)*inSize]
+						for t, wv := range wm[ci*K : (ci+1)*K] {
+							if inside || it.valid(t) {
+								dxc[base+it.tapLin[t]] += wv * g
+							}
+						}
+					}
+					nnNext(it.oidx, win.out)
+				}
+			}
+		}
+	})
+}
+
+// gradConvWeightDirect is the reference dW loop for any float type and
+// rank; units are output channels.
+func gradConvWeightDirect[T Float](c *kernel.Ctx, p *convProblem, x, dy, dw []T) {
+	win := p.win
+	inSize, outSize, K := win.inSize(), win.outSize(), win.kSize()
+	cg, mg := p.c/p.g, p.m/p.g
+	workers := nnWorkers(c, p.m, 2*float64(p.n)*float64(p.m)*float64(outSize)*float64(cg*K))
+	nnRunWorkers(c, workers, func(wi int) {
+		it := newGradConvIter(win)
+		for mi := wi; mi < p.m; mi += workers {
+			gi := mi / mg
+			dwm := dw[mi*cg*K : (mi+1)*cg*K]
+			clear(dwm)
+			for ni := 0; ni < p.n; ni++ {
+				dym := dy[(ni*p.m+mi)*outSize : (ni*p.m+mi+1)*outSize]
+				clear(it.oidx)
+				for _, g := range dym {
+					base, inside := it.at()
+					for ci := 0; ci < cg; ci++ {
+						xc := x[(ni*p.c+gi*cg+ci)*inSize : (ni*p.c+gi*cg+ci+1)*inSize]
+						dwc := dwm[ci*K : (ci+1)*K]
+						for t := range dwc {
+							if inside || it.valid(t) {
+								dwc[t] += g * xc[base+it.tapLin[t]]
+							}
+						}
+					}
+					nnNext(it.oidx, win.out)
+				}
+			}
+		}
+	})
+}

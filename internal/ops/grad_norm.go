@@ -1,0 +1,455 @@
+package ops
+
+import (
+	"math"
+
+	"github.com/goslim/goslim/internal/kernel"
+	"github.com/goslim/goslim/tensor"
+)
+
+// gradBNShape checks X (N, C, ...) and returns N, C and the per-channel
+// inner size.
+func gradBNShape(c *kernel.Ctx, x *tensor.Tensor) (n, ch, size int, err error) {
+	if x.Rank() < 2 {
+		return 0, 0, 0, c.Errorf("input X rank %d, want at least 2 (N, C, ...)", x.Rank())
+	}
+	return x.Shape[0], x.Shape[1], x.Shape[2:].Size(), nil
+}
+
+// gradBNParams reads per-channel float parameters as float64.
+func gradBNParams(c *kernel.Ctx, in []*tensor.Tensor, first int, ch int, names ...string) ([][]float64, error) {
+	out := make([][]float64, len(names))
+	for i, name := range names {
+		t, err := need(c, in, first+i, name)
+		if err != nil {
+			return nil, err
+		}
+		if out[i], err = bnParam(c, t, name); err != nil {
+			return nil, err
+		}
+		if len(out[i]) != ch {
+			return nil, c.Errorf("%s shape %v does not match %d channels", name, t.Shape, ch)
+		}
+	}
+	return out, nil
+}
+
+// gradBNTrain is goslim.BatchNormTrain(X, scale, B, mean, var) -> (Y,
+// SavedMean, SavedInvStd, NewMean, NewVar), BatchNormalization in training
+// mode with attributes epsilon (1e-5) and momentum (0.9). Per channel c
+// over M = N*spatial elements:
+//
+//	mu = mean(X[:, c]), s2 = mean((X[:, c] - mu)^2), inv = 1/sqrt(s2 + epsilon)
+//	Y = (X - mu) * inv * scale + B
+//	NewMean = momentum*mean + (1-momentum)*mu
+//	NewVar  = momentum*var + (1-momentum)*s2*M/(M-1)   (unbiased, as PyTorch; s2 when M = 1)
+//
+// SavedMean = mu and SavedInvStd = inv (X's dtype) feed BatchNormGrad.
+// Statistics are float64; channels run in parallel, each summed in order.
+type gradBNTrain struct{ eps, momentum float64 }
+
+func gradBuildBNTrain(info *kernel.Info) (kernel.Kernel, error) {
+	a := info.Attrs()
+	return &gradBNTrain{eps: float64(a.Float("epsilon", 1e-5)), momentum: float64(a.Float("momentum", 0.9))}, nil
+}
+
+func (k *gradBNTrain) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+	x, err := need(c, in, 0, "X")
+	if err != nil {
+		return err
+	}
+	if err := gradFloats(c, x); err != nil {
+		return err
+	}
+	n, ch, size, err := gradBNShape(c, x)
+	if err != nil {
+		return err
+	}
+	par, err := gradBNParams(c, in, 1, ch, "scale", "B", "input_mean", "input_var")
+	if err != nil {
+		return err
+	}
+	y, err := c.Output(0, x.DType, x.Shape)
+	if err != nil {
+		return err
+	}
+	mean := make([]float64, ch)
+	inv := make([]float64, ch)
+	vr := make([]float64, ch)
+	switch x.DType {
+	case tensor.Float32:
+		gradBNForward(c, x.F32(), y.F32(), par[0], par[1], mean, vr, inv, n, ch, size, k.eps)
+	case tensor.Float64:
+		gradBNForward(c, x.F64(), y.F64(), par[0], par[1], mean, vr, inv, n, ch, size, k.eps)
+	}
+	m := float64(n * size)
+	for slot := 1; slot <= 4; slot++ {
+		if !nnWants(c, out, slot) {
+			continue
+		}
+		v := make([]float64, ch)
+		dt := x.DType
+		switch slot {
+		case 1:
+			copy(v, mean)
+		case 2:
+			copy(v, inv)
+		case 3:
+			dt = in[3].DType
+			for j := range v {
+				v[j] = k.momentum*par[2][j] + (1-k.momentum)*mean[j]
+			}
+		case 4:
+			dt = in[4].DType
+			for j := range v {
+				s2 := vr[j]
+				if m > 1 {
+					s2 *= m / (m - 1)
+				}
+				v[j] = k.momentum*par[3][j] + (1-k.momentum)*s2
+			}
+		}
+		t, err := c.Output(slot, dt, tensor.Shape{ch})
+		if err != nil {
+			return err
+		}
+		if err := storeFloat64(c, t, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gradBNForward computes the batch statistics (two passes, float64) and Y.
+func gradBNForward[T Float](c *kernel.Ctx, x, y []T, scale, bias, mean, vr, inv []float64, n, ch, size int, eps float64) {
+	m := float64(n * size)
+	workers := nnWorkers(c, ch, 6*float64(n*ch*size))
+	nnRunWorkers(c, workers, func(wi int) {
+		for j := wi; j < ch; j += workers {
+			var s float64
+			for ni := 0; ni < n; ni++ {
+				for _, v := range x[(ni*ch+j)*size : (ni*ch+j+1)*size] {
+					s += float64(v)
+				}
+			}
+			mu := 0.0
+			if m > 0 {
+				mu = s / m
+			}
+			var q float64
+			for ni := 0; ni < n; ni++ {
+				for _, v := range x[(ni*ch+j)*size : (ni*ch+j+1)*size] {
+					d := float64(v) - mu
+					q += d * d
+				}
+			}
+			s2 := 0.0
+			if m > 0 {
+				s2 = q / m
+			}
+			iv := 1 / math.Sqrt(s2+eps)
+			mean[j], vr[j], inv[j] = mu, s2, iv
+			a := iv * scale[j]
+			b := bias[j] - mu*a
+			for ni := 0; ni < n; ni++ {
+				xs := x[(ni*ch+j)*size : (ni*ch+j+1)*size]
+				ys := y[(ni*ch+j)*size : (ni*ch+j+1)*size]
+				for i, v := range xs {
+					ys[i] = T(float64(v)*a + b)
+				}
+			}
+		}
+	})
+}
+
+// gradBNGrad is goslim.BatchNormGrad(dY, X, scale, mean, inv) -> (dX,
+// dScale, dB). Per channel, with xhat = (X - mean) * inv and sums over the
+// M = N*spatial elements:
+//
+//	dB = sum dY,  dScale = sum dY*xhat
+//	dX = scale*inv * (dY - dB/M - xhat*dScale/M)     (batch statistics)
+//
+// With attribute frozen=1 the statistics were constants (inference-form
+// BatchNormalization): input 4 is the running variance, inv =
+// 1/sqrt(var + epsilon), and dX = scale*inv*dY.
+type gradBNGrad struct {
+	frozen bool
+	eps    float64
+}
+
+func gradBuildBNGrad(info *kernel.Info) (kernel.Kernel, error) {
+	a := info.Attrs()
+	return &gradBNGrad{frozen: a.Int("frozen", 0) != 0, eps: float64(a.Float("epsilon", 1e-5))}, nil
+}
+
+func (k *gradBNGrad) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+	dy, err := need(c, in, 0, "dY")
+	if err != nil {
+		return err
+	}
+	x, err := need(c, in, 1, "X")
+	if err != nil {
+		return err
+	}
+	if err := gradFloats(c, dy, x); err != nil {
+		return err
+	}
+	if err := gradSameShape(c, dy, x, "dY", "X"); err != nil {
+		return err
+	}
+	n, ch, size, err := gradBNShape(c, x)
+	if err != nil {
+		return err
+	}
+	par, err := gradBNParams(c, in, 2, ch, "scale", "mean", "inv_std")
+	if err != nil {
+		return err
+	}
+	scale, mean, inv := par[0], par[1], par[2]
+	if k.frozen {
+		for j, v := range inv {
+			inv[j] = 1 / math.Sqrt(v+k.eps)
+		}
+	}
+	sdy := make([]float64, ch)
+	sdyx := make([]float64, ch)
+	var dxT *tensor.Tensor
+	if nnWants(c, out, 0) {
+		if dxT, err = c.Output(0, x.DType, x.Shape); err != nil {
+			return err
+		}
+	}
+	switch x.DType {
+	case tensor.Float32:
+		var dx []float32
+		if dxT != nil {
+			dx = dxT.F32()
+		}
+		gradBNBackward(c, dy.F32(), x.F32(), dx, scale, mean, inv, sdy, sdyx, n, ch, size, k.frozen)
+	case tensor.Float64:
+		var dx []float64
+		if dxT != nil {
+			dx = dxT.F64()
+		}
+		gradBNBackward(c, dy.F64(), x.F64(), dx, scale, mean, inv, sdy, sdyx, n, ch, size, k.frozen)
+	}
+	for slot, v := range [][]float64{nil, sdyx, sdy} {
+		if slot == 0 || !nnWants(c, out, slot) {
+			continue
+		}
+		t, err := c.Output(slot, in[2].DType, tensor.Shape{ch})
+		if err != nil {
+			return err
+		}
+		if err := storeFloat64(c, t, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func gradBNBackward[T Float](c *kernel.Ctx, dy, x, dx []T, scale, mean, inv, sdy, sdyx []float64, n, ch, size int, frozen bool) {
+	m := float64(n * size)
+	workers := nnWorkers(c, ch, 8*float64(n*ch*size))
+	nnRunWorkers(c, workers, func(wi int) {
+		for j := wi; j < ch; j += workers {
+			mu, iv := mean[j], inv[j]
+			var s, sx float64
+			for ni := 0; ni < n; ni++ {
+				lo, hi := (ni*ch+j)*size, (ni*ch+j+1)*size
+				xs := x[lo:hi]
+				for i, g := range dy[lo:hi] {
+					gv := float64(g)
+					s += gv
+					sx += gv * (float64(xs[i]) - mu) * iv
+				}
+			}
+			sdy[j], sdyx[j] = s, sx
+			if dx == nil {
+				continue
+			}
+			a := scale[j] * iv
+			var b, cx float64
+			if !frozen && m > 0 {
+				b, cx = s/m, sx/m
+			}
+			for ni := 0; ni < n; ni++ {
+				lo, hi := (ni*ch+j)*size, (ni*ch+j+1)*size
+				xs, ds := x[lo:hi], dx[lo:hi]
+				for i, g := range dy[lo:hi] {
+					xh := (float64(xs[i]) - mu) * iv
+					ds[i] = T(a * (float64(g) - b - xh*cx))
+				}
+			}
+		}
+	})
+}
+
+// gradLNGrad is goslim.LayerNormGrad(dY, X, Scale, Mean, InvStdDev[, B])
+// -> (dX, dScale, dB) with the forward attribute axis. Per row r (the axes
+// before axis) with xhat = (X - mean_r)*inv_r, g = dY*Scale over the
+// normalized axes (n elements):
+//
+//	dX = inv_r * (g - mean(g) - xhat*mean(g*xhat))
+//	dScale = sum_r dY*xhat,  dB = sum_r dY   (reduced to Scale's and B's shapes)
+//
+// Rows run in parallel for dX; column blocks for dScale and dB, each
+// summed over the rows in order.
+type gradLNGrad struct{ axis int64 }
+
+func gradBuildLNGrad(info *kernel.Info) (kernel.Kernel, error) {
+	return &gradLNGrad{axis: info.Attrs().Int("axis", -1)}, nil
+}
+
+func (k *gradLNGrad) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+	dy, err := need(c, in, 0, "dY")
+	if err != nil {
+		return err
+	}
+	x, err := need(c, in, 1, "X")
+	if err != nil {
+		return err
+	}
+	sc, err := need(c, in, 2, "Scale")
+	if err != nil {
+		return err
+	}
+	mt, err := need(c, in, 3, "Mean")
+	if err != nil {
+		return err
+	}
+	it, err := need(c, in, 4, "InvStdDev")
+	if err != nil {
+		return err
+	}
+	b := opt(in, 5)
+	if err := gradFloats(c, dy, x); err != nil {
+		return err
+	}
+	if err := gradSameShape(c, dy, x, "dY", "X"); err != nil {
+		return err
+	}
+	if x.Rank() == 0 {
+		return c.Errorf("input X must have rank >= 1")
+	}
+	axis, err := normAxis(c, k.axis, x.Rank())
+	if err != nil {
+		return err
+	}
+	norm := x.Shape[axis:]
+	inner := norm.Size()
+	outer := x.Shape[:axis].Size()
+	scale, err := lnExpand(c, sc, norm, "Scale")
+	if err != nil {
+		return err
+	}
+	if mt.Len() != outer || it.Len() != outer {
+		return c.Errorf("Mean %v and InvStdDev %v must have %d elements", mt.Shape, it.Shape, outer)
+	}
+	mean := make([]float64, outer)
+	inv := make([]float64, outer)
+	for r := range mean {
+		mean[r], inv[r] = mt.Float64At(r), it.Float64At(r)
+	}
+	if nnWants(c, out, 0) {
+		dx, err := c.Output(0, x.DType, x.Shape)
+		if err != nil {
+			return err
+		}
+		switch x.DType {
+		case tensor.Float32:
+			gradLNRows(c, dy.F32(), x.F32(), dx.F32(), scale, mean, inv, outer, inner)
+		case tensor.Float64:
+			gradLNRows(c, dy.F64(), x.F64(), dx.F64(), scale, mean, inv, outer, inner)
+		}
+	}
+	wantS, wantB := nnWants(c, out, 1), nnWants(c, out, 2) && b != nil
+	if !wantS && !wantB {
+		return nil
+	}
+	ds := make([]float64, inner)
+	db := make([]float64, inner)
+	switch x.DType {
+	case tensor.Float32:
+		gradLNCols(c, dy.F32(), x.F32(), mean, inv, ds, db, outer, inner)
+	case tensor.Float64:
+		gradLNCols(c, dy.F64(), x.F64(), mean, inv, ds, db, outer, inner)
+	}
+	for slot, p := range []*tensor.Tensor{nil, sc, b} {
+		if slot == 0 || (slot == 1 && !wantS) || (slot == 2 && !wantB) {
+			continue
+		}
+		full := ds
+		if slot == 2 {
+			full = db
+		}
+		t, err := c.Output(slot, p.DType, p.Shape.Clone())
+		if err != nil {
+			return err
+		}
+		red := full
+		if p.Len() != inner {
+			red = make([]float64, p.Len())
+			st := bstrides(p.Shape, norm)
+			idx := make([]int, len(norm))
+			for _, v := range full {
+				o := 0
+				for d := range idx {
+					o += idx[d] * st[d]
+				}
+				red[o] += v
+				nnNext(idx, norm)
+			}
+		}
+		if err := storeFloat64(c, t, red); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func gradLNRows[T Float](c *kernel.Ctx, dy, x, dx []T, scale, mean, inv []float64, outer, inner int) {
+	workers := nnWorkers(c, outer, 10*float64(outer)*float64(inner))
+	nnRunWorkers(c, workers, func(wi int) {
+		for r := wi; r < outer; r += workers {
+			lo, hi := r*inner, (r+1)*inner
+			xs, gs, ds := x[lo:hi], dy[lo:hi], dx[lo:hi]
+			mu, iv := mean[r], inv[r]
+			var sg, sgx float64
+			for j, g := range gs {
+				gv := float64(g) * scale[j]
+				sg += gv
+				sgx += gv * (float64(xs[j]) - mu) * iv
+			}
+			n := float64(max(inner, 1))
+			a, b := sg/n, sgx/n
+			for j, g := range gs {
+				xh := (float64(xs[j]) - mu) * iv
+				ds[j] = T(iv * (float64(g)*scale[j] - a - xh*b))
+			}
+		}
+	})
+}
+
+// gradLNCols sums dY*xhat and dY over the rows per column, in blocks of
+// 256 columns.
+func gradLNCols[T Float](c *kernel.Ctx, dy, x []T, mean, inv, ds, db []float64, outer, inner int) {
+	const blk = 256
+	blocks := (inner + blk - 1) / blk
+	workers := nnWorkers(c, blocks, 4*float64(outer)*float64(inner))
+	nnRunWorkers(c, workers, func(wi int) {
+		for u := wi; u < blocks; u += workers {
+			j0, j1 := u*blk, min(inner, (u+1)*blk)
+			dsb, dbb := ds[j0:j1], db[j0:j1]
+			for r := 0; r < outer; r++ {
+				mu, iv := mean[r], inv[r]
+				xs, gs := x[r*inner+j0:r*inner+j1], dy[r*inner+j0:r*inner+j1]
+				for j, g := range gs {
+					gv := float64(g)
+					dbb[j] += gv
+					dsb[j] += gv * (float64(xs[j]) - mu) * iv
+				}
+			}
+		}
+	})
+}
