@@ -51,6 +51,6 @@ and runs the result with its own engine, as one static binary.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newInspectCmd(stdout), newRunCmd(stdout), newBenchCmd(stdout), newDemoCmd(stdout))
+	root.AddCommand(newInspectCmd(stdout), newRunCmd(stdout), newBenchCmd(stdout), newDemoCmd(stdout), newTrainCmd(stdout, stderr), newEvalCmd(stdout, stderr))
 	return root
 }
