@@ -206,7 +206,14 @@ func (h *Histogram) width() float64 { return h.r / float64(h.bins) }
 // clip returns [max(min, -t), min(max, t)]: a symmetric threshold applied
 // to the observed range.
 func (h *Histogram) clip(t float64) (lo, hi float32) {
-	return float32(math.Max(float64(h.min), -t)), float32(math.Min(float64(h.max), t))
+	return h.order(float32(math.Max(float64(h.min), -t)), float32(math.Min(float64(h.max), t)))
+}
+
+// order keeps a clipped range ordered and within the data: for
+// one-signed data a threshold below every |x| would otherwise put lo above
+// max (or hi below min).
+func (h *Histogram) order(lo, hi float32) (float32, float32) {
+	return min(lo, h.max), max(hi, h.min)
 }
 
 // folded returns the histogram of |x|: bin k covers |x| in [k w, (k+1) w].
@@ -243,7 +250,7 @@ func (h *Histogram) Percentile(p float64) (lo, hi float32) {
 	}
 	lo = h.quantile(1 - p/100)
 	hi = h.quantile(p / 100)
-	return min(lo, hi), max(lo, hi)
+	return h.order(min(lo, hi), max(lo, hi))
 }
 
 // quantile returns the value below which a fraction q of the data lies,
@@ -434,5 +441,5 @@ func (h *Histogram) MSE() (lo, hi float32) {
 	if hi > 0 {
 		hi = float32(bestA * float64(h.max))
 	}
-	return lo, hi
+	return h.order(lo, hi)
 }
