@@ -379,24 +379,20 @@ func (m *ChannelMean) Observe(t *tensor.Tensor) error {
 	for c := range lo {
 		lo[c], hi[c] = float32(math.Inf(1)), float32(math.Inf(-1))
 	}
-	bad := 0
+	finite := true
 	var buf [chunk]float32
 	v.rows(&buf, func(c int, xs []float32) {
 		var s float64
-		l, h := lo[c], hi[c]
 		for _, x := range xs {
-			if x-x != 0 {
-				bad++
-				continue
-			}
 			s += float64(x)
-			l, h = min(l, x), max(h, x)
 		}
 		sum[c] += s
-		lo[c], hi[c] = l, h
+		var ok bool
+		lo[c], hi[c], ok = scanMinMax(xs, lo[c], hi[c])
+		finite = finite && ok
 	})
-	if bad > 0 {
-		return nonFinite(t, bad)
+	if !finite {
+		return nonFinite(t)
 	}
 	if m.sum == nil {
 		m.sum, m.count, m.min, m.max = sum, make([]int64, v.c), lo, hi
@@ -560,32 +556,72 @@ func batchMinMax(t *tensor.Tensor, perChannel bool, axis, want int) (lo, hi []fl
 	for c := range lo {
 		lo[c], hi[c] = float32(math.Inf(1)), float32(math.Inf(-1))
 	}
-	bad := 0
+	finite := true
 	var buf [chunk]float32
 	v.rows(&buf, func(c int, xs []float32) {
-		l, h := lo[c], hi[c]
-		for _, x := range xs {
-			if x-x != 0 { // NaN or ±Inf
-				bad++
-				continue
-			}
-			l, h = min(l, x), max(h, x)
-		}
-		lo[c], hi[c] = l, h
+		var ok bool
+		lo[c], hi[c], ok = scanMinMax(xs, lo[c], hi[c])
+		finite = finite && ok
 	})
-	if bad > 0 {
-		return nil, nil, nonFinite(t, bad)
+	if !finite {
+		return nil, nil, nonFinite(t)
 	}
 	return lo, hi, nil
 }
 
-// nonFinite describes the NaN and Inf elements of t.
-func nonFinite(t *tensor.Tensor, bad int) error {
-	nan := 0
-	for i := range t.Len() {
-		if math.IsNaN(t.Float64At(i)) {
-			nan++
+// scanMinMax folds xs into the running min l and max h; ok is false when
+// an element is NaN or ±Inf (then l and h are meaningless).
+func scanMinMax(xs []float32, l, h float32) (float32, float32, bool) {
+	var z0, z1 float32
+	l1, h1 := l, h
+	i := 0
+	for ; i+2 <= len(xs); i += 2 {
+		a, b := xs[i], xs[i+1]
+		z0 += a - a // NaN from here on if a is NaN or ±Inf
+		z1 += b - b
+		if a < l {
+			l = a
+		}
+		if a > h {
+			h = a
+		}
+		if b < l1 {
+			l1 = b
+		}
+		if b > h1 {
+			h1 = b
 		}
 	}
-	return fmt.Errorf("calib: %d of %d elements are not finite (%d NaN, %d ±Inf): %w", bad, t.Len(), nan, bad-nan, ErrNonFinite)
+	for ; i < len(xs); i++ {
+		a := xs[i]
+		z0 += a - a
+		if a < l {
+			l = a
+		}
+		if a > h {
+			h = a
+		}
+	}
+	if l1 < l {
+		l = l1
+	}
+	if h1 > h {
+		h = h1
+	}
+	return l, h, z0 == 0 && z1 == 0
+}
+
+// nonFinite describes the NaN and Inf elements of t (float64 values
+// beyond float32's range count as ±Inf).
+func nonFinite(t *tensor.Tensor) error {
+	nan, inf := 0, 0
+	for i := range t.Len() {
+		switch v := t.Float64At(i); {
+		case math.IsNaN(v):
+			nan++
+		case math.Abs(v) > math.MaxFloat32:
+			inf++
+		}
+	}
+	return fmt.Errorf("calib: %d of %d elements are not finite (%d NaN, %d ±Inf): %w", nan+inf, t.Len(), nan, inf, ErrNonFinite)
 }

@@ -86,7 +86,8 @@ func (s *Stats) Values() []ir.ValueID {
 }
 
 // Merge folds another Stats (from the same graph and spec, e.g. another
-// machine's share of the data) into s.
+// machine's share of the data) into s. Observers of values s lacks are
+// taken over, not copied: o should not be used afterwards.
 func (s *Stats) Merge(o *Stats) error {
 	if s.Observers == nil {
 		s.Observers = map[ir.ValueID]Observer{}
@@ -139,8 +140,8 @@ func (e *ValueError) Unwrap() error { return e.Err }
 // from its current position (Reset it first for a reproducible run).
 //
 // Errors: no batches at all; a batch whose inputs do not match the model
-// (dtype, shape, missing or unknown inputs; the message names the input and
-// the batch); NaN or Inf activations (a *ValueError naming the value and
+// (unknown or missing input names, listing both sides; dtype or shape; the
+// message names the input and the batch); NaN or Inf activations (a *ValueError naming the value and
 // the batch, wrapping ErrNonFinite). Constant activations are fine: the
 // observers report min == max, and quant.Scheme.ParamsFor widens the range
 // to include 0 (an all-zero value gets scale 1).
@@ -340,6 +341,42 @@ func newPlan(g *ir.Graph, spec Spec) (*plan, error) {
 	return p, nil
 }
 
+// checkNames reports data inputs the model does not have and model inputs
+// (without a stored default) the data lacks, listing both sides.
+func (p *plan) checkNames(b dataset.Batch) error {
+	g := p.g
+	for _, in := range b.Inputs {
+		if id, ok := g.ValueByName(in.Name); !ok || !g.IsInput(id) {
+			return fmt.Errorf("the data has input %q, the model's inputs are %s", in.Name, p.inputNames())
+		}
+	}
+	for _, id := range g.Inputs {
+		v := &g.Values[id]
+		if v.Const == nil && b.Get(v.Name) == nil {
+			return fmt.Errorf("the data has no input %q (data inputs: %s; model inputs: %s)", v.Name, dataNames(b), p.inputNames())
+		}
+	}
+	return nil
+}
+
+func (p *plan) inputNames() string {
+	var names []string
+	for _, id := range p.g.Inputs {
+		if p.g.Values[id].Const == nil {
+			names = append(names, fmt.Sprintf("%q", p.g.Values[id].Name))
+		}
+	}
+	return "[" + strings.Join(names, " ") + "]"
+}
+
+func dataNames(b dataset.Batch) string {
+	var names []string
+	for _, in := range b.Inputs {
+		names = append(names, fmt.Sprintf("%q", in.Name))
+	}
+	return "[" + strings.Join(names, " ") + "]"
+}
+
 // newObserver makes a value's range observer, or nil.
 func (p *plan) newObserver(id ir.ValueID) Observer {
 	f := p.factory(id)
@@ -389,6 +426,9 @@ func (w *worker) tap(id ir.ValueID, t *tensor.Tensor) error {
 // run runs one batch (n is its 1-based number).
 func (w *worker) run(ctx context.Context, n int, b dataset.Batch) error {
 	w.batch = n
+	if err := w.plan.checkNames(b); err != nil {
+		return fmt.Errorf("calib: batch %d: %w", n, err)
+	}
 	if _, err := w.sess.Run(ctx, b.Feeds()); err != nil {
 		var ve *ValueError
 		if errors.As(err, &ve) {

@@ -249,6 +249,20 @@ func TestCollectErrors(t *testing.T) {
 			t.Errorf("%s: err %v, want %q", c.name, err, c.want)
 		}
 	}
+	// Input names that do not match.
+	d, _ := writeData(t, 4, 2, tensor.Shape{3, 2, 2}, func(int) float32 { return 1 })
+	b := ir.NewBuilder("named", 13)
+	b.Output(b.Op("Relu", "r", []ir.ValueID{b.Input("x", tensor.Float32, -1, 3, 2, 2)}))
+	if _, err := calib.Collect(ctx, b.G, d, calib.Spec{}); err == nil || !strings.Contains(err.Error(), `batch 1: the data has input "input", the model's inputs are ["x"]`) {
+		t.Errorf("unknown input name: %v", err)
+	}
+	b = ir.NewBuilder("two", 13)
+	b.Output(b.Op("Add", "a", []ir.ValueID{b.Input("input", tensor.Float32, -1, 3, 2, 2), b.Input("y", tensor.Float32, -1, 3, 2, 2)}))
+	d.Reset(0)
+	if _, err := calib.Collect(ctx, b.G, d, calib.Spec{}); err == nil || !strings.Contains(err.Error(), `batch 1: the data has no input "y" (data inputs: ["input"]; model inputs: ["input" "y"])`) {
+		t.Errorf("missing input: %v", err)
+	}
+
 	// A NaN in the input propagates through Relu and Mul.
 	_, err := calib.Collect(ctx, s.g, &fakeReader{n: 5, bs: 2, nanAt: 2, dtype: tensor.Float32, rng: rand.New(rand.NewPCG(1, 1))}, calib.Spec{Values: []ir.ValueID{s.mul}})
 	if !errors.Is(err, calib.ErrNonFinite) || !strings.Contains(err.Error(), `batch 2: value "mul_out"`) {

@@ -229,7 +229,8 @@ func (h *Histogram) folded() []float64 {
 // interpolating linearly inside a bin and never leaving the observed range.
 // With a symmetric Config.Scheme it is the pth percentile t of |x|, giving
 // [max(min, -t), min(max, t)]; otherwise the (100-p)th and pth percentiles
-// of x.
+// of x. For one-signed data the result stays within [min, max] (a
+// threshold below every |x| gives the value nearest 0).
 func (h *Histogram) Percentile(p float64) (lo, hi float32) {
 	if h.r == 0 || h.n == 0 {
 		return h.min, h.max
@@ -386,7 +387,8 @@ const mseSteps = 100
 // observed range; the exact quant.FakeQuantize of goslim's kernels). The
 // search tries a = k/100 for k = 100 down to 1, then 20 steps on each side
 // of the best one; ties keep the larger a. A bound on the far side of 0
-// (min > 0 or max < 0) is returned unscaled: it does not clip anything.
+// (min > 0 or max < 0) is returned unscaled (it clips nothing once the
+// range is widened to 0), and the range never leaves the observed one.
 func (h *Histogram) MSE() (lo, hi float32) {
 	if h.r == 0 || h.n == 0 || (h.min == 0 && h.max == 0) {
 		return h.min, h.max
