@@ -1,0 +1,191 @@
+package ptq
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/goslim/goslim/calib"
+	"github.com/goslim/goslim/dataset"
+	"github.com/goslim/goslim/ir"
+	"github.com/goslim/goslim/tensor"
+)
+
+// BiasOptions configure CorrectBias.
+type BiasOptions struct {
+	// Passes is the number of measure-and-correct rounds (default 2: the
+	// second round corrects what the first round's corrections of earlier
+	// layers changed downstream).
+	Passes int
+	// Batches of calibration data per pass (0: one epoch).
+	Batches int
+	// Threads and Kernels configure the sessions.
+	Threads int
+	Kernels string
+	// Progress is called after each batch.
+	Progress func(done, total int, note string)
+}
+
+// BiasReport says what CorrectBias did.
+type BiasReport struct {
+	// Layers is the number of layers corrected.
+	Layers int `json:"layers"`
+	// MeanAbsError holds, before each pass, the mean over corrected layers
+	// and channels of |E[y_fp32] - E[y_quant]| (the error corrected), plus
+	// the residual after the last pass.
+	MeanAbsError []float64 `json:"mean_abs_error"`
+}
+
+// biasTargets returns the outputs of the plan's quantized layers that have
+// a Bias input (Conv, ConvTranspose, Gemm), with their channel axis (1):
+// calibration records their FP32 per-channel means.
+func biasTargets(p *Plan) map[ir.ValueID]int {
+	out := map[ir.ValueID]int{}
+	for i, np := range p.Nodes {
+		if !np.Quantized {
+			continue
+		}
+		for _, in := range np.Mark.Inputs {
+			if in.Role == Bias {
+				if y := p.Graph.Nodes[i].Outputs[0]; y != ir.NoValue {
+					out[y] = 1
+				}
+			}
+		}
+	}
+	return out
+}
+
+// biasSite is a correctable bias in the QDQ graph.
+type biasSite struct {
+	fpID, qID ir.ValueID // the layer output in the prepared and the QDQ graph
+	bias      ir.ValueID // the constant to rewrite (int32 behind a DQ, or float32)
+	scale     []float32  // int32 bias: per-element scales
+}
+
+// CorrectBias applies empirical bias correction (Nagel et al. 2019) to the
+// QDQ graph res.Graph in place (its constants are replaced by new
+// tensors): for each quantized layer with a bias, the per-channel mean of
+// its output over the calibration data is measured in the FP32 graph
+// (stats.Means, from calibration) and in the QDQ graph, and the difference
+// E[y_fp32] - E[y_quant] (the mean error quantization causes) is added to
+// the bias. int32 biases stay int32 with their scale (the correction is
+// rounded to the bias step). fp is the prepared FP32 graph res was made
+// from.
+func CorrectBias(ctx context.Context, fp *ir.Graph, res *Result, stats *calib.Stats, r dataset.Reader, opts BiasOptions) (*BiasReport, error) {
+	if opts.Passes <= 0 {
+		opts.Passes = 2
+	}
+	q := res.Graph
+	prod := q.Producers()
+	var sites []biasSite
+	for id, m := range stats.Means {
+		if m.Means() == nil || int(id) >= len(res.IDs) || res.IDs[id] == ir.NoValue {
+			continue
+		}
+		qid := res.IDs[id]
+		pi := prod[qid]
+		if pi < 0 {
+			continue
+		}
+		n := &q.Nodes[pi]
+		b := n.Input(2)
+		if b == ir.NoValue {
+			continue
+		}
+		s := biasSite{fpID: id, qID: qid}
+		if bp := prod[b]; bp >= 0 && q.Nodes[bp].Op == "DequantizeLinear" {
+			dq := &q.Nodes[bp]
+			qc, sc := q.Values[dq.Input(0)].Const, q.Values[dq.Input(1)].Const
+			if qc == nil || sc == nil || qc.DType != tensor.Int32 {
+				continue
+			}
+			s.bias = dq.Input(0)
+			s.scale = sc.F32()
+		} else if c := constOf(q, b); c != nil {
+			s.bias = b
+		} else {
+			continue
+		}
+		sites = append(sites, s)
+	}
+	rep := &BiasReport{Layers: len(sites)}
+	if len(sites) == 0 {
+		return rep, nil
+	}
+	means := map[ir.ValueID]int{}
+	for _, s := range sites {
+		means[s.qID] = 1
+	}
+	for pass := 0; pass <= opts.Passes; pass++ {
+		if err := r.Seek(dataset.Position{}); err != nil {
+			return nil, err
+		}
+		var progress func(int, int, string)
+		if opts.Progress != nil {
+			progress = func(d, t int, note string) {
+				opts.Progress(d, t, fmt.Sprintf("bias correction %d/%d", min(pass+1, opts.Passes), opts.Passes))
+			}
+		}
+		qs, err := calib.Collect(ctx, q, r, calib.Spec{Values: []ir.ValueID{}, ChannelMeans: means,
+			Batches: opts.Batches, Threads: opts.Threads, Kernels: opts.Kernels, Progress: progress})
+		if err != nil {
+			return nil, fmt.Errorf("ptq: bias correction: %w", err)
+		}
+		var errSum float64
+		var errN int
+		for _, s := range sites {
+			want := stats.Means[s.fpID].Means()
+			got := qs.Means[s.qID].Means()
+			if len(want) != len(got) {
+				return nil, fmt.Errorf("ptq: bias correction: value %q has %d channels in FP32 and %d quantized", q.Values[s.qID].Name, len(want), len(got))
+			}
+			diff := make([]float64, len(want))
+			for c := range want {
+				diff[c] = want[c] - got[c]
+				errSum += math.Abs(diff[c])
+				errN++
+			}
+			if pass < opts.Passes {
+				if err := applyBiasShift(q, s, diff); err != nil {
+					return nil, err
+				}
+			}
+		}
+		rep.MeanAbsError = append(rep.MeanAbsError, errSum/float64(max(errN, 1)))
+	}
+	return rep, nil
+}
+
+// applyBiasShift adds diff to a bias constant (new tensor).
+func applyBiasShift(q *ir.Graph, s biasSite, diff []float64) error {
+	v := &q.Values[s.bias]
+	old := v.Const
+	if old.Len() != len(diff) {
+		return fmt.Errorf("ptq: bias correction: bias %q has %d elements for %d channels", v.Name, old.Len(), len(diff))
+	}
+	switch old.DType {
+	case tensor.Int32:
+		src := old.I32()
+		dst := make([]int32, len(src))
+		for i, b := range src {
+			sc := s.scale[0]
+			if len(s.scale) > 1 {
+				sc = s.scale[i]
+			}
+			nb := math.RoundToEven(float64(b) + diff[i]/float64(sc))
+			dst[i] = int32(max(math.MinInt32, min(math.MaxInt32, nb)))
+		}
+		v.Const = &tensor.Tensor{DType: tensor.Int32, Shape: old.Shape.Clone(), Data: dst}
+	case tensor.Float32:
+		src := old.F32()
+		dst := make([]float32, len(src))
+		for i, b := range src {
+			dst[i] = float32(float64(b) + diff[i])
+		}
+		v.Const = tensor.FromFloat32(old.Shape.Clone(), dst)
+	default:
+		return fmt.Errorf("ptq: bias correction: bias %q is %v", v.Name, old.DType)
+	}
+	return nil
+}

@@ -1,0 +1,423 @@
+package ptq
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/goslim/goslim/ir"
+	"github.com/goslim/goslim/quant"
+	"github.com/goslim/goslim/rewrite"
+	"github.com/goslim/goslim/tensor"
+)
+
+// Range is the calibrated real range of one activation value.
+type Range struct {
+	Min, Max float32
+}
+
+// MetaQuantization is the metadata key (ir.Graph.Meta) under which the
+// rewriter records the quantization provenance as JSON.
+const MetaQuantization = "goslim.quantization"
+
+// Result is a quantized graph and what the rewriter did.
+type Result struct {
+	// Graph is the QDQ graph.
+	Graph *ir.Graph
+	// IDs maps every ValueID of the planned graph to its ID in Graph, or
+	// ir.NoValue when the value was dropped (float weights replaced by
+	// their int8 form).
+	IDs []ir.ValueID
+	// Activations holds the parameters of each plan group (Plan.Groups).
+	Activations []quant.Params
+	// Weights maps a node index of the planned graph to the parameters of
+	// its weight input.
+	Weights map[int]quant.Params
+	// FloatBiases lists the nodes whose bias stayed float32 (it did not
+	// fit int32 with scale s_in·s_w), by label.
+	FloatBiases []string
+}
+
+// GroupParams computes the activation parameters of every plan group from
+// the calibrated ranges: a group's range is the union of its members'
+// ranges; constant members contribute their own data's range. A
+// non-constant member without a range is an error, and so is a NaN or
+// infinite range (a broken model or broken calibration data).
+func GroupParams(p *Plan, ranges map[ir.ValueID]Range, cfg *Config) ([]quant.Params, error) {
+	g := p.Graph
+	scheme := cfg.ActivationScheme()
+	out := make([]quant.Params, len(p.Groups))
+	for gi, grp := range p.Groups {
+		lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+		for _, id := range grp {
+			v := &g.Values[id]
+			var r Range
+			if v.Const != nil && !g.IsInput(id) {
+				mn, mx, ok := tensorRange(v.Const)
+				if !ok {
+					return nil, fmt.Errorf("ptq: constant %q has no finite float32 range", v.Name)
+				}
+				r = Range{mn, mx}
+			} else {
+				var ok bool
+				r, ok = ranges[id]
+				if !ok {
+					return nil, fmt.Errorf("ptq: no calibration range for value %q", v.Name)
+				}
+			}
+			if !finite(float64(r.Min)) || !finite(float64(r.Max)) || r.Min > r.Max {
+				return nil, fmt.Errorf("ptq: value %q has calibrated range [%g, %g]; the model or the calibration data produce NaN or infinite activations", v.Name, r.Min, r.Max)
+			}
+			lo, hi = min(lo, r.Min), max(hi, r.Max)
+		}
+		prm, err := scheme.ParamsFor([]float32{lo}, []float32{hi})
+		if err != nil {
+			return nil, fmt.Errorf("ptq: value %q: %w", g.Values[grp[0]].Name, err)
+		}
+		out[gi] = prm
+	}
+	return out, nil
+}
+
+// tensorRange returns the min and max of a float32 tensor (ok false for
+// other dtypes, empty tensors and non-finite data).
+func tensorRange(t *tensor.Tensor) (lo, hi float32, ok bool) {
+	if t.DType != tensor.Float32 || t.Len() == 0 {
+		return 0, 0, false
+	}
+	d := t.F32()
+	lo, hi = d[0], d[0]
+	for _, v := range d {
+		if v != v || math.IsInf(float64(v), 0) {
+			return 0, 0, false
+		}
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return lo, hi, true
+}
+
+// channelRanges returns per-channel min and max of a float32 tensor along
+// axis (one channel for per-tensor schemes).
+func channelRanges(t *tensor.Tensor, s quant.Scheme) (mins, maxs []float32, err error) {
+	if t.DType != tensor.Float32 {
+		return nil, nil, fmt.Errorf("weight is %v, want float32", t.DType)
+	}
+	c, inner := 1, max(t.Len(), 1)
+	if s.PerChannel {
+		if s.Axis < 0 || s.Axis >= t.Rank() {
+			return nil, nil, fmt.Errorf("channel axis %d out of range for shape %v", s.Axis, t.Shape)
+		}
+		p := quant.Params{Scheme: s, Scale: make([]float32, t.Shape[s.Axis])}
+		if c, inner, err = p.Channels(t.Shape); err != nil {
+			return nil, nil, err
+		}
+	}
+	mins, maxs = make([]float32, c), make([]float32, c)
+	for i := range mins {
+		mins[i], maxs[i] = float32(math.Inf(1)), float32(math.Inf(-1))
+	}
+	for e, v := range t.F32() {
+		if v != v || math.IsInf(float64(v), 0) {
+			return nil, nil, fmt.Errorf("weight holds %g", v)
+		}
+		ch := (e / inner) % c
+		mins[ch], maxs[ch] = min(mins[ch], v), max(maxs[ch], v)
+	}
+	for i := range mins {
+		if mins[i] > maxs[i] { // empty channel
+			mins[i], maxs[i] = 0, 0
+		}
+	}
+	return mins, maxs, nil
+}
+
+// WeightParams returns the parameters for a weight tensor under scheme s.
+func WeightParams(w *tensor.Tensor, s quant.Scheme) (quant.Params, error) {
+	mins, maxs, err := channelRanges(w, s)
+	if err != nil {
+		return quant.Params{}, err
+	}
+	return s.ParamsFor(mins, maxs)
+}
+
+// rewriter builds the QDQ graph.
+type rewriter struct {
+	src   *ir.Graph
+	g     *ir.Graph
+	names map[string]bool
+}
+
+func (r *rewriter) unique(base string) string {
+	name := base
+	for i := 2; r.names[name]; i++ {
+		name = fmt.Sprintf("%s_%d", base, i)
+	}
+	r.names[name] = true
+	return name
+}
+
+func (r *rewriter) addConst(name string, t *tensor.Tensor) ir.ValueID {
+	return r.g.AddValue(ir.Value{Name: r.unique(name), Const: t,
+		Type: ir.Type{DType: t.DType, Ranked: true, Shape: ir.ShapeDims(t.Shape)}})
+}
+
+// addQDQNode appends a QuantizeLinear or DequantizeLinear node and returns
+// its output.
+func (r *rewriter) addQDQNode(op, base string, x, scale, zp ir.ValueID, outType ir.Type, axis int, perAxis bool) ir.ValueID {
+	y := r.g.AddValue(ir.Value{Name: r.unique(base), Type: outType})
+	var attrs ir.Attrs
+	if perAxis {
+		attrs = ir.Attrs{ir.IntAttr("axis", int64(axis))}
+	}
+	r.g.AddNode(ir.Node{Op: op, Name: r.unique(base + "_" + op), Inputs: []ir.ValueID{x, scale, zp},
+		Outputs: []ir.ValueID{y}, Attrs: attrs})
+	return y
+}
+
+// Quantize rewrites the planned graph into QDQ form with the given
+// activation parameters (one per plan group, see GroupParams):
+//
+//   - each quantized activation x gets x -> QuantizeLinear -> DequantizeLinear
+//     -> x_dq, and every reader of x (other than that QuantizeLinear) reads
+//     x_dq; a constant activation (a Concat input) is stored quantized
+//     with a DequantizeLinear;
+//   - each Weight input is stored as an int8 initializer with per-channel
+//     (axis attribute) or per-tensor scales feeding a DequantizeLinear;
+//   - each Bias input is stored as int32 with scale s_in·s_w[c] and zero
+//     point 0; when it does not fit int32 it stays float32 (Result.FloatBiases);
+//   - a quantized graph output keeps its name on the dequantized value (the
+//     float value it replaces gets a "_float" suffix).
+//
+// ValueIDs of the planned graph are kept until a final dead-code removal,
+// which drops the float weights; Result.IDs maps old IDs to new ones. The
+// graph's ai.onnx opset must be at least 10, and 13 with per-channel
+// weights (see UpgradeOpset). Provenance is stored in Meta under
+// MetaQuantization.
+func Quantize(p *Plan, acts []quant.Params, cfg *Config) (*Result, error) {
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	src := p.Graph
+	if len(acts) != len(p.Groups) {
+		return nil, fmt.Errorf("ptq: %d activation parameter sets for %d groups", len(acts), len(p.Groups))
+	}
+	opset := src.Opset("")
+	if opset < 10 {
+		return nil, fmt.Errorf("ptq: the model imports ai.onnx opset %d; QuantizeLinear/DequantizeLinear need opset 10 or later", opset)
+	}
+	r := &rewriter{src: src, g: src.Clone(), names: map[string]bool{}}
+	for _, v := range src.Values {
+		r.names[v.Name] = true
+	}
+	g := r.g
+	nOrig := len(src.Nodes)
+	res := &Result{Activations: acts, Weights: map[int]quant.Params{}}
+
+	// Activations.
+	dq := make([]ir.ValueID, len(src.Values))
+	for id := range dq {
+		dq[id] = ir.NoValue
+	}
+	for id := range src.Values {
+		gi := p.Group(ir.ValueID(id))
+		if gi < 0 {
+			continue
+		}
+		prm := &acts[gi]
+		v := src.Values[id]
+		scale := r.addConst(v.Name+"_scale", prm.ScaleTensor())
+		zp := r.addConst(v.Name+"_zero_point", prm.ZeroPointTensor())
+		var q ir.ValueID
+		if v.Const != nil && !src.IsInput(ir.ValueID(id)) {
+			qt, err := prm.Quantize(v.Const)
+			if err != nil {
+				return nil, fmt.Errorf("ptq: constant %q: %w", v.Name, err)
+			}
+			q = r.addConst(v.Name+"_quantized", qt)
+		} else {
+			qType := v.Type
+			qType.DType = prm.Scheme.DType
+			qType.Shape = append([]ir.Dim(nil), v.Type.Shape...)
+			q = r.addQDQNode("QuantizeLinear", v.Name+"_quantized", ir.ValueID(id), scale, zp, qType, 0, false)
+		}
+		dType := v.Type
+		dType.Shape = append([]ir.Dim(nil), v.Type.Shape...)
+		if dType.DType == tensor.Undefined {
+			dType.DType = tensor.Float32
+		}
+		dq[id] = r.addQDQNode("DequantizeLinear", v.Name+"_dequantized", q, scale, zp, dType, 0, false)
+	}
+	for ni := 0; ni < nOrig; ni++ {
+		n := &g.Nodes[ni]
+		for i, in := range n.Inputs {
+			if in != ir.NoValue && dq[in] != ir.NoValue {
+				n.Inputs[i] = dq[in]
+			}
+		}
+	}
+
+	// Weights and biases.
+	type wkey struct {
+		id     ir.ValueID
+		scheme quant.Scheme
+	}
+	weights := map[wkey]ir.ValueID{}
+	wparams := map[wkey]quant.Params{}
+	for ni := 0; ni < nOrig; ni++ {
+		np := &p.Nodes[ni]
+		if !np.Quantized {
+			continue
+		}
+		srcNode := &src.Nodes[ni]
+		n := &g.Nodes[ni]
+		slotParams := map[int]quant.Params{}
+		for _, in := range np.Mark.Inputs {
+			if in.Role != Weight {
+				continue
+			}
+			id := srcNode.Input(in.Slot)
+			v := &src.Values[id]
+			s := cfg.WeightScheme(srcNode, in.Axis)
+			k := wkey{id, s}
+			if _, ok := weights[k]; !ok {
+				prm, err := WeightParams(v.Const, s)
+				if err != nil {
+					return nil, fmt.Errorf("ptq: node %s: weight %q: %w", srcNode.Label(), v.Name, err)
+				}
+				qt, err := prm.Quantize(v.Const)
+				if err != nil {
+					return nil, fmt.Errorf("ptq: node %s: weight %q: %w", srcNode.Label(), v.Name, err)
+				}
+				qid := r.addConst(v.Name+"_quantized", qt)
+				scale := r.addConst(v.Name+"_scale", prm.ScaleTensor())
+				zp := r.addConst(v.Name+"_zero_point", prm.ZeroPointTensor())
+				wType := ir.Type{DType: tensor.Float32, Ranked: true, Shape: ir.ShapeDims(v.Const.Shape)}
+				weights[k] = r.addQDQNode("DequantizeLinear", v.Name+"_dequantized", qid, scale, zp, wType, s.Axis, s.PerChannel)
+				wparams[k] = prm
+			}
+			n.Inputs[in.Slot] = weights[k]
+			slotParams[in.Slot] = wparams[k]
+			res.Weights[ni] = wparams[k]
+		}
+		for _, in := range np.Mark.Inputs {
+			if in.Role != Bias {
+				continue
+			}
+			wp, ok := slotParams[in.WeightSlot]
+			gi := p.Group(srcNode.Input(in.From))
+			if !ok || gi < 0 {
+				continue
+			}
+			bid := srcNode.Input(in.Slot)
+			bv := &src.Values[bid]
+			q, scales, ok := biasInt32(bv.Const, acts[gi].Scale[0], wp.Scale)
+			if !ok {
+				res.FloatBiases = append(res.FloatBiases, srcNode.Label())
+				continue
+			}
+			qid := r.addConst(bv.Name+"_quantized", q)
+			sShape, perAxis := tensor.Shape{len(scales)}, true
+			if len(wp.Scale) == 1 { // per-tensor weights: one bias scale
+				sShape, scales, perAxis = tensor.Shape{}, scales[:1], false
+			}
+			scale := r.addConst(bv.Name+"_scale", tensor.FromFloat32(sShape, scales))
+			zp := r.addConst(bv.Name+"_zero_point", &tensor.Tensor{DType: tensor.Int32, Shape: sShape, Data: make([]int32, len(scales))})
+			bType := ir.Type{DType: tensor.Float32, Ranked: true, Shape: ir.ShapeDims(bv.Const.Shape)}
+			n.Inputs[in.Slot] = r.addQDQNode("DequantizeLinear", bv.Name+"_dequantized", qid, scale, zp, bType, 0, perAxis)
+		}
+	}
+	perAxis := false
+	for i := len(src.Nodes); i < len(g.Nodes); i++ {
+		if g.Nodes[i].Attrs.Has("axis") {
+			perAxis = true
+		}
+	}
+	if perAxis && opset < 13 {
+		return nil, fmt.Errorf("ptq: the model imports ai.onnx opset %d; per-channel (per-axis) DequantizeLinear needs opset 13 or later (use per-tensor weights, or UpgradeOpset)", opset)
+	}
+
+	// Graph outputs keep their names on the dequantized values.
+	for i, id := range g.Outputs {
+		if d := dq[id]; d != ir.NoValue {
+			name := g.Values[id].Name
+			delete(r.names, name)
+			g.Values[id].Name = r.unique(name + "_float")
+			g.Values[d].Name = name
+			r.names[name] = true
+			g.Outputs[i] = d
+		}
+	}
+	if g.Meta == nil {
+		g.Meta = map[string]string{}
+	} else {
+		g.Meta = cloneStrings(g.Meta)
+	}
+	g.Meta[MetaQuantization] = provenance(cfg)
+	out, ids := rewrite.RemoveDead(g)
+	res.Graph, res.IDs = out, ids[:len(src.Values)]
+	if err := out.Verify(); err != nil {
+		return nil, fmt.Errorf("ptq: rewritten graph is invalid (a bug): %w", err)
+	}
+	return res, nil
+}
+
+// biasInt32 quantizes a float32 bias with scale sIn·sW[i mod len(sW)]
+// (per-tensor weights have one scale; a grouped ConvTranspose has M/group
+// weight scales for M biases). ok is false when a scale is not a normal
+// positive float32 or a bias does not fit int32.
+func biasInt32(b *tensor.Tensor, sIn float32, sW []float32) (*tensor.Tensor, []float32, bool) {
+	n := b.Len()
+	if n == 0 || len(sW) == 0 || n%len(sW) != 0 {
+		return nil, nil, false
+	}
+	scales := make([]float32, n)
+	for i := range scales {
+		scales[i] = sIn * sW[i%len(sW)]
+		if !(scales[i] >= math.SmallestNonzeroFloat32*(1<<23)) || math.IsInf(float64(scales[i]), 0) {
+			return nil, nil, false
+		}
+	}
+	q, err := quant.QuantizeBias(b.F32(), scales)
+	if err != nil {
+		return nil, nil, false
+	}
+	return &tensor.Tensor{DType: tensor.Int32, Shape: b.Shape.Clone(), Data: q}, scales, true
+}
+
+func cloneStrings(m map[string]string) map[string]string {
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// provenance describes the quantization for the model's metadata.
+func provenance(cfg *Config) string {
+	type prov struct {
+		Tool           string   `json:"tool"`
+		Format         string   `json:"format"`
+		Method         string   `json:"method"`
+		Weights        string   `json:"weights"`
+		Activations    string   `json:"activations"`
+		Bias           string   `json:"bias"`
+		Exclude        []string `json:"exclude,omitempty"`
+		OCS            float64  `json:"ocs,omitempty"`
+		CLE            bool     `json:"cle,omitempty"`
+		BiasCorrection bool     `json:"bias_correction,omitempty"`
+	}
+	ex := append([]string(nil), cfg.Exclude...)
+	for name, l := range cfg.Layers {
+		if l.Exclude {
+			ex = append(ex, name)
+		}
+	}
+	sort.Strings(ex)
+	w := cfg.WeightScheme(&ir.Node{}, 0)
+	b, _ := json.Marshal(prov{Tool: "goslim ptq", Format: "QDQ", Method: cfg.Method,
+		Weights: w.String(), Activations: cfg.ActivationScheme().String(),
+		Bias: "int32, scale = s_in*s_w", Exclude: ex, OCS: cfg.OCS, CLE: cfg.CLE,
+		BiasCorrection: cfg.BiasCorrection})
+	return string(b)
+}
