@@ -42,9 +42,10 @@
 // # Gradient rules
 //
 // A Rule per (domain, op) emits the backward nodes of one forward node
-// (Rules, DefaultRules). Rules use standard ONNX ops where they fit (Gemm,
-// Mul, Div, Neg, Reshape, Transpose, Add to accumulate) and internal ops of
-// domain "goslim" for the rest. Backward traversal starts from the loss with
+// (Rules, DefaultRules). Rules use standard ONNX ops where they fit (Mul,
+// Div, Neg, Reshape, Transpose, Cast, Add to accumulate) and internal ops
+// of domain "goslim" for the rest (their kernels split work by shape, not
+// by thread count, so gradients do not depend on the thread count). Backward traversal starts from the loss with
 // a gradient of ones and visits only nodes that receive a gradient and have
 // an input reachable from a parameter; such a node without a rule is an
 // error naming the node and op. Ops off that path (shape arithmetic,
@@ -54,7 +55,7 @@
 //
 //	forward, training mode: BatchNormTrain, DropoutTrain
 //	losses: CrossEntropy, KLDiv, MSE (see the functions of the same names)
-//	backward: SumTo, MatMulGrad, ConvGradInput, ConvGradWeight,
+//	backward: SumTo, MatMulGrad, GemmGrad, ConvGradInput, ConvGradWeight,
 //	  MaxPoolGrad, AveragePoolGrad, GlobalAveragePoolGrad, BatchNormGrad,
 //	  LayerNormGrad, SoftmaxGrad, LogSoftmaxGrad, ReluGrad, LeakyReluGrad,
 //	  SigmoidGrad, TanhGrad, HardSigmoidGrad, HardSwishGrad, ClipGrad,

@@ -181,57 +181,20 @@ func ruleMatMul(c *RuleCtx, n *ir.Node, dOut []ir.ValueID) ([]ir.ValueID, error)
 	return outs, nil
 }
 
-// ruleGemm differentiates Y = alpha*op(A)*op(B) + beta*C with Gemm nodes:
-//
-//	dA = alpha*dY*op(B)^T  (transposed back when transA)
-//	dB = alpha*op(A)^T*dY  (transposed back when transB)
-//	dC = beta*dY summed to C's shape
+// ruleGemm differentiates Y = alpha*op(A)*op(B) + beta*C: GemmGrad gives
+// dA and dB in their stored layouts, dC is beta*dY summed to C's shape.
 func ruleGemm(c *RuleCtx, n *ir.Node, dOut []ir.ValueID) ([]ir.ValueID, error) {
 	d := none(n)
 	dy := dOut[0]
-	ta, tb := n.Attrs.Int("transA", 0) != 0, n.Attrs.Int("transB", 0) != 0
-	alpha, beta := n.Attrs.Float("alpha", 1), n.Attrs.Float("beta", 1)
-	a, b := n.Inputs[0], n.Inputs[1]
-	flag := func(v bool) int64 {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	var zero ir.ValueID = ir.NoValue
-	if c.Opset("") < 11 {
-		z, err := c.Scalar(c.DType(a), 0)
-		if err != nil {
-			return nil, c.Errorf("%v", err)
-		}
-		zero = z
-	}
-	gemm := func(x, y ir.ValueID, tx, ty bool) ir.ValueID {
-		in := []ir.ValueID{x, y}
-		if zero != ir.NoValue {
-			in = append(in, zero)
-		}
-		return c.Op("Gemm", in, ir.FloatAttr("alpha", alpha), ir.FloatAttr("beta", 0),
-			ir.IntAttr("transA", flag(tx)), ir.IntAttr("transB", flag(ty)))
-	}
-	if c.Needs(0) {
-		if !ta {
-			d[0] = gemm(dy, b, false, !tb)
-		} else {
-			d[0] = gemm(b, dy, tb, true)
-		}
-	}
-	if c.Needs(1) {
-		if !tb {
-			d[1] = gemm(a, dy, !ta, false)
-		} else {
-			d[1] = gemm(dy, a, true, ta)
-		}
+	if c.Needs(0) || c.Needs(1) {
+		outs := c.Internal("GemmGrad", []bool{c.Needs(0), c.Needs(1)}, []ir.ValueID{dy, n.Inputs[0], n.Inputs[1]},
+			pick(n, "transA", "transB", "alpha")...)
+		d[0], d[1] = outs[0], outs[1]
 	}
 	if len(n.Inputs) > 2 && c.Needs(2) {
 		g := dy
-		if beta != 1 {
-			s, err := c.Scalar(c.DType(a), float64(beta))
+		if beta := n.Attrs.Float("beta", 1); beta != 1 {
+			s, err := c.Scalar(c.DType(n.Inputs[0]), float64(beta))
 			if err != nil {
 				return nil, c.Errorf("%v", err)
 			}

@@ -12,6 +12,7 @@ func registerGradNN(t *kernel.Table) {
 	gradAdd(t, "ConvGradInput", gradBuildConv(false))
 	gradAdd(t, "ConvGradWeight", gradBuildConv(true))
 	gradAdd(t, "MatMulGrad", simple(gradMatMul))
+	gradAdd(t, "GemmGrad", gradBuildGemmGrad)
 	gradAdd(t, "MaxPoolGrad", gradBuildMaxPoolGrad)
 	gradAdd(t, "AveragePoolGrad", gradBuildAvgPoolGrad)
 	gradAdd(t, "GlobalAveragePoolGrad", simple(gradGlobalAvgPool))

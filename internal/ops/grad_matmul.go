@@ -176,6 +176,11 @@ func gradGemmRows(c *kernel.Ctx, rows, n, k int, fn func(r0, r1 int)) {
 // true) for an m x n result with inner dimension k, row-major with leading
 // dimensions; float32 uses fp32.Gemm, other types a plain loop.
 func gradGemm[T Float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, acc bool, y []T, ldy int) {
+	gradGemmAlpha(transA, transB, m, n, k, 1, a, lda, b, ldb, acc, y, ldy)
+}
+
+// gradGemmAlpha is gradGemm with op(A)*op(B) scaled by alpha.
+func gradGemmAlpha[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, acc bool, y []T, ldy int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -184,7 +189,7 @@ func gradGemm[T Float](transA, transB bool, m, n, k int, a []T, lda int, b []T, 
 		if acc {
 			beta = 1
 		}
-		fp32.Gemm(transA, transB, m, n, k, 1, af, lda, any(b).([]float32), ldb, beta, any(y).([]float32), ldy)
+		fp32.Gemm(transA, transB, m, n, k, float32(alpha), af, lda, any(b).([]float32), ldb, beta, any(y).([]float32), ldy)
 		return
 	}
 	for i := 0; i < m; i++ {
@@ -195,9 +200,9 @@ func gradGemm[T Float](transA, transB bool, m, n, k int, a []T, lda int, b []T, 
 		for p := 0; p < k; p++ {
 			var av T
 			if transA {
-				av = a[p*lda+i]
+				av = alpha * a[p*lda+i]
 			} else {
-				av = a[i*lda+p]
+				av = alpha * a[i*lda+p]
 			}
 			if transB {
 				for j := range row {
@@ -211,4 +216,132 @@ func gradGemm[T Float](transA, transB bool, m, n, k int, a []T, lda int, b []T, 
 			}
 		}
 	}
+}
+
+// gradGemmKernel is goslim.GemmGrad(dY, A, B) -> (dA, dB) with the forward
+// Gemm's transA, transB and alpha: for Y = alpha*op(A)*op(B) + beta*C,
+//
+//	d op(A) = alpha * dY * op(B)^T,  d op(B) = alpha * op(A)^T * dY
+//
+// written in A's and B's stored layouts. Either output may be omitted.
+// The products split into blocks of 32 output rows fixed by the shapes,
+// so results do not depend on the thread count.
+type gradGemmKernel struct {
+	transA, transB bool
+	alpha          float64
+}
+
+func gradBuildGemmGrad(info *kernel.Info) (kernel.Kernel, error) {
+	a := info.Attrs()
+	return &gradGemmKernel{transA: a.Int("transA", 0) != 0, transB: a.Int("transB", 0) != 0,
+		alpha: float64(a.Float("alpha", 1))}, nil
+}
+
+func (k *gradGemmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+	dy, err := need(c, in, 0, "dY")
+	if err != nil {
+		return err
+	}
+	a, err := need(c, in, 1, "A")
+	if err != nil {
+		return err
+	}
+	b, err := need(c, in, 2, "B")
+	if err != nil {
+		return err
+	}
+	if err := gradFloats(c, dy, a, b); err != nil {
+		return err
+	}
+	if a.Rank() != 2 || b.Rank() != 2 {
+		return c.Errorf("Gemm wants rank-2 A and B, got %v and %v", a.Shape, b.Shape)
+	}
+	m, ka := a.Shape[0], a.Shape[1]
+	if k.transA {
+		m, ka = ka, m
+	}
+	kb, n := b.Shape[0], b.Shape[1]
+	if k.transB {
+		kb, n = n, kb
+	}
+	if ka != kb {
+		return c.Errorf("inner dimensions differ: op(A) is %dx%d, op(B) is %dx%d", m, ka, kb, n)
+	}
+	if !dy.Shape.Equal(tensor.Shape{m, n}) {
+		return c.Errorf("dY shape %v, want [%d %d]", dy.Shape, m, n)
+	}
+	if nnWants(c, out, 0) {
+		da, err := c.Output(0, a.DType, a.Shape.Clone())
+		if err != nil {
+			return err
+		}
+		switch a.DType {
+		case tensor.Float32:
+			gradGemmA(c, k, m, n, ka, float32(k.alpha), dy.F32(), b.F32(), da.F32())
+		case tensor.Float64:
+			gradGemmA(c, k, m, n, ka, k.alpha, dy.F64(), b.F64(), da.F64())
+		}
+	}
+	if nnWants(c, out, 1) {
+		db, err := c.Output(1, b.DType, b.Shape.Clone())
+		if err != nil {
+			return err
+		}
+		switch a.DType {
+		case tensor.Float32:
+			gradGemmB(c, k, m, n, ka, float32(k.alpha), dy.F32(), a.F32(), db.F32())
+		case tensor.Float64:
+			gradGemmB(c, k, m, n, ka, k.alpha, dy.F64(), a.F64(), db.F64())
+		}
+	}
+	return nil
+}
+
+// gradGemmA writes dA in A's layout (m x kk, or kk x m when transA).
+func gradGemmA[T Float](c *kernel.Ctx, k *gradGemmKernel, m, n, kk int, alpha T, dy, b, da []T) {
+	ldb := max(b2cols(k.transB, kk, n), 1)
+	if !k.transA {
+		// dA (m x kk) = alpha * dY (m x n) * op(B)^T.
+		gradGemmRows(c, m, kk, n, func(r0, r1 int) {
+			gradGemmAlpha(false, !k.transB, r1-r0, kk, n, alpha, dy[r0*n:], max(n, 1), b, ldb, false, da[r0*kk:], max(kk, 1))
+		})
+		return
+	}
+	// dA stored (kk x m) = alpha * op(B) (kk x n) * dY^T.
+	gradGemmRows(c, kk, m, n, func(r0, r1 int) {
+		bs := b[r0*ldb:]
+		if k.transB {
+			bs = b[r0:]
+		}
+		gradGemmAlpha(k.transB, true, r1-r0, m, n, alpha, bs, ldb, dy, max(n, 1), false, da[r0*m:], max(m, 1))
+	})
+}
+
+// gradGemmB writes dB in B's layout (kk x n, or n x kk when transB).
+func gradGemmB[T Float](c *kernel.Ctx, k *gradGemmKernel, m, n, kk int, alpha T, dy, a, db []T) {
+	lda := max(b2cols(k.transA, m, kk), 1)
+	if !k.transB {
+		// dB (kk x n) = alpha * op(A)^T (kk x m) * dY (m x n).
+		gradGemmRows(c, kk, n, m, func(r0, r1 int) {
+			as := a[r0:]
+			if k.transA {
+				as = a[r0*lda:]
+			}
+			gradGemmAlpha(!k.transA, false, r1-r0, n, m, alpha, as, lda, dy, max(n, 1), false, db[r0*n:], max(n, 1))
+		})
+		return
+	}
+	// dB stored (n x kk) = alpha * dY^T (n x m) * op(A) (m x kk).
+	gradGemmRows(c, n, kk, m, func(r0, r1 int) {
+		gradGemmAlpha(true, k.transA, r1-r0, kk, m, alpha, dy[r0:], max(n, 1), a, lda, false, db[r0*kk:], max(kk, 1))
+	})
+}
+
+// b2cols returns the stored column count of an operand whose op() is
+// rows x cols: cols, or rows when it is stored transposed.
+func b2cols(trans bool, rows, cols int) int {
+	if trans {
+		return rows
+	}
+	return cols
 }
