@@ -168,6 +168,7 @@ func measure(ctx context.Context, cfg config, progress func(string, ...any)) (*r
 		}
 	}
 	rep.elapsed = time.Since(rep.start)
+	rep.loadEnd = loadAvg()
 	return rep, nil
 }
 

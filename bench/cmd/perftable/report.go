@@ -24,6 +24,8 @@ type report struct {
 	elapsed     time.Duration
 	cpu         string
 	ncpu        int
+	loadStart   string // 1-minute load average when the run started
+	loadEnd     string // and when it ended
 	commit      string
 	tier        string
 	kernelsUsed string
@@ -40,6 +42,20 @@ func (r *report) describeMachine() {
 	r.cpu = cpuModel()
 	r.ncpu = runtime.NumCPU()
 	r.commit = gitCommit()
+	r.loadStart = loadAvg()
+}
+
+// loadAvg returns the 1-minute load average from /proc/loadavg, or "".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 // cpuModel returns the "model name" line of /proc/cpuinfo, or GOARCH.
@@ -80,7 +96,11 @@ func (r *report) write(w io.Writer) {
 		title += ", commit " + r.commit
 	}
 	fmt.Fprintf(w, "## %s\n\n", title)
-	fmt.Fprintf(w, "- Machine: %s, %d logical CPUs, %s/%s, %s\n", r.cpu, r.ncpu, runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(w, "- Machine: %s, %d logical CPUs, %s/%s, %s", r.cpu, r.ncpu, runtime.GOOS, runtime.GOARCH, runtime.Version())
+	if r.loadStart != "" {
+		fmt.Fprintf(w, "; load average %s at the start, %s at the end (other work on the machine inflates the times)", r.loadStart, r.loadEnd)
+	}
+	fmt.Fprintf(w, "\n")
 	fmt.Fprintf(w, "- goslim: FP32, kernel tier %s", r.tier)
 	if r.kernelsUsed != "" {
 		fmt.Fprintf(w, " (%s)", r.kernelsUsed)
