@@ -91,3 +91,54 @@ func (s *Store) Model() (*ir.Graph, error) {
 	}
 	return autodiff.WithValues(s.model, vals)
 }
+
+// MarkTrainable returns a clone of g whose float constants in parameter
+// positions are marked Trainable, for models read from ONNX files (which
+// do not record what is trainable): the weights and biases of Conv,
+// ConvTranspose, Gemm and MatMul (either operand), the scale and shift
+// of BatchNormalization, LayerNormalization and InstanceNormalization,
+// and the constant operand of an Add that directly follows a Gemm or
+// MatMul (a bias). BatchNorm running statistics and every other constant
+// (shapes, Clip bounds, ...) stay fixed. If g already has a trainable
+// value it is returned unchanged (not cloned).
+func MarkTrainable(g *ir.Graph) *ir.Graph {
+	for _, v := range g.Values {
+		if v.Trainable {
+			return g
+		}
+	}
+	c := g.Clone()
+	prod := c.Producers()
+	mark := func(id ir.ValueID) {
+		if id < 0 || int(id) >= len(c.Values) {
+			return
+		}
+		v := &c.Values[id]
+		if v.Const != nil && v.Const.DType.IsFloat() && v.Const.Len() > 0 && prod[id] < 0 {
+			v.Trainable = true
+		}
+	}
+	for _, n := range c.Nodes {
+		if n.Domain != "" && n.Domain != "ai.onnx" {
+			continue
+		}
+		switch n.Op {
+		case "Conv", "ConvTranspose", "Gemm", "BatchNormalization", "LayerNormalization", "InstanceNormalization":
+			mark(n.Input(1))
+			mark(n.Input(2))
+		case "MatMul":
+			mark(n.Input(0))
+			mark(n.Input(1))
+		case "Add":
+			for i, in := range n.Inputs {
+				other := n.Input(1 - i)
+				if other >= 0 && prod[other] >= 0 {
+					if op := c.Nodes[prod[other]].Op; op == "MatMul" || op == "Gemm" {
+						mark(in)
+					}
+				}
+			}
+		}
+	}
+	return c
+}

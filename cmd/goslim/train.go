@@ -234,7 +234,7 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, o trainOptions, pro
 		if err != nil {
 			return err
 		}
-		base = g
+		base = train.MarkTrainable(g)
 		for k, v := range g.Meta {
 			meta[k] = v
 		}

@@ -111,6 +111,25 @@ func TestTrainEvalCLI(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Error("two runs with the same seed wrote different models")
 	}
+
+	// Fine-tune the trained ONNX file: parameters are found again, the
+	// normalization comes from its metadata.
+	out3 := filepath.Join(dir, "m3.onnx")
+	code, stdout, stderr = goslim(t, "train", "--model", out, "--data", data, "--val", data, "--epochs", "1", "--batch", "16",
+		"--threads", "1", "--optimizer", "adam", "--lr", "0.001", "--out", out3, "--json")
+	if code != 0 {
+		t.Fatalf("fine-tune: exit %d: %s", code, stderr)
+	}
+	var ft struct {
+		Val struct {
+			Top1 float64 `json:"top1"`
+		} `json:"val"`
+		Preprocess string `json:"preprocess"`
+	}
+	json.Unmarshal([]byte(stdout), &ft)
+	if ft.Val.Top1 < 0.8 || !strings.Contains(ft.Preprocess, "0.5") {
+		t.Errorf("fine-tuned: val top1 %v, preprocess %q", ft.Val.Top1, ft.Preprocess)
+	}
 }
 
 func TestTrainConfigAndResume(t *testing.T) {
