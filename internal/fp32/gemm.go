@@ -1,171 +1,86 @@
-// Package fp32 holds goslim's pure-Go float32 building blocks: a
-// cache-blocked, register-tiled SGEMM and the im2col/col2im transforms that
-// turn a convolution into a matrix product.
+// Package fp32 holds goslim's float32 compute kernels: a packed,
+// cache-blocked SGEMM with register-tiled micro-kernels (AVX-512 and
+// AVX2+FMA assembly, and a pure-Go kernel), the im2col/col2im transforms
+// and direct depthwise convolution.
 //
-// Matrices are row-major with an explicit leading dimension (the distance
-// in elements between the starts of consecutive rows), as in CBLAS with
-// CblasRowMajor. Assembly versions (AVX2, AVX-512) keep the same signatures;
-// each is tested against the pure-Go code here, whose reference loops are
-// GemmRef and the doc comments.
+// # Tiers
+//
+// For(tier) returns the Kernels of a CPU tier: the micro-kernel, its
+// packing layout and block sizes. The tier is the session's
+// (kernel.Info.Tier), so GOSLIM_KERNELS=generic|avx2|avx512 switches the
+// code that runs; -tags noasm leaves only the generic tier. Data packed by
+// one Kernels (PackA, PackB) is only valid for the same Kernels.
+//
+// # Products
+//
+// Kernels.Run computes one GemmOp: C = act(alpha*op(A)*op(B) + beta*C +
+// bias), where either operand may be pre-packed (constant weights, packed
+// once per session), B may be the column matrix of a convolution packed
+// straight from the image (ConvSource, no im2col buffer), and the bias
+// (per row or per column) and activation are applied to each tile of C
+// while it is in registers (the epilogue). Matrices are row-major with an
+// explicit leading dimension, as in CBLAS with CblasRowMajor.
+//
+// Run takes its packing buffers from the caller (ws, sized by
+// Kernels.Scratch; kernels pass kernel.Ctx.Scratch), so the steady state
+// allocates nothing; with a short ws it allocates. Run never starts
+// goroutines: callers split work across threads.
+//
+// Gemm keeps the BLAS-like signature for callers without a tier or
+// workspace (training code): it runs Best() with a fresh workspace.
+//
+// # Exactness
+//
+// Every tier computes each element of C as a sum over p in increasing
+// order (in blocks of the tier's depth block), so results differ between
+// tiers only by rounding (the assembly kernels use fused multiply-adds).
+// Within one tier the epilogue's bias and activation give exactly what a
+// separate bias add and activation op give (Act documents the formulas),
+// assuming Go does not fuse a*b+c itself (GOAMD64 v1/v2, the default).
 package fp32
 
-import (
-	"fmt"
-	"sync"
-)
+import "fmt"
 
-// Blocking parameters of Gemm. A packed block of op(A) holds gemmMC x gemmKC
-// values (L2-resident), a packed panel of op(B) gemmKC x gemmNC values
-// (L3-resident); the register tile is gemmMR x gemmNR.
-const (
-	gemmMR = 2
-	gemmNR = 4
-	gemmKC = 256
-	gemmMC = 96
-	gemmNC = 1024
-)
-
-// packBuf holds the packed A block and B panel of one Gemm call.
-type packBuf struct {
-	a [gemmMC * gemmKC]float32
-	b [gemmKC * gemmNC]float32
+// Mat is a row-major matrix operand op(M): stored with leading dimension Ld,
+// transposed when Trans.
+type Mat struct {
+	Data  []float32
+	Ld    int
+	Trans bool
 }
 
-// packPool recycles packing buffers so that Gemm does not allocate in the
-// steady state. It is a cache, not state: any buffer serves any call.
-var packPool = sync.Pool{New: func() any { return new(packBuf) }}
+// GemmOp is one product C = act(Alpha*op(A)*op(B) + Beta*C + RowBias[i] +
+// ColBias[j]) for i < M, j < N, with op(A) M x K and op(B) K x N. The
+// operand A is PA when set, else A; B is PB, else Conv, else B. Beta 0
+// means C is not read (NaNs in it do not propagate). Only the M x N
+// elements of C are written.
+type GemmOp struct {
+	M, N, K int
+	Alpha   float32
+	Beta    float32
+	A       Mat
+	PA      *PackedA
+	B       Mat
+	PB      *PackedB
+	Conv    *ConvSource
+	C       []float32
+	LdC     int
+	// RowBias (length M) and ColBias (length N) are optional.
+	RowBias, ColBias []float32
+	Act              Act
+}
 
-// Gemm computes C = alpha*op(A)*op(B) + beta*C, where op(A) is m x k (A
-// stored m x k with leading dimension lda, or k x m when transA), op(B) is
-// k x n (B stored k x n with leading dimension ldb, or n x k when transB)
-// and C is m x n with leading dimension ldc. When beta is 0, C is not read
-// (NaNs in C do not propagate). Only the m x n elements of C are written.
+// Gemm computes C = alpha*op(A)*op(B) + beta*C with the default tier (see
+// Best) and a fresh workspace, where op(A) is m x k (A stored m x k with
+// leading dimension lda, or k x m when transA), op(B) is k x n (B stored k
+// x n, or n x k when transB) and C is m x n with leading dimension ldc.
+// When beta is 0, C is not read. Only the m x n elements of C are written.
 //
 // The reference loop is GemmRef. Gemm panics if a dimension is negative or
 // a slice is too short, like BLAS implementations.
 func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
-		return
-	}
-	if m < gemmMR || n < gemmNR || m*n*k < 2048 {
-		gemmSmall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
-	}
-	buf := packPool.Get().(*packBuf)
-	gemmBlocked(transA, m, n, k, alpha, a, lda, beta, c, ldc, buf, func(jc, pc, kb, nb int) []float32 {
-		packB(transB, kb, nb, b, ldb, pc, jc, buf.b[:])
-		return buf.b[:]
-	})
-	packPool.Put(buf)
-}
-
-// gemmBlocked runs the blocked loops of Gemm; panelB returns the packed
-// kb x nb panel of op(B) at (pc, jc).
-func gemmBlocked(transA bool, m, n, k int, alpha float32, a []float32, lda int, beta float32, c []float32, ldc int,
-	buf *packBuf, panelB func(jc, pc, kb, nb int) []float32) {
-	for jc := 0; jc < n; jc += gemmNC {
-		nb := min(gemmNC, n-jc)
-		for pc := 0; pc < k; pc += gemmKC {
-			kb := min(gemmKC, k-pc)
-			pb := panelB(jc, pc, kb, nb)
-			bt := beta
-			if pc > 0 {
-				bt = 1
-			}
-			for ic := 0; ic < m; ic += gemmMC {
-				mb := min(gemmMC, m-ic)
-				packA(transA, mb, kb, a, lda, ic, pc, buf.a[:])
-				macroKernel(mb, nb, kb, alpha, buf.a[:], pb, bt, c[ic*ldc+jc:], ldc)
-			}
-		}
-	}
-}
-
-// PackedB is the right-hand operand op(B) of Gemm packed once into the
-// layout the blocked loops read, for repeated products with a constant
-// matrix (a layer's weights). It is read-only after PackB and safe for
-// concurrent use.
-type PackedB struct {
-	k, n int
-	data []float32
-	// The source matrix, kept for single-row products, where the unpacked
-	// row-update loop is faster than a half-empty register tile.
-	src    []float32
-	ldb    int
-	transB bool
-}
-
-// PackB packs op(B), a k x n matrix (B stored k x n with leading dimension
-// ldb, or n x k when transB). The PackedB refers to b, which must not
-// change while it is in use. It panics on bad dimensions, like Gemm.
-func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
-	if k < 0 || n < 0 {
-		panic(fmt.Sprintf("fp32: negative PackB dimension k=%d n=%d", k, n))
-	}
-	br, bc := k, n
-	if transB {
-		br, bc = n, k
-	}
-	checkMat("B", br, bc, b, ldb)
-	nr := (n + gemmNR - 1) / gemmNR * gemmNR
-	p := &PackedB{k: k, n: n, data: make([]float32, k*nr), src: b, ldb: ldb, transB: transB}
-	for jc := 0; jc < n; jc += gemmNC {
-		nb := min(gemmNC, n-jc)
-		for pc := 0; pc < k; pc += gemmKC {
-			kb := min(gemmKC, k-pc)
-			packB(transB, kb, nb, b, ldb, pc, jc, p.panel(jc, pc, kb, nb))
-		}
-	}
-	return p
-}
-
-// panel returns the packed kb x nb block at (pc, jc): column blocks of
-// gemmNC (a multiple of gemmNR) follow each other, each holding its depth
-// blocks in order.
-func (p *PackedB) panel(jc, pc, kb, nb int) []float32 {
-	nbp := (nb + gemmNR - 1) / gemmNR * gemmNR
-	off := jc*p.k + pc*nbp
-	return p.data[off : off+kb*nbp]
-}
-
-// K returns the number of rows of op(B).
-func (p *PackedB) K() int { return p.k }
-
-// N returns the number of columns of op(B).
-func (p *PackedB) N() int { return p.n }
-
-// GemmPacked computes C = alpha*op(A)*B + beta*C like Gemm, with B packed
-// by PackB (k = b.K(), n = b.N()).
-func GemmPacked(transA bool, m int, alpha float32, a []float32, lda int, b *PackedB, beta float32, c []float32, ldc int) {
-	n, k := b.n, b.k
-	if m < 0 {
-		panic(fmt.Sprintf("fp32: negative GemmPacked dimension m=%d", m))
-	}
-	ar, ac := m, k
-	if transA {
-		ar, ac = k, m
-	}
-	checkMat("A", ar, ac, a, lda)
-	checkMat("C", m, n, c, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
-		return
-	}
-	if m < gemmMR {
-		gemmSmall(transA, b.transB, m, n, k, alpha, a, lda, b.src, b.ldb, beta, c, ldc)
-		return
-	}
-	buf := packPool.Get().(*packBuf)
-	gemmBlocked(transA, m, n, k, alpha, a, lda, beta, c, ldc, buf, b.panel)
-	packPool.Put(buf)
+	Best().Run(nil, &GemmOp{M: m, N: n, K: k, Alpha: alpha, Beta: beta,
+		A: Mat{a, lda, transA}, B: Mat{b, ldb, transB}, C: c, LdC: ldc})
 }
 
 // GemmRef is the plain reference loop for Gemm:
@@ -201,6 +116,317 @@ func GemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 	}
 }
 
+// PackedA is a left-hand operand op(A) (m x k) packed once for one
+// Kernels, e.g. a convolution's weights. It is read-only after PackA and
+// safe for concurrent use.
+type PackedA struct {
+	ar     *arch
+	m, k   int
+	mc, kc int
+	mp     int // m rounded up to the strip height
+	data   []float32
+}
+
+// PackA packs op(A), an m x k matrix (A stored m x k with leading
+// dimension lda, or k x m when trans).
+func (k Kernels) PackA(trans bool, m, kk int, a []float32, lda int) *PackedA {
+	ar := k.arch()
+	if m < 0 || kk < 0 {
+		panic(fmt.Sprintf("fp32: negative PackA dimension m=%d k=%d", m, kk))
+	}
+	r, c := m, kk
+	if trans {
+		r, c = kk, m
+	}
+	checkMat("A", r, c, a, lda)
+	p := &PackedA{ar: ar, m: m, k: kk, mc: ar.mBlock(m), kc: ar.kBlock(kk), mp: roundUp(m, ar.mr)}
+	p.data = make([]float32, p.mp*kk)
+	for pc := 0; pc < kk; pc += p.kc {
+		kb := min(p.kc, kk-pc)
+		for ic := 0; ic < m; ic += p.mc {
+			mb := min(p.mc, m-ic)
+			packA(ar.mr, trans, mb, kb, a, lda, ic, pc, p.block(pc, ic, kb))
+		}
+	}
+	return p
+}
+
+// block returns the packed block at (pc, ic) of depth kb.
+func (p *PackedA) block(pc, ic, kb int) []float32 {
+	off := pc*p.mp + ic*kb
+	return p.data[off : off+roundUp(min(p.mc, p.m-ic), p.ar.mr)*kb]
+}
+
+// M returns the number of rows of op(A).
+func (p *PackedA) M() int { return p.m }
+
+// K returns the number of columns of op(A).
+func (p *PackedA) K() int { return p.k }
+
+// PackedB is a right-hand operand op(B) (k x n) packed once for one
+// Kernels, e.g. a layer's weights. It is read-only after PackB and safe for
+// concurrent use.
+type PackedB struct {
+	ar     *arch
+	k, n   int
+	kc, nc int
+	data   []float32
+}
+
+// PackB packs op(B), a k x n matrix (B stored k x n with leading dimension
+// ldb, or n x k when trans).
+func (k Kernels) PackB(trans bool, kk, n int, b []float32, ldb int) *PackedB {
+	ar := k.arch()
+	if kk < 0 || n < 0 {
+		panic(fmt.Sprintf("fp32: negative PackB dimension k=%d n=%d", kk, n))
+	}
+	r, c := kk, n
+	if trans {
+		r, c = n, kk
+	}
+	checkMat("B", r, c, b, ldb)
+	p := &PackedB{ar: ar, k: kk, n: n, kc: ar.kBlock(kk), nc: ar.nBlock(n)}
+	p.data = make([]float32, kk*roundUp(n, ar.vl))
+	for jc := 0; jc < n; jc += p.nc {
+		nb := min(p.nc, n-jc)
+		for pc := 0; pc < kk; pc += p.kc {
+			kb := min(p.kc, kk-pc)
+			ar.packB(trans, kb, nb, b, ldb, pc, jc, p.panel(jc, pc, kb, nb))
+		}
+	}
+	return p
+}
+
+// panel returns the packed kb x nb panel at (pc, jc): column blocks follow
+// each other (all but the last nc wide, a multiple of nr), each holding
+// its depth blocks in order.
+func (p *PackedB) panel(jc, pc, kb, nb int) []float32 {
+	nbp := roundUp(nb, p.ar.vl)
+	off := jc*p.k + pc*nbp
+	return p.data[off : off+kb*nbp]
+}
+
+// K returns the number of rows of op(B).
+func (p *PackedB) K() int { return p.k }
+
+// N returns the number of columns of op(B).
+func (p *PackedB) N() int { return p.n }
+
+// Scratch returns the number of float32s of workspace Run needs for op.
+func (k Kernels) Scratch(op *GemmOp) int {
+	ar := k.arch()
+	if op.M <= 0 || op.N <= 0 || op.K <= 0 {
+		return 0
+	}
+	kc, nc := ar.kBlock(op.K), ar.nBlock(op.N)
+	n := 0
+	if op.PA == nil {
+		n += roundUp(ar.mBlock(op.M), ar.mr) * kc
+	}
+	if op.PB == nil {
+		n += kc * roundUp(nc, ar.vl)
+		if op.Conv != nil {
+			n += nc
+		}
+	}
+	return n
+}
+
+// Run computes op (see GemmOp) with workspace ws (allocated when shorter
+// than Scratch(op)). It panics on inconsistent dimensions or short slices.
+func (k Kernels) Run(ws []float32, op *GemmOp) {
+	ar := k.arch()
+	op.check(ar)
+	m, n, kk := op.M, op.N, op.K
+	if m == 0 || n == 0 {
+		return
+	}
+	if need := k.Scratch(op); len(ws) < need {
+		ws = make([]float32, need)
+	}
+	if kk == 0 {
+		op.noProduct()
+		return
+	}
+	mc, nc, kc := ar.mBlock(m), ar.nBlock(n), ar.kBlock(kk)
+	var wa, wb, wrow []float32
+	if op.PA == nil {
+		sz := roundUp(mc, ar.mr) * kc
+		wa, ws = ws[:sz], ws[sz:]
+	}
+	if op.PB == nil {
+		sz := kc * roundUp(nc, ar.vl)
+		wb, ws = ws[:sz], ws[sz:]
+		if op.Conv != nil {
+			wrow = ws[:nc]
+		}
+	}
+	var ep tileEp
+	ep.alpha, ep.beta = op.Alpha, op.Beta
+	goAct := op.Act.Kind != ActNone && !actInAsm(op.Act)
+	if ar == archGeneric {
+		goAct = false // the Go epilogue applies every activation
+	}
+	for jc := 0; jc < n; jc += nc {
+		nb := min(nc, n-jc)
+		for pc := 0; pc < kk; pc += kc {
+			kb := min(kc, kk-pc)
+			var pb []float32
+			switch {
+			case op.PB != nil:
+				pb = op.PB.panel(jc, pc, kb, nb)
+			case op.Conv != nil:
+				pb = wb[:kb*roundUp(nb, ar.vl)]
+				op.Conv.pack(ar, kb, nb, pc, jc, pb, wrow)
+			default:
+				pb = wb[:kb*roundUp(nb, ar.vl)]
+				ar.packB(op.B.Trans, kb, nb, op.B.Data, op.B.Ld, pc, jc, pb)
+			}
+			ep.flags = 0
+			if op.Alpha != 1 {
+				ep.flags |= epAlpha
+			}
+			switch {
+			case pc > 0:
+				ep.flags |= epLoadC | epBeta1
+			case op.Beta == 1:
+				ep.flags |= epLoadC | epBeta1
+			case op.Beta != 0:
+				ep.flags |= epLoadC
+			}
+			last := pc+kb == kk
+			if last {
+				if op.RowBias != nil {
+					ep.flags |= epRowBias
+				}
+				if op.ColBias != nil {
+					ep.flags |= epColBias
+				}
+				if op.Act.Kind != ActNone && !goAct {
+					ep.setAct(op.Act)
+				}
+			}
+			for ic := 0; ic < m; ic += mc {
+				mb := min(mc, m-ic)
+				var pa []float32
+				if op.PA != nil {
+					pa = op.PA.block(pc, ic, kb)
+				} else {
+					pa = wa[:roundUp(mb, ar.mr)*kb]
+					packA(ar.mr, op.A.Trans, mb, kb, op.A.Data, op.A.Ld, ic, pc, pa)
+				}
+				ar.macro(op, &ep, ic, jc, mb, nb, kb, pa, pb, last && goAct)
+			}
+		}
+	}
+}
+
+// macro multiplies a packed mb x kb block of A by a packed kb x nb panel
+// of B into C at (ic, jc), tile by tile; goAct applies op.Act in Go after
+// each tile.
+func (ar *arch) macro(op *GemmOp, ep *tileEp, ic, jc, mb, nb, kb int, pa, pb []float32, goAct bool) {
+	c, ldc := op.C, op.LdC
+	for j := 0; j < nb; j += ar.nr {
+		cols := min(ar.nr, nb-j)
+		bs := pb[j*kb : j*kb+kb*ar.stripWidth(cols)]
+		if ep.flags&epColBias != 0 {
+			ep.colBias = &op.ColBias[jc+j]
+		}
+		for i := 0; i < mb; i += ar.mr {
+			rows := min(ar.mr, mb-i)
+			as := pa[i*kb : (i+ar.mr)*kb]
+			if ep.flags&epRowBias != 0 {
+				ep.rowBias = &op.RowBias[ic+i]
+			}
+			off := (ic+i)*ldc + jc + j
+			ar.tile(kb, as, bs, c[off:off+(rows-1)*ldc+cols], ldc, rows, cols, ep)
+			if goAct {
+				for r := 0; r < rows; r++ {
+					op.Act.Apply(c[off+r*ldc : off+r*ldc+cols])
+				}
+			}
+		}
+	}
+}
+
+// noProduct handles K = 0: C = beta*C + bias, then the activation.
+func (op *GemmOp) noProduct() {
+	var ep tileEp
+	ep.beta = op.Beta
+	if op.Beta != 0 {
+		ep.flags |= epLoadC
+		if op.Beta == 1 {
+			ep.flags |= epBeta1
+		}
+	}
+	if op.RowBias != nil {
+		ep.flags |= epRowBias
+	}
+	if op.ColBias != nil {
+		ep.flags |= epColBias
+	}
+	ep.setAct(op.Act)
+	zero := make([]float32, op.N)
+	for i := 0; i < op.M; i++ {
+		if op.RowBias != nil {
+			ep.rowBias = &op.RowBias[i]
+		}
+		if op.ColBias != nil {
+			ep.colBias = &op.ColBias[0]
+		}
+		epilogueGo(zero, op.N, op.C[i*op.LdC:], op.LdC, 1, op.N, &ep)
+	}
+}
+
+// check panics unless op describes valid matrices for ar.
+func (op *GemmOp) check(ar *arch) {
+	m, n, k := op.M, op.N, op.K
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("fp32: negative Gemm dimension m=%d n=%d k=%d", m, n, k))
+	}
+	checkMat("C", m, n, op.C, op.LdC)
+	if m == 0 || n == 0 {
+		return
+	}
+	if op.RowBias != nil && len(op.RowBias) < m {
+		panic(fmt.Sprintf("fp32: Gemm row bias has %d values, want %d", len(op.RowBias), m))
+	}
+	if op.ColBias != nil && len(op.ColBias) < n {
+		panic(fmt.Sprintf("fp32: Gemm column bias has %d values, want %d", len(op.ColBias), n))
+	}
+	switch {
+	case op.PA != nil:
+		if op.PA.ar != ar || op.PA.m != m || op.PA.k != k {
+			panic(fmt.Sprintf("fp32: PackedA (%s, %dx%d) does not fit a %s Gemm of m=%d k=%d", op.PA.ar.name, op.PA.m, op.PA.k, ar.name, m, k))
+		}
+	default:
+		r, c := m, k
+		if op.A.Trans {
+			r, c = k, m
+		}
+		checkMat("A", r, c, op.A.Data, op.A.Ld)
+	}
+	switch {
+	case op.PB != nil:
+		if op.PB.ar != ar || op.PB.k != k || op.PB.n != n {
+			panic(fmt.Sprintf("fp32: PackedB (%s, %dx%d) does not fit a %s Gemm of k=%d n=%d", op.PB.ar.name, op.PB.k, op.PB.n, ar.name, k, n))
+		}
+	case op.Conv != nil:
+		cs := op.Conv
+		g := cs.Geom
+		if cs.Channels*g.KernelSize() != k || cs.Col0 < 0 || cs.Col0+n > g.OutSize() || len(cs.Image) < cs.Channels*g.InSize() {
+			panic(fmt.Sprintf("fp32: ConvSource (%d channels, %d taps, columns %d+%d of %d, %d values) does not fit k=%d n=%d",
+				cs.Channels, g.KernelSize(), cs.Col0, n, g.OutSize(), len(cs.Image), k, n))
+		}
+	default:
+		r, c := k, n
+		if op.B.Trans {
+			r, c = n, k
+		}
+		checkMat("B", r, c, op.B.Data, op.B.Ld)
+	}
+}
+
 // checkGemm panics unless the dimensions and slices describe valid
 // matrices.
 func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
@@ -227,220 +453,4 @@ func checkMat(name string, r, c int, s []float32, ld int) {
 	if r > 0 && c > 0 && len(s) < (r-1)*ld+c {
 		panic(fmt.Sprintf("fp32: Gemm %s has %d elements, want at least %d", name, len(s), (r-1)*ld+c))
 	}
-}
-
-// scaleC sets C = beta*C (C = 0 when beta is 0).
-func scaleC(m, n int, beta float32, c []float32, ldc int) {
-	for i := 0; i < m; i++ {
-		row := c[i*ldc : i*ldc+n]
-		switch beta {
-		case 0:
-			clear(row)
-		case 1:
-		default:
-			for j := range row {
-				row[j] *= beta
-			}
-		}
-	}
-}
-
-// gemmSmall handles problems too small or too thin to pay for packing.
-func gemmSmall(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	scaleC(m, n, beta, c, ldc)
-	for i := 0; i < m; i++ {
-		crow := c[i*ldc : i*ldc+n]
-		if transB {
-			// C[i][j] += alpha * dot(op(A)[i][:], B[j][:]).
-			for j := range crow {
-				brow := b[j*ldb : j*ldb+k]
-				var s float32
-				if transA {
-					for p, y := range brow {
-						s += a[p*lda+i] * y
-					}
-				} else {
-					arow := a[i*lda : i*lda+k]
-					for p, y := range brow {
-						s += arow[p] * y
-					}
-				}
-				crow[j] += alpha * s
-			}
-			continue
-		}
-		// C[i][:] += alpha * op(A)[i][p] * B[p][:].
-		for p := 0; p < k; p++ {
-			var x float32
-			if transA {
-				x = a[p*lda+i]
-			} else {
-				x = a[i*lda+p]
-			}
-			if x == 0 {
-				continue
-			}
-			x *= alpha
-			axpy(x, b[p*ldb:p*ldb+n], crow)
-		}
-	}
-}
-
-// axpy computes y += alpha*x.
-func axpy(alpha float32, x, y []float32) {
-	y = y[:len(x)]
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		xs := x[i : i+4 : i+4]
-		ys := y[i : i+4 : i+4]
-		ys[0] += alpha * xs[0]
-		ys[1] += alpha * xs[1]
-		ys[2] += alpha * xs[2]
-		ys[3] += alpha * xs[3]
-	}
-	for ; i < len(x); i++ {
-		y[i] += alpha * x[i]
-	}
-}
-
-// packA copies the mb x kb block of op(A) starting at (i0, p0) into dst as
-// strips of gemmMR rows: strip s holds, for each p, the gemmMR values
-// op(A)[i0+s*gemmMR+r][p0+p], zero-padded past mb.
-func packA(trans bool, mb, kb int, a []float32, lda, i0, p0 int, dst []float32) {
-	for s := 0; s < mb; s += gemmMR {
-		rows := min(gemmMR, mb-s)
-		d := dst[s*kb : s*kb+kb*gemmMR]
-		if trans {
-			// op(A)[i][p] = a[p*lda+i]: gemmMR consecutive values per p.
-			for p := 0; p < kb; p++ {
-				src := a[(p0+p)*lda+i0+s:]
-				dd := d[p*gemmMR : p*gemmMR+gemmMR : p*gemmMR+gemmMR]
-				if rows == gemmMR {
-					src = src[:gemmMR:gemmMR]
-					dd[0], dd[1] = src[0], src[1]
-					continue
-				}
-				dd[0], dd[1] = src[0], 0
-			}
-			continue
-		}
-		for r := 0; r < gemmMR; r++ {
-			if r >= rows {
-				for p := 0; p < kb; p++ {
-					d[p*gemmMR+r] = 0
-				}
-				continue
-			}
-			src := a[(i0+s+r)*lda+p0 : (i0+s+r)*lda+p0+kb]
-			for p, v := range src {
-				d[p*gemmMR+r] = v
-			}
-		}
-	}
-}
-
-// packB copies the kb x nb panel of op(B) starting at (p0, j0) into dst as
-// strips of gemmNR columns: strip s holds, for each p, the gemmNR values
-// op(B)[p0+p][j0+s*gemmNR+c], zero-padded past nb.
-func packB(trans bool, kb, nb int, b []float32, ldb, p0, j0 int, dst []float32) {
-	for s := 0; s < nb; s += gemmNR {
-		cols := min(gemmNR, nb-s)
-		d := dst[s*kb : s*kb+kb*gemmNR]
-		if !trans {
-			// op(B)[p][j] = b[p*ldb+j]: gemmNR consecutive values per p.
-			for p := 0; p < kb; p++ {
-				src := b[(p0+p)*ldb+j0+s:]
-				dd := d[p*gemmNR : p*gemmNR+gemmNR : p*gemmNR+gemmNR]
-				if cols == gemmNR {
-					src = src[:gemmNR:gemmNR]
-					dd[0], dd[1], dd[2], dd[3] = src[0], src[1], src[2], src[3]
-					continue
-				}
-				for c := 0; c < gemmNR; c++ {
-					if c < cols {
-						dd[c] = src[c]
-					} else {
-						dd[c] = 0
-					}
-				}
-			}
-			continue
-		}
-		for c := 0; c < gemmNR; c++ {
-			if c >= cols {
-				for p := 0; p < kb; p++ {
-					d[p*gemmNR+c] = 0
-				}
-				continue
-			}
-			src := b[(j0+s+c)*ldb+p0 : (j0+s+c)*ldb+p0+kb]
-			for p, v := range src {
-				d[p*gemmNR+c] = v
-			}
-		}
-	}
-}
-
-// macroKernel multiplies a packed mb x kb block of A by a packed kb x nb
-// panel of B into C (C = alpha*AB + beta*C, beta 0 meaning overwrite).
-func macroKernel(mb, nb, kb int, alpha float32, pa, pb []float32, beta float32, c []float32, ldc int) {
-	var tile [gemmMR * gemmNR]float32
-	for j := 0; j < nb; j += gemmNR {
-		cols := min(gemmNR, nb-j)
-		bs := pb[j*kb : j*kb+kb*gemmNR]
-		for i := 0; i < mb; i += gemmMR {
-			rows := min(gemmMR, mb-i)
-			as := pa[i*kb : i*kb+kb*gemmMR]
-			if rows == gemmMR && cols == gemmNR {
-				kernel2x4(kb, as, bs, alpha, beta, c[i*ldc+j:], ldc)
-				continue
-			}
-			clear(tile[:])
-			kernel2x4(kb, as, bs, 1, 0, tile[:], gemmNR)
-			for r := 0; r < rows; r++ {
-				crow := c[(i+r)*ldc+j : (i+r)*ldc+j+cols]
-				for q := range crow {
-					if beta == 0 {
-						crow[q] = alpha * tile[r*gemmNR+q]
-					} else {
-						crow[q] = alpha*tile[r*gemmNR+q] + beta*crow[q]
-					}
-				}
-			}
-		}
-	}
-}
-
-// kernel2x4 computes the 2x4 tile C = alpha*A*B + beta*C (beta 0 meaning
-// overwrite) from packed strips a (k x 2, row values interleaved) and b
-// (k x 4). A 2x4 tile keeps its 8 accumulators and 6 operands in
-// registers; larger tiles spill with the Go compiler.
-func kernel2x4(k int, a, b []float32, alpha, beta float32, c []float32, ldc int) {
-	var c00, c01, c02, c03 float32
-	var c10, c11, c12, c13 float32
-	a = a[:2*k]
-	b = b[:4*k]
-	for len(a) >= 2 && len(b) >= 4 {
-		a0, a1 := a[0], a[1]
-		b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c02 += a0 * b2
-		c03 += a0 * b3
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c12 += a1 * b2
-		c13 += a1 * b3
-		a = a[2:]
-		b = b[4:]
-	}
-	r0 := c[0:4:4]
-	r1 := c[ldc : ldc+4 : ldc+4]
-	if beta == 0 {
-		r0[0], r0[1], r0[2], r0[3] = alpha*c00, alpha*c01, alpha*c02, alpha*c03
-		r1[0], r1[1], r1[2], r1[3] = alpha*c10, alpha*c11, alpha*c12, alpha*c13
-		return
-	}
-	r0[0], r0[1], r0[2], r0[3] = alpha*c00+beta*r0[0], alpha*c01+beta*r0[1], alpha*c02+beta*r0[2], alpha*c03+beta*r0[3]
-	r1[0], r1[1], r1[2], r1[3] = alpha*c10+beta*r1[0], alpha*c11+beta*r1[1], alpha*c12+beta*r1[2], alpha*c13+beta*r1[3]
 }

@@ -75,87 +75,98 @@ func (g *ConvGeom) Col2im(dst, src []float32, channels, col0, ncol int) {
 func (g *ConvGeom) walk(col, img []float32, channels, col0, ncol int, add bool) {
 	K := g.KernelSize()
 	inSize := g.InSize()
-	inD, inH, inW := g.In[0], g.In[1], g.In[2]
-	outH, outW := g.Out[1], g.Out[2]
-	sd, sh, sw := g.Stride[0], g.Stride[1], g.Stride[2]
 	if ncol <= 0 {
 		return
 	}
 	col = col[:channels*K*ncol]
 	img = img[:channels*inSize]
-	od0 := col0 / (outH * outW)
-	oh0 := col0 / outW % outH
-	ow0 := col0 % outW
 	for c := 0; c < channels; c++ {
 		im := img[c*inSize : (c+1)*inSize]
 		for t := 0; t < K; t++ {
-			kd := t / (g.Kernel[1] * g.Kernel[2])
-			kh := t / g.Kernel[2] % g.Kernel[1]
-			kw := t % g.Kernel[2]
-			offD := kd*g.Dilation[0] - g.Pad[0]
-			offH := kh*g.Dilation[1] - g.Pad[1]
-			offW := kw*g.Dilation[2] - g.Pad[2]
-			row := col[(c*K+t)*ncol : (c*K+t+1)*ncol]
-			od, oh, ow := od0, oh0, ow0
-			for j := 0; j < ncol; {
-				run := min(ncol-j, outW-ow)
-				seg := row[j : j+run]
-				id := od*sd + offD
-				ih := oh*sh + offH
-				if id < 0 || id >= inD || ih < 0 || ih >= inH {
-					if !add {
-						clear(seg)
+			g.tapRow(col[(c*K+t)*ncol:(c*K+t+1)*ncol], im, t, col0, add)
+		}
+	}
+}
+
+// tapRow handles one row of the column matrix: kernel tap t of the channel
+// plane im, for window positions col0 ... col0+len(row)-1. With add=false
+// it fills row (zeros in the padding); with add=true it adds row into im.
+func (g *ConvGeom) tapRow(row, im []float32, t, col0 int, add bool) {
+	ncol := len(row)
+	if ncol == 0 {
+		return
+	}
+	inD, inH, inW := g.In[0], g.In[1], g.In[2]
+	outH, outW := g.Out[1], g.Out[2]
+	sd, sh, sw := g.Stride[0], g.Stride[1], g.Stride[2]
+	od := col0 / (outH * outW)
+	oh := col0 / outW % outH
+	ow := col0 % outW
+	kd := t / (g.Kernel[1] * g.Kernel[2])
+	kh := t / g.Kernel[2] % g.Kernel[1]
+	kw := t % g.Kernel[2]
+	offD := kd*g.Dilation[0] - g.Pad[0]
+	offH := kh*g.Dilation[1] - g.Pad[1]
+	offW := kw*g.Dilation[2] - g.Pad[2]
+	for j := 0; j < ncol; {
+		run := min(ncol-j, outW-ow)
+		seg := row[j : j+run]
+		id := od*sd + offD
+		ih := oh*sh + offH
+		if id < 0 || id >= inD || ih < 0 || ih >= inH {
+			if !add {
+				clear(seg)
+			}
+		} else {
+			line := im[(id*inH+ih)*inW : (id*inH+ih+1)*inW]
+			iw0 := ow*sw + offW
+			// Valid taps: 0 <= iw0 + q*sw < inW.
+			lo := 0
+			if iw0 < 0 {
+				lo = min((-iw0+sw-1)/sw, run)
+			}
+			hi := 0
+			if inW-iw0 > 0 {
+				hi = min((inW-iw0+sw-1)/sw, run)
+			}
+			hi = max(hi, lo)
+			if lo == hi {
+				if !add {
+					clear(seg)
+				}
+			} else if add {
+				seg = seg[lo:hi]
+				if sw == 1 {
+					dst := line[iw0+lo : iw0+hi]
+					for q, v := range seg {
+						dst[q] += v
 					}
 				} else {
-					line := im[(id*inH+ih)*inW : (id*inH+ih+1)*inW]
-					iw0 := ow*sw + offW
-					// Valid taps: 0 <= iw0 + q*sw < inW.
-					lo := 0
-					if iw0 < 0 {
-						lo = min((-iw0+sw-1)/sw, run)
-					}
-					hi := 0
-					if inW-iw0 > 0 {
-						hi = min((inW-iw0+sw-1)/sw, run)
-					}
-					hi = max(hi, lo)
-					if lo == hi {
-						if !add {
-							clear(seg)
-						}
-					} else if add {
-						seg = seg[lo:hi]
-						if sw == 1 {
-							dst := line[iw0+lo : iw0+hi]
-							for q, v := range seg {
-								dst[q] += v
-							}
-						} else {
-							for q, v := range seg {
-								line[iw0+(lo+q)*sw] += v
-							}
-						}
-					} else {
-						clear(seg[:lo])
-						clear(seg[hi:])
-						mid := seg[lo:hi]
-						if sw == 1 {
-							copy(mid, line[iw0+lo:iw0+hi])
-						} else {
-							for q := range mid {
-								mid[q] = line[iw0+(lo+q)*sw]
-							}
-						}
+					for q, v := range seg {
+						line[iw0+(lo+q)*sw] += v
 					}
 				}
-				j += run
-				ow = 0
-				oh++
-				if oh == outH {
-					oh = 0
-					od++
+			} else {
+				clear(seg[:lo])
+				clear(seg[hi:])
+				mid := seg[lo:hi]
+				if sw == 1 {
+					copy(mid, line[iw0+lo:iw0+hi])
+				} else {
+					base := iw0 + lo*sw
+					src := line[base : base+(len(mid)-1)*sw+1]
+					for q := range mid {
+						mid[q] = src[q*sw]
+					}
 				}
 			}
+		}
+		j += run
+		ow = 0
+		oh++
+		if oh == outH {
+			oh = 0
+			od++
 		}
 	}
 }

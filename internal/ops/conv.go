@@ -9,21 +9,31 @@ import (
 )
 
 // convKernel implements Conv (opsets 1 and 11 semantics; the two differ
-// only in documentation):
+// only in documentation) and goslim.FusedConv (Conv, then an activation):
 //
 //	Y[n, m, o...] = B[m] + sum_{c < C/group, t} W[m, c, t...] * X[n, g*C/group + c, o*stride - padB + t*dil]
 //
-// with g = m / (M/group) and zero padding. float32 runs im2col + fp32.Gemm
-// (a direct loop for depthwise convolutions), float16 computes in float32,
-// float64 and convolutions with more than three spatial axes use a direct
-// loop.
+// with g = m / (M/group) and zero padding. float32 runs the fp32 GEMM of
+// the kernel's tier: per image and group, Y_g = W_g * col(X_g) with the
+// column matrix packed straight from the image (implicit im2col; 1x1
+// convolutions read X as the matrix), constant weights packed once at
+// build time, and the bias and activation applied to each output tile in
+// the GEMM epilogue. Depthwise convolutions (one input channel per group)
+// run a direct loop. float16 computes in float32; float64 and convolutions
+// with more than three spatial axes use a direct loop.
 type convKernel struct {
 	win   nnWinAttrs
 	group int
 	// act is the activation of goslim.FusedConv (none for Conv).
 	act fp32.Act
+	// fk is the float32 kernel set of the entry's tier.
+	fk fp32.Kernels
 	// wF32 caches a constant float16 weight converted to float32.
 	wF32 []float32
+	// packed holds the constant float32 (or float16) weight packed per
+	// group for fk, used when the run-time weight is wConst.
+	wConst *tensor.Tensor
+	packed []*fp32.PackedA
 }
 
 // fusedAct reads the activation attributes of goslim.FusedConv and
@@ -46,22 +56,89 @@ func fusedAct(info *kernel.Info, gemm bool) (fp32.Act, error) {
 	return act, nil
 }
 
-// buildFusedConv builds goslim.FusedConv: Conv followed by an activation
-// applied to each output tile (after the bias) while it is in cache.
-func buildFusedConv(info *kernel.Info) (kernel.Kernel, error) {
-	act, err := fusedAct(info, false)
-	if err != nil {
-		return nil, err
+// convAlgo names the float32 convolution algorithms, as they appear in
+// kernel entry names ("avx512.im2col").
+type convAlgo string
+
+const (
+	convIm2col    convAlgo = "im2col"    // implicit im2col + packed GEMM
+	convPointwise convAlgo = "pointwise" // 1x1, stride 1, no padding: X is the GEMM operand
+	convDepthwise convAlgo = "depthwise" // one input channel per group: direct loop
+)
+
+// convClassify returns the algorithm the float32 path will take for the
+// node, judged from its attributes and the static weight shape ("" when
+// the weight shape is unknown).
+func convClassify(info *kernel.Info) convAlgo {
+	var ws []int
+	if len(info.Consts) > 1 && info.Consts[1] != nil {
+		ws = info.Consts[1].Shape
+	} else if len(info.Inputs) > 1 && info.Inputs[1].Ranked {
+		for _, d := range info.Inputs[1].Shape {
+			if !d.Known() {
+				return ""
+			}
+			ws = append(ws, int(d.Size))
+		}
 	}
-	k, err := buildConv(info)
-	if err != nil {
-		return nil, err
+	if len(ws) < 3 {
+		return ""
 	}
-	k.(*convKernel).act = act
-	return k, nil
+	a := info.Attrs()
+	g := int(a.Int("group", 1))
+	if ws[1] == 1 && g > 1 && ws[0]/g <= 4 && len(ws) <= 5 {
+		return convDepthwise
+	}
+	for _, k := range ws[2:] {
+		if k != 1 {
+			return convIm2col
+		}
+	}
+	if st, ok := a.Ints("strides"); ok {
+		for _, v := range st {
+			if v != 1 {
+				return convIm2col
+			}
+		}
+	}
+	if pads, ok := a.Ints("pads"); ok {
+		for _, v := range pads {
+			if v != 0 {
+				return convIm2col
+			}
+		}
+	}
+	if ap := a.Str("auto_pad", "NOTSET"); ap != "NOTSET" && ap != "" && ap != "VALID" {
+		// SAME with 1x1 and stride 1 pads nothing either.
+		if st, ok := a.Ints("strides"); ok {
+			for _, v := range st {
+				if v != 1 {
+					return convIm2col
+				}
+			}
+		}
+	}
+	return convPointwise
 }
 
-func buildConv(info *kernel.Info) (kernel.Kernel, error) {
+// convBuilder returns the builder of Conv (fused=false) or FusedConv for
+// the float32 kernels fk.
+func convBuilder(fk fp32.Kernels, fused bool) kernel.Builder {
+	return func(info *kernel.Info) (kernel.Kernel, error) {
+		k, err := newConvKernel(info, fk)
+		if err != nil {
+			return nil, err
+		}
+		if fused {
+			if k.act, err = fusedAct(info, false); err != nil {
+				return nil, err
+			}
+		}
+		return k, nil
+	}
+}
+
+func newConvKernel(info *kernel.Info, fk fp32.Kernels) (*convKernel, error) {
 	win, err := nnReadWin(info, true)
 	if err != nil {
 		return nil, err
@@ -74,11 +151,42 @@ func buildConv(info *kernel.Info) (kernel.Kernel, error) {
 	if g < 1 || g > nnMaxAttr {
 		return nil, info.Errorf("group %d must be positive", g)
 	}
-	k := &convKernel{win: win, group: int(g)}
-	if len(info.Consts) > 1 && info.Consts[1] != nil && info.Consts[1].DType == tensor.Float16 {
-		k.wF32 = halfToF32(info.Consts[1].Data.([]uint16))
+	k := &convKernel{win: win, group: int(g), fk: fk}
+	if len(info.Consts) > 1 && info.Consts[1] != nil {
+		w := info.Consts[1]
+		if w.DType == tensor.Float16 {
+			k.wF32 = halfToF32(w.Data.([]uint16))
+		}
+		k.packWeights(w)
 	}
 	return k, nil
+}
+
+// packWeights packs a constant float32/float16 weight (M, C/group, k...)
+// per group as the GEMM's left operand (M/group x C/group*K), unless the
+// convolution is depthwise (which reads W directly).
+func (k *convKernel) packWeights(w *tensor.Tensor) {
+	if (w.DType != tensor.Float32 && w.DType != tensor.Float16) || w.Rank() < 3 || w.Rank() > 5 || w.Check() != nil {
+		return
+	}
+	m, cg := w.Shape[0], w.Shape[1]
+	if m%k.group != 0 || m == 0 || cg == 0 {
+		return
+	}
+	mg := m / k.group
+	if cg == 1 && k.group > 1 && mg <= 4 {
+		return // depthwise
+	}
+	kk := w.Len() / m
+	wf := k.wF32
+	if wf == nil {
+		wf = w.F32()
+	}
+	k.packed = make([]*fp32.PackedA, k.group)
+	for gi := range k.packed {
+		k.packed[gi] = k.fk.PackA(false, mg, kk, wf[gi*mg*kk:(gi+1)*mg*kk], kk)
+	}
+	k.wConst = w
 }
 
 // convShapes checks X (N, C, D...), W (M, C/group, k...) and B (M) and
@@ -151,7 +259,10 @@ func (k *convKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if y.Len() == 0 {
 		return nil
 	}
-	p := convProblem{n: n, c: ch, m: m, g: k.group, win: &win, act: k.act}
+	p := convProblem{n: n, c: ch, m: m, g: k.group, win: &win, act: k.act, fk: k.fk}
+	if w == k.wConst {
+		p.packed = k.packed
+	}
 	switch x.DType {
 	case tensor.Float32:
 		var bias []float32
@@ -197,11 +308,15 @@ func fusedActHalf(act fp32.Act, h []uint16, buf []float32) {
 }
 
 // convProblem is a resolved convolution: batch n, input channels c,
-// output channels m, groups g and the spatial window.
+// output channels m, groups g and the spatial window; act, fk and packed
+// are the float32 path's activation, kernels and packed weights (nil:
+// pack per call).
 type convProblem struct {
 	n, c, m, g int
 	win        *nnWin
 	act        fp32.Act
+	fk         fp32.Kernels
+	packed     []*fp32.PackedA
 }
 
 // convF32 computes a float32 convolution into y (fully overwritten).
@@ -230,33 +345,31 @@ func convF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 	for i := 0; i < 3 && pointwise; i++ {
 		pointwise = geom.Stride[i] == 1 && geom.Pad[i] == 0
 	}
-	// Column tiles of the im2col matrix bound the scratch to about 1 MiB per
-	// worker; the tile count also provides parallelism for a single image.
-	const colBudget = 1 << 18
+	// Units are (image, group, column tile); columns are split only to
+	// give every thread work when images and groups are too few.
 	tile := outSize
-	if !pointwise {
-		tile = max(16, min(outSize, colBudget/max(kk, 1)))
-	}
 	flops := 2 * float64(p.n) * float64(p.m) * float64(outSize) * float64(kk)
 	if c.Threads > 1 && flops > 1<<22 {
-		// Enough tiles for every thread when there are few images and groups.
-		want := (c.Threads + p.n*p.g - 1) / (p.n * p.g)
-		if want > 1 {
-			tile = min(tile, max(16, (outSize+want-1)/want))
+		if want := (c.Threads + p.n*p.g - 1) / (p.n * p.g); want > 1 {
+			tile = min(outSize, max(64, (outSize+want-1)/want+31)&^31)
 		}
 	}
 	tiles := (outSize + tile - 1) / tile
 	units := p.n * p.g * tiles
 	workers := nnWorkers(c, units, flops)
-	var scratch []float32
-	if !pointwise {
-		scratch = c.Scratch(workers * kk * tile)
+	fk := p.fk
+	sizing := fp32.GemmOp{M: mg, N: tile, K: kk, Conv: &fp32.ConvSource{}}
+	if pointwise {
+		sizing.Conv = nil
 	}
+	if p.packed != nil {
+		sizing.PA = p.packed[0]
+	}
+	per := fk.Scratch(&sizing)
+	scratch := c.Scratch(workers * per)
 	nnRunWorkers(c, workers, func(wi int) {
-		var col []float32
-		if !pointwise {
-			col = scratch[wi*kk*tile : (wi+1)*kk*tile]
-		}
+		ws := scratch[wi*per : (wi+1)*per]
+		var src fp32.ConvSource
 		for u := wi; u < units; u += workers {
 			t := u % tiles
 			ng := u / tiles
@@ -264,26 +377,23 @@ func convF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 			col0 := t * tile
 			nc := min(tile, outSize-col0)
 			xg := x[(ni*p.c+gi*cg)*inSize : (ni*p.c+(gi+1)*cg)*inSize]
-			wg := w[gi*mg*kk : (gi+1)*mg*kk]
 			yg := y[(ni*p.m+gi*mg)*outSize:]
-			bm, ldb := xg[col0:], inSize
-			if !pointwise {
-				geom.Im2col(col, xg, cg, col0, nc)
-				bm, ldb = col[:kk*nc], nc
+			op := fp32.GemmOp{M: mg, N: nc, K: kk, Alpha: 1, C: yg[col0:], LdC: outSize, Act: p.act}
+			if p.packed != nil {
+				op.PA = p.packed[gi]
+			} else {
+				op.A = fp32.Mat{Data: w[gi*mg*kk : (gi+1)*mg*kk], Ld: max(kk, 1)}
 			}
-			fp32.Gemm(false, false, mg, nc, kk, 1, wg, max(kk, 1), bm, ldb, 0, yg[col0:], outSize)
-			if b != nil || p.act.Kind != fp32.ActNone {
-				for r := 0; r < mg; r++ {
-					row := yg[r*outSize+col0 : r*outSize+col0+nc]
-					if b != nil {
-						bv := b[gi*mg+r]
-						for i := range row {
-							row[i] += bv
-						}
-					}
-					p.act.Apply(row)
-				}
+			if pointwise {
+				op.B = fp32.Mat{Data: xg[col0:], Ld: inSize}
+			} else {
+				src = fp32.ConvSource{Geom: &geom, Image: xg, Channels: cg, Col0: col0}
+				op.Conv = &src
 			}
+			if b != nil {
+				op.RowBias = b[gi*mg : (gi+1)*mg]
+			}
+			fk.Run(ws, &op)
 		}
 	})
 }

@@ -14,14 +14,28 @@ import (
 // plus B[m], with W of shape (C, M/group, k...). Output sizes are
 // stride*(in-1) + output_padding + (k-1)*dil + 1 - padB - padE, or given by
 // output_shape / auto_pad SAME_* (out = in*stride), which then determine
-// the padding. float32 runs fp32.Gemm + col2im, float16 computes in
-// float32, float64 and more than three spatial axes use a direct loop.
+// the padding. float32 runs the GEMM of the entry's tier + col2im, float16
+// computes in float32, float64 and more than three spatial axes use a
+// direct loop.
 type convTKernel struct {
 	win         nnWinAttrs
 	group       int
 	outPadding  []int
 	outputShape []int
 	wF32        []float32
+	fk          fp32.Kernels
+}
+
+// convTBuilder returns the ConvTranspose builder for float32 kernels fk.
+func convTBuilder(fk fp32.Kernels) kernel.Builder {
+	return func(info *kernel.Info) (kernel.Kernel, error) {
+		k, err := buildConvTranspose(info)
+		if err != nil {
+			return nil, err
+		}
+		k.(*convTKernel).fk = fk
+		return k, nil
+	}
 }
 
 func buildConvTranspose(info *kernel.Info) (kernel.Kernel, error) {
@@ -166,7 +180,7 @@ func (k *convTKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if y.Len() == 0 {
 		return nil
 	}
-	p := convProblem{n: n, c: ch, m: m, g: k.group, win: &win}
+	p := convProblem{n: n, c: ch, m: m, g: k.group, win: &win, fk: k.fk}
 	switch x.DType {
 	case tensor.Float32:
 		var bias []float32
@@ -240,9 +254,13 @@ func convTF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 	tile := max(16, min(xSize, colBudget/max(bm*K, 1)))
 	units := p.n * p.g * blocks
 	workers := nnWorkers(c, units, flops)
-	scratch := c.Scratch(workers * bm * K * tile)
+	fk := p.fk
+	gs := fk.Scratch(&fp32.GemmOp{M: bm * K, N: tile, K: cg})
+	per := bm*K*tile + gs
+	scratch := c.Scratch(workers * per)
 	nnRunWorkers(c, workers, func(wi int) {
-		col := scratch[wi*bm*K*tile : (wi+1)*bm*K*tile]
+		col := scratch[wi*per : wi*per+bm*K*tile]
+		ws := scratch[wi*per+bm*K*tile : (wi+1)*per]
 		for u := wi; u < units; u += workers {
 			blk := u % blocks
 			gi := u / blocks % p.g
@@ -255,7 +273,8 @@ func convTF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 			rows := (m1 - m0) * K
 			for col0 := 0; col0 < xSize; col0 += tile {
 				nc := min(tile, xSize-col0)
-				fp32.Gemm(true, false, rows, nc, cg, 1, wg[m0*K:], mg*K, xg[col0:], xSize, 0, col[:rows*nc], nc)
+				fk.Run(ws, &fp32.GemmOp{M: rows, N: nc, K: cg, Alpha: 1, A: fp32.Mat{Data: wg[m0*K:], Ld: mg * K, Trans: true},
+					B: fp32.Mat{Data: xg[col0:], Ld: xSize}, C: col[:rows*nc], LdC: nc})
 				geom.Col2im(yg, col[:rows*nc], m1-m0, col0, nc)
 			}
 		}

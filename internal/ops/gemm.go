@@ -6,19 +6,25 @@ import (
 	"github.com/goslim/goslim/tensor"
 )
 
-// gemmKernel implements Gemm (opsets 7, 9, 11, 13):
+// gemmKernel implements Gemm (opsets 7, 9, 11, 13) and goslim.FusedGemm
+// (Gemm, then an activation):
 //
 //	Y = alpha * op(A) * op(B) + beta * C
 //
 // with op(X) = X or X^T per transA/transB, A and B of rank 2 and C
 // broadcast unidirectionally to (M, N). C is optional since opset 11.
+// float32 (and float16, via float32) runs the fp32 GEMM of the entry's
+// tier; a C that is a row or column vector or a scalar becomes the GEMM's
+// column or row bias (times beta), added with the activation in the
+// epilogue, so it costs no pass over Y.
 type gemmKernel struct {
 	transA, transB bool
 	alpha, beta    float32
 	opset          int64
 	// act is the activation of goslim.FusedGemm (none for Gemm).
 	act fp32.Act
-	// packed holds a constant float32 (or float16) B packed for fp32 at
+	fk  fp32.Kernels
+	// packed holds a constant float32 (or float16) B packed for fk at
 	// build time; it is used when the run-time B is that constant.
 	packed *gemmConstB
 }
@@ -30,8 +36,8 @@ type gemmConstB struct {
 }
 
 // gemmPackConst packs a constant rank-2 float32/float16 B (op(B) = B^T when
-// transB) for fp32.GemmPacked, or returns nil.
-func gemmPackConst(t *tensor.Tensor, transB bool) *gemmConstB {
+// transB) for fk, or returns nil.
+func gemmPackConst(fk fp32.Kernels, t *tensor.Tensor, transB bool) *gemmConstB {
 	if t == nil || t.Rank() != 2 || (t.DType != tensor.Float32 && t.DType != tensor.Float16) || t.Check() != nil {
 		return nil
 	}
@@ -39,7 +45,7 @@ func gemmPackConst(t *tensor.Tensor, transB bool) *gemmConstB {
 	if transB {
 		k, n = n, k
 	}
-	return &gemmConstB{t: t, pb: fp32.PackB(transB, k, n, nnToF32(t), max(t.Shape[1], 1))}
+	return &gemmConstB{t: t, pb: fk.PackB(transB, k, n, nnToF32(t), max(t.Shape[1], 1))}
 }
 
 // use returns the packed B when b is the constant it was made from.
@@ -50,39 +56,35 @@ func (g *gemmConstB) use(b *tensor.Tensor) *fp32.PackedB {
 	return g.pb
 }
 
-// buildFusedGemm builds goslim.FusedGemm: Gemm followed by an activation
-// (attributes as for goslim.FusedConv), for float dtypes.
-func buildFusedGemm(info *kernel.Info) (kernel.Kernel, error) {
-	act, err := fusedAct(info, true)
-	if err != nil {
-		return nil, err
+// gemmBuilder returns the builder of Gemm (fused=false) or FusedGemm for
+// the float32 kernels fk.
+func gemmBuilder(fk fp32.Kernels, fused bool) kernel.Builder {
+	return func(info *kernel.Info) (kernel.Kernel, error) {
+		a := info.Attrs()
+		if a.Has("broadcast") && info.Opset < 7 {
+			return nil, info.Errorf("Gemm broadcast attribute (opset < 7) is not supported")
+		}
+		k := &gemmKernel{
+			transA: a.Int("transA", 0) != 0,
+			transB: a.Int("transB", 0) != 0,
+			alpha:  a.Float("alpha", 1),
+			beta:   a.Float("beta", 1),
+			opset:  info.Opset,
+			fk:     fk,
+		}
+		if fused {
+			act, err := fusedAct(info, true)
+			if err != nil {
+				return nil, err
+			}
+			k.act = act
+			k.opset = 13 // Info.Opset is the goslim domain's; C is optional as in Gemm-13
+		}
+		if len(info.Consts) > 1 {
+			k.packed = gemmPackConst(fk, info.Consts[1], k.transB)
+		}
+		return k, nil
 	}
-	k, err := buildGemm(info)
-	if err != nil {
-		return nil, err
-	}
-	gk := k.(*gemmKernel)
-	gk.act = act
-	gk.opset = 13 // Info.Opset is the goslim domain's; C is optional as in Gemm-13
-	return k, nil
-}
-
-func buildGemm(info *kernel.Info) (kernel.Kernel, error) {
-	a := info.Attrs()
-	if a.Has("broadcast") && info.Opset < 7 {
-		return nil, info.Errorf("Gemm broadcast attribute (opset < 7) is not supported")
-	}
-	k := &gemmKernel{
-		transA: a.Int("transA", 0) != 0,
-		transB: a.Int("transB", 0) != 0,
-		alpha:  a.Float("alpha", 1),
-		beta:   a.Float("beta", 1),
-		opset:  info.Opset,
-	}
-	if len(info.Consts) > 1 {
-		k.packed = gemmPackConst(info.Consts[1], k.transB)
-	}
-	return k, nil
 }
 
 // gemmDType reports whether Gemm and MatMul compute dt.
@@ -156,24 +158,24 @@ func (k *gemmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	switch a.DType {
 	case tensor.Float32, tensor.Float16:
 		var yf []float32
+		act := k.act
 		if a.DType == tensor.Float32 {
 			yf = y.F32()
 		} else {
 			yf = make([]float32, y.Len())
+			act = fp32.Act{} // applied to the rounded float16 values below
 		}
-		if beta != 0 {
-			gemmFillC(yf, nnToF32(cm), cm.Shape, m, n)
-		}
+		op := fp32.GemmOp{M: m, N: n, K: ka, Alpha: k.alpha, A: fp32.Mat{Data: nnToF32(a), Ld: lda, Trans: k.transA},
+			C: yf, LdC: n, Act: act}
 		if pb := k.packed.use(b); pb != nil {
-			nnGemmPackedF32(c, k.transA, m, k.alpha, nnToF32(a), lda, pb, beta, yf, n)
+			op.PB = pb
 		} else {
-			nnGemmF32(c, k.transA, k.transB, m, n, ka, k.alpha, nnToF32(a), lda, nnToF32(b), ldb, beta, yf, n)
+			op.B = fp32.Mat{Data: nnToF32(b), Ld: ldb, Trans: k.transB}
 		}
+		gemmRunC(c, k.fk, &op, cm, beta)
 		if a.DType == tensor.Float16 {
 			f32ToHalf(y.Data.([]uint16), yf)
 			fusedActHalf(k.act, y.Data.([]uint16), yf)
-		} else {
-			k.act.Apply(yf)
 		}
 	case tensor.Float64:
 		gemmGeneric(c, k, m, n, ka, a.F64(), lda, b.F64(), ldb, cm, beta, y.F64())
@@ -299,91 +301,214 @@ func mmGeneric[T Number](c *kernel.Ctx, transA, transB bool, m, n, k int, a []T,
 	})
 }
 
-// nnGemmF32 is fp32.Gemm split over the context's threads by blocks of
-// rows of C (or of columns when C is short and wide).
-func nnGemmF32(c *kernel.Ctx, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, y []float32, ldy int) {
-	flops := 2 * float64(m) * float64(n) * float64(k)
-	if m >= n {
-		workers := nnWorkers(c, (m+15)/16, flops)
-		if workers <= 1 {
-			fp32.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, y, ldy)
-			return
-		}
-		chunk := (m + workers - 1) / workers
-		chunk = (chunk + 1) &^ 1
-		nnRunWorkers(c, workers, func(wi int) {
-			r0 := wi * chunk
-			r1 := min(m, r0+chunk)
-			if r0 >= r1 {
-				return
+// gemmRunC runs op with Gemm's C (cm, times beta; nil or beta 0 for
+// none): a scalar, row vector or column vector C becomes the epilogue's
+// column or row bias (beta*C, so each element is alpha*s + beta*c as in
+// the reference), a full C is copied into op.C and read with op.Beta.
+func gemmRunC(c *kernel.Ctx, fk fp32.Kernels, op *fp32.GemmOp, cm *tensor.Tensor, beta float32) {
+	m, n := op.M, op.N
+	if cm == nil || beta == 0 {
+		gemmRun(c, fk, op, 0, nil)
+		return
+	}
+	cv := nnToF32(cm)
+	rows, cols := 1, 1 // C's extent along (M, N) after dropping leading 1s
+	switch cm.Rank() {
+	case 1:
+		cols = cm.Shape[0]
+	case 2:
+		rows, cols = cm.Shape[0], cm.Shape[1]
+	}
+	switch {
+	case rows == m && cols == n && (m > 1 || n == 1) && (n > 1 || m == 1):
+		// Full C (or a 1x1 product).
+		gemmFillC(op.C, cv, cm.Shape, m, n)
+		op.Beta = beta
+		gemmRun(c, fk, op, 0, nil)
+	case rows == 1:
+		// Row vector or scalar: a bias per column.
+		gemmRun(c, fk, op, n, func(bias []float32) {
+			if cols == 1 {
+				v := beta * cv[0]
+				if beta == 1 {
+					v = cv[0]
+				}
+				for j := range bias {
+					bias[j] = v
+				}
+			} else {
+				gemmScaled(bias, cv[:n], beta)
 			}
-			as := a[r0*lda:]
-			if transA {
-				as = a[r0:]
-			}
-			fp32.Gemm(transA, transB, r1-r0, n, k, alpha, as, lda, b, ldb, beta, y[r0*ldy:], ldy)
+			op.ColBias = bias
 		})
-		return
+	default:
+		// Column vector (M x 1): a bias per row.
+		gemmRun(c, fk, op, m, func(bias []float32) {
+			gemmScaled(bias, cv[:m], beta)
+			op.RowBias = bias
+		})
 	}
-	workers := nnWorkers(c, (n+63)/64, flops)
-	if workers <= 1 {
-		fp32.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, y, ldy)
-		return
-	}
-	chunk := (n + workers - 1) / workers
-	chunk = (chunk + 3) &^ 3
-	nnRunWorkers(c, workers, func(wi int) {
-		c0 := wi * chunk
-		c1 := min(n, c0+chunk)
-		if c0 >= c1 {
-			return
-		}
-		bs := b[c0:]
-		if transB {
-			bs = b[c0*ldb:]
-		}
-		fp32.Gemm(transA, transB, m, c1-c0, k, alpha, a, lda, bs, ldb, beta, y[c0:], ldy)
-	})
 }
 
-// nnGemmPackedF32 is fp32.GemmPacked split over the context's threads by
-// blocks of rows of C.
-func nnGemmPackedF32(c *kernel.Ctx, transA bool, m int, alpha float32, a []float32, lda int, pb *fp32.PackedB, beta float32, y []float32, ldy int) {
-	flops := 2 * float64(m) * float64(pb.N()) * float64(pb.K())
-	workers := nnWorkers(c, (m+15)/16, flops)
-	if workers <= 1 {
-		fp32.GemmPacked(transA, m, alpha, a, lda, pb, beta, y, ldy)
+// gemmScaled sets dst = beta*src (a copy when beta is 1).
+func gemmScaled(dst, src []float32, beta float32) {
+	if beta == 1 {
+		copy(dst, src)
 		return
 	}
-	chunk := (m + workers - 1) / workers
-	chunk = (chunk + 1) &^ 1
+	for i, v := range src {
+		dst[i] = beta * v
+	}
+}
+
+// gemmRun runs op on the context's threads: C is split into blocks of
+// rows (or of columns when C is short and wide and B is not packed), each
+// worker with its own packing workspace from c.Scratch. When extra > 0,
+// setup is first called with a scratch slice of extra floats (for a bias
+// the op then refers to).
+func gemmRun(c *kernel.Ctx, fk fp32.Kernels, op *fp32.GemmOp, extra int, setup func([]float32)) {
+	m, n := op.M, op.N
+	if m == 0 || n == 0 {
+		return
+	}
+	flops := 2 * float64(m) * float64(n) * float64(op.K)
+	byRows := m >= n || op.PB != nil
+	units := (m + 15) / 16
+	if !byRows {
+		units = (n + 63) / 64
+	}
+	workers := nnWorkers(c, units, flops)
+	var chunk int
+	part := *op
+	if workers > 1 {
+		if byRows {
+			chunk = (m + workers - 1) / workers
+			chunk = (chunk + 7) &^ 7
+			part.M = min(chunk, m)
+		} else {
+			chunk = (n + workers - 1) / workers
+			chunk = (chunk + 31) &^ 31
+			part.N = min(chunk, n)
+		}
+		if byRows {
+			workers = (m + chunk - 1) / chunk
+		} else {
+			workers = (n + chunk - 1) / chunk
+		}
+	}
+	per := fk.Scratch(&part)
+	scratch := c.Scratch(extra + workers*per)
+	if setup != nil {
+		setup(scratch[:extra])
+	}
+	if workers <= 1 {
+		fk.Run(scratch[extra:], op)
+		return
+	}
 	nnRunWorkers(c, workers, func(wi int) {
-		r0 := wi * chunk
-		r1 := min(m, r0+chunk)
-		if r0 >= r1 {
-			return
+		ws := scratch[extra+wi*per : extra+(wi+1)*per]
+		q := *op
+		if byRows {
+			r0, r1 := wi*chunk, min(m, (wi+1)*chunk)
+			q.M = r1 - r0
+			if q.PA == nil {
+				if q.A.Trans {
+					q.A.Data = q.A.Data[r0:]
+				} else {
+					q.A.Data = q.A.Data[r0*q.A.Ld:]
+				}
+			}
+			q.C = q.C[r0*q.LdC:]
+			if q.RowBias != nil {
+				q.RowBias = q.RowBias[r0:r1]
+			}
+		} else {
+			c0, c1 := wi*chunk, min(n, (wi+1)*chunk)
+			q.N = c1 - c0
+			if q.B.Trans {
+				q.B.Data = q.B.Data[c0*q.B.Ld:]
+			} else {
+				q.B.Data = q.B.Data[c0:]
+			}
+			q.C = q.C[c0:]
+			if q.ColBias != nil {
+				q.ColBias = q.ColBias[c0:c1]
+			}
 		}
-		as := a[r0*lda:]
-		if transA {
-			as = a[r0:]
-		}
-		fp32.GemmPacked(transA, r1-r0, alpha, as, lda, pb, beta, y[r0*ldy:], ldy)
+		fk.Run(ws, &q)
 	})
 }
 
 // registerMatrixOps registers the ops built on the fp32 GEMM: Conv,
 // ConvTranspose, Gemm, MatMul and the internal fused ops goslim.FusedConv
 // and goslim.FusedGemm (inserted by the session's fusion pass; never
-// exported to ONNX).
+// exported to ONNX). Each gets, for float32 inputs, one entry per CPU tier
+// (Arch priority for AVX-512 and AVX2, Typed for pure Go) named
+// "TIER.ALGORITHM" (avx512.im2col, avx2.gemm, generic.depthwise, ...), and
+// a generic entry for every dtype, which runs the pure-Go float32 code.
 func registerMatrixOps(t *kernel.Table) {
-	nnAdd(t, "Conv", "fp32.im2col", buildConv)
-	nnAdd(t, "ConvTranspose", "fp32.col2im", buildConvTranspose)
-	nnAdd(t, "Gemm", "fp32.gemm", buildGemm)
-	nnAdd(t, "MatMul", "fp32.gemm", buildMatMul)
-	for _, op := range []struct {
-		name string
-		b    kernel.Builder
-	}{{"FusedConv", buildFusedConv}, {"FusedGemm", buildFusedGemm}} {
-		t.Add(kernel.Entry{Domain: "goslim", Op: op.name, Name: "generic", Priority: kernel.Generic, Build: op.b})
+	tiers := []struct {
+		tier kernel.Tier
+		prio int
+	}{{kernel.TierAVX512, kernel.Arch}, {kernel.TierAVX2, kernel.Arch}, {kernel.TierGeneric, kernel.Typed}}
+	gen := fp32.For(kernel.TierGeneric)
+	for _, tc := range tiers {
+		fk := fp32.For(tc.tier)
+		if fk.Tier() != tc.tier {
+			continue // no kernels of this tier in this build
+		}
+		name := tc.tier.String()
+		for _, op := range []struct {
+			domain, op string
+			fused      bool
+		}{{"", "Conv", false}, {"goslim", "FusedConv", true}} {
+			for _, algo := range []convAlgo{convDepthwise, convPointwise, convIm2col} {
+				if algo == convDepthwise && tc.tier != kernel.TierGeneric {
+					continue // no vectorized depthwise kernel: the generic entry runs it
+				}
+				t.Add(kernel.Entry{Domain: op.domain, Op: op.op, Name: name + "." + string(algo), Priority: tc.prio, Tier: tc.tier,
+					Build: matrixF32Only(convAccept(algo), convBuilder(fk, op.fused))})
+			}
+		}
+		t.Add(kernel.Entry{Op: "ConvTranspose", Name: name + ".col2im", Priority: tc.prio, Tier: tc.tier,
+			Build: matrixF32Only(nil, convTBuilder(fk))})
+		t.Add(kernel.Entry{Op: "Gemm", Name: name + ".gemm", Priority: tc.prio, Tier: tc.tier,
+			Build: matrixF32Only(nil, gemmBuilder(fk, false))})
+		t.Add(kernel.Entry{Domain: "goslim", Op: "FusedGemm", Name: name + ".gemm", Priority: tc.prio, Tier: tc.tier,
+			Build: matrixF32Only(nil, gemmBuilder(fk, true))})
+		t.Add(kernel.Entry{Op: "MatMul", Name: name + ".gemm", Priority: tc.prio, Tier: tc.tier,
+			Build: matrixF32Only(nil, mmBuilder(fk))})
+	}
+	add(t, "Conv", convBuilder(gen, false))
+	add(t, "ConvTranspose", convTBuilder(gen))
+	add(t, "Gemm", gemmBuilder(gen, false))
+	add(t, "MatMul", mmBuilder(gen))
+	t.Add(kernel.Entry{Domain: "goslim", Op: "FusedConv", Name: "generic", Priority: kernel.Generic, Build: convBuilder(gen, true)})
+	t.Add(kernel.Entry{Domain: "goslim", Op: "FusedGemm", Name: "generic", Priority: kernel.Generic, Build: gemmBuilder(gen, true)})
+}
+
+// matrixF32Only wraps b so that it declines nodes whose first input is not
+// statically float32, or that accept rejects.
+func matrixF32Only(accept func(*kernel.Info) bool, b kernel.Builder) kernel.Builder {
+	return func(info *kernel.Info) (kernel.Kernel, error) {
+		if len(info.Inputs) == 0 || info.Inputs[0].DType != tensor.Float32 {
+			return nil, kernel.ErrDecline
+		}
+		if accept != nil && !accept(info) {
+			return nil, kernel.ErrDecline
+		}
+		return b(info)
+	}
+}
+
+// convAccept accepts the nodes whose float32 convolution runs algo (an
+// unknown weight shape counts as im2col).
+func convAccept(algo convAlgo) func(*kernel.Info) bool {
+	return func(info *kernel.Info) bool {
+		got := convClassify(info)
+		if got == "" {
+			got = convIm2col
+		}
+		return got == algo
 	}
 }

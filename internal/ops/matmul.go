@@ -6,20 +6,24 @@ import (
 	"github.com/goslim/goslim/tensor"
 )
 
-// buildMatMul builds MatMul (opsets 1, 9, 13): numpy.matmul semantics. A
-// 1-D A is read as a row (1, K) and a 1-D B as a column (K, 1), the added
-// axis being removed from the result; leading (batch) axes broadcast.
-func buildMatMul(info *kernel.Info) (kernel.Kernel, error) {
-	k := &mmKernel{}
-	if len(info.Consts) > 1 {
-		k.packed = gemmPackConst(info.Consts[1], false)
+// mmBuilder returns the MatMul builder (opsets 1, 9, 13: numpy.matmul
+// semantics) for float32 kernels fk. A 1-D A is read as a row (1, K) and
+// a 1-D B as a column (K, 1), the added axis being removed from the
+// result; leading (batch) axes broadcast.
+func mmBuilder(fk fp32.Kernels) kernel.Builder {
+	return func(info *kernel.Info) (kernel.Kernel, error) {
+		k := &mmKernel{fk: fk}
+		if len(info.Consts) > 1 {
+			k.packed = gemmPackConst(fk, info.Consts[1], false)
+		}
+		return k, nil
 	}
-	return k, nil
 }
 
-// mmKernel is MatMul; packed holds a constant rank-2 float32/float16 B
-// packed at build time.
+// mmKernel is MatMul; float32 runs fk's GEMM, and packed holds a constant
+// rank-2 float32/float16 B packed at build time.
 type mmKernel struct {
+	fk     fp32.Kernels
 	packed *gemmConstB
 }
 
@@ -141,7 +145,7 @@ func (k *mmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	}
 	switch a.DType {
 	case tensor.Float32:
-		mmF32(c, &p, a.F32(), b.F32(), y.F32(), k.packed.use(b))
+		mmF32(c, k.fk, &p, a.F32(), b.F32(), y.F32(), k.packed.use(b))
 	case tensor.Float16:
 		yf := make([]float32, y.Len())
 		pb := k.packed.use(b)
@@ -149,7 +153,7 @@ func (k *mmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		if pb == nil || p.offB != nil || !p.contigA {
 			bf = nnToF32(b)
 		}
-		mmF32(c, &p, nnToF32(a), bf, yf, pb)
+		mmF32(c, k.fk, &p, nnToF32(a), bf, yf, pb)
 		f32ToHalf(y.Data.([]uint16), yf)
 	case tensor.Float64:
 		mmBatched(c, &p, a.F64(), b.F64(), y.F64())
@@ -165,34 +169,44 @@ func (k *mmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	return nil
 }
 
-// mmF32 runs a float32 batched product. A shared B with contiguous A
-// batches is one (batch*m x k) by (k x n) product (with B prepacked when
-// pb is not nil); otherwise batches run in
-// parallel when there are enough, else one after another with each
-// product split over the threads.
-func mmF32(c *kernel.Ctx, p *mmPlan, a, b, y []float32, pb *fp32.PackedB) {
-	if pb != nil && p.offB == nil && p.contigA && pb.K() == p.k && pb.N() == p.n {
-		nnGemmPackedF32(c, false, p.batch*p.m, 1, a, max(p.k, 1), pb, 0, y, p.n)
+// mmF32 runs a float32 batched product with fk. A shared B with
+// contiguous A batches is one (batch*m x k) by (k x n) product (with B
+// prepacked when pb is not nil); otherwise batches run in parallel when
+// there are enough, else one after another with each product split over
+// the threads.
+func mmF32(c *kernel.Ctx, fk fp32.Kernels, p *mmPlan, a, b, y []float32, pb *fp32.PackedB) {
+	if p.offB == nil && p.contigA {
+		op := fp32.GemmOp{M: p.batch * p.m, N: p.n, K: p.k, Alpha: 1, A: fp32.Mat{Data: a, Ld: max(p.k, 1)}, C: y, LdC: max(p.n, 1)}
+		if pb != nil && pb.K() == p.k && pb.N() == p.n {
+			op.PB = pb
+		} else {
+			op.B = fp32.Mat{Data: b, Ld: max(p.n, 1)}
+		}
+		gemmRun(c, fk, &op, 0, nil)
 		return
 	}
-	if p.offB == nil && p.contigA {
-		nnGemmF32(c, false, false, p.batch*p.m, p.n, p.k, 1, a, max(p.k, 1), b, max(p.n, 1), 0, y, p.n)
-		return
+	one := func(i int) fp32.GemmOp {
+		oa, ob := p.offsets(i)
+		return fp32.GemmOp{M: p.m, N: p.n, K: p.k, Alpha: 1, A: fp32.Mat{Data: a[oa:], Ld: max(p.k, 1)},
+			B: fp32.Mat{Data: b[ob:], Ld: max(p.n, 1)}, C: y[i*p.m*p.n:], LdC: max(p.n, 1)}
 	}
 	flops := 2 * float64(p.batch) * float64(p.m) * float64(p.n) * float64(p.k)
 	workers := nnWorkers(c, p.batch, flops)
 	if workers >= c.Threads || workers == p.batch {
+		sizing := one(0)
+		per := fk.Scratch(&sizing)
+		scratch := c.Scratch(workers * per)
 		nnRunWorkers(c, workers, func(wi int) {
 			for i := wi; i < p.batch; i += workers {
-				oa, ob := p.offsets(i)
-				fp32.Gemm(false, false, p.m, p.n, p.k, 1, a[oa:], max(p.k, 1), b[ob:], max(p.n, 1), 0, y[i*p.m*p.n:], p.n)
+				op := one(i)
+				fk.Run(scratch[wi*per:(wi+1)*per], &op)
 			}
 		})
 		return
 	}
 	for i := 0; i < p.batch; i++ {
-		oa, ob := p.offsets(i)
-		nnGemmF32(c, false, false, p.m, p.n, p.k, 1, a[oa:], max(p.k, 1), b[ob:], max(p.n, 1), 0, y[i*p.m*p.n:], p.n)
+		op := one(i)
+		gemmRun(c, fk, &op, 0, nil)
 	}
 }
 

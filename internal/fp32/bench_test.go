@@ -1,0 +1,83 @@
+package fp32
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// benchShapes are the products timed by BenchmarkSGEMM: squares, and
+// skinny convolution-like and batch-1/32 fully connected shapes.
+var benchShapes = []struct {
+	name    string
+	m, n, k int
+	packedA bool // A constant and pre-packed (conv weights)
+	packedB bool // B constant and pre-packed (FC weights)
+}{
+	{"sq256", 256, 256, 256, false, false},
+	{"sq512", 512, 512, 512, false, false},
+	{"sq1024", 1024, 1024, 1024, false, false},
+	{"conv_m64_n1024_k576", 64, 1024, 576, true, false},
+	{"conv_m16_n3136_k27", 16, 3136, 27, true, false},
+	{"conv_m16_n1024_k144", 16, 1024, 144, true, false},
+	{"fc_m32_n512_k784", 32, 512, 784, false, true},
+	{"fc_m1_n512_k784", 1, 512, 784, false, true},
+}
+
+// BenchmarkSGEMM times one-thread SGEMM per tier and shape, reporting
+// GFLOP/s (a multiply-add counts 2). Run e.g.
+//
+//	go test ./internal/fp32 -run '^$' -bench SGEMM -count 5
+func BenchmarkSGEMM(b *testing.B) {
+	for _, k := range testKernels() {
+		for _, s := range benchShapes {
+			b.Run(fmt.Sprintf("%s/%s", k.Name(), s.name), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 1))
+				x := randSlice(r, s.m*s.k)
+				y := randSlice(r, s.k*s.n)
+				z := make([]float32, s.m*s.n)
+				op := &GemmOp{M: s.m, N: s.n, K: s.k, Alpha: 1, A: Mat{x, s.k, false}, B: Mat{y, s.n, false}, C: z, LdC: s.n}
+				if s.packedA {
+					op.PA = k.PackA(false, s.m, s.k, x, s.k)
+				}
+				if s.packedB {
+					op.PB = k.PackB(false, s.k, s.n, y, s.n)
+				}
+				ws := make([]float32, k.Scratch(op))
+				flop := 2 * float64(s.m) * float64(s.n) * float64(s.k)
+				b.ReportAllocs()
+				best := time.Duration(1 << 62)
+				for b.Loop() {
+					t0 := time.Now()
+					k.Run(ws, op)
+					best = min(best, time.Since(t0))
+				}
+				b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				// The fastest single call: what the code does when it has
+				// the core to itself (the VM is shared and noisy).
+				b.ReportMetric(flop/best.Seconds()/1e9, "best-GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkTile times the micro-kernels alone on L1-resident strips.
+func BenchmarkTile(b *testing.B) {
+	for _, k := range testKernels() {
+		ar := k.arch()
+		for _, depth := range []int{64, 256} {
+			b.Run(fmt.Sprintf("%s/k=%d", ar.name, depth), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 1))
+				pa := randSlice(r, depth*ar.mr)
+				pb := randSlice(r, depth*ar.nr)
+				c := make([]float32, ar.mr*ar.nr)
+				var ep tileEp
+				for b.Loop() {
+					ar.tile(depth, pa, pb, c, ar.nr, ar.mr, ar.nr, &ep)
+				}
+				b.ReportMetric(2*float64(depth*ar.mr*ar.nr)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
