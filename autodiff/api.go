@@ -93,8 +93,18 @@ func (p *Program) OutputIndex(id ir.ValueID) int {
 }
 
 // Build returns the training program of model for the scalar loss value
-// (a value of model, typically made by CrossEntropy, KLDiv or MSE, possibly
-// combined with Add and Mul). model is not modified.
+// (a float value of model, typically made by CrossEntropy, KLDiv or MSE,
+// possibly combined with Add and Mul; a non-scalar loss is differentiated
+// as the sum of its elements). model is not modified.
+//
+// Ops with gradient rules (DefaultRules): Add, Sub, Mul, Div, Pow, Neg,
+// Exp, Log, Sqrt, Reciprocal, Sum, Expand, Where, Cast, Identity, Relu,
+// LeakyRelu, PRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Erf, Gelu,
+// MatMul, Gemm, Conv, MaxPool, AveragePool, GlobalAveragePool,
+// BatchNormalization, LayerNormalization, Dropout, Reshape, Flatten,
+// Squeeze, Unsqueeze, Transpose, Concat, Split, Slice, Softmax, LogSoftmax,
+// ReduceSum, ReduceMean, and the goslim losses. Gradient kernels compute
+// float32 and float64.
 func Build(model *ir.Graph, loss ir.ValueID, opts Options) (*Program, error) {
 	return build(model, loss, opts)
 }

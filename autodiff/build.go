@@ -475,6 +475,10 @@ func (b *builder) dtypeOf(v ir.ValueID) tensor.DType {
 		case n.Op == "DropoutTrain" && slot == 1:
 			return tensor.Bool
 		}
+		if n.Op == "Where" && n.Domain == "" && len(n.Inputs) == 3 {
+			v = n.Inputs[1]
+			continue
+		}
 		next := ir.NoValue
 		for _, in := range n.Inputs {
 			if in != ir.NoValue {

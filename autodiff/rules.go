@@ -10,7 +10,8 @@ func registerRules(r *Rules) {
 	for op, f := range map[string]Rule{
 		"Add": ruleAdd, "Sub": ruleSub, "Mul": ruleMul, "Div": ruleDiv, "Neg": ruleNeg,
 		"Exp": ruleExp, "Log": ruleLog, "Sqrt": ruleSqrt, "Sum": ruleSumOp, "Expand": ruleExpand,
-		"Cast":     ruleCast,
+		"Cast": ruleCast, "Pow": rulePow, "Reciprocal": ruleReciprocal, "Where": ruleWhere,
+		"PRelu": rulePRelu, "Split": ruleSplit,
 		"Identity": ruleIdentity,
 		"Relu":     activation("ReluGrad", true), "Sigmoid": activation("SigmoidGrad", true),
 		"Tanh": activation("TanhGrad", true), "LeakyRelu": activation("LeakyReluGrad", false, "alpha"),
@@ -389,4 +390,97 @@ func ruleKLDiv(c *RuleCtx, n *ir.Node, dOut []ir.ValueID) ([]ir.ValueID, error) 
 
 func ruleMSE(c *RuleCtx, n *ir.Node, dOut []ir.ValueID) ([]ir.ValueID, error) {
 	return c.Internal("MSEGrad", []bool{c.Needs(0), c.Needs(1)}, []ir.ValueID{dOut[0], n.Inputs[0], n.Inputs[1]}), nil
+}
+
+// rulePow: Y = A^B, dA = dY*B*A^(B-1), dB = dY*Y*log(A) (B is cast to
+// A's dtype when it differs).
+func rulePow(c *RuleCtx, n *ir.Node, dOut []ir.ValueID) ([]ir.ValueID, error) {
+	d := none(n)
+	a, b := n.Inputs[0], n.Inputs[1]
+	dt := c.DType(a)
+	if !dt.IsFloat() {
+		return nil, c.Errorf("cannot differentiate Pow of %v", dt)
+	}
+	if bt := c.DType(b); bt != dt {
+		b = c.Op("Cast", []ir.ValueID{b}, ir.IntAttr("to", int64(dt)))
+	}
+	if c.Needs(0) {
+		one, err := c.Scalar(dt, 1)
+		if err != nil {
+			return nil, c.Errorf("%v", err)
+		}
+		p := c.Op("Pow", []ir.ValueID{a, c.Op("Sub", []ir.ValueID{b, one})})
+		d[0] = c.SumTo(c.Op("Mul", []ir.ValueID{dOut[0], c.Op("Mul", []ir.ValueID{b, p})}), a)
+	}
+	if c.Needs(1) {
+		t := c.Op("Mul", []ir.ValueID{c.Op("Mul", []ir.ValueID{dOut[0], n.Outputs[0]}), c.Op("Log", []ir.ValueID{a})})
+		d[1] = c.SumTo(t, n.Inputs[1])
+	}
+	return d, nil
+}
+
+// ruleReciprocal: dX = -dY*Y^2.
+func ruleReciprocal(c *RuleCtx, n *ir.Node, dOut []ir.ValueID) ([]ir.ValueID, error) {
+	y := n.Outputs[0]
+	return []ir.ValueID{c.Op("Neg", []ir.ValueID{c.Op("Mul", []ir.ValueID{dOut[0], c.Op("Mul", []ir.ValueID{y, y})})})}, nil
+}
+
+// ruleWhere routes dY to the selected input: dA = dY where cond, dB = dY
+// elsewhere (each summed to its input's shape).
+func ruleWhere(c *RuleCtx, n *ir.Node, dOut []ir.ValueID) ([]ir.ValueID, error) {
+	d := none(n)
+	zero, err := c.Scalar(c.DType(n.Outputs[0]), 0)
+	if err != nil {
+		return nil, c.Errorf("%v", err)
+	}
+	cond := n.Inputs[0]
+	if c.Needs(1) {
+		d[1] = c.SumTo(c.Op("Where", []ir.ValueID{cond, dOut[0], zero}), n.Inputs[1])
+	}
+	if c.Needs(2) {
+		d[2] = c.SumTo(c.Op("Where", []ir.ValueID{cond, zero, dOut[0]}), n.Inputs[2])
+	}
+	return d, nil
+}
+
+// rulePRelu: Y = X where X > 0, slope*X elsewhere.
+func rulePRelu(c *RuleCtx, n *ir.Node, dOut []ir.ValueID) ([]ir.ValueID, error) {
+	d := none(n)
+	x, slope := n.Inputs[0], n.Inputs[1]
+	zero, err := c.Scalar(c.DType(x), 0)
+	if err != nil {
+		return nil, c.Errorf("%v", err)
+	}
+	pos := c.Op("Greater", []ir.ValueID{x, zero})
+	if c.Needs(0) {
+		d[0] = c.Op("Where", []ir.ValueID{pos, dOut[0], c.Op("Mul", []ir.ValueID{dOut[0], slope})})
+	}
+	if c.Needs(1) {
+		t := c.Op("Where", []ir.ValueID{pos, zero, c.Op("Mul", []ir.ValueID{dOut[0], x})})
+		d[1] = c.SumTo(t, slope)
+	}
+	return d, nil
+}
+
+// ruleSplit concatenates the output gradients (zeros for outputs that get
+// none) along the split axis.
+func ruleSplit(c *RuleCtx, n *ir.Node, dOut []ir.ValueID) ([]ir.ValueID, error) {
+	d := none(n)
+	parts := make([]ir.ValueID, 0, len(n.Outputs))
+	for i, o := range n.Outputs {
+		if o == ir.NoValue {
+			return nil, c.Errorf("Split with an omitted output is not supported")
+		}
+		g := dOut[i]
+		if g == ir.NoValue {
+			z, err := c.Zeros(o)
+			if err != nil {
+				return nil, c.Errorf("%v", err)
+			}
+			g = z
+		}
+		parts = append(parts, g)
+	}
+	d[0] = c.Op("Concat", parts, ir.IntAttr("axis", n.Attrs.Int("axis", 0)))
+	return d, nil
 }
