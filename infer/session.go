@@ -43,19 +43,31 @@ type Options struct {
 	Keep []ir.ValueID
 	// Table overrides the kernel table (default ops.NewTable()).
 	Table *kernel.Table
+	// NoFusion disables the compile-time fusion of node groups (Conv or
+	// Gemm with a following activation, MatMul with a bias Add,
+	// elementwise arithmetic with an activation) into internal kernels.
+	NoFusion bool
 }
 
-// NodeKernel records which implementation runs a node.
+// NodeKernel records which implementation runs a node. Every node of the
+// graph has a record, also when fusion computes it inside another node's
+// kernel.
 type NodeKernel struct {
 	Node   int    // index in Graph.Nodes
 	Label  string // node name and op
 	Op     string
-	Kernel string // entry name, e.g. "generic" or "avx512.gemm"
+	Kernel string // entry name, e.g. "generic" or "avx512.gemm"; "fused into ..." for absorbed nodes
 	Tier   kernel.Tier
+	// Fused names the internal op (e.g. "goslim.FusedConv") that runs this
+	// node together with the nodes fused into it; empty when not fused.
+	Fused string
+	// FusedInto is the index of the node whose kernel also computes this
+	// node (its value is never materialized), or -1.
+	FusedInto int
 }
 
 type step struct {
-	node    int
+	node    int // index in Graph.Nodes (the head of a fused group)
 	k       kernel.Kernel
 	ctx     *kernel.Ctx
 	in      []*tensor.Tensor
@@ -69,6 +81,7 @@ type step struct {
 // calls are serialized.
 type Session struct {
 	g       *ir.Graph
+	exec    *ir.Graph // private copy: fused groups replaced by internal nodes
 	opts    Options
 	tier    kernel.Tier
 	steps   []step
@@ -76,6 +89,8 @@ type Session struct {
 	tapped  []bool
 	kept    []bool
 	isOut   []bool
+	consts  []ir.ValueID // values with a constant tensor (fallback for inputs)
+	pool    *kernel.Pool
 
 	mu     sync.Mutex
 	arena  *arena
@@ -148,30 +163,81 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 	for _, id := range g.Outputs {
 		s.isOut[id] = true
 	}
+	s.exec = g.Clone()
+	var fused []fusion
+	if !opts.NoFusion {
+		fused = planFusions(g, order, func(id ir.ValueID) bool { return s.isOut[id] || s.kept[id] || s.tapped[id] })
+	}
+	if len(fused) > 0 {
+		if s.exec.Opsets == nil {
+			s.exec.Opsets = map[string]int64{}
+		}
+		if _, ok := s.exec.Opsets[FusedDomain]; !ok {
+			s.exec.Opsets[FusedDomain] = 1
+		}
+	}
+	// built[ni] holds the kernel of the internal node that heads a fused
+	// group; absorbedBy[ni] the head node that computes node ni (-1 when
+	// none).
+	type builtKernel struct {
+		k kernel.Kernel
+		e kernel.Entry
+	}
+	built := make(map[int]builtKernel, len(fused))
+	absorbedBy := make([]int, len(g.Nodes))
+	for i := range absorbedBy {
+		absorbedBy[i] = -1
+	}
+	for _, f := range fused {
+		s.exec.Nodes[f.head] = f.node
+		k, e, err := table.Lookup(s.info(f.head, tier))
+		if err != nil {
+			// No kernel takes the fused node: run the group unfused.
+			s.exec.Nodes[f.head] = g.Nodes[f.head]
+			continue
+		}
+		built[f.head] = builtKernel{k, e}
+		for _, a := range f.absorbed {
+			absorbedBy[a] = f.head
+		}
+	}
+	s.pool = kernel.NewPool(opts.Threads)
+	if s.pool != nil {
+		runtime.AddCleanup(s, func(p *kernel.Pool) { p.Close() }, s.pool)
+	}
 	for _, ni := range order {
 		n := &g.Nodes[ni]
-		info := &kernel.Info{Graph: g, Node: n, Opset: g.Opset(n.Domain), Tier: tier,
-			Inputs: make([]ir.Type, len(n.Inputs)), Consts: make([]*tensor.Tensor, len(n.Inputs))}
-		for i, in := range n.Inputs {
-			if in == ir.NoValue {
-				continue
-			}
-			v := &g.Values[in]
-			info.Inputs[i] = v.Type
-			if v.Const != nil && !g.IsInput(in) {
-				info.Consts[i] = v.Const
+		if h := absorbedBy[ni]; h >= 0 {
+			// The head precedes the nodes it absorbs in topological order.
+			s.records = append(s.records, NodeKernel{Node: ni, Label: n.Label(), Op: n.Op,
+				Kernel: "fused into " + g.Nodes[h].Label(), Tier: built[h].e.Tier, FusedInto: h})
+			continue
+		}
+		xn := &s.exec.Nodes[ni]
+		b, isFused := built[ni]
+		k, e := b.k, b.e
+		if !isFused {
+			var err error
+			if k, e, err = table.Lookup(s.info(ni, tier)); err != nil {
+				return nil, fmt.Errorf("infer: %w", err)
 			}
 		}
-		k, e, err := table.Lookup(info)
-		if err != nil {
-			return nil, fmt.Errorf("infer: %w", err)
+		ctx := kernel.NewCtx(xn, opts.Threads, s.arena)
+		ctx.Pool = s.pool
+		s.steps = append(s.steps, step{node: ni, k: k, ctx: ctx,
+			in:    make([]*tensor.Tensor, len(xn.Inputs)),
+			out:   make([]*tensor.Tensor, len(xn.Outputs)),
+			inIDs: xn.Inputs, outIDs: xn.Outputs})
+		rec := NodeKernel{Node: ni, Label: n.Label(), Op: n.Op, Kernel: e.Name, Tier: e.Tier, FusedInto: -1}
+		if isFused {
+			rec.Fused = FusedDomain + "." + xn.Op
 		}
-		s.steps = append(s.steps, step{node: ni, k: k,
-			ctx:   kernel.NewCtx(n, opts.Threads, s.arena),
-			in:    make([]*tensor.Tensor, len(n.Inputs)),
-			out:   make([]*tensor.Tensor, len(n.Outputs)),
-			inIDs: n.Inputs, outIDs: n.Outputs})
-		s.records = append(s.records, NodeKernel{Node: ni, Label: n.Label(), Op: n.Op, Kernel: e.Name, Tier: e.Tier})
+		s.records = append(s.records, rec)
+	}
+	for id := range g.Values {
+		if g.Values[id].Const != nil {
+			s.consts = append(s.consts, ir.ValueID(id))
+		}
 	}
 	// Lifetimes: a computed value dies after its last reader, unless it is
 	// a graph output or kept.
@@ -198,6 +264,25 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 		s.steps[si].release = append(s.steps[si].release, ir.ValueID(id))
 	}
 	return s, nil
+}
+
+// info describes node ni of the execution graph to the kernel table.
+func (s *Session) info(ni int, tier kernel.Tier) *kernel.Info {
+	g := s.exec
+	n := &g.Nodes[ni]
+	info := &kernel.Info{Graph: g, Node: n, Opset: g.Opset(n.Domain), Tier: tier,
+		Inputs: make([]ir.Type, len(n.Inputs)), Consts: make([]*tensor.Tensor, len(n.Inputs))}
+	for i, in := range n.Inputs {
+		if in == ir.NoValue {
+			continue
+		}
+		v := &g.Values[in]
+		info.Inputs[i] = v.Type
+		if v.Const != nil && !g.IsInput(in) {
+			info.Consts[i] = v.Const
+		}
+	}
+	return info
 }
 
 // MaxOpset is the newest ai.onnx opset goslim accepts.
@@ -248,59 +333,119 @@ func (s *Session) Run(ctx context.Context, feeds map[string]*tensor.Tensor) (map
 
 // RunInputs is Run with inputs in graph-input order (nil for an input
 // that falls back to its initializer) and outputs in graph-output order.
+// The outputs are new tensors that belong to the caller.
 func (s *Session) RunInputs(ctx context.Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(inputs) != len(s.g.Inputs) {
-		return nil, fmt.Errorf("infer: got %d inputs, the graph has %d", len(inputs), len(s.g.Inputs))
+	if err := s.run(ctx, inputs); err != nil {
+		return nil, err
 	}
-	outs, err := s.run(ctx, inputs)
-	if err != nil {
+	outs := make([]*tensor.Tensor, len(s.g.Outputs))
+	for i, id := range s.g.Outputs {
+		outs[i] = s.vals[id].Clone()
+	}
+	s.finish()
+	return outs, nil
+}
+
+// RunInto is RunInputs without allocation: it copies the graph outputs
+// into the caller's tensors outputs[i] (one non-nil tensor per graph
+// output), setting their dtype and shape and reusing their storage when it
+// has the right type and length (else allocating new storage). Repeated
+// calls with inputs of the same shapes allocate nothing once the session
+// has warmed up (its first two runs at those shapes).
+func (s *Session) RunInto(ctx context.Context, inputs, outputs []*tensor.Tensor) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(outputs) != len(s.g.Outputs) {
+		return fmt.Errorf("infer: got %d output tensors, the graph has %d outputs", len(outputs), len(s.g.Outputs))
+	}
+	for i, o := range outputs {
+		if o == nil {
+			return fmt.Errorf("infer: output tensor %d (%q) is nil", i, s.g.Values[s.g.Outputs[i]].Name)
+		}
+	}
+	if err := s.run(ctx, inputs); err != nil {
+		return err
+	}
+	var err error
+	for i, id := range s.g.Outputs {
+		if e := copyInto(outputs[i], s.vals[id]); e != nil && err == nil {
+			err = fmt.Errorf("infer: output %q: %w", s.g.Values[id].Name, e)
+		}
+	}
+	s.finish()
+	return err
+}
+
+// run executes the graph. On success the graph outputs are in s.vals and
+// hold their buffers until finish; on failure everything is released.
+func (s *Session) run(ctx context.Context, inputs []*tensor.Tensor) error {
+	if len(inputs) != len(s.g.Inputs) {
+		return fmt.Errorf("infer: got %d inputs, the graph has %d", len(inputs), len(s.g.Inputs))
+	}
+	if err := s.exec1(ctx, inputs); err != nil {
 		s.arena.reset()
 		clear(s.vals)
 		for i := range s.handle {
 			s.handle[i] = -1
 		}
-		return nil, err
+		return err
 	}
-	return outs, nil
+	return nil
 }
 
-func (s *Session) run(ctx context.Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// finish releases the graph outputs' buffers after they were copied out
+// and forgets every value that is not kept.
+func (s *Session) finish() {
+	for _, id := range s.g.Outputs {
+		if !s.kept[id] {
+			s.arena.release(s.handle[id])
+			s.handle[id] = -1
+		}
+	}
+	for id := range s.vals {
+		if !s.kept[id] {
+			s.vals[id] = nil
+		}
+	}
+}
+
+func (s *Session) exec1(ctx context.Context, inputs []*tensor.Tensor) error {
 	g := s.g
 	clear(s.vals)
 	for i, h := range s.handle {
 		// Only kept values of the previous run still hold buffers.
-		s.arena.release(h)
-		s.handle[i] = -1
-	}
-	for id := range g.Values {
-		if c := g.Values[id].Const; c != nil {
-			s.vals[id] = c
+		if h >= 0 {
+			s.arena.release(h)
+			s.handle[i] = -1
 		}
+	}
+	for _, id := range s.consts {
+		s.vals[id] = g.Values[id].Const
 	}
 	for i, id := range g.Inputs {
 		t := inputs[i]
 		v := &g.Values[id]
 		if t == nil {
 			if v.Const == nil {
-				return nil, fmt.Errorf("infer: input %q is missing", v.Name)
+				return fmt.Errorf("infer: input %q is missing", v.Name)
 			}
 			t = v.Const
 		} else if err := checkFeed(v, t); err != nil {
-			return nil, err
+			return err
 		}
 		s.vals[id] = t
 		if s.tapped[id] {
 			if err := s.opts.Tap(id, t); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 	for si := range s.steps {
 		st := &s.steps[si]
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		for i, id := range st.inIDs {
 			if id == ir.NoValue {
@@ -310,19 +455,17 @@ func (s *Session) run(ctx context.Context, inputs []*tensor.Tensor) ([]*tensor.T
 			st.in[i] = s.vals[id]
 		}
 		st.ctx.Begin(st.out)
-		if err := st.k.Run(st.ctx, st.in, st.out); err != nil {
-			return nil, err
-		}
+		err := st.k.Run(st.ctx, st.in, st.out)
 		for i, id := range st.outIDs {
 			t := st.out[i]
-			if id == ir.NoValue {
-				if t != nil {
+			if t == nil {
+				continue
+			}
+			if id == ir.NoValue || err != nil {
+				if st.ctx.AliasOf[i] < 0 {
 					s.arena.release(st.ctx.Handles[i])
 				}
 				continue
-			}
-			if t == nil {
-				return nil, st.ctx.Errorf("kernel produced no output %d (%q)", i, g.Values[id].Name)
 			}
 			s.vals[id] = t
 			if j := st.ctx.AliasOf[i]; j >= 0 {
@@ -332,9 +475,21 @@ func (s *Session) run(ctx context.Context, inputs []*tensor.Tensor) ([]*tensor.T
 			} else {
 				s.handle[id] = st.ctx.Handles[i]
 			}
+		}
+		if err != nil {
+			return err
+		}
+		for i, id := range st.outIDs {
+			if id == ir.NoValue {
+				continue
+			}
+			t := st.out[i]
+			if t == nil {
+				return st.ctx.Errorf("kernel produced no output %d (%q)", i, g.Values[id].Name)
+			}
 			if s.tapped[id] {
 				if err := s.opts.Tap(id, t); err != nil {
-					return nil, err
+					return err
 				}
 			}
 		}
@@ -347,28 +502,89 @@ func (s *Session) run(ctx context.Context, inputs []*tensor.Tensor) ([]*tensor.T
 			s.vals[id] = nil
 		}
 	}
-	outs := make([]*tensor.Tensor, len(g.Outputs))
-	for i, id := range g.Outputs {
-		t := s.vals[id]
-		h := s.handle[id]
-		switch {
-		case h < 0 || s.arena.bufs[h].refs > 1 || s.kept[id]:
-			// A constant, a feed, a view of one, a buffer shared with another
-			// live value, or one the session keeps: hand out a copy.
-			t = t.Clone()
-			s.arena.release(h)
-		default:
-			s.arena.detach(h)
+	return nil
+}
+
+// copyInto copies src into dst, reusing dst's storage when it has the
+// right type and length.
+func copyInto(dst, src *tensor.Tensor) error {
+	n := src.Len()
+	dst.DType = src.DType
+	dst.Shape = append(dst.Shape[:0], src.Shape...)
+	if dst.Data == nil || tensor.SliceLen(dst.Data) != n || !sameType(dst.Data, src.Data) {
+		d, err := tensor.MakeSlice(src.DType, n)
+		if err != nil {
+			return err
 		}
-		s.handle[id] = -1
-		outs[i] = t
+		dst.Data = d
 	}
-	for id := range s.vals {
-		if !s.kept[id] {
-			s.vals[id] = nil
-		}
+	switch d := dst.Data.(type) {
+	case []float32:
+		copy(d, src.Data.([]float32))
+	case []float64:
+		copy(d, src.Data.([]float64))
+	case []uint16:
+		copy(d, src.Data.([]uint16))
+	case []int8:
+		copy(d, src.Data.([]int8))
+	case []uint8:
+		copy(d, src.Data.([]uint8))
+	case []int16:
+		copy(d, src.Data.([]int16))
+	case []int32:
+		copy(d, src.Data.([]int32))
+	case []uint32:
+		copy(d, src.Data.([]uint32))
+	case []int64:
+		copy(d, src.Data.([]int64))
+	case []uint64:
+		copy(d, src.Data.([]uint64))
+	case []bool:
+		copy(d, src.Data.([]bool))
+	default:
+		return fmt.Errorf("unsupported storage %T", dst.Data)
 	}
-	return outs, nil
+	return nil
+}
+
+// sameType reports whether two storage slices have the same element type.
+func sameType(a, b any) bool {
+	switch a.(type) {
+	case []float32:
+		_, ok := b.([]float32)
+		return ok
+	case []float64:
+		_, ok := b.([]float64)
+		return ok
+	case []uint16:
+		_, ok := b.([]uint16)
+		return ok
+	case []int8:
+		_, ok := b.([]int8)
+		return ok
+	case []uint8:
+		_, ok := b.([]uint8)
+		return ok
+	case []int16:
+		_, ok := b.([]int16)
+		return ok
+	case []int32:
+		_, ok := b.([]int32)
+		return ok
+	case []uint32:
+		_, ok := b.([]uint32)
+		return ok
+	case []int64:
+		_, ok := b.([]int64)
+		return ok
+	case []uint64:
+		_, ok := b.([]uint64)
+		return ok
+	case []bool:
+		_, ok := b.([]bool)
+		return ok
+	}
+	return false
 }
 
 // Value returns a kept value (Options.Keep) from the last run, valid until
