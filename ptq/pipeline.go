@@ -244,6 +244,7 @@ func Run(ctx context.Context, g *ir.Graph, cfg *Config, opts Options) (*Outcome,
 			out.GateFailed = !sr.Reached
 		}
 	}
+	out.Graph = matchValueInfo(out.Graph, g)
 	qdqBytes, err := encodedSize(out.Graph)
 	if err != nil {
 		return nil, err
@@ -416,3 +417,26 @@ func (w *countWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = (*countWriter)(nil)
+
+// matchValueInfo returns q without static types on intermediate values
+// when the source model had none (PyTorch and goslim's own exports carry
+// no value_info): Prepare typed every value, and writing those types
+// would add a few percent to small models. Graph inputs, outputs and
+// constants keep their types; the engine and ONNX Runtime infer the rest.
+func matchValueInfo(q, src *ir.Graph) *ir.Graph {
+	for id := range src.Values {
+		v := &src.Values[id]
+		if v.Const == nil && !src.IsInput(ir.ValueID(id)) && !slicesContains(src.Outputs, ir.ValueID(id)) &&
+			(v.Type.Ranked || v.Type.DType != 0) {
+			return q // the source had value_info: keep ours
+		}
+	}
+	out := q.Clone()
+	for id := range out.Values {
+		v := &out.Values[id]
+		if v.Const == nil && !out.IsInput(ir.ValueID(id)) && !slicesContains(out.Outputs, ir.ValueID(id)) {
+			v.Type = ir.Type{}
+		}
+	}
+	return out
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/quant"
@@ -170,7 +171,11 @@ func (r *rewriter) addQDQNode(op, base string, x, scale, zp ir.ValueID, outType 
 	if perAxis {
 		attrs = ir.Attrs{ir.IntAttr("axis", int64(axis))}
 	}
-	r.g.AddNode(ir.Node{Op: op, Name: r.unique(base + "_" + op), Inputs: []ir.ValueID{x, scale, zp},
+	ins := []ir.ValueID{x, scale, zp}
+	if zp == ir.NoValue {
+		ins = ins[:2]
+	}
+	r.g.AddNode(ir.Node{Op: op, Name: r.unique(strings.ToUpper(base)), Inputs: ins,
 		Outputs: []ir.ValueID{y}, Attrs: attrs})
 	return y
 }
@@ -183,9 +188,17 @@ func (r *rewriter) addQDQNode(op, base string, x, scale, zp ir.ValueID, outType 
 //     x_dq; a constant activation (a Concat input) is stored quantized
 //     with a DequantizeLinear;
 //   - each Weight input is stored as an int8 initializer with per-channel
-//     (axis attribute) or per-tensor scales feeding a DequantizeLinear;
+//     (axis attribute) or per-tensor scales feeding a DequantizeLinear (the
+//     zero point input is omitted when it is 0, ONNX's default);
 //   - each Bias input is stored as int32 with scale s_in·s_w[c] and zero
-//     point 0; when it does not fit int32 it stays float32 (Result.FloatBiases);
+//     point 0 (omitted); when it does not fit int32 it stays float32
+//     (Result.FloatBiases);
+//   - names are short, since they repeat in the file and small models
+//     would otherwise grow by several percent: for value ID i of the
+//     planned graph (activation group k), qi and dqi are the quantized and
+//     dequantized values, sk and zk the scale and zero point; weights use
+//     wqi, wsi, wzi, wdqi and biases bqi, bsi, bdqi; each node is named
+//     after its output in upper case (Qi, DQi, WDQi, BDQi);
 //   - a quantized graph output keeps its name on the dequantized value (the
 //     float value it replaces gets a "_float" suffix).
 //
@@ -219,6 +232,11 @@ func Quantize(p *Plan, acts []quant.Params, cfg *Config) (*Result, error) {
 	for id := range dq {
 		dq[id] = ir.NoValue
 	}
+	groupScale := make([]ir.ValueID, len(p.Groups))
+	groupZP := make([]ir.ValueID, len(p.Groups))
+	for i := range groupScale {
+		groupScale[i], groupZP[i] = ir.NoValue, ir.NoValue
+	}
 	for id := range src.Values {
 		gi := p.Group(ir.ValueID(id))
 		if gi < 0 {
@@ -226,27 +244,30 @@ func Quantize(p *Plan, acts []quant.Params, cfg *Config) (*Result, error) {
 		}
 		prm := &acts[gi]
 		v := src.Values[id]
-		scale := r.addConst(v.Name+"_scale", prm.ScaleTensor())
-		zp := r.addConst(v.Name+"_zero_point", prm.ZeroPointTensor())
+		if groupScale[gi] == ir.NoValue {
+			// One scale and zero point per group, named after its first member.
+			groupScale[gi] = r.addConst(fmt.Sprintf("s%d", gi), prm.ScaleTensor())
+			groupZP[gi] = r.addConst(fmt.Sprintf("z%d", gi), prm.ZeroPointTensor())
+		}
+		scale, zp := groupScale[gi], groupZP[gi]
 		var q ir.ValueID
 		if v.Const != nil && !src.IsInput(ir.ValueID(id)) {
 			qt, err := prm.Quantize(v.Const)
 			if err != nil {
 				return nil, fmt.Errorf("ptq: constant %q: %w", v.Name, err)
 			}
-			q = r.addConst(v.Name+"_quantized", qt)
+			q = r.addConst(fmt.Sprintf("q%d", id), qt)
 		} else {
-			qType := v.Type
-			qType.DType = prm.Scheme.DType
-			qType.Shape = append([]ir.Dim(nil), v.Type.Shape...)
-			q = r.addQDQNode("QuantizeLinear", v.Name+"_quantized", ir.ValueID(id), scale, zp, qType, 0, false)
+			// The integer value is left untyped: only its DequantizeLinear
+			// reads it, and its value_info would cost file size.
+			q = r.addQDQNode("QuantizeLinear", fmt.Sprintf("q%d", id), ir.ValueID(id), scale, zp, ir.Type{}, 0, false)
 		}
 		dType := v.Type
 		dType.Shape = append([]ir.Dim(nil), v.Type.Shape...)
 		if dType.DType == tensor.Undefined {
 			dType.DType = tensor.Float32
 		}
-		dq[id] = r.addQDQNode("DequantizeLinear", v.Name+"_dequantized", q, scale, zp, dType, 0, false)
+		dq[id] = r.addQDQNode("DequantizeLinear", fmt.Sprintf("dq%d", id), q, scale, zp, dType, 0, false)
 	}
 	for ni := 0; ni < nOrig; ni++ {
 		n := &g.Nodes[ni]
@@ -289,11 +310,14 @@ func Quantize(p *Plan, acts []quant.Params, cfg *Config) (*Result, error) {
 				if err != nil {
 					return nil, fmt.Errorf("ptq: node %s: weight %q: %w", srcNode.Label(), v.Name, err)
 				}
-				qid := r.addConst(v.Name+"_quantized", qt)
-				scale := r.addConst(v.Name+"_scale", prm.ScaleTensor())
-				zp := r.addConst(v.Name+"_zero_point", prm.ZeroPointTensor())
+				qid := r.addConst(fmt.Sprintf("wq%d", id), qt)
+				scale := r.addConst(fmt.Sprintf("ws%d", id), prm.ScaleTensor())
+				zp := ir.NoValue // symmetric int8: zero point 0, the default
+				if !zeroInts(prm.ZeroPoint) || prm.Scheme.DType != tensor.Int8 {
+					zp = r.addConst(fmt.Sprintf("wz%d", id), prm.ZeroPointTensor())
+				}
 				wType := ir.Type{DType: tensor.Float32, Ranked: true, Shape: ir.ShapeDims(v.Const.Shape)}
-				weights[k] = r.addQDQNode("DequantizeLinear", v.Name+"_dequantized", qid, scale, zp, wType, s.Axis, s.PerChannel)
+				weights[k] = r.addQDQNode("DequantizeLinear", fmt.Sprintf("wdq%d", id), qid, scale, zp, wType, s.Axis, s.PerChannel)
 				wparams[k] = prm
 			}
 			n.Inputs[in.Slot] = weights[k]
@@ -316,15 +340,14 @@ func Quantize(p *Plan, acts []quant.Params, cfg *Config) (*Result, error) {
 				res.FloatBiases = append(res.FloatBiases, srcNode.Label())
 				continue
 			}
-			qid := r.addConst(bv.Name+"_quantized", q)
+			qid := r.addConst(fmt.Sprintf("bq%d", bid), q)
 			sShape, perAxis := tensor.Shape{len(scales)}, true
 			if len(wp.Scale) == 1 { // per-tensor weights: one bias scale
 				sShape, scales, perAxis = tensor.Shape{}, scales[:1], false
 			}
-			scale := r.addConst(bv.Name+"_scale", tensor.FromFloat32(sShape, scales))
-			zp := r.addConst(bv.Name+"_zero_point", &tensor.Tensor{DType: tensor.Int32, Shape: sShape, Data: make([]int32, len(scales))})
+			scale := r.addConst(fmt.Sprintf("bs%d", bid), tensor.FromFloat32(sShape, scales))
 			bType := ir.Type{DType: tensor.Float32, Ranked: true, Shape: ir.ShapeDims(bv.Const.Shape)}
-			n.Inputs[in.Slot] = r.addQDQNode("DequantizeLinear", bv.Name+"_dequantized", qid, scale, zp, bType, 0, perAxis)
+			n.Inputs[in.Slot] = r.addQDQNode("DequantizeLinear", fmt.Sprintf("bdq%d", bid), qid, scale, ir.NoValue, bType, 0, perAxis)
 		}
 	}
 	perAxis := false
@@ -420,4 +443,13 @@ func provenance(cfg *Config) string {
 		Bias: "int32, scale = s_in*s_w", Exclude: ex, OCS: cfg.OCS, CLE: cfg.CLE,
 		BiasCorrection: cfg.BiasCorrection})
 	return string(b)
+}
+
+func zeroInts(v []int32) bool {
+	for _, x := range v {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }

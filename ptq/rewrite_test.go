@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/goslim/goslim/infer"
@@ -229,6 +230,7 @@ func TestQuantizeSmallNet(t *testing.T) {
 		t.Errorf("op counts %v", ops)
 	}
 	// Weights are int8 initializers, biases int32; no float weights remain.
+	nw, nb := 0, 0
 	for _, v := range q.Values {
 		if v.Const == nil {
 			continue
@@ -236,15 +238,22 @@ func TestQuantizeSmallNet(t *testing.T) {
 		switch v.Name {
 		case "c1.w", "c2.w", "fc.w", "c1.b", "c2.b", "fc.b":
 			t.Errorf("float constant %q still in the graph", v.Name)
-		case "c1.w_quantized", "fc.w_quantized":
+		}
+		switch {
+		case strings.HasPrefix(v.Name, "wq"):
+			nw++
 			if v.Const.DType != tensor.Int8 {
 				t.Errorf("%s is %v", v.Name, v.Const.DType)
 			}
-		case "c1.b_quantized":
+		case strings.HasPrefix(v.Name, "bq"):
+			nb++
 			if v.Const.DType != tensor.Int32 {
 				t.Errorf("%s is %v", v.Name, v.Const.DType)
 			}
 		}
+	}
+	if nw != 3 || nb != 3 {
+		t.Errorf("%d int8 weights and %d int32 biases, want 3 and 3", nw, nb)
 	}
 	if q.Values[q.Outputs[0]].Name != "softmax_out" {
 		t.Errorf("output renamed to %q", q.Values[q.Outputs[0]].Name)

@@ -52,5 +52,6 @@ and runs the result with its own engine, as one static binary.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newInspectCmd(stdout), newRunCmd(stdout), newBenchCmd(stdout), newDemoCmd(stdout), newTrainCmd(stdout, stderr), newEvalCmd(stdout, stderr))
+	root.AddCommand(newQuantizeCmd(stdout, stderr), newCompareCmd(stdout, stderr))
 	return root
 }
