@@ -122,7 +122,7 @@ func (r *report) write(w io.Writer) {
 		fmt.Fprintf(w, "\n")
 	} else {
 		fmt.Fprintf(w, "- **ONNX Runtime not measured** (%s): goslim columns only.", oneLine(r.ortMissing))
-		if r.cfg.ort != "off" {
+		if r.cfg.ort != "off" && !strings.Contains(r.ortMissing, "npm install") {
 			fmt.Fprintf(w, " Install it with\n  `npm install --prefix .cache/ort --ignore-scripts onnxruntime-node@1.30.0`")
 		}
 		fmt.Fprintf(w, "\n")
