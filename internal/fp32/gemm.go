@@ -68,6 +68,9 @@ type GemmOp struct {
 	// RowBias (length M) and ColBias (length N) are optional.
 	RowBias, ColBias []float32
 	Act              Act
+	// rows, when rows.base is set, is the right operand (before Conv and
+	// B; used by Kernels.Conv).
+	rows rowSource
 }
 
 // Gemm computes C = alpha*op(A)*op(B) + beta*C with the default tier (see
@@ -225,7 +228,7 @@ func (k Kernels) Scratch(op *GemmOp) int {
 	}
 	if op.PB == nil {
 		n += kc * roundUp(nc, ar.vl)
-		if op.Conv != nil {
+		if op.Conv != nil && op.rows.base == nil {
 			n += nc
 		}
 	}
@@ -257,7 +260,7 @@ func (k Kernels) Run(ws []float32, op *GemmOp) {
 	if op.PB == nil {
 		sz := kc * roundUp(nc, ar.vl)
 		wb, ws = ws[:sz], ws[sz:]
-		if op.Conv != nil {
+		if op.Conv != nil && op.rows.base == nil {
 			wrow = ws[:nc]
 		}
 	}
@@ -275,6 +278,13 @@ func (k Kernels) Run(ws []float32, op *GemmOp) {
 			switch {
 			case op.PB != nil:
 				pb = op.PB.panel(jc, pc, kb, nb)
+			case op.rows.base != nil:
+				pb = wb[:kb*roundUp(nb, ar.vl)]
+				if op.rows.offs != nil {
+					ar.packRows(pb, op.rows.base[jc:], op.rows.offs[pc:pc+kb], 0, kb, nb)
+				} else {
+					ar.packRows(pb, op.rows.base[pc*op.rows.stride+jc:], nil, op.rows.stride, kb, nb)
+				}
 			case op.Conv != nil:
 				pb = wb[:kb*roundUp(nb, ar.vl)]
 				op.Conv.pack(ar, kb, nb, pc, jc, pb, wrow)
@@ -407,6 +417,8 @@ func (op *GemmOp) check(ar *arch) {
 		checkMat("A", r, c, op.A.Data, op.A.Ld)
 	}
 	switch {
+	case op.rows.base != nil:
+		// Checked by the packer.
 	case op.PB != nil:
 		if op.PB.ar != ar || op.PB.k != k || op.PB.n != n {
 			panic(fmt.Sprintf("fp32: PackedB (%s, %dx%d) does not fit a %s Gemm of k=%d n=%d", op.PB.ar.name, op.PB.k, op.PB.n, ar.name, k, n))

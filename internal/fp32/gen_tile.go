@@ -82,8 +82,14 @@ func main() {
 	p("GLOBL ·tileMask(SB), RODATA|NOPTR, $64")
 	out.WriteString("\n")
 
-	gen(&isa{name: "AVX512", mr: 8, maxNV: 2, vbytes: 64, reg: "Z", bReg: 16, bcastReg: 18, nBcast: 8})
-	gen(&isa{name: "AVX2", mr: 6, maxNV: 2, vbytes: 32, reg: "Y", bReg: 12, bcastReg: 14, nBcast: 2})
+	avx512 := &isa{name: "AVX512", mr: 8, maxNV: 2, vbytes: 64, reg: "Z", bReg: 16, bcastReg: 18, nBcast: 8}
+	avx2 := &isa{name: "AVX2", mr: 6, maxNV: 2, vbytes: 32, reg: "Y", bReg: 12, bcastReg: 14, nBcast: 2}
+	gen(avx512)
+	gen(avx2)
+	genPack(avx512)
+	genPack(avx2)
+	genDW(avx512)
+	genDW(avx2)
 	if err := os.WriteFile("tile_amd64.s", out.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
@@ -279,6 +285,139 @@ func epilogue(s *isa, L string, mr, nv int) {
 		}
 	}
 	label(L + "_nocb")
+	actCode(s, L, each)
+
+	label(L + "_store")
+	avx2Mask()
+	p("MOVQ DX, BX")
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			a := acc(s, r, v)
+			switch {
+			case v < nv-1:
+				p("VMOVUPS %s, %d(BX)", a, v*s.vbytes)
+			case s.reg == "Z":
+				p("VMOVUPS %s, K1, %d(BX)", a, v*s.vbytes)
+			default:
+				p("VMASKMOVPS %s, %s, %d(BX)", a, s.t(3), v*s.vbytes)
+			}
+		}
+		if r < mr-1 {
+			p("ADDQ R8, BX")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// genPack writes packRowsXXX, the B-panel packer (contract of packRowsGo):
+//
+//	func packRowsXXX(dst, src *float32, offs *int32, stride, kb, nb int)
+//
+// Row p of the kb x nb panel starts at src[offs[p]] (src[p*stride] when
+// offs is nil); it is stored into strips of two vectors (the last strip
+// one or two vectors, zero past nb), strips one after another in dst.
+func genPack(s *isa) {
+	vl := s.vbytes / 4
+	nr := 2 * vl
+	fmt.Fprintf(&out, "// func packRows%s(dst, src *float32, offs *int32, stride, kb, nb int)\n", s.name)
+	fmt.Fprintf(&out, "TEXT ·packRows%s(SB), NOSPLIT, $0-48\n", s.name)
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ src+8(FP), SI")
+	p("MOVQ offs+16(FP), R8")
+	p("MOVQ stride+24(FP), R9")
+	p("MOVQ kb+32(FP), R10")
+	p("MOVQ nb+40(FP), R11")
+	L := "pack" + s.name
+	label(L + "_strip")
+	p("CMPQ R11, $%d", nr)
+	p("JLT %s_tail", L)
+	packBody(s, L+"_full", 2, false)
+	p("ADDQ $%d, SI", nr*4)
+	p("SUBQ $%d, R11", nr)
+	p("JMP %s_strip", L)
+	label(L + "_tail")
+	p("TESTQ R11, R11")
+	p("JEQ %s_done", L)
+	p("CMPQ R11, $%d", vl)
+	p("JG %s_tail2", L)
+	packMask(s, "R11")
+	packBody(s, L+"_one", 1, true)
+	p("JMP %s_done", L)
+	label(L + "_tail2")
+	p("LEAQ -%d(R11), AX", vl)
+	packMask(s, "AX")
+	packBody(s, L+"_two", 2, true)
+	label(L + "_done")
+	p("VZEROUPPER")
+	p("RET")
+	out.WriteString("\n")
+}
+
+// packMask sets the mask of the last vector to the lane count in reg
+// (K1 for AVX-512, Y15 for AVX2); it clobbers CX and BX.
+func packMask(s *isa, reg string) {
+	if s.reg == "Z" {
+		p("MOVQ %s, CX", reg)
+		p("MOVL $1, BX")
+		p("SHLL CX, BX")
+		p("DECL BX")
+		p("KMOVW BX, K1")
+		return
+	}
+	p("MOVQ %s, BX", reg)
+	p("NEGQ BX")
+	p("LEAQ ·tileMask(SB), CX")
+	p("VMOVDQU 32(CX)(BX*4), Y15")
+}
+
+// packBody copies the kb rows of one strip of nvec vectors (the last one
+// masked when masked), advancing DI.
+func packBody(s *isa, L string, nvec int, masked bool) {
+	copyRow := func() {
+		for v := 0; v < nvec; v++ {
+			r := s.r(v)
+			switch {
+			case !masked || v < nvec-1:
+				p("VMOVUPS %d(SI)(CX*4), %s", v*s.vbytes, r)
+			case s.reg == "Z":
+				p("VMOVUPS.Z %d(SI)(CX*4), K1, %s", v*s.vbytes, r)
+			default:
+				p("VMASKMOVPS %d(SI)(CX*4), Y15, %s", v*s.vbytes, r)
+			}
+		}
+		for v := 0; v < nvec; v++ {
+			p("VMOVUPS %s, %d(DI)", s.r(v), v*s.vbytes)
+		}
+		p("ADDQ $%d, DI", nvec*s.vbytes)
+	}
+	p("XORQ BX, BX")
+	p("XORQ R13, R13")
+	p("TESTQ R8, R8")
+	p("JEQ %s_s", L)
+	label(L + "_t")
+	p("CMPQ BX, R10")
+	p("JGE %s_end", L)
+	p("MOVLQSX (R8)(BX*4), CX")
+	copyRow()
+	p("INCQ BX")
+	p("JMP %s_t", L)
+	label(L + "_s")
+	p("CMPQ BX, R10")
+	p("JGE %s_end", L)
+	p("MOVQ R13, CX")
+	copyRow()
+	p("ADDQ R9, R13")
+	p("INCQ BX")
+	p("JMP %s_s", L)
+	label(L + "_end")
+}
+
+// actCode emits the activation named by bits 8..11 of the flags in AX,
+// with its parameters read from the tileEp at R11, applied to the
+// registers each visits; it falls through to L_store. It clobbers BX, K2
+// and the scratch registers t(0..4).
+func actCode(s *isa, L string, each func(func(a string))) {
 	// activation
 	p("MOVL AX, BX")
 	p("SHRL $8, BX")
@@ -361,25 +500,135 @@ func epilogue(s *isa, L string, mr, nv int) {
 		}
 	})
 
-	label(L + "_store")
-	avx2Mask()
-	p("MOVQ DX, BX")
-	for r := 0; r < mr; r++ {
-		for v := 0; v < nv; v++ {
-			a := acc(s, r, v)
-			switch {
-			case v < nv-1:
-				p("VMOVUPS %s, %d(BX)", a, v*s.vbytes)
-			case s.reg == "Z":
-				p("VMOVUPS %s, K1, %d(BX)", a, v*s.vbytes)
-			default:
-				p("VMASKMOVPS %s, %s, %d(BX)", a, s.t(3), v*s.vbytes)
-			}
+}
+
+// genDW writes dwConvXXX, the depthwise convolution of one channel plane
+// (contract of dwConvGo):
+//
+//	func dwConvXXX(out *float32, ldo, outW, outH int, in *float32, rowStep int, offs *int32, w *float32, taps int, ep *tileEp)
+//
+// For oh < outH, ow < outW:
+//
+//	out[oh*ldo+ow] = act(bias + sum_{t<taps} w[t] * in[offs[t] + oh*rowStep + ow])
+//
+// with bias = *ep.rowBias when ep.flags has epRowBias, else 0 (the sum
+// starts from the bias and adds the taps in order).
+func genDW(s *isa) {
+	vl := s.vbytes / 4
+	fmt.Fprintf(&out, "// func dwConv%s(out *float32, ldo, outW, outH int, in *float32, rowStep int, offs *int32, w *float32, taps int, ep *tileEp)\n", s.name)
+	fmt.Fprintf(&out, "TEXT ·dwConv%s(SB), NOSPLIT, $0-80\n", s.name)
+	L := "dw" + s.name
+	p("MOVQ out+0(FP), DI")
+	p("MOVQ in+32(FP), SI")
+	p("MOVQ offs+48(FP), R8")
+	p("MOVQ w+56(FP), R9")
+	p("MOVQ ep+72(FP), R11")
+	p("MOVL (R11), AX")
+	p("XORQ R12, R12")
+	label(L + "_row")
+	p("CMPQ R12, outH+24(FP)")
+	p("JGE %s_done", L)
+	// DX = in + oh*rowStep floats, R13 = out + oh*ldo floats
+	p("MOVQ R12, BX")
+	p("IMULQ rowStep+40(FP), BX")
+	p("LEAQ (SI)(BX*4), DX")
+	p("MOVQ R12, BX")
+	p("IMULQ ldo+8(FP), BX")
+	p("LEAQ (DI)(BX*4), R13")
+	p("XORQ R10, R10")
+	label(L + "_vec")
+	p("MOVQ outW+16(FP), BX")
+	p("SUBQ R10, BX")
+	p("JLE %s_rownext", L)
+	p("CMPQ BX, $%d", 2*vl)
+	p("JLT %s_tail", L)
+	// Two full vectors.
+	a0, a1, bc, ld := s.r(0), s.r(1), s.r(2), s.r(3)
+	dwInit := func(accs ...string) {
+		p("TESTL $%d, AX", flagRowBias)
+		p("JEQ %s_z%d", L, dwLabel)
+		p("MOVQ %d(R11), BX", offRowBias)
+		p("VBROADCASTSS (BX), %s", accs[0])
+		for _, a := range accs[1:] {
+			p("VMOVAPS %s, %s", accs[0], a)
 		}
-		if r < mr-1 {
-			p("ADDQ R8, BX")
+		p("JMP %s_i%d", L, dwLabel)
+		label(fmt.Sprintf("%s_z%d", L, dwLabel))
+		for _, a := range accs {
+			p("VXORPS %s, %s, %s", a, a, a)
 		}
+		label(fmt.Sprintf("%s_i%d", L, dwLabel))
+		dwLabel++
 	}
+	dwInit(a0, a1)
+	p("XORQ CX, CX")
+	label(L + "_tap2")
+	p("MOVLQSX (R8)(CX*4), BX")
+	p("LEAQ (DX)(BX*4), BX")
+	p("VBROADCASTSS (R9)(CX*4), %s", bc)
+	p("VFMADD231PS (BX)(R10*4), %s, %s", bc, a0)
+	p("VFMADD231PS %d(BX)(R10*4), %s, %s", s.vbytes, bc, a1)
+	p("INCQ CX")
+	p("CMPQ CX, taps+64(FP)")
+	p("JLT %s_tap2", L)
+	actCode(s, L+"_a2", func(f func(string)) { f(a0); f(a1) })
+	label(L + "_a2_store")
+	p("VMOVUPS %s, (R13)(R10*4)", a0)
+	p("VMOVUPS %s, %d(R13)(R10*4)", a1, s.vbytes)
+	p("ADDQ $%d, R10", 2*vl)
+	p("JMP %s_vec", L)
+	// One vector of up to vl lanes, masked.
+	label(L + "_tail")
+	p("CMPQ BX, $%d", vl)
+	p("JLE %s_tailmask", L)
+	p("MOVQ $%d, BX", vl)
+	label(L + "_tailmask")
+	// BX = lanes (1..vl).
+	if s.reg == "Z" {
+		p("MOVQ BX, CX")
+		p("MOVL $1, BX")
+		p("SHLL CX, BX")
+		p("DECL BX")
+		p("KMOVW BX, K1")
+	} else {
+		p("MOVQ BX, CX")
+		p("NEGQ CX")
+		p("LEAQ ·tileMask(SB), BX")
+		p("LEAQ 32(BX)(CX*4), R14") // R14: address of the lane mask
+		p("VMOVDQU (R14), Y15")
+	}
+	dwInit(a0)
+	p("XORQ CX, CX")
+	label(L + "_tap1")
+	p("MOVLQSX (R8)(CX*4), BX")
+	p("LEAQ (DX)(BX*4), BX")
+	p("VBROADCASTSS (R9)(CX*4), %s", bc)
+	if s.reg == "Z" {
+		p("VMOVUPS.Z (BX)(R10*4), K1, %s", ld)
+	} else {
+		p("VMASKMOVPS (BX)(R10*4), %s, %s", s.r(15), ld)
+	}
+	p("VFMADD231PS %s, %s, %s", ld, bc, a0)
+	p("INCQ CX")
+	p("CMPQ CX, taps+64(FP)")
+	p("JLT %s_tap1", L)
+	actCode(s, L+"_a1", func(f func(string)) { f(a0) })
+	label(L + "_a1_store")
+	if s.reg == "Z" {
+		p("VMOVUPS %s, K1, (R13)(R10*4)", a0)
+	} else {
+		p("VMOVDQU (R14), Y15") // the activation may have used Y15
+		p("VMASKMOVPS %s, %s, (R13)(R10*4)", a0, s.r(15))
+	}
+	p("ADDQ $%d, R10", vl)
+	p("JMP %s_vec", L)
+	label(L + "_rownext")
+	p("INCQ R12")
+	p("JMP %s_row", L)
+	label(L + "_done")
 	p("VZEROUPPER")
 	p("RET")
+	out.WriteString("\n")
 }
+
+var dwLabel int

@@ -59,16 +59,51 @@ func packA8(kb int, a []float32, lda, off int, d []float32) {
 	}
 }
 
+// packRows packs the kb x nb panel whose row p is src[off(p):off(p)+nb],
+// off(p) = offs[p] or p*stride when offs is nil, into dst (kb, nb >= 1).
+func (ar *arch) packRows(dst, src []float32, offs []int32, stride, kb, nb int) {
+	if ar.asm != 0 {
+		asmPackRows(ar.asm, dst, src, offs, stride, kb, nb, kb*roundUp(nb, ar.vl))
+		return
+	}
+	packRowsGo(ar.nr, ar.vl, dst, src, offs, stride, kb, nb)
+}
+
+// packRowsGo is the pure-Go twin of the assembly packers (packRowsAVX512,
+// packRowsAVX2) and the generic tier's packer:
+//
+//	for p < kb, j < nb: dst[s*kb + p*w + c] = src[off(p) + j]
+//
+// with j = s + c, s a multiple of nr, w = min(nr, roundUp(nb-s, vl)) and
+// zeros for c past the last column of the last strip.
+func packRowsGo(nr, vl int, dst, src []float32, offs []int32, stride, kb, nb int) {
+	for p := 0; p < kb; p++ {
+		off := p * stride
+		if offs != nil {
+			off = int(offs[p])
+		}
+		row := src[off : off+nb]
+		s := 0
+		for ; s+nr <= nb; s += nr {
+			d := s*kb + p*nr
+			copy(dst[d:d+nr], row[s:s+nr])
+		}
+		if s < nb {
+			cols := nb - s
+			w := min(nr, roundUp(cols, vl))
+			d := dst[s*kb+p*w : s*kb+p*w+w]
+			copy(d, row[s:])
+			clear(d[cols:])
+		}
+	}
+}
+
 // packB packs the kb x nb panel of op(B) at (p0, j0) into dst.
 func (ar *arch) packB(trans bool, kb, nb int, b []float32, ldb, p0, j0 int, dst []float32) {
 	nr := ar.nr
 	if !trans {
 		// op(B)[p][j] = b[p*ldb+j]: rows are contiguous.
-		for p := 0; p < kb; p++ {
-			off := (p0+p)*ldb + j0
-			row := b[off : off+nb]
-			ar.scatterRow(row, p, kb, dst)
-		}
+		ar.packRows(dst, b[p0*ldb+j0:], nil, ldb, kb, nb)
 		return
 	}
 	// op(B)[p][j] = b[j*ldb+p]: columns are contiguous.

@@ -47,6 +47,98 @@ func tileAVX512(k int, a, b, c *float32, ldc, mr, nv, last int, ep *tileEp)
 //go:noescape
 func tileAVX2(k int, a, b, c *float32, ldc, mr, nv, last int, ep *tileEp)
 
+// packRowsAVX512 is the AVX-512 B-panel packer; its pure-Go twin is
+// packRowsGo with nr = 32, vl = 16.
+//
+//go:noescape
+func packRowsAVX512(dst, src *float32, offs *int32, stride, kb, nb int)
+
+// packRowsAVX2 is the AVX2 B-panel packer; its pure-Go twin is packRowsGo
+// with nr = 16, vl = 8.
+//
+//go:noescape
+func packRowsAVX2(dst, src *float32, offs *int32, stride, kb, nb int)
+
+// asmPackRows runs assembly packer which (arch.packRows) after checking
+// the slices (kb, nb >= 1).
+func asmPackRows(which int, dst, src []float32, offs []int32, stride, kb, nb, dstLen int) {
+	_ = dst[dstLen-1]
+	last := (kb-1)*stride + nb
+	var op *int32
+	if offs != nil {
+		last = 0
+		for _, o := range offs[:kb] {
+			if o < 0 {
+				panic("fp32: negative packing offset")
+			}
+			last = max(last, int(o))
+		}
+		last += nb
+		op = &offs[0]
+	}
+	_ = src[last-1]
+	if which == asmAVX512 {
+		packRowsAVX512(&dst[0], &src[0], op, stride, kb, nb)
+		return
+	}
+	packRowsAVX2(&dst[0], &src[0], op, stride, kb, nb)
+}
+
+// dwConvAVX512 is the AVX-512 depthwise kernel; its pure-Go twin is
+// dwConvGo.
+//
+//go:noescape
+func dwConvAVX512(out *float32, ldo, outW, outH int, in *float32, rowStep int, offs *int32, w *float32, taps int, ep *tileEp)
+
+// dwConvAVX2 is the AVX2 depthwise kernel; its pure-Go twin is dwConvGo.
+//
+//go:noescape
+func dwConvAVX2(out *float32, ldo, outW, outH int, in *float32, rowStep int, offs *int32, w *float32, taps int, ep *tileEp)
+
+// asmDW runs assembly depthwise kernel which after checking the slices
+// (the contract of dwConvGo; outW, outH, len(w) >= 1).
+func asmDW(which int, out []float32, ldo, outW, outH int, in []float32, rowStep int, offs []int32, w []float32, ep *tileEp) {
+	taps := len(w)
+	_ = out[(outH-1)*ldo+outW-1]
+	last := 0
+	for _, o := range offs[:taps] {
+		if o < 0 {
+			panic("fp32: negative depthwise offset")
+		}
+		last = max(last, int(o))
+	}
+	_ = in[last+(outH-1)*rowStep+outW-1]
+	if ep.flags&epRowBias != 0 && ep.rowBias == nil {
+		panic("fp32: depthwise bias pointer is nil")
+	}
+	if which == asmAVX512 {
+		dwConvAVX512(&out[0], ldo, outW, outH, &in[0], rowStep, &offs[0], &w[0], taps, ep)
+		return
+	}
+	dwConvAVX2(&out[0], ldo, outW, outH, &in[0], rowStep, &offs[0], &w[0], taps, ep)
+}
+
+// gatherRowsAVX512 copies rows with a source stride of 1 or 2; its
+// pure-Go twin is gatherRowsGo.
+//
+//go:noescape
+func gatherRowsAVX512(dst *float32, dp int, src *float32, sp, rows, n, stride int)
+
+// gatherRows is gatherRowsGo, in assembly for which == asmAVX512 and
+// stride 1 or 2.
+func gatherRows(which int, dst []float32, dp int, src []float32, sp, rows, n, stride int) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	if which != asmAVX512 || stride > 2 {
+		gatherRowsGo(dst, dp, src, sp, rows, n, stride)
+		return
+	}
+	_ = dst[(rows-1)*dp+n-1]
+	_ = src[(rows-1)*sp+(n-1)*stride]
+	gatherRowsAVX512(&dst[0], dp, &src[0], sp, rows, n, stride)
+}
+
 // tileAVX512Go checks the slices and calls tileAVX512 (k >= 1).
 func tileAVX512Go(k int, a, b, c []float32, ldc, mr, ncols int, ep *tileEp) {
 	nv := (ncols + 15) >> 4

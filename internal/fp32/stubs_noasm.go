@@ -11,3 +11,20 @@ func archs() []*arch { return archList[:] }
 func asmTile(which, k int, a, b, c []float32, ldc, mr, ncols int, ep *tileEp) {
 	panic("fp32: assembly kernel in a noasm build")
 }
+
+// asmPackRows is never called without assembly.
+func asmPackRows(which int, dst, src []float32, offs []int32, stride, kb, nb, dstLen int) {
+	panic("fp32: assembly kernel in a noasm build")
+}
+
+// asmDW is never called without assembly.
+func asmDW(which int, out []float32, ldo, outW, outH int, in []float32, rowStep int, offs []int32, w []float32, ep *tileEp) {
+	panic("fp32: assembly kernel in a noasm build")
+}
+
+// gatherRows is gatherRowsGo without assembly.
+func gatherRows(which int, dst []float32, dp int, src []float32, sp, rows, n, stride int) {
+	if rows > 0 && n > 0 {
+		gatherRowsGo(dst, dp, src, sp, rows, n, stride)
+	}
+}

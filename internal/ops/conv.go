@@ -341,69 +341,91 @@ func convF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 	}
 	inSize, outSize, K := geom.InSize(), geom.OutSize(), geom.KernelSize()
 	kk := cg * K
-	pointwise := K == 1 && inSize == outSize
-	for i := 0; i < 3 && pointwise; i++ {
-		pointwise = geom.Stride[i] == 1 && geom.Pad[i] == 0
-	}
-	// Units are (image, group, column tile); columns are split only to
-	// give every thread work when images and groups are too few.
+	// Units are (image, group, column tile); columns are split (in whole
+	// output rows when they are long enough) only to give every thread
+	// work when images and groups are too few.
 	tile := outSize
 	flops := 2 * float64(p.n) * float64(p.m) * float64(outSize) * float64(kk)
 	if c.Threads > 1 && flops > 1<<22 {
 		if want := (c.Threads + p.n*p.g - 1) / (p.n * p.g); want > 1 {
-			tile = min(outSize, max(64, (outSize+want-1)/want+31)&^31)
+			tile = min(outSize, max(64, (outSize+want-1)/want))
+			if outW := geom.Out[2]; outW >= 16 {
+				tile = min(outSize, (tile+outW-1)/outW*outW)
+			}
 		}
 	}
 	tiles := (outSize + tile - 1) / tile
 	units := p.n * p.g * tiles
 	workers := nnWorkers(c, units, flops)
 	fk := p.fk
-	sizing := fp32.GemmOp{M: mg, N: tile, K: kk, Conv: &fp32.ConvSource{}}
-	if pointwise {
-		sizing.Conv = nil
-	}
+	sizing := fp32.ConvOp{Geom: &geom, M: mg, Channels: cg, NCol: tile, LdY: outSize}
 	if p.packed != nil {
-		sizing.PA = p.packed[0]
+		sizing.PW = p.packed[0]
 	}
-	per := fk.Scratch(&sizing)
+	per := 0
+	for t := 0; t < tiles; t++ {
+		sizing.Col0 = t * tile
+		sizing.NCol = min(tile, outSize-t*tile)
+		per = max(per, fk.ConvScratch(&sizing))
+	}
 	scratch := c.Scratch(workers * per)
 	nnRunWorkers(c, workers, func(wi int) {
 		ws := scratch[wi*per : (wi+1)*per]
-		var src fp32.ConvSource
 		for u := wi; u < units; u += workers {
 			t := u % tiles
 			ng := u / tiles
 			gi, ni := ng%p.g, ng/p.g
 			col0 := t * tile
-			nc := min(tile, outSize-col0)
-			xg := x[(ni*p.c+gi*cg)*inSize : (ni*p.c+(gi+1)*cg)*inSize]
-			yg := y[(ni*p.m+gi*mg)*outSize:]
-			op := fp32.GemmOp{M: mg, N: nc, K: kk, Alpha: 1, C: yg[col0:], LdC: outSize, Act: p.act}
+			op := fp32.ConvOp{Geom: &geom, M: mg, Channels: cg, Col0: col0, NCol: min(tile, outSize-col0),
+				X: x[(ni*p.c+gi*cg)*inSize : (ni*p.c+(gi+1)*cg)*inSize], Y: y[(ni*p.m+gi*mg)*outSize:], LdY: outSize, Act: p.act}
 			if p.packed != nil {
-				op.PA = p.packed[gi]
+				op.PW = p.packed[gi]
 			} else {
-				op.A = fp32.Mat{Data: w[gi*mg*kk : (gi+1)*mg*kk], Ld: max(kk, 1)}
-			}
-			if pointwise {
-				op.B = fp32.Mat{Data: xg[col0:], Ld: inSize}
-			} else {
-				src = fp32.ConvSource{Geom: &geom, Image: xg, Channels: cg, Col0: col0}
-				op.Conv = &src
+				op.W = w[gi*mg*kk : (gi+1)*mg*kk]
 			}
 			if b != nil {
-				op.RowBias = b[gi*mg : (gi+1)*mg]
+				op.Bias = b[gi*mg : (gi+1)*mg]
 			}
-			fk.Run(ws, &op)
+			fk.Conv(ws, &op)
 		}
 	})
 }
 
 // convDepthwiseF32 is the direct float32 convolution for groups with one
 // input channel each (depthwise, with a channel multiplier mg <= 4): each
-// output plane accumulates kernel-tap-weighted rows of its input plane.
+// output plane accumulates kernel-tap-weighted rows of its input plane
+// (fp32's Depthwise kernel of the tier for one or two spatial axes, a Go
+// loop for three).
 func convDepthwiseF32(c *kernel.Ctx, p *convProblem, g *fp32.ConvGeom, x, w, b, y []float32) {
 	inSize, outSize, K := g.InSize(), g.OutSize(), g.KernelSize()
 	mg := p.m / p.g
+	if g.In[0] == 1 && g.Kernel[0] == 1 && g.Out[0] == 1 {
+		// At most two spatial axes: the fp32 kernel of the tier, on units of
+		// (image, block of input channels).
+		blk := p.g
+		if c.Threads > 1 {
+			blk = max(1, (p.g+c.Threads-1)/c.Threads)
+		}
+		nblk := (p.g + blk - 1) / blk
+		units := p.n * nblk
+		workers := nnWorkers(c, units, 2*float64(p.n*p.m)*float64(outSize)*float64(K))
+		per := p.fk.DepthwiseScratch(g)
+		scratch := c.Scratch(workers * per)
+		nnRunWorkers(c, workers, func(wi int) {
+			ws := scratch[wi*per : (wi+1)*per]
+			for u := wi; u < units; u += workers {
+				ni, c0 := u/nblk, u%nblk*blk
+				c1 := min(p.g, c0+blk)
+				op := fp32.DepthwiseOp{Geom: g, Channels: c1 - c0, M: mg, X: x[(ni*p.c+c0)*inSize : (ni*p.c+c1)*inSize],
+					W: w[c0*mg*K : c1*mg*K], Y: y[(ni*p.m+c0*mg)*outSize:], LdY: outSize, Act: p.act}
+				if b != nil {
+					op.Bias = b[c0*mg : c1*mg]
+				}
+				p.fk.Depthwise(ws, &op)
+			}
+		})
+		return
+	}
 	units := p.n * p.m
 	workers := nnWorkers(c, units, 2*float64(units)*float64(outSize)*float64(K))
 	inD, inH, inW := g.In[0], g.In[1], g.In[2]

@@ -463,9 +463,6 @@ func registerMatrixOps(t *kernel.Table) {
 			fused      bool
 		}{{"", "Conv", false}, {"goslim", "FusedConv", true}} {
 			for _, algo := range []convAlgo{convDepthwise, convPointwise, convIm2col} {
-				if algo == convDepthwise && tc.tier != kernel.TierGeneric {
-					continue // no vectorized depthwise kernel: the generic entry runs it
-				}
 				t.Add(kernel.Entry{Domain: op.domain, Op: op.op, Name: name + "." + string(algo), Priority: tc.prio, Tier: tc.tier,
 					Build: matrixF32Only(convAccept(algo), convBuilder(fk, op.fused))})
 			}

@@ -1,0 +1,288 @@
+package fp32
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// ConvOp is one image and group of a convolution, computed as the GEMM
+// Y = act(W * col(X) + Bias) for the window positions [Col0, Col0+NCol):
+//
+//	Y[m][o] = act(Bias[m] + sum_{c < Channels, t < K} W[m][c*K+t] * X[c][pos(o, t)])
+//
+// with K = Geom.KernelSize(), pos as in ConvGeom.Im2col (zero in the
+// padding) and Y's row m at Y[m*LdY:]. W is M x Channels*K row-major,
+// or PW when pre-packed (PackA of that matrix). Bias may be nil.
+//
+// Kernels.Conv picks one of three ways to feed the GEMM:
+//   - pointwise (1x1, stride 1, no padding): X is the right operand as is;
+//   - wide (at most two spatial axes): the needed input rows are copied
+//     once into a zero-padded buffer split into stride phases (sub-images
+//     X_ab[i][j] = Xpadded[sh*i+a][sw*j+b]), which makes every tap a
+//     stride-1 read (or X is read in place for stride 1 without padding),
+//     so row (c, t) of the column matrix is one contiguous slice of the
+//     buffer when the output is computed on the buffer's row width ("wide"
+//     rows; the few extra columns are dropped when copying into Y);
+//   - general: each panel of the column matrix is packed from the image
+//     (ConvSource).
+type ConvOp struct {
+	Geom       *ConvGeom
+	M          int
+	Channels   int
+	X          []float32
+	W          []float32
+	PW         *PackedA
+	Y          []float32
+	LdY        int
+	Col0, NCol int
+	Bias       []float32
+	Act        Act
+}
+
+// rowSource is a GEMM right operand whose row p is base[off(p):], off(p) =
+// offs[p] or p*stride when offs is nil.
+type rowSource struct {
+	base   []float32
+	offs   []int32
+	stride int
+}
+
+type convMode uint8
+
+const (
+	convGeneral convMode = iota
+	convPointwise
+	convWide
+)
+
+// convWideGeom is the wide-row layout of a convolution with at most two
+// spatial axes for output rows [r0, r1): the padded input rows
+// [sh*r0, sh*r0+hp) are split into sh*sw phase sub-images of hs x ws.
+type convWideGeom struct {
+	r0, r1 int
+	hp     int  // padded input rows read
+	hs, ws int  // rows and columns of each phase sub-image
+	direct bool // stride 1 without padding: read X in place (ws = W)
+	nw     int  // wide columns: (r1-r0-1)*ws + outW
+}
+
+func (op *ConvOp) mode() convMode {
+	g := op.Geom
+	if g.KernelSize() == 1 && g.InSize() == g.OutSize() && g.Stride == [3]int{1, 1, 1} && g.Pad == [3]int{} {
+		return convPointwise
+	}
+	if g.In[0] == 1 && g.Out[0] == 1 && g.Kernel[0] == 1 {
+		return convWide
+	}
+	return convGeneral
+}
+
+func (op *ConvOp) wide() convWideGeom {
+	g := op.Geom
+	outW := g.Out[2]
+	sh, sw := g.Stride[1], g.Stride[2]
+	var w convWideGeom
+	w.r0 = op.Col0 / outW
+	w.r1 = (op.Col0 + op.NCol + outW - 1) / outW
+	w.hp = (w.r1-w.r0-1)*sh + (g.Kernel[1]-1)*g.Dilation[1] + 1
+	wp := (outW-1)*sw + (g.Kernel[2]-1)*g.Dilation[2] + 1
+	w.hs = (w.hp + sh - 1) / sh
+	w.ws = (wp + sw - 1) / sw
+	top := w.r0*sh - g.Pad[1]
+	w.direct = sh == 1 && sw == 1 && g.Pad[2] == 0 && wp == g.In[2] && top >= 0 && top+w.hp <= g.In[1]
+	w.nw = (w.r1-w.r0-1)*w.ws + outW
+	return w
+}
+
+// gemm returns the GemmOp of op without its right operand.
+func (op *ConvOp) gemm(n, k int) GemmOp {
+	return GemmOp{M: op.M, N: n, K: k, Alpha: 1, A: Mat{Data: op.W, Ld: max(k, 1)}, PA: op.PW, RowBias: op.Bias, Act: op.Act}
+}
+
+// ConvScratch returns the number of float32s of workspace Conv needs.
+func (k Kernels) ConvScratch(op *ConvOp) int {
+	if op.M <= 0 || op.NCol <= 0 {
+		return 0
+	}
+	kk := op.Channels * op.Geom.KernelSize()
+	switch op.mode() {
+	case convPointwise:
+		g := op.gemm(op.NCol, kk)
+		g.rows.base = op.X
+		return k.Scratch(&g)
+	case convWide:
+		w := op.wide()
+		g := op.gemm(w.nw, kk)
+		g.rows.base = op.X
+		n := k.Scratch(&g) + kk + op.M*w.nw
+		if !w.direct {
+			n += op.Channels * op.Geom.Stride[1] * op.Geom.Stride[2] * w.hs * w.ws
+		}
+		return n
+	}
+	g := op.gemm(op.NCol, kk)
+	g.Conv = &ConvSource{}
+	return k.Scratch(&g)
+}
+
+// Conv computes op (see ConvOp) with workspace ws (allocated when shorter
+// than ConvScratch(op)).
+func (k Kernels) Conv(ws []float32, op *ConvOp) {
+	g := op.Geom
+	if op.M <= 0 || op.NCol <= 0 {
+		return
+	}
+	if op.Col0 < 0 || op.Col0+op.NCol > g.OutSize() || len(op.X) < op.Channels*g.InSize() ||
+		len(op.Y) < (op.M-1)*op.LdY+op.Col0+op.NCol || op.LdY < g.OutSize() {
+		panic(fmt.Sprintf("fp32: Conv columns %d+%d of %d, X has %d values for %d channels, Y %d with stride %d",
+			op.Col0, op.NCol, g.OutSize(), len(op.X), op.Channels, len(op.Y), op.LdY))
+	}
+	if need := k.ConvScratch(op); len(ws) < need {
+		ws = make([]float32, need)
+	}
+	kk := op.Channels * g.KernelSize()
+	switch op.mode() {
+	case convPointwise:
+		gm := op.gemm(op.NCol, kk)
+		gm.rows = rowSource{base: op.X[op.Col0:], stride: g.InSize()}
+		gm.C, gm.LdC = op.Y[op.Col0:], op.LdY
+		k.Run(ws, &gm)
+	case convWide:
+		k.convWide(ws, op, kk)
+	default:
+		gm := op.gemm(op.NCol, kk)
+		gm.Conv = &ConvSource{Geom: g, Image: op.X, Channels: op.Channels, Col0: op.Col0}
+		gm.C, gm.LdC = op.Y[op.Col0:], op.LdY
+		k.Run(ws, &gm)
+	}
+}
+
+// convWide runs the wide-row form of a convolution.
+func (k Kernels) convWide(ws []float32, op *ConvOp, kk int) {
+	g := op.Geom
+	w := op.wide()
+	outW := g.Out[2]
+	gm := op.gemm(w.nw, kk)
+	// Carve the workspace: GEMM buffers first (sized without the extras).
+	gm.rows.base = op.X
+	gsz := k.Scratch(&gm)
+	gws, rest := ws[:gsz], ws[gsz:]
+	offs := unsafe.Slice((*int32)(unsafe.Pointer(&rest[0])), kk)
+	rest = rest[kk:]
+	wideC, rest := rest[:op.M*w.nw], rest[op.M*w.nw:]
+	sh, sw := g.Stride[1], g.Stride[2]
+	var src []float32
+	plane, sub := g.InSize(), 0 // channel plane and phase sub-image sizes
+	if w.direct {
+		src = op.X[(w.r0-g.Pad[1])*g.In[2]:]
+	} else {
+		sub = w.hs * w.ws
+		plane = sh * sw * sub
+		src = rest[:op.Channels*plane]
+		g.phaseSplit(k.arch().asm, src, op.X, op.Channels, w.r0*sh-g.Pad[1], w.hp, w.hs, w.ws)
+	}
+	K := g.KernelSize()
+	kh, kw := g.Kernel[1], g.Kernel[2]
+	for c := 0; c < op.Channels; c++ {
+		t := 0
+		for i := 0; i < kh; i++ {
+			ri := i * g.Dilation[1]
+			for j := 0; j < kw; j++ {
+				cj := j * g.Dilation[2]
+				off := c*plane + ((ri%sh)*sw+cj%sw)*sub + ri/sh*w.ws + cj/sw
+				offs[c*K+t] = int32(off)
+				t++
+			}
+		}
+	}
+	gm.rows = rowSource{base: src, offs: offs}
+	gm.C, gm.LdC = wideC, w.nw
+	k.Run(gws, &gm)
+	// Drop the wide columns: copy the wanted positions into Y.
+	lo, hi := op.Col0, op.Col0+op.NCol
+	for m := 0; m < op.M; m++ {
+		wrow := wideC[m*w.nw : (m+1)*w.nw]
+		yrow := op.Y[m*op.LdY:]
+		for r := w.r0; r < w.r1; r++ {
+			a, b := max(lo, r*outW), min(hi, (r+1)*outW)
+			if a >= b {
+				continue
+			}
+			off := (r-w.r0)*w.ws + a - r*outW
+			copy(yrow[a:b], wrow[off:off+b-a])
+		}
+	}
+}
+
+// phaseSplit copies padded input rows [top, top+hp) (top in input
+// coordinates, so rows outside [0, H) are padding) of each channel plane
+// of x into dst, split into stride phases: for channel c, row phase a <
+// sh and column phase b < sw, the hs x ws sub-image at
+// dst[((c*sh+a)*sw+b)*hs*ws:] holds padded element (sh*i+a, sw*j+b) at
+// (i, j), zero in the padding and past the rows read.
+func (g *ConvGeom) phaseSplit(asm int, dst, x []float32, channels, top, hp, hs, ws int) {
+	sh, sw := g.Stride[1], g.Stride[2]
+	sub := hs * ws
+	block := sh * sw * sub
+	inSize := g.InSize()
+	for c := 0; c < channels; c++ {
+		d := dst[c*block : (c+1)*block]
+		clear(d)
+		g.padPlane(asm, d, x[c*inSize:(c+1)*inSize], top, hp, ws, sw*sub, ws, sub)
+	}
+}
+
+// padPlane writes the inside of one padded, phase-split channel plane into
+// dst (which the caller cleared): padded row r < hp is input row top+r,
+// padded column q is input column q-Pad[2]; element (r, q) with q/sw < pw
+// goes to dst[(r%sh)*aStride + (r/sh)*rStride + (q%sw)*phaseStride + q/sw].
+func (g *ConvGeom) padPlane(asm int, dst, x []float32, top, hp, pw, aStride, rStride, phaseStride int) {
+	H, W := g.In[1], g.In[2]
+	sh, sw := g.Stride[1], g.Stride[2]
+	padL := g.Pad[2]
+	rLo, rHi := max(0, -top), min(hp, H-top) // padded rows inside the image
+	if rLo >= rHi {
+		return
+	}
+	for a := 0; a < sh; a++ {
+		iLo := (max(rLo-a, 0) + sh - 1) / sh
+		iHi := (max(rHi-a, 0) + sh - 1) / sh
+		if iLo >= iHi {
+			continue
+		}
+		ih0 := top + a + sh*iLo
+		for b := 0; b < sw; b++ {
+			// Columns j with 0 <= sw*j + b - padL < W, j < pw.
+			lo, hi := 0, 0
+			if padL-b > 0 {
+				lo = (padL - b + sw - 1) / sw
+			}
+			if W+padL-b > 0 {
+				hi = (W + padL - b + sw - 1) / sw
+			}
+			lo, hi = min(lo, pw), min(hi, pw)
+			if lo >= hi {
+				continue
+			}
+			gatherRows(asm, dst[a*aStride+iLo*rStride+b*phaseStride+lo:], rStride,
+				x[ih0*W+sw*lo+b-padL:], sh*W, iHi-iLo, hi-lo, sw)
+		}
+	}
+}
+
+// gatherRowsGo is the pure-Go twin of gatherRowsAVX512:
+//
+//	for r < rows, j < n: dst[r*dp+j] = src[r*sp+j*stride]
+func gatherRowsGo(dst []float32, dp int, src []float32, sp, rows, n, stride int) {
+	for r := 0; r < rows; r++ {
+		d := dst[r*dp : r*dp+n]
+		s := src[r*sp : r*sp+(n-1)*stride+1]
+		if stride == 1 {
+			copy(d, s)
+			continue
+		}
+		for j := range d {
+			d[j] = s[j*stride]
+		}
+	}
+}

@@ -1,0 +1,175 @@
+package fp32
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// DepthwiseOp is a depthwise convolution: each of Channels input planes
+// (X, Geom.InSize() values each) convolved with its own M filters (the
+// channel multiplier):
+//
+//	Y[f][o] = act(Bias[f] + sum_{t < K} W[f*K+t] * X[f/M][pos(o, t)])
+//
+// for filters f < Channels*M and every window position o, with K =
+// Geom.KernelSize(), pos as in ConvGeom.Im2col (zero in the padding), Y's
+// plane f at Y[f*LdY:] and Bias optional. The sum starts from the bias and
+// adds the taps in order. Only geometries without a depth axis
+// (Geom.In[0] == Geom.Out[0] == Geom.Kernel[0] == 1) are supported.
+type DepthwiseOp struct {
+	Geom     *ConvGeom
+	Channels int
+	M        int
+	X        []float32
+	W        []float32
+	Y        []float32
+	LdY      int
+	Bias     []float32
+	Act      Act
+}
+
+// dwLayout is the padded, stride-phase-split copy of the input plane the
+// depthwise kernels read: row i holds, for each phase f < sw, the values
+// of padded columns f, f+sw, f+2*sw, ... (pw of them), so that every tap
+// reads a contiguous run for consecutive outputs.
+type dwLayout struct {
+	hp, wp  int // padded rows and columns actually read
+	pw      int // columns per phase
+	rowLen  int // sw*pw
+	rowStep int // sh*rowLen: distance between consecutive output rows
+	direct  bool
+}
+
+func (g *ConvGeom) dwLayout() dwLayout {
+	var l dwLayout
+	sh, sw := g.Stride[1], g.Stride[2]
+	l.hp = (g.Out[1]-1)*sh + (g.Kernel[1]-1)*g.Dilation[1] + 1
+	l.wp = (g.Out[2]-1)*sw + (g.Kernel[2]-1)*g.Dilation[2] + 1
+	l.pw = (l.wp + sw - 1) / sw
+	l.rowLen = sw * l.pw
+	l.direct = sw == 1 && g.Pad[1] == 0 && g.Pad[2] == 0 && l.wp == g.In[2] && l.hp <= g.In[1]
+	if l.direct {
+		l.rowLen = g.In[2]
+	}
+	l.rowStep = sh * l.rowLen
+	return l
+}
+
+// DepthwiseScratch returns the number of float32s of workspace Depthwise
+// needs for geometry g.
+func (k Kernels) DepthwiseScratch(g *ConvGeom) int {
+	l := g.dwLayout()
+	n := g.KernelSize()
+	if !l.direct {
+		n += l.hp * l.rowLen
+	}
+	return n
+}
+
+// Depthwise computes op (see DepthwiseOp) with workspace ws (allocated
+// when shorter than DepthwiseScratch).
+func (k Kernels) Depthwise(ws []float32, op *DepthwiseOp) {
+	g := op.Geom
+	K := g.KernelSize()
+	out := g.OutSize()
+	if g.In[0] != 1 || g.Kernel[0] != 1 || g.Out[0] != 1 {
+		panic("fp32: Depthwise supports at most two spatial axes")
+	}
+	nf := op.Channels * op.M
+	if nf <= 0 || out == 0 {
+		return
+	}
+	if len(op.X) < op.Channels*g.InSize() || len(op.W) < nf*K || op.LdY < out || len(op.Y) < (nf-1)*op.LdY+out ||
+		(op.Bias != nil && len(op.Bias) < nf) {
+		panic(fmt.Sprintf("fp32: Depthwise of %d planes with %d filters of %d taps each: X %d, W %d, Y %d (stride %d) values",
+			op.Channels, op.M, K, len(op.X), len(op.W), len(op.Y), op.LdY))
+	}
+	if need := k.DepthwiseScratch(g); len(ws) < need {
+		ws = make([]float32, need)
+	}
+	l := g.dwLayout()
+	offs := unsafe.Slice((*int32)(unsafe.Pointer(&ws[0])), K)
+	var pad []float32
+	if !l.direct {
+		pad = ws[K : K+l.hp*l.rowLen]
+	}
+	sw := g.Stride[2]
+	t := 0
+	for i := 0; i < g.Kernel[1]; i++ {
+		for j := 0; j < g.Kernel[2]; j++ {
+			c := j * g.Dilation[2]
+			offs[t] = int32(i*g.Dilation[1]*l.rowLen + (c%sw)*l.pw + c/sw)
+			t++
+		}
+	}
+	ar := k.arch()
+	var ep tileEp
+	if op.Act.Kind != ActNone && (ar == archGeneric || actInAsm(op.Act)) {
+		ep.setAct(op.Act)
+	}
+	goAct := op.Act.Kind != ActNone && ep.flags == 0
+	if op.Bias != nil {
+		ep.flags |= epRowBias
+	}
+	inSize := g.InSize()
+	for c := 0; c < op.Channels; c++ {
+		in := op.X[c*inSize : (c+1)*inSize]
+		if pad != nil {
+			g.dwPad(ar.asm, pad, in, &l)
+			in = pad
+		}
+		for f := c * op.M; f < (c+1)*op.M; f++ {
+			if op.Bias != nil {
+				ep.rowBias = &op.Bias[f]
+			}
+			y := op.Y[f*op.LdY : f*op.LdY+out]
+			if ar.asm != 0 {
+				asmDW(ar.asm, y, g.Out[2], g.Out[2], g.Out[1], in, l.rowStep, offs, op.W[f*K:(f+1)*K], &ep)
+			} else {
+				dwConvGo(y, g.Out[2], g.Out[2], g.Out[1], in, l.rowStep, offs, op.W[f*K:(f+1)*K], &ep)
+			}
+			if goAct {
+				op.Act.Apply(y)
+			}
+		}
+	}
+}
+
+// dwPad fills dst (l.hp rows of l.rowLen) from the input plane x.
+func (g *ConvGeom) dwPad(asm int, dst, x []float32, l *dwLayout) {
+	clear(dst)
+	// Rows are not split by stride phase: pass sh = 1 through the row
+	// strides (padPlane's row phase a is then always 0).
+	gs := *g
+	gs.Stride[1] = 1
+	gs.padPlane(asm, dst, x, -g.Pad[1], l.hp, l.pw, 0, l.rowLen, l.pw)
+}
+
+// dwConvGo is the pure-Go twin of the assembly depthwise kernels
+// (dwConvAVX512, dwConvAVX2) and the generic tier's kernel:
+//
+//	for oh < outH, ow < outW:
+//		s := bias (*ep.rowBias with epRowBias, else 0)
+//		for t := range w { s += w[t] * in[offs[t] + oh*rowStep + ow] }
+//		out[oh*ldo+ow] = act(s)
+func dwConvGo(out []float32, ldo, outW, outH int, in []float32, rowStep int, offs []int32, w []float32, ep *tileEp) {
+	var bias float32
+	if ep.flags&epRowBias != 0 {
+		bias = *ep.rowBias
+	}
+	act := Act{Kind: ActKind(ep.flags >> epActBits & 15), Lo: ep.lo, Hi: ep.hi, Alpha: ep.leak}
+	for oh := 0; oh < outH; oh++ {
+		row := out[oh*ldo : oh*ldo+outW]
+		for i := range row {
+			row[i] = bias
+		}
+		for t, wv := range w {
+			src := in[int(offs[t])+oh*rowStep:]
+			src = src[:outW]
+			for i, v := range src {
+				row[i] += wv * v
+			}
+		}
+		act.Apply(row)
+	}
+}
