@@ -117,7 +117,7 @@ func (c *Ctx) Output(i int, dt tensor.DType, shape tensor.Shape) (*tensor.Tensor
 	}
 	n := shape.Size()
 	if n < 0 || n > tensor.MaxElements {
-		return nil, c.Errorf("output %d shape %v is invalid or too large", i, shape)
+		return nil, c.Errorf("output %d shape %s is invalid or too large", i, shape.String())
 	}
 	if c.slots != nil {
 		t := c.header(i, dt, shape)
@@ -130,7 +130,9 @@ func (c *Ctx) Output(i int, dt tensor.DType, shape tensor.Shape) (*tensor.Tensor
 		c.Handles[i] = h
 		return t, nil
 	}
-	t, h, err := c.Alloc.Alloc(dt, shape)
+	// The clone keeps shape from escaping through the interface call, so
+	// kernels can pass shapes built on their stack.
+	t, h, err := c.Alloc.Alloc(dt, shape.Clone())
 	if err != nil {
 		return nil, c.Errorf("output %d: %v", i, err)
 	}
@@ -153,7 +155,7 @@ func (c *Ctx) OutputZero(i int, dt tensor.DType, shape tensor.Shape) (*tensor.Te
 // new shape of the same element count, without copying.
 func (c *Ctx) Alias(i, j int, src *tensor.Tensor, shape tensor.Shape) (*tensor.Tensor, error) {
 	if shape.Size() != src.Len() {
-		return nil, c.Errorf("cannot view %v as %v", src.Shape, shape)
+		return nil, c.Errorf("cannot view %s as %s", src.Shape.String(), shape.String())
 	}
 	if i >= len(c.out) {
 		return nil, c.Errorf("kernel wrote output %d but the node has %d outputs", i, len(c.out))

@@ -3,6 +3,7 @@ package ops
 import (
 	"math"
 
+	"github.com/goslim/goslim/internal/asm/vec"
 	"github.com/goslim/goslim/internal/kernel"
 	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/tensor"
@@ -11,31 +12,38 @@ import (
 // registerActivations registers the activation functions and the
 // pass-through ops Identity and Dropout (inference only).
 func registerActivations(t *kernel.Table) {
-	add(t, "Relu", ewNumUnary(ewOpRelu))
-	add(t, "Sigmoid", ewFloatUnary(ewUnaryF{ewSigmoidRow[float32], ewSigmoidRow[float64]}))
-	add(t, "Tanh", ewFloatUnary(ewUnaryF{ewTanhRow[float32], ewTanhRow[float64]}))
-	add(t, "LeakyRelu", func(info *kernel.Info) (kernel.Kernel, error) {
+	ewTiered(t, "", "Relu", ewNumUnaryVec(ewOpRelu))
+	ewTiered(t, "", "Sigmoid", ewFloatUnaryVec(func(vk vec.Kernels) func(o, x []float32) { return vk.Sigmoid }, ewSigmoidRow[float64]))
+	ewTiered(t, "", "Tanh", ewFloatUnaryVec(func(vk vec.Kernels) func(o, x []float32) { return vk.Tanh }, ewTanhRow[float64]))
+	ewTiered(t, "", "LeakyRelu", func(info *kernel.Info, vk vec.Kernels) (kernel.Kernel, error) {
 		a := info.Attrs().Float("alpha", 0.01)
-		return ewFloatKernel(ewUnaryF{ewLeakyRow(a), ewLeakyRow(float64(a))}), nil
+		return ewFloatKernel(ewUnaryF{func(o, x []float32) { vk.LeakyRelu(o, x, a) }, ewLeakyRow(float64(a))}), nil
 	})
-	add(t, "HardSigmoid", func(info *kernel.Info) (kernel.Kernel, error) {
+	ewTiered(t, "", "HardSigmoid", func(info *kernel.Info, vk vec.Kernels) (kernel.Kernel, error) {
 		a, b := info.Attrs().Float("alpha", 0.2), info.Attrs().Float("beta", 0.5)
-		return ewFloatKernel(ewUnaryF{ewHardSigmoidRow(a, b), ewHardSigmoidRow(float64(a), float64(b))}), nil
+		return ewFloatKernel(ewUnaryF{func(o, x []float32) { vk.HardSigmoid(o, x, a, b) }, ewHardSigmoidRow(float64(a), float64(b))}), nil
 	})
-	add(t, "HardSwish", ewFloatUnary(ewUnaryF{ewHardSwishRow[float32], ewHardSwishRow[float64]}))
+	ewTiered(t, "", "HardSwish", ewFloatUnaryVec(func(vk vec.Kernels) func(o, x []float32) { return vk.HardSwish }, ewHardSwishRow[float64]))
 	add(t, "PRelu", simple(ewPRelu))
-	add(t, "Clip", ewClipBuild)
-	add(t, "Softmax", ewSoftmaxBuild(false))
-	add(t, "LogSoftmax", ewSoftmaxBuild(true))
+	ewTiered(t, "", "Clip", ewClipBuild)
+	ewTiered(t, "", "Softmax", ewSoftmaxBuild(false))
+	ewTiered(t, "", "LogSoftmax", ewSoftmaxBuild(true))
 	add(t, "Identity", simple(ewIdentity))
 	add(t, "Dropout", ewDropoutBuild)
 }
 
 // ewFloatKernel wraps row kernels chosen at build time as a kernel.
-func ewFloatKernel(f ewUnaryF) kernel.Kernel {
-	return kernel.Func(func(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-		return ewApplyUnaryF(c, in, f)
-	})
+func ewFloatKernel(f ewUnaryF) kernel.Kernel { return &ewFloatUnaryKernel{f: f} }
+
+// ewFloatUnaryKernel runs a float-only unary op; its task splits large
+// float32 inputs across threads without allocating.
+type ewFloatUnaryKernel struct {
+	f    ewUnaryF
+	task ewUnaryTask32
+}
+
+func (k *ewFloatUnaryKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+	return ewApplyUnaryF(c, in, k.f, &k.task)
 }
 
 // ewSigmoidRow is o = 1/(1+exp(-x)), evaluated so that exp never
@@ -188,21 +196,22 @@ func ewPReluOne[T Number](x, s T) T {
 // attributes min and max; since then they are optional scalar inputs of
 // X's dtype (either may be omitted). Y = min(max(X, min), max), so a min
 // above max yields max everywhere, as the spec says.
-func ewClipBuild(info *kernel.Info) (kernel.Kernel, error) {
+func ewClipBuild(info *kernel.Info, vk vec.Kernels) (kernel.Kernel, error) {
 	if info.Opset < 11 {
 		bounds := [2]float32{info.Attrs().Float("min", -math.MaxFloat32), info.Attrs().Float("max", math.MaxFloat32)}
 		return kernel.Func(func(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-			return ewClip(c, in, &bounds)
+			return ewClip(c, in, &bounds, vk)
 		}), nil
 	}
 	return kernel.Func(func(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-		return ewClip(c, in, nil)
+		return ewClip(c, in, nil, vk)
 	}), nil
 }
 
 // ewClip runs Clip with bounds from attrs (opset < 11) or from inputs 1
-// and 2 (attrs == nil).
-func ewClip(c *kernel.Ctx, in []*tensor.Tensor, attrs *[2]float32) error {
+// and 2 (attrs == nil). float32 and float16 run vk.Clip with an absent
+// bound as an infinite one (the same values).
+func ewClip(c *kernel.Ctx, in []*tensor.Tensor, attrs *[2]float32, vk vec.Kernels) error {
 	x, err := need(c, in, 0, "input")
 	if err != nil {
 		return err
@@ -226,7 +235,7 @@ func ewClip(c *kernel.Ctx, in []*tensor.Tensor, attrs *[2]float32) error {
 			return c.Errorf("%s has dtype %v, input has %v", name, b.DType, x.DType)
 		}
 		if b.Len() != 1 {
-			return c.Errorf("%s must be a scalar, got shape %v", name, b.Shape)
+			return c.Errorf("%s must be a scalar, got shape %s", name, b.Shape.String())
 		}
 	}
 	o, err := c.Output(0, x.DType, x.Shape)
@@ -234,23 +243,23 @@ func ewClip(c *kernel.Ctx, in []*tensor.Tensor, attrs *[2]float32) error {
 		return err
 	}
 	switch x.DType {
-	case tensor.Float32:
-		ewClipTyped[float32](c, x, o, lo, hi, attrs)
-	case tensor.Float64:
-		ewClipTyped[float64](c, x, o, lo, hi, attrs)
-	case tensor.Float16:
-		var b ewClipBounds[float32]
+	case tensor.Float32, tensor.Float16:
+		b := [2]float32{float32(math.Inf(-1)), float32(math.Inf(1))}
 		if attrs != nil {
-			b = ewClipBounds[float32]{attrs[0], attrs[1], true, true}
-		} else {
-			if lo != nil {
-				b.lo, b.hasLo = tensor.HalfToFloat32(lo.Data.([]uint16)[0]), true
-			}
-			if hi != nil {
-				b.hi, b.hasHi = tensor.HalfToFloat32(hi.Data.([]uint16)[0]), true
+			b = *attrs
+		}
+		for i, t := range [2]*tensor.Tensor{lo, hi} {
+			switch {
+			case t == nil:
+			case x.DType == tensor.Float32:
+				b[i] = t.F32()[0]
+			default:
+				b[i] = tensor.HalfToFloat32(t.Data.([]uint16)[0])
 			}
 		}
-		ewHalfUnary(c, o.Data.([]uint16), x.Data.([]uint16), b.row)
+		ewClipF32(c, x, o, b[0], b[1], vk)
+	case tensor.Float64:
+		ewClipTyped[float64](c, x, o, lo, hi, attrs)
 	case tensor.Int8:
 		ewClipTyped[int8](c, x, o, lo, hi, nil)
 	case tensor.Uint8:
@@ -269,6 +278,23 @@ func ewClip(c *kernel.Ctx, in []*tensor.Tensor, attrs *[2]float32) error {
 		ewClipTyped[uint64](c, x, o, lo, hi, nil)
 	}
 	return nil
+}
+
+// ewClipF32 clips float32 (or float16, through float32) x into o on the
+// vec loops; kept apart so that the closures of the parallel paths do not
+// make the caller's variables escape.
+func ewClipF32(c *kernel.Ctx, x, o *tensor.Tensor, lo, hi float32, vk vec.Kernels) {
+	clip := vk.Clip // closures capture this, not the large vk
+	if x.DType != tensor.Float32 {
+		ewHalfUnary(c, o.Data.([]uint16), x.Data.([]uint16), func(o, x []float32) { clip(o, x, lo, hi) })
+		return
+	}
+	xs, os := x.F32(), o.F32()
+	if ewSingle(c, len(xs)) {
+		clip(os, xs, lo, hi)
+		return
+	}
+	ewSplit(c, len(xs), func(l, h int) { clip(os[l:h], xs[l:h], lo, hi) })
 }
 
 // ewClipTyped clips T storage; attrs (float dtypes only) override lo/hi.

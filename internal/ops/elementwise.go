@@ -3,6 +3,7 @@ package ops
 import (
 	"math"
 
+	"github.com/goslim/goslim/internal/asm/vec"
 	"github.com/goslim/goslim/internal/kernel"
 	"github.com/goslim/goslim/tensor"
 )
@@ -10,12 +11,16 @@ import (
 // registerElementwise registers the elementwise family: broadcasting
 // arithmetic (elementwise.go, elementwise_pow.go), unary math
 // (elementwise_unary.go), activations (activation*.go), comparison and
-// selection (compare.go) and Cast (cast.go).
+// selection (compare.go) and Cast (cast.go); also the AVX2/AVX-512
+// entries of pooling and normalization (pool.go, norm.go), whose generic
+// entries registerNN adds.
 func registerElementwise(t *kernel.Table) {
-	add(t, "Add", ewArith(ewAdd))
-	add(t, "Sub", ewArith(ewSub))
-	add(t, "Mul", ewArith(ewMul))
-	add(t, "Div", ewArith(ewDiv))
+	registerPoolNormTiers(t)
+	ewTiered(t, "", "Add", ewArithBuild(ewAdd))
+	ewTiered(t, "", "Sub", ewArithBuild(ewSub))
+	ewTiered(t, "", "Mul", ewArithBuild(ewMul))
+	ewTiered(t, "", "Div", ewArithBuild(ewDiv))
+	ewTiered(t, "goslim", "FusedBinary", ewFusedBinaryBuild)
 	add(t, "Pow", simple(ewPow))
 	registerUnary(t)
 	registerActivations(t)
@@ -31,8 +36,39 @@ const (
 	ewParallelGrain = 1 << 14
 )
 
+// ewVecBuilder builds a kernel that computes float32 with the given vec
+// loops (other dtypes in plain Go).
+type ewVecBuilder func(info *kernel.Info, vk vec.Kernels) (kernel.Kernel, error)
+
+// ewTiered registers op with a generic entry (pure-Go vec loops) and AVX2
+// and AVX-512 entries (assembly loops) that take nodes whose first input
+// is float32 or float16 (computed in float32) or of unknown static dtype;
+// the kernel table picks the highest tier the session allows.
+func ewTiered(t *kernel.Table, domain, op string, b ewVecBuilder) {
+	t.Add(kernel.Entry{Domain: domain, Op: op, Name: "generic", Priority: kernel.Generic,
+		Build: func(info *kernel.Info) (kernel.Kernel, error) { return b(info, vec.Generic()) }})
+	for _, tier := range []kernel.Tier{kernel.TierAVX2, kernel.TierAVX512} {
+		t.Add(kernel.Entry{Domain: domain, Op: op, Name: tier.String() + ".vec", Priority: kernel.Arch, Tier: tier,
+			Build: func(info *kernel.Info) (kernel.Kernel, error) {
+				if len(info.Inputs) > 0 {
+					switch info.Inputs[0].DType {
+					case 0, tensor.Float32, tensor.Float16:
+					default:
+						return nil, kernel.ErrDecline
+					}
+				}
+				return b(info, vec.For(tier))
+			}})
+	}
+}
+
+// ewSingle reports whether work on n elements runs on the calling
+// goroutine alone (one thread, or too little work to pay for more).
+func ewSingle(c *kernel.Ctx, n int) bool { return n <= ewParallelMin || c.Threads <= 1 }
+
 // ewSplit runs fn over [0, n), split across the context's threads when n
-// is large enough to pay for goroutines.
+// is large enough to pay for goroutines. fn escapes: kernels that must not
+// allocate call their loop directly when ewSingle.
 func ewSplit(c *kernel.Ctx, n int, fn func(lo, hi int)) {
 	if n <= ewParallelMin || c.Threads <= 1 {
 		if n > 0 {
@@ -164,6 +200,12 @@ type ewRow2[A, B, U any] func(o []U, a []A, b []B, sa, sb int)
 // splitting large outputs across threads.
 func ewRun2[A, B, U any](c *kernel.Ctx, p *ewPlan, o []U, a []A, b []B, row ewRow2[A, B, U]) {
 	sa, sb := p.inner(0), p.inner(1)
+	if ewSingle(c, p.total) {
+		p.walk(0, p.total, func(oo, n int, off [3]int) {
+			row(o[oo:oo+n], a[off[0]:], b[off[1]:], sa, sb)
+		})
+		return
+	}
 	ewSplit(c, p.total, func(lo, hi int) {
 		p.walk(lo, hi, func(oo, n int, off [3]int) {
 			row(o[oo:oo+n], a[off[0]:], b[off[1]:], sa, sb)
@@ -245,50 +287,162 @@ const (
 	ewDiv
 )
 
-// ewArith builds Add, Sub, Mul or Div (opsets 7+: numpy broadcasting, all
-// numeric dtypes; integer division truncates toward zero and a zero
+// ewArithBuild builds Add, Sub, Mul or Div (opsets 7+: numpy broadcasting,
+// all numeric dtypes; integer division truncates toward zero and a zero
 // divisor is an error).
-func ewArith(op ewArithOp) kernel.Builder {
-	return simple(func(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-		a, b, p, err := ewBinaryPrep(c, in)
-		if err != nil {
-			return err
-		}
-		o, err := c.Output(0, a.DType, ewOutShape(a.Shape, b.Shape))
-		if err != nil {
-			return err
-		}
-		if p.total == 0 {
-			return nil
-		}
-		switch a.DType {
-		case tensor.Float32:
-			ewRun2(c, &p, o.F32(), a.F32(), b.F32(), ewArithRow[float32](op))
-		case tensor.Float64:
-			ewRun2(c, &p, o.F64(), a.F64(), b.F64(), ewArithRow[float64](op))
-		case tensor.Float16:
-			ewHalfBinary(c, &p, a, b, o, ewArithRow[float32](op))
-		case tensor.Int8:
-			return ewArithInt[int8](c, op, &p, a, b, o)
-		case tensor.Uint8:
-			return ewArithInt[uint8](c, op, &p, a, b, o)
-		case tensor.Int16:
-			return ewArithInt[int16](c, op, &p, a, b, o)
-		case tensor.Uint16:
-			return ewArithInt[uint16](c, op, &p, a, b, o)
-		case tensor.Int32:
-			return ewArithInt[int32](c, op, &p, a, b, o)
-		case tensor.Uint32:
-			return ewArithInt[uint32](c, op, &p, a, b, o)
-		case tensor.Int64:
-			return ewArithInt[int64](c, op, &p, a, b, o)
-		case tensor.Uint64:
-			return ewArithInt[uint64](c, op, &p, a, b, o)
-		default:
-			return c.Errorf("dtype %v is not supported", a.DType)
-		}
+func ewArithBuild(op ewArithOp) ewVecBuilder {
+	return func(info *kernel.Info, vk vec.Kernels) (kernel.Kernel, error) {
+		return newEwBinKernel(op, vk, nil), nil
+	}
+}
+
+// ewBinKernel is a broadcasting arithmetic kernel, optionally followed by
+// a float32 activation applied to each output run while it is in cache
+// (goslim.FusedBinary). The broadcast plan of the last input shapes is
+// kept, so runs at steady shapes allocate nothing.
+type ewBinKernel struct {
+	op    ewArithOp
+	row32 ewRow2[float32, float32, float32]
+	act   func(o []float32) // nil: none
+	plan  ewPlanCache
+	task  ewTask32
+}
+
+func newEwBinKernel(op ewArithOp, vk vec.Kernels, act func(o []float32)) *ewBinKernel {
+	return &ewBinKernel{op: op, row32: ewArithRowVec(op, vk), act: act}
+}
+
+func (k *ewBinKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+	a, err := need(c, in, 0, "A")
+	if err != nil {
+		return err
+	}
+	b, err := need(c, in, 1, "B")
+	if err != nil {
+		return err
+	}
+	if err := sameDType(c, a, b); err != nil {
+		return err
+	}
+	p, shape, err := k.plan.get(c, a.Shape, b.Shape)
+	if err != nil {
+		return err
+	}
+	if k.act != nil && a.DType != tensor.Float32 {
+		return c.Errorf("fused activation needs float32, got %v", a.DType)
+	}
+	o, err := c.Output(0, a.DType, shape)
+	if err != nil {
+		return err
+	}
+	if p.total == 0 {
 		return nil
+	}
+	op := k.op
+	switch a.DType {
+	case tensor.Float32:
+		k.task = ewTask32{p: p, o: o.F32(), a: a.F32(), b: b.F32(), row: k.row32, act: k.act}
+		if ewSingle(c, p.total) {
+			k.task.Run(0, p.total)
+		} else {
+			c.ParallelTask(p.total, &k.task)
+		}
+		k.task = ewTask32{}
+	case tensor.Float64:
+		ewRun2(c, p, o.F64(), a.F64(), b.F64(), ewArithRow[float64](op))
+	case tensor.Float16:
+		ewHalfBinary(c, p, a, b, o, k.row32)
+	case tensor.Int8:
+		return ewArithInt[int8](c, op, p, a, b, o)
+	case tensor.Uint8:
+		return ewArithInt[uint8](c, op, p, a, b, o)
+	case tensor.Int16:
+		return ewArithInt[int16](c, op, p, a, b, o)
+	case tensor.Uint16:
+		return ewArithInt[uint16](c, op, p, a, b, o)
+	case tensor.Int32:
+		return ewArithInt[int32](c, op, p, a, b, o)
+	case tensor.Uint32:
+		return ewArithInt[uint32](c, op, p, a, b, o)
+	case tensor.Int64:
+		return ewArithInt[int64](c, op, p, a, b, o)
+	case tensor.Uint64:
+		return ewArithInt[uint64](c, op, p, a, b, o)
+	default:
+		return c.Errorf("dtype %v is not supported", a.DType)
+	}
+	return nil
+}
+
+// ewTask32 is one float32 binary op over a broadcast plan, as a
+// kernel.Task (kept in the kernel so parallel runs allocate nothing).
+type ewTask32 struct {
+	p       *ewPlan
+	o, a, b []float32
+	row     ewRow2[float32, float32, float32]
+	act     func(o []float32)
+}
+
+// Run computes output elements [lo, hi).
+func (t *ewTask32) Run(lo, hi int) {
+	sa, sb := t.p.inner(0), t.p.inner(1)
+	t.p.walk(lo, hi, func(oo, n int, off [3]int) {
+		o := t.o[oo : oo+n]
+		t.row(o, t.a[off[0]:], t.b[off[1]:], sa, sb)
+		if t.act != nil {
+			t.act(o)
+		}
 	})
+}
+
+// ewPlanCache keeps the broadcast plan of the last input shapes of a
+// binary kernel.
+type ewPlanCache struct {
+	a, b, out tensor.Shape
+	p         ewPlan
+	ok        bool
+}
+
+// get returns the plan and output shape for inputs of shapes as and bs.
+func (pc *ewPlanCache) get(c *kernel.Ctx, as, bs tensor.Shape) (*ewPlan, tensor.Shape, error) {
+	if pc.ok && pc.a.Equal(as) && pc.b.Equal(bs) {
+		return &pc.p, pc.out, nil
+	}
+	p, err := ewBroadcast(c, as, bs)
+	if err != nil {
+		return nil, nil, err
+	}
+	pc.p, pc.ok = p, true
+	pc.a = append(pc.a[:0], as...)
+	pc.b = append(pc.b[:0], bs...)
+	pc.out = ewOutShape(as, bs)
+	return &pc.p, pc.out, nil
+}
+
+// ewArithRowVec returns the float32 row kernel of op on the vec loops vk.
+func ewArithRowVec(op ewArithOp, vk vec.Kernels) ewRow2[float32, float32, float32] {
+	vv := [...]func(dst, a, b []float32){vk.Add, vk.Sub, vk.Mul, vk.Div}[op]
+	vs := [...]func(dst, a []float32, s float32){vk.AddS, vk.SubS, vk.MulS, vk.DivS}[op]
+	sv := [...]func(dst, a []float32, s float32){vk.AddS, vk.RSubS, vk.MulS, vk.RDivS}[op]
+	return func(o, a, b []float32, sa, sb int) {
+		n := len(o)
+		switch {
+		case sa == 1 && sb == 1:
+			vv(o, a[:n], b[:n])
+		case sa == 1:
+			vs(o, a[:n], b[0])
+		case sb == 1:
+			// Add and Mul commute exactly; Sub and Div use the reversed
+			// scalar forms.
+			sv(o, b[:n], a[0])
+		default:
+			vs(o[:1], a[:1], b[0])
+			v := o[0]
+			for i := range o {
+				o[i] = v
+			}
+		}
+	}
 }
 
 // ewArithInt runs an arithmetic op on integer storage, rejecting division

@@ -3,6 +3,7 @@ package ops
 import (
 	"math"
 
+	"github.com/goslim/goslim/internal/asm/vec"
 	"github.com/goslim/goslim/internal/kernel"
 	"github.com/goslim/goslim/tensor"
 )
@@ -24,9 +25,25 @@ type poolKernel struct {
 	isMax        bool
 	includePad   bool
 	storageOrder int64
+	vk           vec.Kernels
+	cache        poolCache
+	task         poolTask32
+}
+
+// poolCache is the resolved window of the last input shape, so runs at
+// steady shapes neither resolve nor allocate.
+type poolCache struct {
+	in    tensor.Shape
+	win   nnWin
+	job   poolJob // three spatial axes (padded with leading 1s) when nd <= 3
+	shape tensor.Shape
 }
 
 func buildMaxPool(info *kernel.Info) (kernel.Kernel, error) {
+	return buildMaxPoolVec(info, vec.Generic())
+}
+
+func buildMaxPoolVec(info *kernel.Info, vk vec.Kernels) (kernel.Kernel, error) {
 	win, err := nnReadWin(info, info.Opset >= 10)
 	if err != nil {
 		return nil, err
@@ -38,10 +55,14 @@ func buildMaxPool(info *kernel.Info) (kernel.Kernel, error) {
 	if so != 0 && so != 1 {
 		return nil, info.Errorf("storage_order %d, want 0 or 1", so)
 	}
-	return &poolKernel{win: win, isMax: true, storageOrder: so}, nil
+	return &poolKernel{win: win, isMax: true, storageOrder: so, vk: vk}, nil
 }
 
 func buildAveragePool(info *kernel.Info) (kernel.Kernel, error) {
+	return buildAveragePoolVec(info, vec.Generic())
+}
+
+func buildAveragePoolVec(info *kernel.Info, vk vec.Kernels) (kernel.Kernel, error) {
 	win, err := nnReadWin(info, info.Opset >= 19)
 	if err != nil {
 		return nil, err
@@ -49,7 +70,39 @@ func buildAveragePool(info *kernel.Info) (kernel.Kernel, error) {
 	if win.kernel == nil {
 		return nil, info.Errorf("AveragePool needs the kernel_shape attribute")
 	}
-	return &poolKernel{win: win, includePad: info.Attrs().Int("count_include_pad", 0) != 0}, nil
+	return &poolKernel{win: win, includePad: info.Attrs().Int("count_include_pad", 0) != 0, vk: vk}, nil
+}
+
+// registerPoolNormTiers registers the AVX2 and AVX-512 entries of the
+// pooling and normalization ops (their generic entries are in registerNN):
+// the same kernels on the vec loops of the tier.
+func registerPoolNormTiers(t *kernel.Table) {
+	for _, tier := range []kernel.Tier{kernel.TierAVX2, kernel.TierAVX512} {
+		for _, op := range []struct {
+			name     string
+			minOpset int64
+			b        ewVecBuilder
+		}{
+			{"MaxPool", 0, buildMaxPoolVec},
+			{"AveragePool", 0, buildAveragePoolVec},
+			{"GlobalAveragePool", 0, globalPoolBuild(false)},
+			{"GlobalMaxPool", 0, globalPoolBuild(true)},
+			{"BatchNormalization", 0, buildBatchNormVec},
+			{"LayerNormalization", 17, buildLayerNormVec},
+		} {
+			t.Add(kernel.Entry{Op: op.name, Name: tier.String() + ".vec", Priority: kernel.Arch, Tier: tier, MinOpset: op.minOpset,
+				Build: func(info *kernel.Info) (kernel.Kernel, error) {
+					if len(info.Inputs) > 0 {
+						switch info.Inputs[0].DType {
+						case 0, tensor.Float32, tensor.Float16:
+						default:
+							return nil, kernel.ErrDecline
+						}
+					}
+					return op.b(info, vec.For(tier))
+				}})
+		}
+	}
 }
 
 // poolDims holds, per spatial axis and output position, the range of
@@ -104,18 +157,25 @@ func (k *poolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if len(k.win.kernel) != nd {
 		return c.Errorf("kernel_shape %v has %d values, want %d", k.win.kernel, len(k.win.kernel), nd)
 	}
-	win, err := k.win.resolve(c, []int(x.Shape[2:]), k.win.kernel)
-	if err != nil {
-		return err
+	if !k.cache.in.Equal(x.Shape) || k.cache.shape == nil {
+		win, err := k.win.resolve(c, append([]int(nil), x.Shape[2:]...), k.win.kernel)
+		if err != nil {
+			return err
+		}
+		k.cache = poolCache{in: x.Shape.Clone(), win: win, shape: nnSpatialShape(x.Shape[0], x.Shape[1], win.out)}
+		k.cache.job = poolJob{win: &k.cache.win, tab: poolTables(&k.cache.win), planes: x.Shape[0] * x.Shape[1],
+			colMajor: k.storageOrder == 1, includePad: k.includePad}
+		if nd <= 3 {
+			k.cache.job = *poolPad3(&k.cache.job)
+		}
 	}
-	shape := nnSpatialShape(x.Shape[0], x.Shape[1], win.out)
-	y, err := c.Output(0, x.DType, shape)
+	y, err := c.Output(0, x.DType, k.cache.shape)
 	if err != nil {
 		return err
 	}
 	var idx []int64
 	if k.isMax && nnWants(c, out, 1) {
-		it, err := c.Output(1, tensor.Int64, shape)
+		it, err := c.Output(1, tensor.Int64, k.cache.shape)
 		if err != nil {
 			return err
 		}
@@ -124,37 +184,145 @@ func (k *poolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if y.Len() == 0 {
 		return nil
 	}
-	planes := x.Shape[0] * x.Shape[1]
-	tab := poolTables(&win)
-	job := poolJob{win: &win, tab: tab, planes: planes, colMajor: k.storageOrder == 1, includePad: k.includePad}
+	job := &k.cache.job
+	if x.DType == tensor.Float32 && idx == nil && nd <= 2 {
+		k.run2D32(c, job, x.F32(), y.F32())
+		return nil
+	}
 	if k.isMax {
 		switch x.DType {
 		case tensor.Float32:
-			poolMax(c, &job, x.F32(), y.F32(), idx, -math.MaxFloat32)
+			poolMax(c, job, x.F32(), y.F32(), idx, -math.MaxFloat32)
 		case tensor.Float64:
-			poolMax(c, &job, x.F64(), y.F64(), idx, -math.MaxFloat64)
+			poolMax(c, job, x.F64(), y.F64(), idx, -math.MaxFloat64)
 		case tensor.Int8:
-			poolMax(c, &job, x.I8(), y.I8(), idx, math.MinInt8)
+			poolMax(c, job, x.I8(), y.I8(), idx, math.MinInt8)
 		case tensor.Uint8:
-			poolMax(c, &job, x.U8(), y.U8(), idx, 0)
+			poolMax(c, job, x.U8(), y.U8(), idx, 0)
 		case tensor.Float16:
 			yf := make([]float32, y.Len())
-			poolMax(c, &job, nnToF32(x), yf, idx, -65504) // lowest float16
+			poolMax(c, job, nnToF32(x), yf, idx, -65504) // lowest float16
 			f32ToHalf(y.Data.([]uint16), yf)
 		}
 		return nil
 	}
 	switch x.DType {
 	case tensor.Float32:
-		poolAvg(c, &job, x.F32(), y.F32())
+		poolAvg(c, job, x.F32(), y.F32())
 	case tensor.Float64:
-		poolAvg(c, &job, x.F64(), y.F64())
+		poolAvg(c, job, x.F64(), y.F64())
 	case tensor.Float16:
 		yf := make([]float32, y.Len())
-		poolAvg(c, &job, nnToF32(x), yf)
+		poolAvg(c, job, nnToF32(x), yf)
 		f32ToHalf(y.Data.([]uint16), yf)
 	}
 	return nil
+}
+
+// run2D32 pools float32 planes of one or two spatial axes (padded to
+// three) without Indices: each output row first reduces its window's
+// input rows with the vec loops (max or sum across rows, vectorized along
+// the row), then reduces each window's columns of that row. Sums add the
+// rows first, so averages may differ from the tap-order sum in the last
+// bit.
+func (k *poolKernel) run2D32(c *kernel.Ctx, j *poolJob, x, y []float32) {
+	w := j.win
+	workers := nnWorkers(c, j.planes, float64(j.planes)*float64(w.outSize())*float64(w.kSize()))
+	k.task = poolTask32{k: k, j: j, x: x, y: y, workers: workers, tmp: c.Scratch(workers * w.in[2])}
+	if workers == 1 {
+		k.task.Run(0, 1)
+	} else {
+		c.ParallelTask(workers, &k.task)
+	}
+	k.task = poolTask32{}
+}
+
+// poolTask32 is run2D32's work for workers [lo, hi), each taking every
+// workers-th plane.
+type poolTask32 struct {
+	k       *poolKernel
+	j       *poolJob
+	x, y    []float32
+	tmp     []float32
+	workers int
+}
+
+// Run pools the planes of workers [lo, hi).
+func (t *poolTask32) Run(lo, hi int) {
+	j, vk, isMax := t.j, t.k.vk, t.k.isMax
+	w, tab := j.win, j.tab
+	inSize, outSize := w.inSize(), w.outSize()
+	in2, out1, out2 := w.in[2], w.out[1], w.out[2]
+	d1, d2 := w.dil[1], w.dil[2]
+	st1, lo1, hi1, cnt1 := tab.start[1], tab.lo[1], tab.hi[1], tab.cnt[1]
+	st2, lo2, hi2, cnt2 := tab.start[2], tab.lo[2], tab.hi[2], tab.cnt[2]
+	const lowest = -math.MaxFloat32
+	nan := float32(math.NaN())
+	for wi := lo; wi < hi; wi++ {
+		tmp := t.tmp[wi*in2 : (wi+1)*in2]
+		for p := wi; p < j.planes; p += t.workers {
+			xp := t.x[p*inSize : (p+1)*inSize]
+			yp := t.y[p*outSize : (p+1)*outSize]
+			for oh := 0; oh < out1; oh++ {
+				yr := yp[oh*out2 : (oh+1)*out2]
+				rows := hi1[oh] - lo1[oh]
+				if rows <= 0 {
+					fill := nan
+					if isMax {
+						fill = lowest
+					}
+					for i := range yr {
+						yr[i] = fill
+					}
+					continue
+				}
+				ih := st1[oh] + lo1[oh]*d1
+				row := xp[ih*in2 : (ih+1)*in2]
+				if rows > 1 {
+					next := xp[(ih+d1)*in2 : (ih+d1+1)*in2]
+					if isMax {
+						vk.Max(tmp, row, next)
+					} else {
+						vk.Add(tmp, row, next)
+					}
+					for r := 2; r < rows; r++ {
+						ih2 := ih + r*d1
+						next = xp[ih2*in2 : (ih2+1)*in2]
+						if isMax {
+							vk.Max(tmp, tmp, next)
+						} else {
+							vk.Add(tmp, tmp, next)
+						}
+					}
+					row = tmp
+				}
+				for ow := range yr {
+					s, a, b := st2[ow], lo2[ow], hi2[ow]
+					if isMax {
+						m := float32(lowest)
+						for kw := a; kw < b; kw++ {
+							m = max(m, row[s+kw*d2])
+						}
+						yr[ow] = m
+						continue
+					}
+					var sum float32
+					for kw := a; kw < b; kw++ {
+						sum += row[s+kw*d2]
+					}
+					n := rows * (b - a)
+					if j.includePad {
+						n = cnt1[oh] * cnt2[ow]
+					}
+					if n == 0 {
+						yr[ow] = nan
+					} else {
+						yr[ow] = sum / float32(n)
+					}
+				}
+			}
+		}
+	}
 }
 
 // poolJob is one resolved pooling problem over planes (N*C) planes.
@@ -334,7 +502,9 @@ func poolMax[T Number](c *kernel.Ctx, j *poolJob, x, y []T, idx []int64, lowest 
 		poolMaxND(c, j, x, y, idx, lowest)
 		return
 	}
-	j = poolPad3(j)
+	if j.win.nd() < 3 {
+		j = poolPad3(j)
+	}
 	w, t := j.win, j.tab
 	inSize, outSize := w.inSize(), w.outSize()
 	in1, in2 := w.in[1], w.in[2]
@@ -397,7 +567,9 @@ func poolAvg[T Float](c *kernel.Ctx, j *poolJob, x, y []T) {
 		poolAvgND(c, j, x, y)
 		return
 	}
-	j = poolPad3(j)
+	if j.win.nd() < 3 {
+		j = poolPad3(j)
+	}
 	w, t := j.win, j.tab
 	inSize, outSize := w.inSize(), w.outSize()
 	in1, in2 := w.in[1], w.in[2]
@@ -450,15 +622,25 @@ func poolAvg[T Float](c *kernel.Ctx, j *poolJob, x, y []T) {
 
 // globalAveragePool averages each (n, c) plane: Y has shape (N, C, 1, ...).
 func globalAveragePool(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-	return globalPool(c, in, false)
+	return globalPool(c, in, false, vec.Generic())
 }
 
-// globalMaxPool takes the max of each (n, c) plane.
+// globalMaxPool takes the max of each (n, c) plane (NaN propagates).
 func globalMaxPool(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-	return globalPool(c, in, true)
+	return globalPool(c, in, true, vec.Generic())
 }
 
-func globalPool(c *kernel.Ctx, in []*tensor.Tensor, isMax bool) error {
+// globalPoolBuild builds GlobalMaxPool (isMax) or GlobalAveragePool on
+// the vec loops vk.
+func globalPoolBuild(isMax bool) ewVecBuilder {
+	return func(info *kernel.Info, vk vec.Kernels) (kernel.Kernel, error) {
+		return kernel.Func(func(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+			return globalPool(c, in, isMax, vk)
+		}), nil
+	}
+}
+
+func globalPool(c *kernel.Ctx, in []*tensor.Tensor, isMax bool, vk vec.Kernels) error {
 	x, err := need(c, in, 0, "X")
 	if err != nil {
 		return err
@@ -469,7 +651,8 @@ func globalPool(c *kernel.Ctx, in []*tensor.Tensor, isMax bool) error {
 	if x.Rank() < 3 {
 		return c.Errorf("input X rank %d, want at least 3 (N, C, spatial...)", x.Rank())
 	}
-	shape := x.Shape.Clone()
+	var buf [8]int
+	shape := tensor.Shape(append(buf[:0], x.Shape...))
 	for i := 2; i < len(shape); i++ {
 		shape[i] = 1
 	}
@@ -484,7 +667,18 @@ func globalPool(c *kernel.Ctx, in []*tensor.Tensor, isMax bool) error {
 	}
 	switch x.DType {
 	case tensor.Float32:
-		globalPoolT(x.F32(), y.F32(), planes, size, isMax)
+		xs, ys := x.F32(), y.F32()
+		if size == 0 {
+			globalPoolT(xs, ys, planes, size, isMax)
+			break
+		}
+		for p := range ys {
+			if isMax {
+				ys[p] = vk.MaxOf(xs[p*size : (p+1)*size])
+			} else {
+				ys[p] = vk.Sum(xs[p*size:(p+1)*size]) / float32(size)
+			}
+		}
 	case tensor.Float64:
 		globalPoolT(x.F64(), y.F64(), planes, size, isMax)
 	case tensor.Float16:
@@ -508,9 +702,7 @@ func globalPoolT[T Float](x, y []T, planes, size int, isMax bool) {
 		if isMax {
 			m := xp[0]
 			for _, v := range xp[1:] {
-				if v > m {
-					m = v
-				}
+				m = max(m, v)
 			}
 			y[p] = m
 			continue

@@ -66,7 +66,7 @@ type fn struct {
 	// combine is the horizontal reduction: VADDPS or VMAXPS.
 	combine string
 	// init is the initial accumulator constant ("" for zero).
-	init  string
+	init   string
 	noBias bool // norm without bias
 	nan    bool // reduce tracks NaN (maxOf)
 }
@@ -343,7 +343,7 @@ func fns() []*fn {
 		scal("addS", "VADDPS", false), scal("subS", "VSUBPS", false), scal("rsubS", "VSUBPS", true),
 		scal("mulS", "VMULPS", false), scal("divS", "VDIVPS", false), scal("rdivS", "VDIVPS", true),
 		{name: "sum", kind: reduce, lanes: [2]int{4, 4}, combine: "VADDPS",
-			body: func(e *emitter, l lane, tail bool) {},
+			body:  func(e *emitter, l lane, tail bool) {},
 			accum: func(e *emitter, l lane, tail bool) { e.accAdd(l, tail) }},
 		{name: "maxOf", kind: reduce, lanes: [2]int{4, 3}, combine: "VMAXPS", init: "negInf", nan: true, temps: 2,
 			body: func(e *emitter, l lane, tail bool) {},

@@ -30,12 +30,12 @@ type Kernels struct {
 	Tier kernel.Tier
 
 	// Unary maps: dst[i] = f(x[i]).
-	Relu        func(dst, x []float32)                   // max(x, 0)
-	Clip        func(dst, x []float32, lo, hi float32)   // min(max(x, lo), hi)
-	LeakyRelu   func(dst, x []float32, alpha float32)    // x < 0 ? alpha*x : x
+	Relu        func(dst, x []float32)                      // max(x, 0)
+	Clip        func(dst, x []float32, lo, hi float32)      // min(max(x, lo), hi)
+	LeakyRelu   func(dst, x []float32, alpha float32)       // x < 0 ? alpha*x : x
 	HardSigmoid func(dst, x []float32, alpha, beta float32) // max(0, min(1, alpha*x+beta))
-	HardSwish   func(dst, x []float32)                   // x * max(0, min(1, x/6+1/2))
-	AXPB        func(dst, x []float32, a, b float32)     // x*a + b (two roundings)
+	HardSwish   func(dst, x []float32)                      // x * max(0, min(1, x/6+1/2))
+	AXPB        func(dst, x []float32, a, b float32)        // x*a + b (two roundings)
 	// Exp, Sigmoid, Tanh and Erf are within 2 ulp (relative) of the exact
 	// value in the assembly tiers; the generic tier computes in float64
 	// and rounds once.
