@@ -14,9 +14,10 @@ const Domain = "goslim"
 // Options configure Build. The zero value is valid.
 type Options struct {
 	// Params lists the model values to differentiate: float constants
-	// (initializers). nil means every Trainable constant of the model whose
-	// value reaches the loss. An explicitly listed parameter that does not
-	// reach the loss gets an all-zero gradient.
+	// (initializers). nil means every Trainable float constant of the model
+	// whose value reaches the loss, except BatchNormalization running
+	// statistics. An explicitly listed parameter that does not reach the
+	// loss gets an all-zero gradient.
 	Params []ir.ValueID
 	// Rules maps ops to gradient rules (default DefaultRules()).
 	Rules *Rules

@@ -52,9 +52,19 @@ func build(model *ir.Graph, loss ir.ValueID, opts Options) (*Program, error) {
 	isParam := make([]bool, len(g.Values))
 	var params []ir.ValueID
 	if opts.Params == nil {
+		// BatchNormalization running statistics are never parameters, even
+		// when marked Trainable (a model whose float initializers were all
+		// marked).
+		stats := map[ir.ValueID]bool{}
+		for ni := range g.Nodes {
+			n := &g.Nodes[ni]
+			if n.Op == "BatchNormalization" && (n.Domain == "" || n.Domain == "ai.onnx") {
+				stats[n.Input(3)], stats[n.Input(4)] = true, true
+			}
+		}
 		for id := range g.Values {
 			v := &g.Values[id]
-			if v.Trainable && v.Const != nil && v.Const.DType.IsFloat() && deps[id] {
+			if v.Trainable && v.Const != nil && v.Const.DType.IsFloat() && deps[id] && !stats[ir.ValueID(id)] {
 				params = append(params, ir.ValueID(id))
 			}
 		}

@@ -43,8 +43,9 @@
 //
 // A Rule per (domain, op) emits the backward nodes of one forward node
 // (Rules, DefaultRules). Rules use standard ONNX ops where they fit (Mul,
-// Div, Neg, Reshape, Transpose, Cast, Add to accumulate) and internal ops
-// of domain "goslim" for the rest (their kernels split work by shape, not
+// Div, Neg, Pow, Log, Where, Greater, Reshape, Transpose, Concat, Cast,
+// ConstantOfShape, Add to accumulate) and internal ops of domain "goslim"
+// for the rest (their kernels split work by shape, not
 // by thread count, so gradients do not depend on the thread count). Backward traversal starts from the loss with
 // a gradient of ones and visits only nodes that receive a gradient and have
 // an input reachable from a parameter; such a node without a rule is an

@@ -282,6 +282,12 @@ var gradCases = []gradCase{
 		m, v := b.Const("mean", randT(r, dt, -1, 1, 4)), b.Const("var", randT(r, dt, 0.5, 1.5, 4))
 		return op(b, "BatchNormalization", []ir.ValueID{x, s, bb, m, v})
 	}},
+	{name: "batchnorm/stats-marked-trainable", build: func(b *ir.Builder, r *rand.Rand, dt tensor.DType) ir.ValueID {
+		x := param(b, r, dt, "x", 4, 3, 2)
+		s, bb := param(b, r, dt, "scale", 3), param(b, r, dt, "bias", 3)
+		m, v := b.Param("mean", randT(r, dt, -1, 1, 3)), b.Param("var", randT(r, dt, 0.5, 1.5, 3))
+		return op(b, "BatchNormalization", []ir.ValueID{x, s, bb, m, v})
+	}},
 	{name: "batchnorm/frozen", opts: Options{FreezeBatchNorm: true}, build: func(b *ir.Builder, r *rand.Rand, dt tensor.DType) ir.ValueID {
 		x := param(b, r, dt, "x", 2, 3, 2, 2)
 		s, bb := param(b, r, dt, "scale", 3), param(b, r, dt, "bias", 3)

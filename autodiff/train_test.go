@@ -289,3 +289,67 @@ func TestTrainDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestProgramLayout checks the documented order of program inputs and
+// outputs, and that model IDs and names are kept.
+func TestProgramLayout(t *testing.T) {
+	model, x, y, loss := convNet(rand.New(rand.NewSource(1)))
+	p, err := Build(model, loss, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := p.Graph
+	want := []ir.ValueID{x, y}
+	for _, pr := range p.Params {
+		if pr.Input != pr.Value || g.Values[pr.Value].Name != model.Values[pr.Value].Name || g.Values[pr.Value].Const != nil {
+			t.Errorf("param %q: input %d value %d, const kept %v", model.Values[pr.Value].Name, pr.Input, pr.Value, g.Values[pr.Value].Const != nil)
+		}
+		want = append(want, pr.Input)
+	}
+	for _, s := range p.States {
+		want = append(want, s.Input)
+	}
+	want = append(want, p.Seed)
+	if len(p.Params) != 8 || len(p.States) != 2 || p.Seed == ir.NoValue {
+		t.Fatalf("%d params, %d states, seed %d; want 8, 2 and a seed", len(p.Params), len(p.States), p.Seed)
+	}
+	if !equalIDs(g.Inputs, want) {
+		t.Errorf("inputs %v, want %v", g.Inputs, want)
+	}
+	outs := []ir.ValueID{loss, model.Outputs[0]}
+	for _, pr := range p.Params {
+		outs = append(outs, pr.Grad)
+	}
+	for _, s := range p.States {
+		outs = append(outs, s.Update)
+	}
+	if !equalIDs(g.Outputs, outs) {
+		t.Errorf("outputs %v, want %v", g.Outputs, outs)
+	}
+	if p.InputIndex(y) != 1 || p.OutputIndex(loss) != 0 || p.OutputIndex(x) != -1 {
+		t.Errorf("InputIndex/OutputIndex wrong")
+	}
+	for id := range model.Values {
+		if g.Values[id].Name != model.Values[id].Name {
+			t.Fatalf("value %d renamed from %q to %q", id, model.Values[id].Name, g.Values[id].Name)
+		}
+	}
+	// The model is unchanged.
+	for _, n := range model.Nodes {
+		if n.Domain == Domain && n.Op != "CrossEntropy" {
+			t.Errorf("model gained node %s", n.Label())
+		}
+	}
+}
+
+func equalIDs(a, b []ir.ValueID) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
