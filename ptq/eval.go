@@ -75,7 +75,9 @@ func newRefSet(ctx context.Context, g *ir.Graph, r dataset.Reader, limit, thread
 			return nil, fmt.Errorf("ptq: the model's first output is %v; evaluation needs float32", outs[0].DType)
 		}
 		s.batches = append(s.batches, b)
-		s.ref = append(s.ref, outs[0])
+		// Clone: an output may sit in a larger arena buffer, which keeping
+		// it would pin.
+		s.ref = append(s.ref, outs[0].Clone())
 		if b.Labels == nil {
 			s.labelled = false
 		}

@@ -321,7 +321,12 @@ func ObserverConfig(cfg *Config) calib.Config {
 
 // Calibrate runs calib.Collect on g over cfg.Batches batches of r (from
 // its start) observing values with cfg's method, plus per-channel means of
-// the values in means (value -> channel axis).
+// the values in means (value -> channel axis). Graph inputs and outputs
+// are always observed with MinMax: clipping methods (percentile, kl, mse)
+// trade outliers for resolution inside the network, but clipping the
+// input data (e.g. the few bright pixels of an MNIST digit, which the
+// entropy search cuts off) or the model's own outputs (logits) only
+// distorts them.
 func Calibrate(ctx context.Context, g *ir.Graph, r dataset.Reader, cfg *Config, values []ir.ValueID, means map[ir.ValueID]int, opts Options) (*calib.Stats, error) {
 	f, err := ObserverConfig(cfg).Factory()
 	if err != nil {
@@ -342,8 +347,15 @@ func Calibrate(ctx context.Context, g *ir.Graph, r dataset.Reader, cfg *Config, 
 	if values == nil {
 		values = []ir.ValueID{}
 	}
+	minmax := func() calib.Observer { return calib.NewMinMax() }
+	observer := func(id ir.ValueID) calib.Factory {
+		if slicesContains(g.Outputs, id) || g.IsInput(id) {
+			return minmax // never clip the model's inputs and outputs
+		}
+		return f
+	}
 	return calib.Collect(ctx, g, r, calib.Spec{Values: values,
-		Observer: func(ir.ValueID) calib.Factory { return f }, ChannelMeans: means,
+		Observer: observer, ChannelMeans: means,
 		Batches: cfg.Batches, Threads: opts.Threads, Kernels: opts.Kernels, Progress: progress})
 }
 

@@ -306,6 +306,7 @@ func Quantize(p *Plan, acts []quant.Params, cfg *Config) (*Result, error) {
 				if err != nil {
 					return nil, fmt.Errorf("ptq: node %s: weight %q: %w", srcNode.Label(), v.Name, err)
 				}
+				widenForBias(&prm, p, acts, srcNode, np.Mark, in.Slot)
 				qt, err := prm.Quantize(v.Const)
 				if err != nil {
 					return nil, fmt.Errorf("ptq: node %s: weight %q: %w", srcNode.Label(), v.Name, err)
@@ -383,6 +384,36 @@ func Quantize(p *Plan, acts []quant.Params, cfg *Config) (*Result, error) {
 		return nil, fmt.Errorf("ptq: rewritten graph is invalid (a bug): %w", err)
 	}
 	return res, nil
+}
+
+// biasHeadroom is the largest |bias / scale| widenForBias allows (int32
+// with room for the accumulation an integer kernel adds to it).
+const biasHeadroom = 1 << 30
+
+// widenForBias raises the scale of weight channels whose bias would not
+// fit int32 with scale s_in·s_w: channels with (near-)zero weights but a
+// bias, typical of units that weight decay switched off. The channel's
+// scale becomes |b| / (s_in·2^30), which costs it weight precision it does
+// not have anyway, and keeps the bias exact and integer.
+func widenForBias(prm *quant.Params, p *Plan, acts []quant.Params, n *ir.Node, m Mark, weightSlot int) {
+	for _, in := range m.Inputs {
+		if in.Role != Bias || in.WeightSlot != weightSlot {
+			continue
+		}
+		gi := p.Group(n.Input(in.From))
+		b := constOf(p.Graph, n.Input(in.Slot))
+		if gi < 0 || b == nil || len(prm.Scale) == 0 || b.Len()%len(prm.Scale) != 0 {
+			return
+		}
+		sIn := float64(acts[gi].Scale[0])
+		for i, v := range b.F32() {
+			c := i % len(prm.Scale)
+			need := math.Abs(float64(v)) / (sIn * biasHeadroom)
+			if float64(prm.Scale[c]) < need {
+				prm.Scale[c] = float32(need * (1 + 1e-6))
+			}
+		}
+	}
 }
 
 // biasInt32 quantizes a float32 bias with scale sIn·sW[i mod len(sW)]

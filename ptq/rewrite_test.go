@@ -337,3 +337,32 @@ func TestBiasInt32(t *testing.T) {
 	}
 	_ = quant.Params{}
 }
+
+// A unit with all-zero weights but a bias (weight decay switched it off)
+// keeps an int32 bias: its weight scale is widened instead.
+func TestBiasOverflowWidensWeightScale(t *testing.T) {
+	b := ir.NewBuilder("dead", 13)
+	x := b.Input("input", tensor.Float32, -1, 4)
+	w := randTensor(1, 0.5, 3, 4)
+	for i := 4; i < 8; i++ {
+		w.F32()[i] = 1e-30 // unit 1 is dead
+	}
+	bias := tensor.FromFloat32(tensor.Shape{3}, []float32{0.1, -0.3, 0.2})
+	y := b.Op("Gemm", "fc", []ir.ValueID{x, b.Param("w", w), b.Param("b", bias)}, ir.IntAttr("transB", 1))
+	b.Output(y)
+	g, err := rewrite.InferShapes(b.G)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs := randTensor(2, 1, 8, 4)
+	res := quantizeForTest(t, g, DefaultConfig(), xs)
+	if len(res.FloatBiases) != 0 {
+		t.Fatalf("biases kept float: %v", res.FloatBiases)
+	}
+	want, got := runOne(t, g, xs), runOne(t, res.Graph, xs)
+	for i := 1; i < want.Len(); i += 3 {
+		if d := math.Abs(float64(want.F32()[i] - got.F32()[i])); d > 0.01 {
+			t.Errorf("dead unit output %g, want %g", got.F32()[i], want.F32()[i])
+		}
+	}
+}
