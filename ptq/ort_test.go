@@ -72,6 +72,7 @@ func TestQDQMatchesORT(t *testing.T) {
 	int8Acts := DefaultConfig()
 	int8Acts.Activations, int8Acts.Symmetric = "int8", true
 	add("zoo-resnet8-int8-symmetric", resnet, int8Acts)
+	add("rules-net", rulesNet(t), DefaultConfig())
 	for _, f := range []string{"lenet5", "resnet8", "mobilenetv2", "mobilenetv3"} {
 		add("fixture-"+f, loadFixture(t, f), DefaultConfig())
 	}
@@ -143,4 +144,30 @@ func TestQDQMatchesORT(t *testing.T) {
 			t.Errorf("%s: only %.3f%% of outputs within one quantization step of ORT", m.name, 100*frac)
 		}
 	}
+}
+
+// rulesNet exercises the rules the zoo models do not: ConvTranspose
+// (grouped, weight axis 1), Resize, Concat, AveragePool, Mul, Transpose,
+// Reshape, MatMul with a constant B and an Add with a constant.
+func rulesNet(t *testing.T) *ir.Graph {
+	t.Helper()
+	b := ir.NewBuilder("rules", 13)
+	x := b.Input("input", tensor.Float32, -1, 4, 8, 8)
+	a := b.Op("Conv", "conv", []ir.ValueID{x, b.Param("cw", randTensor(1, 0.3, 8, 4, 3, 3)), b.Param("cb", randTensor(2, 0.1, 8))},
+		ir.IntsAttr("pads", 1, 1, 1, 1))
+	a = b.Op("Relu", "relu", []ir.ValueID{a})
+	up := b.Op("ConvTranspose", "deconv", []ir.ValueID{a, b.Param("tw", randTensor(3, 0.3, 8, 2, 2, 2)), b.Param("tb", randTensor(4, 0.1, 4))},
+		ir.IntsAttr("strides", 2, 2), ir.IntAttr("group", 2))
+	roi := b.Const("roi", tensor.FromFloat32(tensor.Shape{0}, nil))
+	scales := b.Const("scales", tensor.FromFloat32(tensor.Shape{4}, []float32{1, 1, 2, 2}))
+	rs := b.Op("Resize", "resize", []ir.ValueID{x, roi, scales}, ir.StringAttr("mode", "nearest"))
+	c := b.Op("Concat", "cat", []ir.ValueID{up, rs}, ir.IntAttr("axis", 1))
+	e := b.Op("AveragePool", "avg", []ir.ValueID{c}, ir.IntsAttr("kernel_shape", 2, 2), ir.IntsAttr("strides", 2, 2))
+	f := b.Op("Mul", "mul", []ir.ValueID{e, a})
+	f = b.Op("Transpose", "tr", []ir.ValueID{f}, ir.IntsAttr("perm", 0, 2, 3, 1))
+	f = b.Op("Reshape", "flat", []ir.ValueID{f, b.Const("shape", tensor.FromInt64(tensor.Shape{2}, []int64{-1, 512}))})
+	f = b.Op("MatMul", "mm", []ir.ValueID{f, b.Param("mw", randTensor(5, 0.05, 512, 10))})
+	f = b.Op("Add", "bias", []ir.ValueID{f, b.Param("mb", randTensor(6, 0.1, 10))})
+	b.Output(f)
+	return b.G
 }
