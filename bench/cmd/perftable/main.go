@@ -14,8 +14,9 @@
 // intraOpNumThreads equal to goslim's thread count, through
 // internal/ortoracle (one node process per measurement round). Timing
 // session.run from Node adds a binding overhead of several microseconds per
-// call; perftable measures it on a 1-element Identity model and subtracts
-// it from every ORT time.
+// call; perftable times a 1-element Identity model in every ORT round,
+// right after the model, and subtracts the median of those times from every
+// ORT time.
 //
 // The VM this project runs on is noisy, so every row is measured in rounds
 // that alternate goslim and ORT (the order flips each round); each cell is

@@ -144,26 +144,35 @@ func measure(ctx context.Context, cfg config, progress func(string, ...any)) (*r
 		var ort *ortoracle.Oracle
 		if rep.ort != nil {
 			ort = rep.ort.With(ortoracle.Options{Threads: th, OptLevel: cfg.optLevel})
-			us, err := bindingOverhead(ort, cfg.rounds)
-			if err != nil {
-				return nil, fmt.Errorf("ORT binding overhead: %w", err)
-			}
-			rep.overheadUs[th] = us
-			progress("perftable: threads %d: ORT binding overhead %.2f µs per call", th, us)
 		}
+		first := len(rep.rows)
+		var overhead []float64 // Identity medians (µs) from every round at this thread count
 		for _, m := range models {
 			for _, b := range cfg.batches {
-				r, err := measureRow(ctx, cfg, m, b, th, ort, rep.overheadUs[th])
+				r, id, err := measureRow(ctx, cfg, m, b, th, ort)
 				if err != nil {
 					return nil, fmt.Errorf("%s batch %d threads %d: %w", m.name, b, th, err)
 				}
+				overhead = append(overhead, id...)
 				if ort != nil {
-					progress("perftable: %-12s b%-3d t%d  goslim %9.3f ms  ORT %9.3f ms  ratio %.2f",
-						m.name, b, th, r.goMs, r.ortMs, r.goMs/r.ortMs)
+					progress("perftable: %-12s b%-3d t%d  goslim %9.3f ms  ORT %9.3f ms (binding overhead included)",
+						m.name, b, th, r.goMs, r.ortRaw)
 				} else {
 					progress("perftable: %-12s b%-3d t%d  goslim %9.3f ms", m.name, b, th, r.goMs)
 				}
 				rep.rows = append(rep.rows, r)
+			}
+		}
+		if ort != nil {
+			us := median(overhead)
+			rep.overheadUs[th] = us
+			progress("perftable: threads %d: ORT binding overhead %.2f µs per call (median of %d Identity runs)", th, us, len(overhead))
+			for i := first; i < len(rep.rows); i++ {
+				r := &rep.rows[i]
+				r.ortMs = r.ortRaw - us/1000
+				if r.ortMs <= 0 {
+					r.ortMs = r.ortRaw // the overhead estimate is off; keep the raw time
+				}
 			}
 		}
 	}
@@ -278,24 +287,6 @@ func identityModel() ([]byte, map[string]*tensor.Tensor, error) {
 	return buf.Bytes(), map[string]*tensor.Tensor{"x": tensor.FromFloat32(tensor.Shape{1}, []float32{1})}, nil
 }
 
-// bindingOverhead returns the median (over rounds) of the per-process
-// median time of session.run on the Identity model, in microseconds.
-func bindingOverhead(ort *ortoracle.Oracle, rounds int) (float64, error) {
-	model, feeds, err := identityModel()
-	if err != nil {
-		return 0, err
-	}
-	var meds []float64
-	for r := 0; r < rounds; r++ {
-		times, err := ort.Bench(model, feeds, 500, 3000)
-		if err != nil {
-			return 0, err
-		}
-		meds = append(meds, medianMs(times)*1000)
-	}
-	return median(meds), nil
-}
-
 // row is one line of the table.
 type row struct {
 	model   *loaded
@@ -308,18 +299,25 @@ type row struct {
 }
 
 // measureRow times one model, batch and thread count: rounds that
-// alternate goslim and ORT (when ort is non-nil).
-func measureRow(ctx context.Context, cfg config, m *loaded, batch, threads int, ort *ortoracle.Oracle, overheadUs float64) (row, error) {
+// alternate goslim and ORT (when ort is non-nil). Each ORT round also times
+// the Identity model right after the model, so the binding overhead is
+// sampled under the same conditions; those medians (µs) are returned for
+// the caller to pool, and the row's ortMs is left for it to fill in.
+func measureRow(ctx context.Context, cfg config, m *loaded, batch, threads int, ort *ortoracle.Oracle) (row, []float64, error) {
 	r := row{model: m, batch: batch, threads: threads, rounds: cfg.rounds}
 	sess, err := infer.NewSession(m.graph, infer.Options{Threads: threads, Kernels: cfg.kernels})
 	if err != nil {
-		return r, err
+		return r, nil, err
 	}
 	inputs, err := bench.RandomInputs(m.graph, batch, nil, 1)
 	if err != nil {
-		return r, err
+		return r, nil, err
 	}
 	feeds := feedsOf(m.graph, inputs)
+	idModel, idFeeds, err := identityModel()
+	if err != nil {
+		return r, nil, err
+	}
 
 	// Size ORT's rounds from a short probe, so each round times about
 	// cfg.roundTime of work after a warm-up of about a quarter of that.
@@ -327,14 +325,14 @@ func measureRow(ctx context.Context, cfg config, m *loaded, batch, threads int, 
 	if ort != nil {
 		probe, err := ort.Bench(m.file, feeds, 3, 5)
 		if err != nil {
-			return r, err
+			return r, nil, err
 		}
 		per := max(medianMs(probe), 1e-3)
 		ortIters = clampInt(int(float64(cfg.roundTime.Milliseconds())/per), 5, 20000)
 		ortWarm = clampInt(ortIters/4, 3, 2000)
 	}
 
-	var goMeds, ortMeds []float64
+	var goMeds, ortMeds, idMeds []float64
 	goRound := func() error {
 		res, err := bench.Run(ctx, sess, inputs, batch, bench.Options{Warmup: 2, MinIters: 3, MinTime: cfg.roundTime})
 		if err != nil {
@@ -352,6 +350,10 @@ func measureRow(ctx context.Context, cfg config, m *loaded, batch, threads int, 
 			return err
 		}
 		ortMeds = append(ortMeds, medianMs(times))
+		if times, err = ort.Bench(idModel, idFeeds, 200, 1000); err != nil {
+			return fmt.Errorf("Identity (binding overhead): %w", err)
+		}
+		idMeds = append(idMeds, medianMs(times)*1000)
 		return nil
 	}
 	for i := 0; i < cfg.rounds; i++ {
@@ -360,21 +362,17 @@ func measureRow(ctx context.Context, cfg config, m *loaded, batch, threads int, 
 			first, second = ortRound, goRound
 		}
 		if err := first(); err != nil {
-			return r, err
+			return r, nil, err
 		}
 		if err := second(); err != nil {
-			return r, err
+			return r, nil, err
 		}
 	}
 	r.goMs = median(goMeds)
 	if ort != nil {
 		r.ortRaw = median(ortMeds)
-		r.ortMs = r.ortRaw - overheadUs/1000
-		if r.ortMs <= 0 {
-			r.ortMs = r.ortRaw // the overhead estimate is off; keep the raw time
-		}
 	}
-	return r, nil
+	return r, idMeds, nil
 }
 
 func clampInt(v, lo, hi int) int { return min(max(v, lo), hi) }

@@ -111,7 +111,7 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintf(w, ", timed with bench.Run\n")
 	if r.ort != nil {
 		fmt.Fprintf(w, "- ONNX Runtime %s (onnxruntime-node, CPU, graphOptimizationLevel %s, intraOpNumThreads = threads)\n", r.ortVersion, r.cfg.optLevel)
-		fmt.Fprintf(w, "- ORT times exclude the Node binding overhead, measured on a 1-element Identity model and subtracted:")
+		fmt.Fprintf(w, "- ORT times exclude the Node binding overhead, measured on a 1-element Identity model in every ORT round (right after the model, same settings; median over all rounds) and subtracted:")
 		for i, th := range r.cfg.threads {
 			sep := ","
 			if i == 0 {
