@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/goslim/goslim/calib"
@@ -197,6 +198,9 @@ func Run(ctx context.Context, g *ir.Graph, cfg *Config, opts Options) (*Outcome,
 		return nil, err
 	}
 	describePlan(rep, plan, res)
+	if rep.Layers == 0 {
+		return nil, fmt.Errorf("ptq: no node of the model can be quantized (%s); nothing to do", fp32Summary(rep.FP32))
+	}
 	out := &Outcome{Graph: res.Graph, Report: rep}
 
 	evalReader := opts.Eval
@@ -451,4 +455,20 @@ func matchValueInfo(q, src *ir.Graph) *ir.Graph {
 		}
 	}
 	return out
+}
+
+// fp32Summary lists a few FP32 nodes and their reasons.
+func fp32Summary(ns []NodeStatus) string {
+	if len(ns) == 0 {
+		return "no op has a quantization rule"
+	}
+	var parts []string
+	for i, n := range ns {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(ns)-3))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %s: %s", n.Op, n.Node, n.Reason))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -148,6 +148,13 @@ func TestRunBadInput(t *testing.T) {
 	if _, err := Run(ctx, g, DefaultConfig(), Options{Calib: npyReader(t, tensor.FromFloat32(tensor.Shape{2, 1, 28, 28}, make([]float32, 2*28*28)), nil, 2)}); err != nil {
 		t.Errorf("constant data: %v", err)
 	}
+	// Nothing left to quantize.
+	nothing := DefaultConfig()
+	nothing.Exclude = []string{"Conv", "Gemm"}
+	_, err = Run(ctx, g, nothing, Options{Calib: npyReader(t, randTensor(1, 1, 2, 1, 28, 28), nil, 2)})
+	if err == nil || !strings.Contains(err.Error(), "no node") {
+		t.Errorf("nothing to quantize: %v", err)
+	}
 	// No calibration data.
 	if _, err := Run(ctx, g, DefaultConfig(), Options{}); err == nil {
 		t.Error("no calibration data should fail")
@@ -371,5 +378,50 @@ func TestUpgradeOpset(t *testing.T) {
 	}
 	if _, err := UpgradeOpset(smallNet(t, 10)); err == nil {
 		t.Error("opset 10 must not be upgraded")
+	}
+}
+
+// brokenNet is Gemm(4->8) -> Relu -> Gemm(8->3) where each weight has one
+// huge element, so per-tensor int8 weights round every other weight to 0:
+// quantizing either layer changes the predictions.
+func brokenNet(t *testing.T) *ir.Graph {
+	t.Helper()
+	b := ir.NewBuilder("broken", 13)
+	x := b.Input("input", tensor.Float32, -1, 4)
+	w1 := randTensor(1, 1, 4, 8)
+	w1.F32()[0] = 1e4
+	w2 := randTensor(2, 1, 8, 3)
+	w2.F32()[0] = 1e4
+	y := b.Op("Gemm", "fc1", []ir.ValueID{x, b.Param("w1", w1)})
+	y = b.Op("Relu", "relu", []ir.ValueID{y})
+	y = b.Op("Gemm", "fc2", []ir.ValueID{y, b.Param("w2", w2)})
+	b.Output(y)
+	g, err := rewrite.InferShapes(b.G)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func TestMaxDropCannot(t *testing.T) {
+	g := brokenNet(t)
+	x := randTensor(3, 1, 64, 4)
+	cfg := DefaultConfig()
+	cfg.PerChannel = false
+	limit := 0.0
+	cfg.MaxDrop = &limit
+	out, err := Run(context.Background(), g, cfg, Options{Calib: npyReader(t, x, nil, 16), Eval: npyReader(t, x, labelsOf(t, g, x), 16), Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := out.Report.Search
+	if !out.GateFailed || sr == nil || sr.Reached || !strings.Contains(sr.Message, "cannot") {
+		t.Fatalf("gate %v, search %+v", out.GateFailed, sr)
+	}
+	if len(sr.Steps) != 2 || len(sr.FP32Layers) > 1 || out.Graph == nil {
+		t.Errorf("steps %+v, FP32 layers %v", sr.Steps, sr.FP32Layers)
+	}
+	if *out.Report.Drop != sr.Steps[len(sr.FP32Layers)].Drop {
+		t.Errorf("saved model's drop %v is not the best step's", *out.Report.Drop)
 	}
 }

@@ -6,12 +6,10 @@ import (
 	"github.com/goslim/goslim/infer"
 	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/rewrite"
-	"github.com/goslim/goslim/tensor"
 )
 
 // Prepare readies an FP32 model for quantization and returns a new graph:
-// it refuses models that are already quantized or have no float32 input,
-// then runs rewrite.Simplify (shape inference, constant folding, BatchNorm
+// it refuses models that are already quantized, then runs rewrite.Simplify (shape inference, constant folding, BatchNorm
 // folding into the preceding Conv/Gemm, dead-code removal), so BatchNorm
 // never stays FP32 between quantized layers. Value IDs change (Simplify
 // compacts them); everything after Prepare keys statistics on the
@@ -19,16 +17,6 @@ import (
 func Prepare(g *ir.Graph) (*ir.Graph, error) {
 	if err := checkNotQuantized(g); err != nil {
 		return nil, err
-	}
-	float := false
-	for _, id := range g.Inputs {
-		v := &g.Values[id]
-		if v.Const == nil && v.Type.DType == tensor.Float32 {
-			float = true
-		}
-	}
-	if !float {
-		return nil, fmt.Errorf("ptq: the model has no float32 input; PTQ quantizes float32 models")
 	}
 	out, err := rewrite.Simplify(g, infer.NodeEvaluator(nil))
 	if err != nil {

@@ -92,8 +92,9 @@ type candidate struct {
 }
 
 // maxDropSearch leaves the worst layers (by sensitivity) in FP32, one more
-// at a time, until the drop is within cfg.MaxDrop. It returns the first
-// model that meets the limit, or the one with the smallest drop.
+// at a time, until the drop is within cfg.MaxDrop, keeping at least one
+// layer quantized. It returns the first model that meets the limit, or
+// the one with the smallest drop.
 func maxDropSearch(ctx context.Context, ref *refSet, cfg *Config, build builder, sens []LayerError, res0 *Result, m0 *Metrics, progress func(int, int, string)) (*candidate, *SearchReport, error) {
 	limit := *cfg.MaxDrop
 	p0, err := NewPlan(ref.graph(), cfg)
@@ -110,7 +111,9 @@ func maxDropSearch(ctx context.Context, ref *refSet, cfg *Config, build builder,
 	}
 	skip := map[int]bool{}
 	var names []string
-	for k, l := range sens {
+	// At most all layers but one go back to FP32: a model without a
+	// quantized layer is the FP32 model, not an answer.
+	for k, l := range sens[:max(len(sens)-1, 0)] {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
@@ -129,7 +132,7 @@ func maxDropSearch(ctx context.Context, ref *refSet, cfg *Config, build builder,
 		d := ref.drop(m)
 		sr.Steps = append(sr.Steps, SearchStep{FP32Layers: append([]string(nil), names...), Drop: d, SQNR: m.SQNR})
 		if progress != nil {
-			progress(k+1, len(sens), "search")
+			progress(k+1, len(sens)-1, "search")
 		}
 		if d < best.drop {
 			best = &candidate{res: res, plan: plan, metrics: m, drop: d, fp32: append([]string(nil), names...)}
