@@ -99,26 +99,61 @@ func (op *ConvOp) gemm(n, k int) GemmOp {
 	return GemmOp{M: op.M, N: n, K: k, Alpha: 1, A: Mat{Data: op.W, Ld: max(k, 1)}, PA: op.PW, RowBias: op.Bias, Act: op.Act}
 }
 
+// convPlan is how Kernels.Conv runs one ConvOp: the mode, and for the
+// indirect (AVX-512) micro-kernel whether output rows map straight onto
+// Y (rowMode: no wide columns computed, nothing to copy).
+type convPlan struct {
+	mode    convMode
+	ind     bool
+	rowMode bool
+	w       convWideGeom
+}
+
+func (k Kernels) convPlan(op *ConvOp) convPlan {
+	pl := convPlan{mode: op.mode(), ind: hasIndirect(k.arch())}
+	if pl.mode == convWide {
+		pl.w = op.wide()
+		outW := op.Geom.Out[2]
+		pl.rowMode = pl.ind && outW >= 16 && op.Col0%outW == 0 && (op.Col0+op.NCol)%outW == 0
+	}
+	return pl
+}
+
 // ConvScratch returns the number of float32s of workspace Conv needs.
 func (k Kernels) ConvScratch(op *ConvOp) int {
 	if op.M <= 0 || op.NCol <= 0 {
 		return 0
 	}
 	kk := op.Channels * op.Geom.KernelSize()
-	switch op.mode() {
+	pl := k.convPlan(op)
+	ar := k.arch()
+	aPack := 0 // packing buffer of A for the indirect kernel
+	if op.PW == nil {
+		aPack = roundUp(ar.mBlock(op.M), ar.mr) * ar.kBlock(kk)
+	}
+	switch pl.mode {
 	case convPointwise:
+		if pl.ind {
+			return aPack + kk
+		}
 		g := op.gemm(op.NCol, kk)
 		g.rows.base = op.X
 		return k.Scratch(&g)
 	case convWide:
-		w := op.wide()
-		g := op.gemm(w.nw, kk)
-		g.rows.base = op.X
-		n := k.Scratch(&g) + kk + op.M*w.nw
+		w := pl.w
+		n := kk
 		if !w.direct {
 			n += op.Channels * op.Geom.Stride[1] * op.Geom.Stride[2] * w.hs * w.ws
 		}
-		return n
+		if !pl.rowMode {
+			n += op.M * w.nw
+		}
+		if pl.ind {
+			return n + aPack
+		}
+		g := op.gemm(w.nw, kk)
+		g.rows.base = op.X
+		return n + k.Scratch(&g)
 	}
 	g := op.gemm(op.NCol, kk)
 	g.Conv = &ConvSource{}
@@ -141,14 +176,24 @@ func (k Kernels) Conv(ws []float32, op *ConvOp) {
 		ws = make([]float32, need)
 	}
 	kk := op.Channels * g.KernelSize()
-	switch op.mode() {
+	pl := k.convPlan(op)
+	switch pl.mode {
 	case convPointwise:
 		gm := op.gemm(op.NCol, kk)
-		gm.rows = rowSource{base: op.X[op.Col0:], stride: g.InSize()}
 		gm.C, gm.LdC = op.Y[op.Col0:], op.LdY
+		if pl.ind {
+			offs := int32s(ws[:kk])
+			for p := range offs {
+				offs[p] = int32(p * g.InSize())
+			}
+			gm.rows = rowSource{base: op.X[op.Col0:], offs: offs}
+			k.runInd(ws[kk:], &gm, indSegs{n: 1, len: op.NCol})
+			return
+		}
+		gm.rows = rowSource{base: op.X[op.Col0:], stride: g.InSize()}
 		k.Run(ws, &gm)
 	case convWide:
-		k.convWide(ws, op, kk)
+		k.convWide(ws, op, kk, &pl)
 	default:
 		gm := op.gemm(op.NCol, kk)
 		gm.Conv = &ConvSource{Geom: g, Image: op.X, Channels: op.Channels, Col0: op.Col0}
@@ -157,19 +202,25 @@ func (k Kernels) Conv(ws []float32, op *ConvOp) {
 	}
 }
 
+// int32s views float32 scratch as int32s (both are 4 bytes).
+func int32s(f []float32) []int32 {
+	if len(f) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*int32)(unsafe.Pointer(&f[0])), len(f))
+}
+
 // convWide runs the wide-row form of a convolution.
-func (k Kernels) convWide(ws []float32, op *ConvOp, kk int) {
+func (k Kernels) convWide(ws []float32, op *ConvOp, kk int, pl *convPlan) {
 	g := op.Geom
-	w := op.wide()
+	w := pl.w
 	outW := g.Out[2]
-	gm := op.gemm(w.nw, kk)
-	// Carve the workspace: GEMM buffers first (sized without the extras).
-	gm.rows.base = op.X
-	gsz := k.Scratch(&gm)
-	gws, rest := ws[:gsz], ws[gsz:]
-	offs := unsafe.Slice((*int32)(unsafe.Pointer(&rest[0])), kk)
-	rest = rest[kk:]
-	wideC, rest := rest[:op.M*w.nw], rest[op.M*w.nw:]
+	offs := int32s(ws[:kk])
+	rest := ws[kk:]
+	var wideC []float32
+	if !pl.rowMode {
+		wideC, rest = rest[:op.M*w.nw], rest[op.M*w.nw:]
+	}
 	sh, sw := g.Stride[1], g.Stride[2]
 	var src []float32
 	plane, sub := g.InSize(), 0 // channel plane and phase sub-image sizes
@@ -178,7 +229,7 @@ func (k Kernels) convWide(ws []float32, op *ConvOp, kk int) {
 	} else {
 		sub = w.hs * w.ws
 		plane = sh * sw * sub
-		src = rest[:op.Channels*plane]
+		src, rest = rest[:op.Channels*plane], rest[op.Channels*plane:]
 		g.phaseSplit(k.arch().asm, src, op.X, op.Channels, w.r0*sh-g.Pad[1], w.hp, w.hs, w.ws)
 	}
 	K := g.KernelSize()
@@ -195,9 +246,21 @@ func (k Kernels) convWide(ws []float32, op *ConvOp, kk int) {
 			}
 		}
 	}
+	gm := op.gemm(w.nw, kk)
 	gm.rows = rowSource{base: src, offs: offs}
+	if pl.rowMode {
+		// Output row r reads wide columns r*ws...; it is row r of Y.
+		gm.N = op.NCol
+		gm.C, gm.LdC = op.Y[op.Col0:], op.LdY
+		k.runInd(rest, &gm, indSegs{n: w.r1 - w.r0, len: outW, bPitch: w.ws, cPitch: outW})
+		return
+	}
 	gm.C, gm.LdC = wideC, w.nw
-	k.Run(gws, &gm)
+	if pl.ind {
+		k.runInd(rest, &gm, indSegs{n: 1, len: w.nw})
+	} else {
+		k.Run(rest, &gm)
+	}
 	// Drop the wide columns: copy the wanted positions into Y.
 	lo, hi := op.Col0, op.Col0+op.NCol
 	for m := 0; m < op.M; m++ {
@@ -210,6 +273,82 @@ func (k Kernels) convWide(ws []float32, op *ConvOp, kk int) {
 			}
 			off := (r-w.r0)*w.ws + a - r*outW
 			copy(yrow[a:b], wrow[off:off+b-a])
+		}
+	}
+}
+
+// indSegs lays out the N columns of an indirect product as n segments of
+// len columns: column j of segment s reads B column s*bPitch+j (from each
+// row's offset) and writes C column s*cPitch+j.
+type indSegs struct{ n, len, bPitch, cPitch int }
+
+// runInd computes op (Alpha 1, Beta 0, A or PA, RowBias, Act) with B given
+// unpacked by op.rows (base and offs) and laid out by seg, using the
+// indirect micro-kernel (B read in place, nothing packed). ws holds the
+// packing buffer of A when PA is nil.
+func (k Kernels) runInd(ws []float32, op *GemmOp, seg indSegs) {
+	ar := k.arch()
+	m, kk := op.M, op.K
+	mc, kc := ar.mBlock(m), ar.kBlock(kk)
+	var wa []float32
+	if op.PA == nil {
+		wa = ws[:roundUp(mc, ar.mr)*kc]
+	}
+	goAct := op.Act.Kind != ActNone && !actInAsm(op.Act)
+	base, offs := op.rows.base, op.rows.offs
+	var ep tileEp
+	for pc := 0; pc < kk; pc += kc {
+		kb := min(kc, kk-pc)
+		o := offs[pc : pc+kb]
+		maxOff := 0
+		for _, v := range o {
+			if v < 0 {
+				panic("fp32: negative indirect offset")
+			}
+			maxOff = max(maxOff, int(v))
+		}
+		ep.flags = 0
+		if pc > 0 {
+			ep.flags |= epLoadC | epBeta1
+		}
+		last := pc+kb == kk
+		if last {
+			if op.RowBias != nil {
+				ep.flags |= epRowBias
+			}
+			if op.Act.Kind != ActNone && !goAct {
+				ep.setAct(op.Act)
+			}
+		}
+		for ic := 0; ic < m; ic += mc {
+			mb := min(mc, m-ic)
+			var pa []float32
+			if op.PA != nil {
+				pa = op.PA.block(pc, ic, kb)
+			} else {
+				pa = wa[:roundUp(mb, ar.mr)*kb]
+				packA(ar.mr, op.A.Trans, mb, kb, op.A.Data, op.A.Ld, ic, pc, pa)
+			}
+			for s := 0; s < seg.n; s++ {
+				for j := 0; j < seg.len; j += ar.nr {
+					cols := min(ar.nr, seg.len-j)
+					b := base[s*seg.bPitch+j:]
+					for i := 0; i < mb; i += ar.mr {
+						rows := min(ar.mr, mb-i)
+						if ep.flags&epRowBias != 0 {
+							ep.rowBias = &op.RowBias[ic+i]
+						}
+						off := (ic+i)*op.LdC + s*seg.cPitch + j
+						c := op.C[off : off+(rows-1)*op.LdC+cols]
+						asmTileInd(kb, pa[i*kb:(i+ar.mr)*kb], b, o, maxOff, c, op.LdC, rows, cols, &ep)
+						if last && goAct {
+							for r := 0; r < rows; r++ {
+								op.Act.Apply(c[r*op.LdC : r*op.LdC+cols])
+							}
+						}
+					}
+				}
+			}
 		}
 	}
 }

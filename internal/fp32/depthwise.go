@@ -59,7 +59,7 @@ func (g *ConvGeom) dwLayout() dwLayout {
 // needs for geometry g.
 func (k Kernels) DepthwiseScratch(g *ConvGeom) int {
 	l := g.dwLayout()
-	n := g.KernelSize()
+	n := max(g.KernelSize(), (g.Out[2]+15)/16*4) // tap offsets, or dw3x3 masks
 	if !l.direct {
 		n += l.hp * l.rowLen
 	}
@@ -86,6 +86,9 @@ func (k Kernels) Depthwise(ws []float32, op *DepthwiseOp) {
 	}
 	if need := k.DepthwiseScratch(g); len(ws) < need {
 		ws = make([]float32, need)
+	}
+	if k.dw3x3(ws, op) {
+		return
 	}
 	l := g.dwLayout()
 	offs := unsafe.Slice((*int32)(unsafe.Pointer(&ws[0])), K)
@@ -131,6 +134,118 @@ func (k Kernels) Depthwise(ws []float32, op *DepthwiseOp) {
 			if goAct {
 				op.Act.Apply(y)
 			}
+		}
+	}
+}
+
+// dw3x3 runs op with the AVX-512 3x3 kernel (stride 1 or 2, dilation 1,
+// multiplier 1, planes stored one after another) and reports whether it
+// could.
+func (k Kernels) dw3x3(ws []float32, op *DepthwiseOp) bool {
+	g := op.Geom
+	sh := g.Stride[1]
+	if op.M != 1 || op.LdY != g.OutSize() || g.Kernel[1] != 3 || g.Kernel[2] != 3 || g.Dilation[1] != 1 || g.Dilation[2] != 1 ||
+		sh != g.Stride[2] || sh > 2 || k.arch().asm == 0 {
+		return false
+	}
+	nv := (g.Out[2] + 15) / 16
+	masks := unsafe.Slice((*uint16)(unsafe.Pointer(&ws[0])), nv*8)
+	dw3x3Masks(masks, g.In[2], g.Out[2], sh, g.Pad[2])
+	var ep tileEp
+	goAct := op.Act.Kind != ActNone && !actInAsm(op.Act)
+	if op.Act.Kind != ActNone && !goAct {
+		ep.setAct(op.Act)
+	}
+	out, in := g.OutSize(), g.InSize()
+	y := op.Y[:op.Channels*out]
+	// All planes in one call: the kernel loops over planes innermost,
+	// sharing the row and mask setup (measured faster than plane by plane
+	// even for 48x48 planes).
+	step := op.Channels
+	for c := 0; c < op.Channels; c += step {
+		n := min(step, op.Channels-c)
+		var b []float32
+		if op.Bias != nil {
+			b = op.Bias[c : c+n]
+		}
+		if !dw3x3Asm(k.arch().asm, y[c*out:(c+n)*out], op.X[c*in:(c+n)*in], op.W[9*c:9*(c+n)], b, masks, n,
+			g.In[1], g.In[2], g.Out[1], g.Out[2], sh, g.Pad[1], g.Pad[2], &ep) {
+			return false
+		}
+	}
+	if goAct {
+		op.Act.Apply(y)
+	}
+	return true
+}
+
+// dw3x3Masks fills the lane masks of dw3x3AVX512: 8 per output vector v
+// (outputs 16v...): the output lanes, then for stride 1 the valid lanes of
+// tap kw's load at column 16v+kw-padL, for stride 2 those of the loads at
+// 32v-padL+{0, 16, 2, 18}.
+func dw3x3Masks(masks []uint16, W, outW, stride, padL int) {
+	for v := 0; v*16 < outW; v++ {
+		m := masks[v*8 : v*8+8]
+		n := min(16, outW-16*v)
+		m[0] = laneMask(0, n)
+		if stride == 1 {
+			for kw := 0; kw < 3; kw++ {
+				x := 16*v + kw - padL
+				m[1+kw] = laneMask(-x, min(W-x, n))
+			}
+			continue
+		}
+		for i, off := range [4]int{0, 16, 2, 18} {
+			x := 32*v - padL + off
+			m[1+i] = laneMask(-x, W-x)
+		}
+	}
+}
+
+// laneMask returns the bits [lo, hi) of a 16-lane mask (clamped).
+func laneMask(lo, hi int) uint16 {
+	lo, hi = max(lo, 0), min(hi, 16)
+	if hi <= lo {
+		return 0
+	}
+	return uint16((1<<hi - 1) &^ (1<<lo - 1))
+}
+
+// dw3x3Go is the pure-Go twin of dw3x3AVX512: for each plane c, output
+// (oh, ow), with s = stride, one partial sum per tap row:
+//
+//	part[kh] = sum_{kw<3} w[9c+3kh+kw] * in[c][ih][ow*s+kw-padL]   (0 outside the row)
+//	           for 0 <= ih = oh*s+kh-padT < H, else 0
+//	out[c][oh][ow] = act(((bias[c] + part[0]) + part[1]) + part[2])  (bias 0 when nil)
+func dw3x3Go(out, in, w, bias []float32, planes, H, W, outH, outW, stride, padT, padL int, ep *tileEp) {
+	act := Act{Kind: ActKind(ep.flags >> epActBits & 15), Lo: ep.lo, Hi: ep.hi, Alpha: ep.leak}
+	for c := 0; c < planes; c++ {
+		x := in[c*H*W : (c+1)*H*W]
+		y := out[c*outH*outW : (c+1)*outH*outW]
+		for oh := 0; oh < outH; oh++ {
+			row := y[oh*outW : (oh+1)*outW]
+			for ow := range row {
+				var part [3]float32
+				for kh := 0; kh < 3; kh++ {
+					ih := oh*stride + kh - padT
+					if ih < 0 || ih >= H {
+						continue
+					}
+					for kw := 0; kw < 3; kw++ {
+						var v float32
+						if iw := ow*stride + kw - padL; iw >= 0 && iw < W {
+							v = x[ih*W+iw]
+						}
+						part[kh] += w[9*c+3*kh+kw] * v
+					}
+				}
+				var acc float32
+				if bias != nil {
+					acc = bias[c]
+				}
+				row[ow] = ((acc + part[0]) + part[1]) + part[2]
+			}
+			act.Apply(row)
 		}
 	}
 }

@@ -56,6 +56,9 @@ type isa struct {
 	bReg     int    // first register for B vectors
 	bcastReg int    // first register for A broadcasts
 	nBcast   int    // broadcast registers to rotate through
+	// ind makes the indirect variant: B row p is read from b + offs[p]
+	// (unpacked, last vector masked) instead of a packed strip.
+	ind bool
 }
 
 func (s *isa) r(i int) string { return fmt.Sprintf("%s%d", s.reg, i) }
@@ -86,30 +89,42 @@ func main() {
 	avx2 := &isa{name: "AVX2", mr: 6, maxNV: 2, vbytes: 32, reg: "Y", bReg: 12, bcastReg: 14, nBcast: 2}
 	gen(avx512)
 	gen(avx2)
+	ind := *avx512
+	ind.name, ind.ind = "AVX512Ind", true
+	gen(&ind)
 	genPack(avx512)
 	genPack(avx2)
 	genDW(avx512)
 	genDW(avx2)
+	genDW3()
 	if err := os.WriteFile("tile_amd64.s", out.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
 }
 
 func gen(s *isa) {
-	fmt.Fprintf(&out, "// func tile%s(k int, a, b, c *float32, ldc, mr, nv, last int, ep *tileEp)\n", s.name)
-	fmt.Fprintf(&out, "TEXT ·tile%s(SB), NOSPLIT, $0-72\n", s.name)
+	o := 0 // extra argument bytes before c (the offs pointer)
+	if s.ind {
+		o = 8
+		fmt.Fprintf(&out, "// func tile%s(k int, a, b *float32, offs *int32, c *float32, ldc, mr, nv, last int, ep *tileEp)\n", s.name)
+		fmt.Fprintf(&out, "TEXT ·tile%s(SB), NOSPLIT, $0-80\n", s.name)
+		p("MOVQ offs+24(FP), R12")
+	} else {
+		fmt.Fprintf(&out, "// func tile%s(k int, a, b, c *float32, ldc, mr, nv, last int, ep *tileEp)\n", s.name)
+		fmt.Fprintf(&out, "TEXT ·tile%s(SB), NOSPLIT, $0-72\n", s.name)
+	}
 	p("MOVQ k+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ b+16(FP), DI")
-	p("MOVQ c+24(FP), DX")
-	p("MOVQ ldc+32(FP), R8")
+	p("MOVQ c+%d(FP), DX", 24+o)
+	p("MOVQ ldc+%d(FP), R8", 32+o)
 	p("SHLQ $2, R8")
-	p("MOVQ mr+40(FP), R9")
-	p("MOVQ nv+48(FP), R10")
-	p("MOVQ ep+64(FP), R11")
+	p("MOVQ mr+%d(FP), R9", 40+o)
+	p("MOVQ nv+%d(FP), R10", 48+o)
+	p("MOVQ ep+%d(FP), R11", 64+o)
 	if s.reg == "Z" {
 		// K1 = mask of the last vector's valid lanes.
-		p("MOVQ last+56(FP), CX")
+		p("MOVQ last+%d(FP), CX", 56+o)
 		p("MOVL $1, BX")
 		p("SHLL CX, BX")
 		p("DECL BX")
@@ -158,7 +173,17 @@ func variant(s *isa, mr, nv int) {
 	mrb := s.mr * 4
 	nrb := nv * s.vbytes
 	step := func(u int) {
-		for v := 0; v < nv; v++ {
+		if s.ind {
+			p("MOVLQSX %d(R12), AX", u*4)
+			for v := 0; v < nv; v++ {
+				if v == nv-1 {
+					p("VMOVUPS.Z %d(DI)(AX*4), K1, %s", v*s.vbytes, s.r(s.bReg+v))
+				} else {
+					p("VMOVUPS %d(DI)(AX*4), %s", v*s.vbytes, s.r(s.bReg+v))
+				}
+			}
+		}
+		for v := 0; v < nv && !s.ind; v++ {
 			p("VMOVUPS %d(DI), %s", u*nrb+v*s.vbytes, s.r(s.bReg+v))
 		}
 		for r := 0; r < mr; r++ {
@@ -176,7 +201,11 @@ func variant(s *isa, mr, nv int) {
 		step(u)
 	}
 	p("ADDQ $%d, SI", 4*mrb)
-	p("ADDQ $%d, DI", 4*nrb)
+	if s.ind {
+		p("ADDQ $16, R12")
+	} else {
+		p("ADDQ $%d, DI", 4*nrb)
+	}
 	p("SUBQ $4, CX")
 	p("JMP %s_loop4", L)
 	label(L + "_loop1")
@@ -184,7 +213,11 @@ func variant(s *isa, mr, nv int) {
 	p("JEQ %s_epi", L)
 	step(0)
 	p("ADDQ $%d, SI", mrb)
-	p("ADDQ $%d, DI", nrb)
+	if s.ind {
+		p("ADDQ $4, R12")
+	} else {
+		p("ADDQ $%d, DI", nrb)
+	}
 	p("DECQ CX")
 	p("JMP %s_loop1", L)
 	label(L + "_epi")
@@ -632,3 +665,154 @@ func genDW(s *isa) {
 }
 
 var dwLabel int
+
+// genDW3 writes dw3x3AVX512, the 3x3 depthwise kernel for stride 1 or 2
+// and dilation 1 over many planes, reading the unpadded input with masked
+// loads (contract of dw3x3Go):
+//
+//	func dw3x3AVX512(out, in, w, bias *float32, masks *uint16, planes, H, W, outH, outW, stride, padT, padL int, ep *tileEp)
+//
+// masks holds 8 uint16 per output vector v (16 outputs from 16*v): the
+// output lanes, then the load masks (stride 1: taps kw = 0, 1, 2, loads at
+// column 16*v + kw - padL; stride 2: loads at 32*v - padL + {0, 16, 2,
+// 18}). bias may be nil. Loops: output row, output vector, then planes
+// innermost, so the row pointers and masks are set up once per vector for
+// all planes.
+func genDW3() {
+	fmt.Fprintf(&out, "// func dw3x3AVX512(out, in, w, bias *float32, masks *uint16, planes, H, W, outH, outW, stride, padT, padL int, ep *tileEp)\n")
+	fmt.Fprintf(&out, "TEXT ·dw3x3AVX512(SB), NOSPLIT, $32-112\n")
+	L := "dw3"
+	rowReg := []string{"CX", "DX", "R12"}
+	p("MOVQ ep+104(FP), R11")
+	p("MOVL (R11), AX")
+	p("MOVQ in+8(FP), SI")
+	p("VMOVDQU32 ·evenIdx(SB), Z7")
+	p("VMOVDQU32 ·oddIdx(SB), Z6")
+	p("MOVQ $0, oh-8(SP)")
+	label(L + "_row")
+	p("MOVQ oh-8(SP), BX")
+	p("CMPQ BX, outH+64(FP)")
+	p("JGE %s_done", L)
+	p("MOVQ $0, v-16(SP)")
+	label(L + "_vec")
+	p("MOVQ v-16(SP), BX")
+	p("SHLQ $4, BX") // first output column of the vector
+	p("CMPQ BX, outW+72(FP)")
+	p("JGE %s_rownext", L)
+	// Masks of this vector.
+	p("MOVQ v-16(SP), R13")
+	p("SHLQ $4, R13")
+	p("ADDQ masks+32(FP), R13")
+	p("KMOVW (R13), K1")
+	for i := 0; i < 4; i++ {
+		p("KMOVW %d(R13), K%d", 2+2*i, 3+i)
+	}
+	// Column offset (bytes) of the first load: stride 1: 16v - padL,
+	// stride 2: 32v - padL.
+	p("MOVQ BX, R13")
+	p("CMPQ stride+80(FP), $2")
+	p("JNE %s_c1", L)
+	p("SHLQ $1, R13")
+	label(L + "_c1")
+	p("SUBQ padL+96(FP), R13")
+	p("SHLQ $2, R13")
+	// Row pointers (in + ih*W*4 + column offset) and the valid-row bits
+	// in R14.
+	p("XORQ R14, R14")
+	for kh := 0; kh < 3; kh++ {
+		r := rowReg[kh]
+		p("MOVQ oh-8(SP), %s", r)
+		p("IMULQ stride+80(FP), %s", r)
+		p("ADDQ $%d, %s", kh, r)
+		p("SUBQ padT+88(FP), %s", r)
+		p("JLT %s_inv%d", L, kh)
+		p("CMPQ %s, H+48(FP)", r)
+		p("JGE %s_inv%d", L, kh)
+		p("ORQ $%d, R14", 1<<kh)
+		label(fmt.Sprintf("%s_inv%d", L, kh))
+		p("IMULQ W+56(FP), %s", r)
+		p("LEAQ (SI)(%s*4), %s", r, r)
+		p("ADDQ R13, %s", r)
+	}
+	// Output pointer of plane 0: out + (oh*outW + 16v)*4.
+	p("MOVQ oh-8(SP), DI")
+	p("IMULQ outW+72(FP), DI")
+	p("ADDQ BX, DI")
+	p("SHLQ $2, DI")
+	p("ADDQ out+0(FP), DI")
+	p("MOVQ w+16(FP), R8")
+	p("MOVQ bias+24(FP), R9")
+	p("MOVQ planes+40(FP), R10")
+	p("XORQ R13, R13") // plane offset in bytes
+	label(L + "_plane")
+	p("VXORPS Z25, Z25, Z25")
+	p("TESTQ R9, R9")
+	p("JEQ %s_nb", L)
+	p("VBROADCASTSS (R9), Z25")
+	p("ADDQ $4, R9")
+	label(L + "_nb")
+	for kh := 0; kh < 3; kh++ {
+		p("VXORPS Z%d, Z%d, Z%d", 8+kh, 8+kh, 8+kh)
+	}
+	p("CMPQ stride+80(FP), $2")
+	p("JEQ %s_s2", L)
+	for kh := 0; kh < 3; kh++ {
+		r := rowReg[kh]
+		p("TESTQ $%d, R14", 1<<kh)
+		p("JEQ %s_s1skip%d", L, kh)
+		for kw := 0; kw < 3; kw++ {
+			p("VMOVUPS.Z %d(%s)(R13*1), K%d, Z%d", 4*kw, r, 3+kw, 1+kw)
+			p("VFMADD231PS.BCST %d(R8), Z%d, Z%d", 4*(3*kh+kw), 1+kw, 8+kh)
+		}
+		label(fmt.Sprintf("%s_s1skip%d", L, kh))
+	}
+	p("JMP %s_sum", L)
+	label(L + "_s2")
+	for kh := 0; kh < 3; kh++ {
+		r := rowReg[kh]
+		p("TESTQ $%d, R14", 1<<kh)
+		p("JEQ %s_s2skip%d", L, kh)
+		for i, off := range []int{0, 16, 2, 18} {
+			p("VMOVUPS.Z %d(%s)(R13*1), K%d, Z%d", 4*off, r, 3+i, 1+i)
+		}
+		p("VMOVAPS Z1, Z5")
+		p("VPERMT2PS Z2, Z7, Z5") // columns 0, 2, ..., 30: tap 0
+		p("VFMADD231PS.BCST %d(R8), Z5, Z%d", 4*(3*kh), 8+kh)
+		p("VPERMT2PS Z2, Z6, Z1") // columns 1, 3, ..., 31: tap 1
+		p("VFMADD231PS.BCST %d(R8), Z1, Z%d", 4*(3*kh+1), 8+kh)
+		p("VPERMT2PS Z4, Z7, Z3") // columns 2, 4, ..., 32: tap 2
+		p("VFMADD231PS.BCST %d(R8), Z3, Z%d", 4*(3*kh+2), 8+kh)
+		label(fmt.Sprintf("%s_s2skip%d", L, kh))
+	}
+	label(L + "_sum")
+	p("VADDPS Z8, Z25, Z0")
+	p("VADDPS Z9, Z0, Z0")
+	p("VADDPS Z10, Z0, Z0")
+	isa512 := &isa{name: "AVX512", mr: 8, maxNV: 2, vbytes: 64, reg: "Z"}
+	actCode(isa512, L+"_a", func(f func(string)) { f("Z0") })
+	label(L + "_a_store")
+	p("VMOVUPS Z0, K1, (DI)")
+	// Next plane: in += H*W*4 (R13), out += outH*outW*4, w += 36.
+	p("MOVQ H+48(FP), BX")
+	p("IMULQ W+56(FP), BX")
+	p("LEAQ (R13)(BX*4), R13")
+	p("MOVQ outH+64(FP), BX")
+	p("IMULQ outW+72(FP), BX")
+	p("LEAQ (DI)(BX*4), DI")
+	p("ADDQ $36, R8")
+	p("DECQ R10")
+	p("JNE %s_plane", L)
+	p("INCQ v-16(SP)")
+	p("JMP %s_vec", L)
+	label(L + "_rownext")
+	p("INCQ oh-8(SP)")
+	p("JMP %s_row", L)
+	label(L + "_done")
+	p("VZEROUPPER")
+	p("RET")
+	out.WriteString("\n")
+	for j := 0; j < 16; j++ {
+		p("DATA ·oddIdx+%d(SB)/4, $%d", 4*j, 2*j+1)
+	}
+	p("GLOBL ·oddIdx(SB), RODATA|NOPTR, $64")
+}

@@ -139,6 +139,52 @@ func gatherRows(which int, dst []float32, dp int, src []float32, sp, rows, n, st
 	gatherRowsAVX512(&dst[0], dp, &src[0], sp, rows, n, stride)
 }
 
+// tileAVX512Ind is the AVX-512 micro-kernel reading B unpacked, row p at
+// b + offs[p] (the last vector masked); its pure-Go twin is tileIndGo.
+//
+//go:noescape
+func tileAVX512Ind(k int, a, b *float32, offs *int32, c *float32, ldc, mr, nv, last int, ep *tileEp)
+
+// asmTileInd runs the indirect micro-kernel (only AVX-512 has one) after
+// checking the slices; maxOff is the largest of offs[:k], k >= 1.
+func asmTileInd(k int, a, b []float32, offs []int32, maxOff int, c []float32, ldc, mr, ncols int, ep *tileEp) {
+	nv := (ncols + 15) >> 4
+	last := ncols - (nv-1)*16
+	_ = a[8*k-1]
+	_ = offs[k-1]
+	_ = b[maxOff+ncols-1]
+	_ = c[(mr-1)*ldc+ncols-1]
+	tileAVX512Ind(k, &a[0], &b[0], &offs[0], &c[0], ldc, mr, nv, last, ep)
+}
+
+// hasIndirect reports whether arch a has an indirect micro-kernel.
+func hasIndirect(a *arch) bool { return a.asm == asmAVX512 }
+
+// dw3x3AVX512 is the AVX-512 3x3 depthwise kernel over many planes; its
+// pure-Go twin is dw3x3Go.
+//
+//go:noescape
+func dw3x3AVX512(out, in, w, bias *float32, masks *uint16, planes, H, W, outH, outW, stride, padT, padL int, ep *tileEp)
+
+// dw3x3Asm runs dw3x3AVX512 after checking the slices, when which is
+// asmAVX512, and reports whether it did.
+func dw3x3Asm(which int, out, in, w, bias []float32, masks []uint16, planes, H, W, outH, outW, stride, padT, padL int, ep *tileEp) bool {
+	if which != asmAVX512 || planes <= 0 || outH <= 0 || outW <= 0 || H <= 0 || W <= 0 {
+		return false
+	}
+	_ = out[planes*outH*outW-1]
+	_ = in[planes*H*W-1]
+	_ = w[planes*9-1]
+	_ = masks[(outW+15)/16*8-1]
+	var bp *float32
+	if bias != nil {
+		_ = bias[planes-1]
+		bp = &bias[0]
+	}
+	dw3x3AVX512(&out[0], &in[0], &w[0], bp, &masks[0], planes, H, W, outH, outW, stride, padT, padL, ep)
+	return true
+}
+
 // tileAVX512Go checks the slices and calls tileAVX512 (k >= 1).
 func tileAVX512Go(k int, a, b, c []float32, ldc, mr, ncols int, ep *tileEp) {
 	nv := (ncols + 15) >> 4

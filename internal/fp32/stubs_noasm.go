@@ -28,3 +28,17 @@ func gatherRows(which int, dst []float32, dp int, src []float32, sp, rows, n, st
 		gatherRowsGo(dst, dp, src, sp, rows, n, stride)
 	}
 }
+
+// asmTileInd is never called without assembly.
+func asmTileInd(k int, a, b []float32, offs []int32, maxOff int, c []float32, ldc, mr, ncols int, ep *tileEp) {
+	panic("fp32: assembly kernel in a noasm build")
+}
+
+// hasIndirect reports whether arch a has an indirect micro-kernel (none
+// without assembly).
+func hasIndirect(a *arch) bool { return false }
+
+// dw3x3Asm reports false: no assembly.
+func dw3x3Asm(which int, out, in, w, bias []float32, masks []uint16, planes, H, W, outH, outW, stride, padT, padL int, ep *tileEp) bool {
+	return false
+}

@@ -159,3 +159,14 @@ func tileGeneric(k int, a, b, c []float32, ldc, mr, ncols int, ep *tileEp) {
 	acc := [8]float32{c00, c01, c02, c03, c10, c11, c12, c13}
 	epilogueGo(acc[:], 4, c, ldc, mr, ncols, ep)
 }
+
+// tileIndGo is the pure-Go twin of the indirect micro-kernel
+// (tileAVX512Ind): tileGo with B row p read unpacked from
+// b[offs[p] : offs[p]+ncols].
+func tileIndGo(k int, a []float32, mrPack int, b []float32, offs []int32, c []float32, ldc, mr, ncols int, ep *tileEp) {
+	pb := make([]float32, k*ncols)
+	for p := 0; p < k; p++ {
+		copy(pb[p*ncols:(p+1)*ncols], b[offs[p]:int(offs[p])+ncols])
+	}
+	tileGo(k, a, mrPack, pb, ncols, c, ldc, mr, ncols, ep)
+}
