@@ -427,6 +427,13 @@ func isTerminal(w io.Writer) bool {
 
 func (p *trainProgress) update(pr train.Progress) {
 	p.last = pr
+	if p.mode == "lines" && pr.Phase == "train" && pr.Steps >= 20 {
+		// A line at every tenth of a long epoch, for logs.
+		if tenth := pr.Step * 10 / pr.Steps; tenth != (pr.Step-1)*10/pr.Steps && tenth > 0 && tenth < 10 {
+			fmt.Fprintf(p.w, "epoch %d/%d %3d%% (%d/%d): loss %.4f, acc %.2f%%, %.0f img/s, ETA %s\n", pr.Epoch, pr.Epochs,
+				10*tenth, pr.Step, pr.Steps, pr.Loss, 100*pr.Acc, pr.ImagesPerSec, fmtDuration(pr.ETA))
+		}
+	}
 	if p.mode != "bar" {
 		return
 	}
