@@ -37,6 +37,11 @@ type ConvOp struct {
 	Col0, NCol int
 	Bias       []float32
 	Act        Act
+	// PWT, when set for a pointwise convolution, is W^T (Channels x M)
+	// packed by PackB; small outputs (fewer than 32 positions) are then
+	// computed transposed (positions as GEMM rows, channels as columns)
+	// and transposed into Y, which keeps the vector lanes full.
+	PWT *PackedB
 }
 
 // rowSource is a GEMM right operand whose row p is base[off(p):], off(p) =
@@ -53,6 +58,7 @@ const (
 	convGeneral convMode = iota
 	convPointwise
 	convWide
+	convPointwiseT // pointwise, computed transposed (small outputs)
 )
 
 // convWideGeom is the wide-row layout of a convolution with at most two
@@ -69,6 +75,9 @@ type convWideGeom struct {
 func (op *ConvOp) mode() convMode {
 	g := op.Geom
 	if g.KernelSize() == 1 && g.InSize() == g.OutSize() && g.Stride == [3]int{1, 1, 1} && g.Pad == [3]int{} {
+		if op.NCol < 32 && op.PWT != nil {
+			return convPointwiseT
+		}
 		return convPointwise
 	}
 	if g.In[0] == 1 && g.Out[0] == 1 && g.Kernel[0] == 1 {
@@ -119,6 +128,23 @@ func (k Kernels) convPlan(op *ConvOp) convPlan {
 	return pl
 }
 
+// gemmT returns the transposed product of a pointwise op: C^T (NCol x M)
+// = X^T * W^T, with the bias per column.
+func (op *ConvOp) gemmT() GemmOp {
+	return GemmOp{M: op.NCol, N: op.M, K: op.Channels, Alpha: 1,
+		A: Mat{Data: op.X[op.Col0:], Ld: op.Geom.InSize(), Trans: true}, PB: op.PWT, ColBias: op.Bias, Act: op.Act}
+}
+
+// transposeInto sets y[m*ldy+i] = ct[i*n+m] for i < rows, m < n.
+func transposeInto(y []float32, ldy int, ct []float32, rows, n int) {
+	for m := 0; m < n; m++ {
+		yr := y[m*ldy : m*ldy+rows]
+		for i := range yr {
+			yr[i] = ct[i*n+m]
+		}
+	}
+}
+
 // ConvScratch returns the number of float32s of workspace Conv needs.
 func (k Kernels) ConvScratch(op *ConvOp) int {
 	if op.M <= 0 || op.NCol <= 0 {
@@ -132,6 +158,9 @@ func (k Kernels) ConvScratch(op *ConvOp) int {
 		aPack = roundUp(ar.mBlock(op.M), ar.mr) * ar.kBlock(kk)
 	}
 	switch pl.mode {
+	case convPointwiseT:
+		g := op.gemmT()
+		return k.Scratch(&g) + op.NCol*op.M
 	case convPointwise:
 		if pl.ind {
 			return aPack + kk
@@ -178,6 +207,13 @@ func (k Kernels) Conv(ws []float32, op *ConvOp) {
 	kk := op.Channels * g.KernelSize()
 	pl := k.convPlan(op)
 	switch pl.mode {
+	case convPointwiseT:
+		gm := op.gemmT()
+		n := k.Scratch(&gm)
+		ct := ws[n : n+op.NCol*op.M]
+		gm.C, gm.LdC = ct, op.M
+		k.Run(ws[:n], &gm)
+		transposeInto(op.Y[op.Col0:], op.LdY, ct, op.NCol, op.M)
 	case convPointwise:
 		gm := op.gemm(op.NCol, kk)
 		gm.C, gm.LdC = op.Y[op.Col0:], op.LdY
@@ -252,7 +288,7 @@ func (k Kernels) convWide(ws []float32, op *ConvOp, kk int, pl *convPlan) {
 		// Output row r reads wide columns r*ws...; it is row r of Y.
 		gm.N = op.NCol
 		gm.C, gm.LdC = op.Y[op.Col0:], op.LdY
-		k.runInd(rest, &gm, indSegs{n: w.r1 - w.r0, len: outW, bPitch: w.ws, cPitch: outW})
+		k.runInd(rest, &gm, indSegs{n: w.r1 - w.r0, len: outW, bPitch: w.ws, cPitch: outW, pairs: outW == 16})
 		return
 	}
 	gm.C, gm.LdC = wideC, w.nw
@@ -279,8 +315,12 @@ func (k Kernels) convWide(ws []float32, op *ConvOp, kk int, pl *convPlan) {
 
 // indSegs lays out the N columns of an indirect product as n segments of
 // len columns: column j of segment s reads B column s*bPitch+j (from each
-// row's offset) and writes C column s*cPitch+j.
-type indSegs struct{ n, len, bPitch, cPitch int }
+// row's offset) and writes C column s*cPitch+j. With pairs (len 16 and
+// cPitch 16), segments s and s+1 form one 32-column tile.
+type indSegs struct {
+	n, len, bPitch, cPitch int
+	pairs                  bool
+}
 
 // runInd computes op (Alpha 1, Beta 0, A or PA, RowBias, Act) with B given
 // unpacked by op.rows (base and offs) and laid out by seg, using the
@@ -333,6 +373,11 @@ func (k Kernels) runInd(ws []float32, op *GemmOp, seg indSegs) {
 				for j := 0; j < seg.len; j += ar.nr {
 					cols := min(ar.nr, seg.len-j)
 					b := base[s*seg.bPitch+j:]
+					var b2 []float32
+					if seg.pairs && s+1 < seg.n {
+						b2 = base[(s+1)*seg.bPitch:]
+						cols = 32
+					}
 					for i := 0; i < mb; i += ar.mr {
 						rows := min(ar.mr, mb-i)
 						if ep.flags&epRowBias != 0 {
@@ -340,13 +385,16 @@ func (k Kernels) runInd(ws []float32, op *GemmOp, seg indSegs) {
 						}
 						off := (ic+i)*op.LdC + s*seg.cPitch + j
 						c := op.C[off : off+(rows-1)*op.LdC+cols]
-						asmTileInd(kb, pa[i*kb:(i+ar.mr)*kb], b, o, maxOff, c, op.LdC, rows, cols, &ep)
+						asmTileInd(kb, pa[i*kb:(i+ar.mr)*kb], b, b2, o, maxOff, c, op.LdC, rows, cols, &ep)
 						if last && goAct {
 							for r := 0; r < rows; r++ {
 								op.Act.Apply(c[r*op.LdC : r*op.LdC+cols])
 							}
 						}
 					}
+				}
+				if seg.pairs && s+1 < seg.n {
+					s++ // the pair's second segment is done
 				}
 			}
 		}

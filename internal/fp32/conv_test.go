@@ -93,6 +93,9 @@ func TestConv(t *testing.T) {
 			if r.IntN(2) == 0 {
 				op.W, op.PW = nil, k.PackA(false, m, K, w, K)
 			}
+			if g.KernelSize() == 1 && r.IntN(2) == 0 {
+				op.PWT = k.PackB(true, K, m, w, K)
+			}
 			modes[op.mode()]++
 			k.Conv(make([]float32, k.ConvScratch(op)), op)
 			name := fmt.Sprintf("%s mode=%d geom=%+v ch=%d m=%d cols=%d+%d act=%v", k.Name(), op.mode(), g, ch, m, col0, ncol, act.Kind)
@@ -111,7 +114,7 @@ func TestConv(t *testing.T) {
 				}
 			}
 		}
-		if modes[convGeneral] == 0 || modes[convWide] == 0 || modes[convPointwise] == 0 {
+		if modes[convGeneral] == 0 || modes[convWide] == 0 || modes[convPointwise] == 0 || modes[convPointwiseT] == 0 {
 			t.Fatalf("%s: paths not all covered: %v", k.Name(), modes)
 		}
 	}

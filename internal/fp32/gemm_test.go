@@ -493,8 +493,12 @@ func TestTileIndTwin(t *testing.T) {
 			}
 			ep.setAct(acts[r.IntN(len(acts))])
 			e2 := ep
-			asmTileInd(k, a, b, offs, maxOff, got[band:len(got)-band], ldc, mr, ncols, &ep)
-			tileIndGo(k, a, ar.mr, b, offs, want[band:len(want)-band], ldc, mr, ncols, &e2)
+			b2 := b[16:]
+			if r.IntN(2) == 0 {
+				b2 = randEighths(r, 200+ncols)
+			}
+			asmTileInd(k, a, b, b2, offs, maxOff, got[band:len(got)-band], ldc, mr, ncols, &ep)
+			tileIndGo(k, a, ar.mr, b, b2, offs, want[band:len(want)-band], ldc, mr, ncols, &e2)
 			for i := range got {
 				if got[i] != want[i] && !(got[i] != got[i] && want[i] != want[i]) {
 					t.Fatalf("k=%d mr=%d ncols=%d flags=%#x: C[%d] = %g, twin %g", k, mr, ncols, ep.flags, i-band, got[i], want[i])

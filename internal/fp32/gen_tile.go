@@ -105,10 +105,11 @@ func main() {
 func gen(s *isa) {
 	o := 0 // extra argument bytes before c (the offs pointer)
 	if s.ind {
-		o = 8
-		fmt.Fprintf(&out, "// func tile%s(k int, a, b *float32, offs *int32, c *float32, ldc, mr, nv, last int, ep *tileEp)\n", s.name)
-		fmt.Fprintf(&out, "TEXT ·tile%s(SB), NOSPLIT, $0-80\n", s.name)
-		p("MOVQ offs+24(FP), R12")
+		o = 16
+		fmt.Fprintf(&out, "// func tile%s(k int, a, b, b2 *float32, offs *int32, c *float32, ldc, mr, nv, last int, ep *tileEp)\n", s.name)
+		fmt.Fprintf(&out, "TEXT ·tile%s(SB), NOSPLIT, $0-88\n", s.name)
+		p("MOVQ b2+24(FP), R13")
+		p("MOVQ offs+32(FP), R12")
 	} else {
 		fmt.Fprintf(&out, "// func tile%s(k int, a, b, c *float32, ldc, mr, nv, last int, ep *tileEp)\n", s.name)
 		fmt.Fprintf(&out, "TEXT ·tile%s(SB), NOSPLIT, $0-72\n", s.name)
@@ -174,12 +175,14 @@ func variant(s *isa, mr, nv int) {
 	nrb := nv * s.vbytes
 	step := func(u int) {
 		if s.ind {
+			// Vector 0 of B row p at b + offs[p], vector 1 at b2 + offs[p].
 			p("MOVLQSX %d(R12), AX", u*4)
+			base := []string{"DI", "R13"}
 			for v := 0; v < nv; v++ {
 				if v == nv-1 {
-					p("VMOVUPS.Z %d(DI)(AX*4), K1, %s", v*s.vbytes, s.r(s.bReg+v))
+					p("VMOVUPS.Z (%s)(AX*4), K1, %s", base[v], s.r(s.bReg+v))
 				} else {
-					p("VMOVUPS %d(DI)(AX*4), %s", v*s.vbytes, s.r(s.bReg+v))
+					p("VMOVUPS (%s)(AX*4), %s", base[v], s.r(s.bReg+v))
 				}
 			}
 		}

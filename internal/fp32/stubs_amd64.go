@@ -139,22 +139,33 @@ func gatherRows(which int, dst []float32, dp int, src []float32, sp, rows, n, st
 	gatherRowsAVX512(&dst[0], dp, &src[0], sp, rows, n, stride)
 }
 
-// tileAVX512Ind is the AVX-512 micro-kernel reading B unpacked, row p at
-// b + offs[p] (the last vector masked); its pure-Go twin is tileIndGo.
+// tileAVX512Ind is the AVX-512 micro-kernel reading B unpacked: columns
+// 0-15 of row p at b + offs[p], columns 16-31 at b2 + offs[p] (the last
+// vector masked); its pure-Go twin is tileIndGo.
 //
 //go:noescape
-func tileAVX512Ind(k int, a, b *float32, offs *int32, c *float32, ldc, mr, nv, last int, ep *tileEp)
+func tileAVX512Ind(k int, a, b, b2 *float32, offs *int32, c *float32, ldc, mr, nv, last int, ep *tileEp)
 
 // asmTileInd runs the indirect micro-kernel (only AVX-512 has one) after
-// checking the slices; maxOff is the largest of offs[:k], k >= 1.
-func asmTileInd(k int, a, b []float32, offs []int32, maxOff int, c []float32, ldc, mr, ncols int, ep *tileEp) {
+// checking the slices; maxOff is the largest of offs[:k], k >= 1. When
+// ncols > 16, columns 16... come from b2 (nil: b[16:]).
+func asmTileInd(k int, a, b, b2 []float32, offs []int32, maxOff int, c []float32, ldc, mr, ncols int, ep *tileEp) {
 	nv := (ncols + 15) >> 4
 	last := ncols - (nv-1)*16
 	_ = a[8*k-1]
 	_ = offs[k-1]
-	_ = b[maxOff+ncols-1]
 	_ = c[(mr-1)*ldc+ncols-1]
-	tileAVX512Ind(k, &a[0], &b[0], &offs[0], &c[0], ldc, mr, nv, last, ep)
+	if nv == 1 {
+		_ = b[maxOff+ncols-1]
+		b2 = b
+	} else {
+		_ = b[maxOff+15]
+		if b2 == nil {
+			b2 = b[16:]
+		}
+		_ = b2[maxOff+last-1]
+	}
+	tileAVX512Ind(k, &a[0], &b[0], &b2[0], &offs[0], &c[0], ldc, mr, nv, last, ep)
 }
 
 // hasIndirect reports whether arch a has an indirect micro-kernel.

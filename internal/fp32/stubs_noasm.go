@@ -30,7 +30,7 @@ func gatherRows(which int, dst []float32, dp int, src []float32, sp, rows, n, st
 }
 
 // asmTileInd is never called without assembly.
-func asmTileInd(k int, a, b []float32, offs []int32, maxOff int, c []float32, ldc, mr, ncols int, ep *tileEp) {
+func asmTileInd(k int, a, b, b2 []float32, offs []int32, maxOff int, c []float32, ldc, mr, ncols int, ep *tileEp) {
 	panic("fp32: assembly kernel in a noasm build")
 }
 

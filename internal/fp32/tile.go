@@ -161,12 +161,19 @@ func tileGeneric(k int, a, b, c []float32, ldc, mr, ncols int, ep *tileEp) {
 }
 
 // tileIndGo is the pure-Go twin of the indirect micro-kernel
-// (tileAVX512Ind): tileGo with B row p read unpacked from
-// b[offs[p] : offs[p]+ncols].
-func tileIndGo(k int, a []float32, mrPack int, b []float32, offs []int32, c []float32, ldc, mr, ncols int, ep *tileEp) {
+// (tileAVX512Ind): tileGo with B row p read unpacked, columns j < 16 from
+// b[offs[p]+j] and columns j >= 16 from b2[offs[p]+j-16].
+func tileIndGo(k int, a []float32, mrPack int, b, b2 []float32, offs []int32, c []float32, ldc, mr, ncols int, ep *tileEp) {
 	pb := make([]float32, k*ncols)
 	for p := 0; p < k; p++ {
-		copy(pb[p*ncols:(p+1)*ncols], b[offs[p]:int(offs[p])+ncols])
+		o := int(offs[p])
+		for j := 0; j < ncols; j++ {
+			if j < 16 {
+				pb[p*ncols+j] = b[o+j]
+			} else {
+				pb[p*ncols+j] = b2[o+j-16]
+			}
+		}
 	}
 	tileGo(k, a, mrPack, pb, ncols, c, ldc, mr, ncols, ep)
 }

@@ -34,6 +34,10 @@ type convKernel struct {
 	// group for fk, used when the run-time weight is wConst.
 	wConst *tensor.Tensor
 	packed []*fp32.PackedA
+	// packedT holds, for 1x1 convolutions whose static output has fewer
+	// than 32 positions, W^T per group packed as a right operand (the
+	// transposed product keeps vector lanes full; see fp32.ConvOp.PWT).
+	packedT []*fp32.PackedB
 }
 
 // fusedAct reads the activation attributes of goslim.FusedConv and
@@ -158,8 +162,36 @@ func newConvKernel(info *kernel.Info, fk fp32.Kernels) (*convKernel, error) {
 			k.wF32 = halfToF32(w.Data.([]uint16))
 		}
 		k.packWeights(w)
+		if k.packed != nil && convClassify(info) == convPointwise && convSmallStatic(info) {
+			kk := w.Len() / w.Shape[0]
+			mg := w.Shape[0] / k.group
+			wf := k.wF32
+			if wf == nil {
+				wf = w.F32()
+			}
+			k.packedT = make([]*fp32.PackedB, k.group)
+			for gi := range k.packedT {
+				k.packedT[gi] = k.fk.PackB(true, kk, mg, wf[gi*mg*kk:(gi+1)*mg*kk], kk)
+			}
+		}
 	}
 	return k, nil
+}
+
+// convSmallStatic reports whether the node's input has known spatial
+// dimensions with fewer than 32 positions in total.
+func convSmallStatic(info *kernel.Info) bool {
+	if len(info.Inputs) == 0 || !info.Inputs[0].Ranked || len(info.Inputs[0].Shape) < 3 {
+		return false
+	}
+	n := int64(1)
+	for _, d := range info.Inputs[0].Shape[2:] {
+		if !d.Known() {
+			return false
+		}
+		n *= d.Size
+	}
+	return n < 32
 }
 
 // packWeights packs a constant float32/float16 weight (M, C/group, k...)
@@ -261,7 +293,7 @@ func (k *convKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	}
 	p := convProblem{n: n, c: ch, m: m, g: k.group, win: &win, act: k.act, fk: k.fk}
 	if w == k.wConst {
-		p.packed = k.packed
+		p.packed, p.packedT = k.packed, k.packedT
 	}
 	switch x.DType {
 	case tensor.Float32:
@@ -317,6 +349,7 @@ type convProblem struct {
 	act        fp32.Act
 	fk         fp32.Kernels
 	packed     []*fp32.PackedA
+	packedT    []*fp32.PackedB
 }
 
 // convF32 computes a float32 convolution into y (fully overwritten).
@@ -362,6 +395,9 @@ func convF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 	if p.packed != nil {
 		sizing.PW = p.packed[0]
 	}
+	if p.packedT != nil {
+		sizing.PWT = p.packedT[0]
+	}
 	per := 0
 	for t := 0; t < tiles; t++ {
 		sizing.Col0 = t * tile
@@ -378,6 +414,9 @@ func convF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 			col0 := t * tile
 			op := fp32.ConvOp{Geom: &geom, M: mg, Channels: cg, Col0: col0, NCol: min(tile, outSize-col0),
 				X: x[(ni*p.c+gi*cg)*inSize : (ni*p.c+(gi+1)*cg)*inSize], Y: y[(ni*p.m+gi*mg)*outSize:], LdY: outSize, Act: p.act}
+			if p.packedT != nil {
+				op.PWT = p.packedT[gi]
+			}
 			if p.packed != nil {
 				op.PW = p.packed[gi]
 			} else {
