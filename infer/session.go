@@ -16,6 +16,7 @@ import (
 	"github.com/goslim/goslim/internal/kernel"
 	"github.com/goslim/goslim/internal/ops"
 	"github.com/goslim/goslim/ir"
+	"github.com/goslim/goslim/rewrite"
 	"github.com/goslim/goslim/tensor"
 )
 
@@ -163,10 +164,16 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 	for _, id := range g.Outputs {
 		s.isOut[id] = true
 	}
-	s.exec = g.Clone()
+	// The private copy carries inferred static types (dtype, rank, dims):
+	// kernel builders pick their tier-specific entries from them and the
+	// fusion pass checks ranks. A graph whose shapes do not infer still
+	// compiles; its kernels check shapes when they run.
+	if s.exec, err = rewrite.InferShapes(g); err != nil {
+		s.exec = g.Clone()
+	}
 	var fused []fusion
 	if !opts.NoFusion {
-		fused = planFusions(g, order, func(id ir.ValueID) bool { return s.isOut[id] || s.kept[id] || s.tapped[id] })
+		fused = planFusions(s.exec, order, func(id ir.ValueID) bool { return s.isOut[id] || s.kept[id] || s.tapped[id] })
 	}
 	if len(fused) > 0 {
 		if s.exec.Opsets == nil {

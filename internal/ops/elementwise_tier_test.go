@@ -276,3 +276,65 @@ func TestVecKernelsDoNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// benchNode runs a node built at the best tier repeatedly with a
+// session-like allocator, reporting elements per second.
+func benchNode(b *testing.B, c tierCase, threads int) {
+	node := &ir.Node{Op: c.op, Domain: c.domain, Name: "bench", Attrs: c.attrs, Inputs: make([]ir.ValueID, len(c.in)), Outputs: make([]ir.ValueID, max(c.nOut, 1))}
+	info := &kernel.Info{Node: node, Opset: c.opset, Tier: kernel.Best(), Inputs: make([]ir.Type, len(c.in)), Consts: make([]*tensor.Tensor, len(c.in))}
+	for i, x := range c.in {
+		info.Inputs[i] = ir.Type{DType: x.DType, Ranked: true, Shape: ir.ShapeDims(x.Shape)}
+		if i < len(c.consts) && c.consts[i] {
+			info.Consts[i] = x
+		}
+	}
+	k, _, err := NewTable().Lookup(info)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := kernel.NewCtx(node, threads, tierSlots{})
+	ctx.Pool = kernel.NewPool(threads)
+	defer ctx.Pool.Close()
+	out := make([]*tensor.Tensor, len(node.Outputs))
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Begin(out)
+		if err := k.Run(ctx, c.in, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(c.in[0].Len())*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+}
+
+// BenchmarkVecOps times the vectorized kernels on the shapes of the
+// reference models (LeNet-5, ResNet-8, MobileNetV2) at one thread.
+func BenchmarkVecOps(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	x := func(shape ...int) *tensor.Tensor { return tierTensor(r, 2, shape...) }
+	cases := []struct {
+		name string
+		c    tierCase
+	}{
+		{"MaxPool2x2/lenet1", tierCase{op: "MaxPool", opset: 12, attrs: ir.Attrs{ir.IntsAttr("kernel_shape", 2, 2), ir.IntsAttr("strides", 2, 2)}, in: []*tensor.Tensor{x(1, 6, 24, 24)}}},
+		{"MaxPool2x2/lenet2", tierCase{op: "MaxPool", opset: 12, attrs: ir.Attrs{ir.IntsAttr("kernel_shape", 2, 2), ir.IntsAttr("strides", 2, 2)}, in: []*tensor.Tensor{x(1, 16, 8, 8)}}},
+		{"MaxPool2x2/lenet1-b32", tierCase{op: "MaxPool", opset: 12, attrs: ir.Attrs{ir.IntsAttr("kernel_shape", 2, 2), ir.IntsAttr("strides", 2, 2)}, in: []*tensor.Tensor{x(32, 6, 24, 24)}}},
+		{"MaxPool3x3s2/56", tierCase{op: "MaxPool", opset: 12, attrs: ir.Attrs{ir.IntsAttr("kernel_shape", 3, 3), ir.IntsAttr("strides", 2, 2), ir.IntsAttr("pads", 1, 1, 1, 1)}, in: []*tensor.Tensor{x(1, 64, 112, 112)}}},
+		{"GlobalAveragePool/mbv2", tierCase{op: "GlobalAveragePool", opset: 13, in: []*tensor.Tensor{x(1, 1280, 3, 3)}}},
+		{"GlobalAveragePool/resnet8", tierCase{op: "GlobalAveragePool", opset: 13, in: []*tensor.Tensor{x(1, 64, 8, 8)}}},
+		{"Add/resnet8", tierCase{op: "Add", opset: 14, in: []*tensor.Tensor{x(1, 16, 32, 32), x(1, 16, 32, 32)}}},
+		{"FusedAddRelu/resnet8", tierCase{op: "FusedBinary", domain: "goslim", opset: 1, attrs: ir.Attrs{ir.StringAttr("op", "Add"), ir.StringAttr("activation", "Relu")}, in: []*tensor.Tensor{x(1, 16, 32, 32), x(1, 16, 32, 32)}}},
+		{"Relu/resnet8", tierCase{op: "Relu", opset: 14, in: []*tensor.Tensor{x(1, 16, 32, 32)}}},
+		{"Clip/mbv2", tierCase{op: "Clip", opset: 13, in: []*tensor.Tensor{x(1, 48, 48, 48), tensor.FromFloat32(tensor.Shape{}, []float32{0}), tensor.FromFloat32(tensor.Shape{}, []float32{6})}}},
+		{"Softmax/1000", tierCase{op: "Softmax", opset: 13, in: []*tensor.Tensor{x(1, 1000)}}},
+		{"LayerNorm/768", tierCase{op: "LayerNormalization", opset: 17, in: []*tensor.Tensor{x(128, 768), x(768), x(768)}, consts: []bool{false, true, true}}},
+		{"BatchNorm/resnet8", tierCase{op: "BatchNormalization", opset: 15, in: []*tensor.Tensor{x(1, 16, 32, 32), x(16), x(16), x(16), tierTensor(r, 1, 16)}, consts: []bool{false, true, true, true, true}}},
+	}
+	for _, c := range cases {
+		if c.c.op == "BatchNormalization" {
+			for i, v := range c.c.in[4].F32() {
+				c.c.in[4].F32()[i] = float32(math.Abs(float64(v))) + 0.1
+			}
+		}
+		b.Run(c.name, func(b *testing.B) { benchNode(b, c.c, 1) })
+	}
+}
