@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"math/bits"
 	"sync"
 
 	"github.com/goslim/goslim/ir"
@@ -115,8 +116,8 @@ func (c *Ctx) Output(i int, dt tensor.DType, shape tensor.Shape) (*tensor.Tensor
 	if i >= len(c.out) {
 		return nil, c.Errorf("kernel wrote output %d but the node has %d outputs", i, len(c.out))
 	}
-	n := shape.Size()
-	if n < 0 || n > tensor.MaxElements {
+	n := outputSize(shape)
+	if n < 0 {
 		return nil, c.Errorf("output %d shape %s is invalid or too large", i, shape.String())
 	}
 	if c.slots != nil {
@@ -139,6 +140,24 @@ func (c *Ctx) Output(i int, dt tensor.DType, shape tensor.Shape) (*tensor.Tensor
 	c.out[i] = t
 	c.Handles[i] = h
 	return t, nil
+}
+
+// outputSize returns the element count of shape, or -1 when a dim is
+// negative or the count exceeds tensor.MaxElements (one multiply per dim,
+// no division: this runs for every output of every node).
+func outputSize(shape tensor.Shape) int {
+	n := uint64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return -1
+		}
+		hi, lo := bits.Mul64(n, uint64(d))
+		if hi != 0 || lo > tensor.MaxElements {
+			return -1
+		}
+		n = lo
+	}
+	return int(n)
 }
 
 // OutputZero allocates output i filled with zeros.

@@ -37,6 +37,9 @@ type poolCache struct {
 	win   nnWin
 	job   poolJob // three spatial axes (padded with leading 1s) when nd <= 3
 	shape tensor.Shape
+	// inner2 reports that every window of the last axis lies inside the
+	// input (no clipping by padding), so its taps need no table.
+	inner2 bool
 }
 
 func buildMaxPool(info *kernel.Info) (kernel.Kernel, error) {
@@ -167,6 +170,13 @@ func (k *poolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 			colMajor: k.storageOrder == 1, includePad: k.includePad}
 		if nd <= 3 {
 			k.cache.job = *poolPad3(&k.cache.job)
+			w3, t3 := k.cache.job.win, k.cache.job.tab
+			k.cache.inner2 = true
+			for o := range w3.out[2] {
+				if t3.lo[2][o] != 0 || t3.hi[2][o] != w3.kernel[2] || t3.start[2][o] != t3.start[2][0]+o*w3.stride[2] {
+					k.cache.inner2 = false
+				}
+			}
 		}
 	}
 	y, err := c.Output(0, x.DType, k.cache.shape)
@@ -296,6 +306,10 @@ func (t *poolTask32) Run(lo, hi int) {
 					}
 					row = tmp
 				}
+				if isMax && t.k.cache.inner2 {
+					poolMaxRow2(yr, row, st2[0], w.stride[2], w.kernel[2], d2)
+					continue
+				}
 				for ow := range yr {
 					s, a, b := st2[ow], lo2[ow], hi2[ow]
 					if isMax {
@@ -321,6 +335,35 @@ func (t *poolTask32) Run(lo, hi int) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// poolMaxRow2 is the column step of run2D32 for max pooling when every
+// window of the row lies inside it: y[o] = max of the k taps of row from
+// s0 + o*stride, dil apart (from the lowest float32, like the general
+// loop).
+func poolMaxRow2(y, row []float32, s0, stride, k, dil int) {
+	const lowest = -math.MaxFloat32
+	switch {
+	case k == 2 && stride == 2 && dil == 1:
+		row = row[s0 : s0+2*len(y)]
+		for o := range y {
+			y[o] = max(max(lowest, row[2*o]), row[2*o+1])
+		}
+	case k == 3 && dil == 1:
+		for o := range y {
+			b := s0 + o*stride
+			y[o] = max(max(max(lowest, row[b]), row[b+1]), row[b+2])
+		}
+	default:
+		for o := range y {
+			b := s0 + o*stride
+			m := float32(lowest)
+			for kw := 0; kw < k; kw++ {
+				m = max(m, row[b+kw*dil])
+			}
+			y[o] = m
 		}
 	}
 }
@@ -672,6 +715,12 @@ func globalPool(c *kernel.Ctx, in []*tensor.Tensor, isMax bool, vk vec.Kernels) 
 			globalPoolT(xs, ys, planes, size, isMax)
 			break
 		}
+		if size < 16 {
+			// Planes shorter than a vector: a call per plane would cost more
+			// than the plane.
+			globalPoolSmall32(xs, ys, size, isMax)
+			break
+		}
 		for p := range ys {
 			if isMax {
 				ys[p] = vk.MaxOf(xs[p*size : (p+1)*size])
@@ -687,6 +736,27 @@ func globalPool(c *kernel.Ctx, in []*tensor.Tensor, isMax bool, vk vec.Kernels) 
 		f32ToHalf(y.Data.([]uint16), yf)
 	}
 	return nil
+}
+
+// globalPoolSmall32 pools float32 planes of 1 to 15 values in plain Go.
+func globalPoolSmall32(x, y []float32, size int, isMax bool) {
+	n := float32(size)
+	for p := range y {
+		xp := x[p*size : (p+1)*size]
+		if isMax {
+			m := xp[0]
+			for _, v := range xp[1:] {
+				m = max(m, v)
+			}
+			y[p] = m
+			continue
+		}
+		var s float32
+		for _, v := range xp {
+			s += v
+		}
+		y[p] = s / n
+	}
 }
 
 func globalPoolT[T Float](x, y []T, planes, size int, isMax bool) {
