@@ -26,13 +26,22 @@ const (
 	// FusedBinary is Add, Sub, Mul or Div (attribute "op") followed by an
 	// activation, with numpy broadcasting as in the ONNX op.
 	FusedBinary = "FusedBinary"
+	// FusedConvAdd is Conv followed by the Add of a tensor Z of the
+	// convolution's output shape (a residual connection) and an optional
+	// activation: inputs X, W, B (or none), Z; the Conv attributes plus the
+	// activation attributes. Y = act(Conv(X, W, B) + Z).
+	FusedConvAdd = "FusedConvAdd"
 )
 
 // fusion is one group of ONNX nodes computed by a single internal node.
 type fusion struct {
 	head     int   // index of the first node of the group in Graph.Nodes
 	absorbed []int // the other nodes of the group, in graph order
-	node     ir.Node
+	// at is the node whose place in the execution order the fused step
+	// takes: the head, or a later member whose other inputs may only be
+	// ready there (FusedConvAdd runs where the Add was).
+	at   int
+	node ir.Node
 }
 
 // fuseEnv is what the fusion pass reads: the graph, its consumers, and
@@ -44,13 +53,14 @@ type fuseEnv struct {
 	opset   int64 // ai.onnx opset
 }
 
-// planFusions returns the candidate fusions of g, visiting nodes in the
-// topological order given. A value can be hidden inside a fused node only
-// when exactly one node reads it and protect reports false for it: it is
-// then neither a graph output, nor kept, nor tapped. Each node joins at
-// most one group. The candidates still need a kernel from the table; the
-// session drops those that get none.
-func planFusions(g *ir.Graph, order []int, protect func(ir.ValueID) bool) []fusion {
+// planFusions returns the fusions of g, visiting nodes in the topological
+// order given. A value can be hidden inside a fused node only when exactly
+// one node reads it and protect reports false for it: it is then neither
+// a graph output, nor kept, nor tapped. Each node joins at most one group.
+// A node's candidate groups are offered to accept in order of preference
+// (accept builds the kernel; false means the table has none, and the next
+// candidate is tried).
+func planFusions(g *ir.Graph, order []int, protect func(ir.ValueID) bool, accept func(f *fusion) bool) []fusion {
 	e := &fuseEnv{g: g, cons: g.Consumers(), protect: protect, opset: g.Opset("")}
 	used := make([]bool, len(g.Nodes))
 	var out []fusion
@@ -62,40 +72,102 @@ func planFusions(g *ir.Graph, order []int, protect func(ir.ValueID) bool) []fusi
 		if n.Domain != "" && n.Domain != "ai.onnx" {
 			continue
 		}
-		var f *fusion
+		var cands []*fusion
 		switch n.Op {
 		case "Conv":
-			f = e.fuseAct(ni, FusedConv, nil)
+			cands = append(cands, e.fuseAct(ni, FusedConv, nil), e.fuseConvAdd(ni))
 		case "Gemm":
 			if e.isFloat(n.Input(0)) {
-				f = e.fuseAct(ni, FusedGemm, nil)
+				cands = append(cands, e.fuseAct(ni, FusedGemm, nil))
 			}
 		case "MatMul":
-			f = e.fuseMatMulAdd(ni)
+			cands = append(cands, e.fuseMatMulAdd(ni))
 		case "Add", "Sub", "Mul", "Div":
 			if e.isFloat(n.Input(0)) && e.isFloat(n.Input(1)) {
-				f = e.fuseAct(ni, FusedBinary, ir.Attrs{ir.StringAttr("op", n.Op)})
+				cands = append(cands, e.fuseAct(ni, FusedBinary, ir.Attrs{ir.StringAttr("op", n.Op)}))
 			}
 		}
-		if f == nil {
-			continue
-		}
-		for _, a := range f.absorbed {
-			if used[a] {
-				f = nil
-				break
+		for _, f := range cands {
+			if f == nil {
+				continue
 			}
+			free := true
+			for _, a := range f.absorbed {
+				free = free && !used[a]
+			}
+			if !free || !accept(f) {
+				continue
+			}
+			used[ni] = true
+			for _, a := range f.absorbed {
+				used[a] = true
+			}
+			out = append(out, *f)
+			break
 		}
-		if f == nil {
-			continue
-		}
-		used[ni] = true
-		for _, a := range f.absorbed {
-			used[a] = true
-		}
-		out = append(out, *f)
 	}
 	return out
+}
+
+// sameShape reports whether two static types have the same dtype and the
+// same known shape (each dim a known size or the same symbolic
+// parameter), so that one cannot broadcast the other.
+func sameShape(a, b ir.Type) bool {
+	if a.DType != b.DType || !a.Ranked || !b.Ranked || len(a.Shape) != len(b.Shape) {
+		return false
+	}
+	for i, d := range a.Shape {
+		o := b.Shape[i]
+		switch {
+		case d.Size >= 0 && d.Size == o.Size:
+		case d.Size < 0 && o.Size < 0 && d.Param != "" && d.Param == o.Param:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// fuseConvAdd fuses Conv -> Add(Z) [-> activation] into FusedConvAdd when
+// Z has exactly the convolution's output shape and dtype float32. The
+// fused step runs where the Add was, once Z is ready.
+func (e *fuseEnv) fuseConvAdd(ni int) *fusion {
+	out := e.single(ni)
+	ai := e.soleReader(out)
+	if ai < 0 {
+		return nil
+	}
+	add := &e.g.Nodes[ai]
+	if add.Op != "Add" || (add.Domain != "" && add.Domain != "ai.onnx") || len(add.Inputs) != 2 || len(add.Outputs) != 1 {
+		return nil
+	}
+	z := add.Inputs[1]
+	if add.Inputs[0] != out {
+		z = add.Inputs[0]
+		if add.Inputs[1] != out {
+			return nil
+		}
+	}
+	ct, zt := e.g.Values[out].Type, e.g.Values[z].Type
+	if z == out || ct.DType != tensor.Float32 || !sameShape(ct, zt) || !sameShape(ct, e.g.Values[add.Outputs[0]].Type) {
+		return nil
+	}
+	n := &e.g.Nodes[ni]
+	in := []ir.ValueID{n.Input(0), n.Input(1), n.Input(2), z}
+	f := &fusion{head: ni, at: ai, absorbed: []int{ai},
+		node: ir.Node{Op: FusedConvAdd, Domain: FusedDomain, Name: n.Name, Inputs: in,
+			Outputs: append([]ir.ValueID(nil), add.Outputs...), Attrs: n.Attrs.Clone()}}
+	sum := add.Outputs[0]
+	if ri := e.soleReader(sum); ri >= 0 {
+		if act, ok := e.actAttrs(ri, sum); ok {
+			f.absorbed = append(f.absorbed, ri)
+			f.node.Outputs = append([]ir.ValueID(nil), e.g.Nodes[ri].Outputs...)
+			for _, a := range act {
+				f.node.Attrs = f.node.Attrs.Set(a)
+			}
+		}
+	}
+	return f
 }
 
 // isFloat reports whether a value's static dtype is a float type.
@@ -147,7 +219,7 @@ func (e *fuseEnv) fuseAct(ni int, op string, extra ir.Attrs) *fusion {
 	for _, a := range append(extra, act...) {
 		attrs = attrs.Set(a)
 	}
-	return &fusion{head: ni, absorbed: []int{ai},
+	return &fusion{head: ni, at: ni, absorbed: []int{ai},
 		node: ir.Node{Op: op, Domain: FusedDomain, Name: n.Name,
 			Inputs: append([]ir.ValueID(nil), n.Inputs...), Outputs: append([]ir.ValueID(nil), e.g.Nodes[ai].Outputs...),
 			Attrs: attrs}}
@@ -265,7 +337,7 @@ func (e *fuseEnv) fuseMatMulAdd(ni int) *fusion {
 	default:
 		return nil
 	}
-	f := &fusion{head: ni, absorbed: []int{ai},
+	f := &fusion{head: ni, at: ni, absorbed: []int{ai},
 		node: ir.Node{Op: FusedGemm, Domain: FusedDomain, Name: n.Name,
 			Inputs: []ir.ValueID{n.Inputs[0], n.Inputs[1], bid}, Outputs: append([]ir.ValueID(nil), add.Outputs...)}}
 	sum := add.Outputs[0]

@@ -349,3 +349,120 @@ func TestFuseBinaryActivation(t *testing.T) {
 		}
 	}
 }
+
+// fakeConvAdd is a goslim.FusedConvAdd kernel for tests, built from the
+// table's Conv kernel: Y = act(Conv(X, W, B) + Z) for Relu or no
+// activation.
+func fakeConvAdd(calls *int) kernel.Entry {
+	return kernel.Entry{Domain: "goslim", Op: "FusedConvAdd", Name: "fake", Build: func(info *kernel.Info) (kernel.Kernel, error) {
+		node := *info.Node
+		node.Op, node.Domain = "Conv", ""
+		node.Inputs = node.Inputs[:3]
+		act := node.Attrs.Str("activation", "")
+		node.Attrs = node.Attrs.Without("activation")
+		ci := &kernel.Info{Graph: info.Graph, Node: &node, Opset: 13, Tier: info.Tier, Inputs: info.Inputs[:3], Consts: info.Consts[:3]}
+		conv, _, err := ops.NewTable().Lookup(ci)
+		if err != nil {
+			return nil, err
+		}
+		return kernel.Func(func(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+			*calls++
+			y, err := kernel.RunNode(conv, kernel.NewCtx(&node, 1, nil), 1, in[:3])
+			if err != nil {
+				return err
+			}
+			o, err := c.Output(0, tensor.Float32, y[0].Shape)
+			if err != nil {
+				return err
+			}
+			for i, v := range y[0].F32() {
+				v += in[3].F32()[i]
+				if act == "Relu" {
+					v = max(v, 0)
+				}
+				o.F32()[i] = v
+			}
+			return nil
+		}), nil
+	}}
+}
+
+// residualGraph builds relu(conv1(x) + conv2(x)) with conv2 placed after
+// the Add in the node list, so its output is ready only after conv1's
+// place in the order.
+func residualGraph(t *testing.T, act bool) *ir.Graph {
+	t.Helper()
+	r := rand.New(rand.NewPCG(15, 16))
+	b := ir.NewBuilder("res", 13)
+	x := b.Input("x", tensor.Float32, -1, 4, 6, 6)
+	w1, b1 := b.Const("w1", fuseRand(r, 4, 4, 3, 3)), b.Const("b1", fuseRand(r, 4))
+	w2 := b.Const("w2", fuseRand(r, 4, 4, 1, 1))
+	y1 := b.Op("Conv", "conv1", []ir.ValueID{x, w1, b1}, ir.IntsAttr("pads", 1, 1, 1, 1))
+	y2 := b.G.AddValue(ir.Value{Name: "y2"})
+	sum := b.Op("Add", "add", []ir.ValueID{y1, y2})
+	if act {
+		sum = b.Op("Relu", "relu", []ir.ValueID{sum})
+	}
+	b.G.AddNode(ir.Node{Op: "Conv", Name: "conv2", Inputs: []ir.ValueID{x, w2}, Outputs: []ir.ValueID{y2}})
+	b.Output(sum)
+	return b.G
+}
+
+func TestFuseConvAdd(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	x := fuseRand(r, 2, 4, 6, 6)
+	for _, act := range []bool{true, false} {
+		g := residualGraph(t, act)
+		calls := 0
+		full := ops.NewTable()
+		full.Add(fakeConvAdd(&calls))
+		s := fuseRun(t, g, infer.Options{Threads: 1, Table: full}, x, 1e-5)
+		if calls == 0 {
+			t.Fatalf("act %v: the FusedConvAdd kernel did not run: %+v", act, s.Kernels())
+		}
+		recs := s.Kernels()
+		var head infer.NodeKernel
+		absorbed := 0
+		for _, r := range recs {
+			if r.Fused == "goslim.FusedConvAdd" {
+				head = r
+			}
+			if r.FusedInto >= 0 {
+				absorbed++
+			}
+		}
+		want := 1
+		if act {
+			want = 2
+		}
+		if head.Op != "Conv" || absorbed != want || len(recs) != len(g.Nodes) {
+			t.Fatalf("act %v: records %+v", act, recs)
+		}
+	}
+	// Without a FusedConvAdd kernel, the Add and Relu still fuse.
+	s := fuseRun(t, residualGraph(t, true), infer.Options{Threads: 1}, x, 1e-6)
+	found := false
+	for _, r := range s.Kernels() {
+		found = found || r.Fused == "goslim.FusedBinary"
+	}
+	if !found {
+		t.Fatalf("no fallback to FusedBinary: %+v", s.Kernels())
+	}
+	// A Z that broadcasts is not a residual.
+	b := ir.NewBuilder("bias", 13)
+	xi := b.Input("x", tensor.Float32, 1, 4, 6, 6)
+	y := b.Op("Conv", "conv", []ir.ValueID{xi, b.Const("w", fuseRand(r, 4, 4, 1, 1))})
+	b.Output(b.Op("Add", "add", []ir.ValueID{y, b.Input("z", tensor.Float32, 1, 4, 1, 1)}))
+	calls := 0
+	full := ops.NewTable()
+	full.Add(fakeConvAdd(&calls))
+	s, err := infer.NewSession(b.G, infer.Options{Threads: 1, Table: full})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range s.Kernels() {
+		if r.Fused == "goslim.FusedConvAdd" {
+			t.Fatalf("fused a broadcasting Add: %+v", s.Kernels())
+		}
+	}
+}

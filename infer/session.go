@@ -171,42 +171,45 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 	if s.exec, err = rewrite.InferShapes(g); err != nil {
 		s.exec = g.Clone()
 	}
-	var fused []fusion
-	if !opts.NoFusion {
-		fused = planFusions(s.exec, order, func(id ir.ValueID) bool { return s.isOut[id] || s.kept[id] || s.tapped[id] })
-	}
-	if len(fused) > 0 {
-		if s.exec.Opsets == nil {
-			s.exec.Opsets = map[string]int64{}
-		}
-		if _, ok := s.exec.Opsets[FusedDomain]; !ok {
-			s.exec.Opsets[FusedDomain] = 1
-		}
-	}
-	// built[ni] holds the kernel of the internal node that heads a fused
-	// group; absorbedBy[ni] the head node that computes node ni (-1 when
-	// none).
+	// built[h] holds the kernel of the internal node of the fused group
+	// headed by node h; absorbedBy[ni] the head of the group that computes
+	// node ni (-1 when none); stepAt[ni] the head whose fused step runs at
+	// node ni's place in the order.
 	type builtKernel struct {
 		k kernel.Kernel
 		e kernel.Entry
 	}
-	built := make(map[int]builtKernel, len(fused))
+	built := map[int]builtKernel{}
+	stepAt := map[int]int{}
 	absorbedBy := make([]int, len(g.Nodes))
 	for i := range absorbedBy {
 		absorbedBy[i] = -1
 	}
-	for _, f := range fused {
-		s.exec.Nodes[f.head] = f.node
-		k, e, err := table.Lookup(s.info(f.head, tier))
-		if err != nil {
-			// No kernel takes the fused node: run the group unfused.
-			s.exec.Nodes[f.head] = g.Nodes[f.head]
-			continue
+	if !opts.NoFusion {
+		protect := func(id ir.ValueID) bool { return s.isOut[id] || s.kept[id] || s.tapped[id] }
+		accept := func(f *fusion) bool {
+			if s.exec.Opsets == nil {
+				s.exec.Opsets = map[string]int64{}
+			}
+			if _, ok := s.exec.Opsets[FusedDomain]; !ok {
+				s.exec.Opsets[FusedDomain] = 1
+			}
+			orig := s.exec.Nodes[f.head]
+			s.exec.Nodes[f.head] = f.node
+			k, e, err := table.Lookup(s.info(f.head, tier))
+			if err != nil {
+				// No kernel takes the fused node: try another group.
+				s.exec.Nodes[f.head] = orig
+				return false
+			}
+			built[f.head] = builtKernel{k, e}
+			stepAt[f.at] = f.head
+			for _, a := range f.absorbed {
+				absorbedBy[a] = f.head
+			}
+			return true
 		}
-		built[f.head] = builtKernel{k, e}
-		for _, a := range f.absorbed {
-			absorbedBy[a] = f.head
-		}
+		planFusions(s.exec, order, protect, accept)
 	}
 	s.pool = kernel.NewPool(opts.Threads)
 	if s.pool != nil {
@@ -215,31 +218,36 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 	for _, ni := range order {
 		n := &g.Nodes[ni]
 		if h := absorbedBy[ni]; h >= 0 {
-			// The head precedes the nodes it absorbs in topological order.
+			// Heads come before the nodes they absorb in topological order.
 			s.records = append(s.records, NodeKernel{Node: ni, Label: n.Label(), Op: n.Op,
 				Kernel: "fused into " + g.Nodes[h].Label(), Tier: built[h].e.Tier, FusedInto: h})
-			continue
 		}
-		xn := &s.exec.Nodes[ni]
-		b, isFused := built[ni]
-		k, e := b.k, b.e
-		if !isFused {
-			var err error
+		if b, ok := built[ni]; ok {
+			s.records = append(s.records, NodeKernel{Node: ni, Label: n.Label(), Op: n.Op, Kernel: b.e.Name, Tier: b.e.Tier,
+				Fused: FusedDomain + "." + s.exec.Nodes[ni].Op, FusedInto: -1})
+		}
+		head, fusedStep := stepAt[ni]
+		if !fusedStep && (absorbedBy[ni] >= 0 || built[ni].k != nil) {
+			continue // computed by a fused step elsewhere in the order
+		}
+		var k kernel.Kernel
+		if fusedStep {
+			k = built[head].k
+		} else {
+			head = ni
+			var e kernel.Entry
 			if k, e, err = table.Lookup(s.info(ni, tier)); err != nil {
 				return nil, fmt.Errorf("infer: %w", err)
 			}
+			s.records = append(s.records, NodeKernel{Node: ni, Label: n.Label(), Op: n.Op, Kernel: e.Name, Tier: e.Tier, FusedInto: -1})
 		}
+		xn := &s.exec.Nodes[head]
 		ctx := kernel.NewCtx(xn, opts.Threads, s.arena)
 		ctx.Pool = s.pool
-		s.steps = append(s.steps, step{node: ni, k: k, ctx: ctx,
+		s.steps = append(s.steps, step{node: head, k: k, ctx: ctx,
 			in:    make([]*tensor.Tensor, len(xn.Inputs)),
 			out:   make([]*tensor.Tensor, len(xn.Outputs)),
 			inIDs: xn.Inputs, outIDs: xn.Outputs})
-		rec := NodeKernel{Node: ni, Label: n.Label(), Op: n.Op, Kernel: e.Name, Tier: e.Tier, FusedInto: -1}
-		if isFused {
-			rec.Fused = FusedDomain + "." + xn.Op
-		}
-		s.records = append(s.records, rec)
 	}
 	for id := range g.Values {
 		if g.Values[id].Const != nil {
@@ -304,7 +312,8 @@ func (s *Session) Tier() kernel.Tier { return s.tier }
 // Threads returns the thread budget.
 func (s *Session) Threads() int { return s.opts.Threads }
 
-// Kernels returns the per-node kernel record in execution order.
+// Kernels returns the per-node kernel records in topological order. A
+// fused group runs as one step, where all of its inputs are ready.
 func (s *Session) Kernels() []NodeKernel { return append([]NodeKernel(nil), s.records...) }
 
 // Run executes the graph on feeds keyed by input name and returns the graph
