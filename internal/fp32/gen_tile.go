@@ -165,6 +165,17 @@ func acc(s *isa, r, v int) string { return s.r(r*2 + v) }
 func variant(s *isa, mr, nv int) {
 	L := vlabel(s, mr, nv)
 	label(L)
+	// Prefetch the C tile for the epilogue (rows are ldc apart).
+	p("MOVQ DX, BX")
+	for r := 0; r < mr; r++ {
+		p("PREFETCHT0 (BX)")
+		if nv == 2 {
+			p("PREFETCHT0 %d(BX)", s.vbytes*nv-4)
+		}
+		if r < mr-1 {
+			p("ADDQ R8, BX")
+		}
+	}
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
 			a := acc(s, r, v)

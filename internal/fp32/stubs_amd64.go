@@ -9,7 +9,7 @@ import "github.com/goslim/goslim/internal/kernel"
 // archAVX512 runs tileAVX512: an 8x32 register tile (16 zmm accumulators),
 // B strips of two 16-float vectors (one for narrow tails), tails masked.
 var archAVX512 = &arch{tier: kernel.TierAVX512, name: "avx512", mr: 8, nr: 32, vl: 16,
-	kc: 256, mc: 128, nc: 2048, asm: asmAVX512}
+	kc: 512, mc: 64, nc: 2048, asm: asmAVX512}
 
 // archAVX2 runs tileAVX2: a 6x16 register tile (12 ymm accumulators).
 var archAVX2 = &arch{tier: kernel.TierAVX2, name: "avx2", mr: 6, nr: 16, vl: 8,

@@ -118,6 +118,8 @@ func TestFusedConvEqualsConvThenAct(t *testing.T) {
 		{n: 2, cg: 8, mg: 12, group: 1, in: []int{7, 9}, k: []int{1, 1}, stride: []int{1, 1}, dil: []int{1, 1}, padB: []int{0, 0}, padE: []int{0, 0}, bias: true},
 		{n: 2, cg: 1, mg: 1, group: 24, in: []int{10, 9}, k: []int{3, 3}, stride: []int{2, 2}, dil: []int{1, 1}, padB: []int{1, 1}, padE: []int{1, 1}, bias: true},
 		{n: 1, cg: 1, mg: 1, group: 16, in: []int{12, 12}, k: []int{3, 3}, stride: []int{1, 1}, dil: []int{1, 1}, padB: []int{1, 1}, padE: []int{1, 1}},
+		{n: 2, cg: 24, mg: 40, group: 1, in: []int{3, 3}, k: []int{1, 1}, stride: []int{1, 1}, dil: []int{1, 1}, padB: []int{0, 0}, padE: []int{0, 0}, bias: true},
+		{n: 1, cg: 8, mg: 16, group: 1, in: []int{16, 16}, k: []int{3, 3}, stride: []int{1, 1}, dil: []int{1, 1}, padB: []int{1, 1}, padE: []int{1, 1}, bias: true},
 		{n: 1, cg: 4, mg: 6, group: 2, in: []int{20}, k: []int{5}, stride: []int{2}, dil: []int{1}, padB: []int{2}, padE: []int{1}, bias: true},
 		{n: 1, cg: 2, mg: 3, group: 1, in: []int{3, 3, 3, 3}, k: []int{2, 1, 2, 1}, stride: []int{1, 1, 1, 1}, dil: []int{1, 1, 1, 1}, padB: []int{0, 0, 0, 0}, padE: []int{0, 0, 0, 0}, bias: true},
 	}
