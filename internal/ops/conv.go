@@ -372,7 +372,7 @@ func convF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 		convDepthwiseF32(c, p, &geom, x, w, b, y)
 		return
 	}
-	inSize, outSize, K := geom.InSize(), geom.OutSize(), geom.KernelSize()
+	outSize, K := geom.OutSize(), geom.KernelSize()
 	kk := cg * K
 	// Units are (image, group, column tile); columns are split (in whole
 	// output rows when they are long enough) only to give every thread
@@ -404,30 +404,55 @@ func convF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 		sizing.NCol = min(tile, outSize-t*tile)
 		per = max(per, fk.ConvScratch(&sizing))
 	}
-	scratch := c.Scratch(workers * per)
-	nnRunWorkers(c, workers, func(wi int) {
-		ws := scratch[wi*per : (wi+1)*per]
-		for u := wi; u < units; u += workers {
-			t := u % tiles
-			ng := u / tiles
-			gi, ni := ng%p.g, ng/p.g
-			col0 := t * tile
-			op := fp32.ConvOp{Geom: &geom, M: mg, Channels: cg, Col0: col0, NCol: min(tile, outSize-col0),
-				X: x[(ni*p.c+gi*cg)*inSize : (ni*p.c+(gi+1)*cg)*inSize], Y: y[(ni*p.m+gi*mg)*outSize:], LdY: outSize, Act: p.act}
-			if p.packedT != nil {
-				op.PWT = p.packedT[gi]
-			}
-			if p.packed != nil {
-				op.PW = p.packed[gi]
-			} else {
-				op.W = w[gi*mg*kk : (gi+1)*mg*kk]
-			}
-			if b != nil {
-				op.Bias = b[gi*mg : (gi+1)*mg]
-			}
-			fk.Conv(ws, &op)
+	job := convJob{p: *p, geom: geom, x: x, w: w, b: b, y: y, tile: tile, tiles: tiles, units: units, workers: workers}
+	job.scratch = c.Scratch(workers * per)
+	job.per = per
+	if workers <= 1 {
+		job.run(0)
+		return
+	}
+	shared := job // captured by the workers (the sequential path above stays on the stack)
+	nnRunWorkers(c, workers, func(wi int) { shared.run(wi) })
+}
+
+// convJob is the float32 GEMM convolution split into units of (image,
+// group, column tile), worker wi doing units wi, wi+workers, ...
+type convJob struct {
+	p              convProblem
+	geom           fp32.ConvGeom
+	x, w, b, y     []float32
+	scratch        []float32
+	per            int
+	tile, tiles    int
+	units, workers int
+}
+
+func (j *convJob) run(wi int) {
+	p := &j.p
+	cg, mg := p.c/p.g, p.m/p.g
+	inSize, outSize := j.geom.InSize(), j.geom.OutSize()
+	kk := cg * j.geom.KernelSize()
+	ws := j.scratch[wi*j.per : (wi+1)*j.per]
+	for u := wi; u < j.units; u += j.workers {
+		t := u % j.tiles
+		ng := u / j.tiles
+		gi, ni := ng%p.g, ng/p.g
+		col0 := t * j.tile
+		op := fp32.ConvOp{Geom: &j.geom, M: mg, Channels: cg, Col0: col0, NCol: min(j.tile, outSize-col0),
+			X: j.x[(ni*p.c+gi*cg)*inSize : (ni*p.c+(gi+1)*cg)*inSize], Y: j.y[(ni*p.m+gi*mg)*outSize:], LdY: outSize, Act: p.act}
+		if p.packedT != nil {
+			op.PWT = p.packedT[gi]
 		}
-	})
+		if p.packed != nil {
+			op.PW = p.packed[gi]
+		} else {
+			op.W = j.w[gi*mg*kk : (gi+1)*mg*kk]
+		}
+		if j.b != nil {
+			op.Bias = j.b[gi*mg : (gi+1)*mg]
+		}
+		p.fk.Conv(ws, &op)
+	}
 }
 
 // convDepthwiseF32 is the direct float32 convolution for groups with one
