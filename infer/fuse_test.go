@@ -466,3 +466,41 @@ func TestFuseConvAdd(t *testing.T) {
 		}
 	}
 }
+
+// TestConstantNodesFold checks that Constant nodes become constants of
+// the session (no step, record "constant"), so Clip bounds from Constant
+// nodes fuse, and that a tapped Constant output is still computed.
+func TestConstantNodesFold(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 20))
+	b := ir.NewBuilder("constclip", 13)
+	x := b.Input("x", tensor.Float32, -1, 3, 5, 5)
+	y := b.Op("Conv", "conv", []ir.ValueID{x, b.Const("w", fuseRand(r, 2, 3, 1, 1))})
+	lo := b.Op("Constant", "lo", nil, ir.TensorAttr("value", tensor.FromFloat32(tensor.Shape{}, []float32{0})))
+	hi := b.Op("Constant", "hi", nil, ir.FloatAttr("value_float", 0.5))
+	b.Output(b.Op("Clip", "clip", []ir.ValueID{y, lo, hi}))
+	in := fuseRand(r, 2, 3, 5, 5)
+	s := fuseRun(t, b.G, infer.Options{Threads: 1}, in, 1e-6)
+	kinds := map[string]string{}
+	for _, rec := range s.Kernels() {
+		kinds[rec.Op] = rec.Kernel
+	}
+	if kinds["Constant"] != "constant" || !strings.Contains(kinds["Clip"], "fused into") {
+		t.Fatalf("records %+v", s.Kernels())
+	}
+	var seen *tensor.Tensor
+	tap := func(id ir.ValueID, v *tensor.Tensor) error {
+		if id == hi {
+			seen = v.Clone()
+		}
+		return nil
+	}
+	s = fuseRun(t, b.G, infer.Options{Threads: 1, Tap: tap, TapValues: []ir.ValueID{hi}}, in, 1e-6)
+	if seen == nil || seen.F32()[0] != 0.5 {
+		t.Fatalf("tapped Constant output %v", seen)
+	}
+	for _, rec := range s.Kernels() {
+		if rec.Node == 2 && rec.Kernel == "constant" {
+			t.Fatalf("a tapped Constant node was folded: %+v", rec)
+		}
+	}
+}

@@ -171,6 +171,23 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 	if s.exec, err = rewrite.InferShapes(g); err != nil {
 		s.exec = g.Clone()
 	}
+	// Constant nodes whose output no tap waits for become constants of the
+	// private copy: they cost nothing per run, and kernels and the fusion
+	// pass see their values (PyTorch exports Clip bounds this way).
+	folded := make([]bool, len(g.Nodes))
+	for ni := range s.exec.Nodes {
+		n := &s.exec.Nodes[ni]
+		if n.Op != "Constant" || (n.Domain != "" && n.Domain != "ai.onnx") || len(n.Outputs) != 1 || n.Outputs[0] == ir.NoValue {
+			continue
+		}
+		id := n.Outputs[0]
+		if t := constantValue(n); t != nil && !s.tapped[id] {
+			v := &s.exec.Values[id]
+			v.Const = t
+			v.Type = ir.Type{DType: t.DType, Ranked: true, Shape: ir.ShapeDims(t.Shape)}
+			folded[ni] = true
+		}
+	}
 	// built[h] holds the kernel of the internal node of the fused group
 	// headed by node h; absorbedBy[ni] the head of the group that computes
 	// node ni (-1 when none); stepAt[ni] the head whose fused step runs at
@@ -217,6 +234,10 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 	}
 	for _, ni := range order {
 		n := &g.Nodes[ni]
+		if folded[ni] {
+			s.records = append(s.records, NodeKernel{Node: ni, Label: n.Label(), Op: n.Op, Kernel: "constant", FusedInto: -1})
+			continue
+		}
 		if h := absorbedBy[ni]; h >= 0 {
 			// Heads come before the nodes they absorb in topological order.
 			s.records = append(s.records, NodeKernel{Node: ni, Label: n.Label(), Op: n.Op,
@@ -249,8 +270,8 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 			out:   make([]*tensor.Tensor, len(xn.Outputs)),
 			inIDs: xn.Inputs, outIDs: xn.Outputs})
 	}
-	for id := range g.Values {
-		if g.Values[id].Const != nil {
+	for id := range s.exec.Values {
+		if s.exec.Values[id].Const != nil {
 			s.consts = append(s.consts, ir.ValueID(id))
 		}
 	}
@@ -438,7 +459,7 @@ func (s *Session) exec1(ctx context.Context, inputs []*tensor.Tensor) error {
 		}
 	}
 	for _, id := range s.consts {
-		s.vals[id] = g.Values[id].Const
+		s.vals[id] = s.exec.Values[id].Const
 	}
 	for i, id := range g.Inputs {
 		t := inputs[i]
@@ -612,6 +633,34 @@ func (s *Session) Value(id ir.ValueID) *tensor.Tensor {
 		return nil
 	}
 	return s.vals[id]
+}
+
+// constantValue returns the tensor a Constant node defines through its
+// value, value_float(s) or value_int(s) attribute, or nil when it has
+// anything else (its kernel then reports the problem at run time).
+func constantValue(n *ir.Node) *tensor.Tensor {
+	if len(n.Attrs) != 1 || len(n.Inputs) != 0 {
+		return nil
+	}
+	var t *tensor.Tensor
+	switch at := n.Attrs[0]; at.Name {
+	case "value":
+		if at.Type == ir.AttrTensor {
+			t = at.Tensor
+		}
+	case "value_float":
+		t = &tensor.Tensor{DType: tensor.Float32, Shape: tensor.Shape{}, Data: []float32{at.Float}}
+	case "value_floats":
+		t = tensor.FromFloat32(tensor.Shape{len(at.Floats)}, append([]float32{}, at.Floats...))
+	case "value_int":
+		t = tensor.FromInt64(tensor.Shape{}, []int64{at.Int})
+	case "value_ints":
+		t = tensor.FromInt64(tensor.Shape{len(at.Ints)}, append([]int64{}, at.Ints...))
+	}
+	if t == nil || t.Check() != nil || hasNaN(t) {
+		return nil
+	}
+	return t
 }
 
 func checkFeed(v *ir.Value, t *tensor.Tensor) error {
