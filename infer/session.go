@@ -2,9 +2,24 @@
 // topological plan, one kernel per node chosen from the kernel table, and
 // buffer lifetimes), then runs it on any batch size.
 //
+// Compiling works on a private copy of the graph: static types are
+// inferred, Constant nodes become constants, and groups of nodes are fused
+// into internal kernels of domain "goslim" (Conv or Gemm with the
+// activation after it, Conv with a residual Add, MatMul with a bias Add,
+// elementwise arithmetic with an activation; see fuse.go). The caller's
+// graph, and what it exports, stays standard ONNX, and Kernels reports
+// every node.
+//
 // Observers see activations through the value tap (Options.Tap), which is
-// called with every value the graph defines, in execution order. infer
-// never imports calibration, PTQ or QAT code.
+// called with every value the graph defines, in execution order; a value
+// that is tapped (or kept, or a graph output) is never hidden by a fusion.
+// infer never imports calibration, PTQ or QAT code.
+//
+// Steady-state runs allocate nothing: each node's output slot gets the
+// same arena buffer and tensor header every run, and RunInto copies the
+// results into the caller's tensors (RunInputs and Run return new ones).
+// With Threads > 1 kernels split large work over a per-session worker
+// pool; with one thread no goroutine is ever started.
 package infer
 
 import (
@@ -45,8 +60,9 @@ type Options struct {
 	// Table overrides the kernel table (default ops.NewTable()).
 	Table *kernel.Table
 	// NoFusion disables the compile-time fusion of node groups (Conv or
-	// Gemm with a following activation, MatMul with a bias Add,
-	// elementwise arithmetic with an activation) into internal kernels.
+	// Gemm with a following activation, Conv with a residual Add, MatMul
+	// with a bias Add, elementwise arithmetic with an activation) into
+	// internal kernels.
 	NoFusion bool
 }
 
