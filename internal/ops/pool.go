@@ -306,8 +306,16 @@ func (t *poolTask32) Run(lo, hi int) {
 					}
 					row = tmp
 				}
-				if isMax && t.k.cache.inner2 {
-					poolMaxRow2(yr, row, st2[0], w.stride[2], w.kernel[2], d2)
+				if t.k.cache.inner2 {
+					if isMax {
+						poolMaxRow2(yr, row, st2[0], w.stride[2], w.kernel[2], d2)
+						continue
+					}
+					n := rows
+					if j.includePad {
+						n = cnt1[oh]
+					}
+					poolAvgRow2(yr, row, st2[0], w.stride[2], w.kernel[2], d2, float32(n*w.kernel[2]))
 					continue
 				}
 				for ow := range yr {
@@ -336,6 +344,19 @@ func (t *poolTask32) Run(lo, hi int) {
 				}
 			}
 		}
+	}
+}
+
+// poolAvgRow2 is poolMaxRow2 for average pooling: the sum of the k taps
+// divided by n (the window's tap count).
+func poolAvgRow2(y, row []float32, s0, stride, k, dil int, n float32) {
+	for o := range y {
+		b := s0 + o*stride
+		var sum float32
+		for kw := 0; kw < k; kw++ {
+			sum += row[b+kw*dil]
+		}
+		y[o] = sum / n
 	}
 }
 
