@@ -67,6 +67,9 @@ type Config struct {
 	// ShareAddScales gives both inputs of a residual Add one scale
 	// (default true), as integer add kernels want.
 	ShareAddScales bool `json:"share_add_scales"`
+	// FloatOutputs leaves the model's outputs in float: the last layer
+	// reads quantized inputs but its output (the logits) is not quantized.
+	FloatOutputs bool `json:"float_outputs,omitempty"`
 	// Exclude lists node names and op types that stay FP32.
 	Exclude []string `json:"exclude,omitempty"`
 	// Layers holds per-layer overrides keyed by node name.

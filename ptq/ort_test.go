@@ -73,6 +73,9 @@ func TestQDQMatchesORT(t *testing.T) {
 	int8Acts.Activations, int8Acts.Symmetric = "int8", true
 	add("zoo-resnet8-int8-symmetric", resnet, int8Acts)
 	add("rules-net", rulesNet(t), DefaultConfig())
+	floatOut := DefaultConfig()
+	floatOut.FloatOutputs = true
+	add("zoo-resnet8-float-outputs", resnet, floatOut)
 	for _, f := range []string{"lenet5", "resnet8", "mobilenetv2", "mobilenetv3"} {
 		add("fixture-"+f, loadFixture(t, f), DefaultConfig())
 	}
@@ -98,7 +101,7 @@ func TestQDQMatchesORT(t *testing.T) {
 				step = q.Values[n.Inputs[1]].Const.F32()[0]
 			}
 		}
-		if step == 0 {
+		if step == 0 && !m.cfg.FloatOutputs {
 			t.Fatalf("%s: output is not quantized", m.name)
 		}
 		x := randTensor(uint64(200+i), 1, shape...)
@@ -126,6 +129,18 @@ func TestQDQMatchesORT(t *testing.T) {
 			got = v
 		}
 		want := goslim[i]
+		if steps[i] == 0 {
+			// A float output has no quantization step: no final
+			// QuantizeLinear snaps the results to a grid, so where ORT's
+			// integer kernels requantize an intermediate tensor one step
+			// differently from goslim's float path, the difference reaches
+			// the output. Allow 2% of the output's range.
+			var scale float64
+			for _, v := range want.F32() {
+				scale = max(scale, math.Abs(float64(v)))
+			}
+			steps[i] = float32(0.02 * scale)
+		}
 		if !got.Shape.Equal(want.Shape) {
 			t.Errorf("%s: ORT shape %v, goslim %v", m.name, got.Shape, want.Shape)
 			continue

@@ -114,7 +114,9 @@ var fusers = map[string]bool{"Conv": true, "ConvTranspose": true, "Gemm": true, 
 //     graph output, absorbs that output's quantization (the producer's
 //     output is not quantized; the activation's output is);
 //   - otherwise every Activation input and the output (Mark.Output) are
-//     quantized, grouped as ShareInputs/ShareOutput say.
+//     quantized, grouped as ShareInputs/ShareOutput say;
+//   - with Config.FloatOutputs, graph outputs are never quantized (their
+//     producers read quantized inputs and write float).
 //
 // Every consumer of a quantized value reads its dequantized copy, FP32
 // nodes included (that is what an integer runtime computes).
@@ -219,6 +221,11 @@ func NewPlan(g *ir.Graph, cfg *Config) (*Plan, error) {
 			uf.union(shared[0], shared[i])
 		}
 		np.Quantized, np.Mark, np.Layer = true, m, true
+	}
+	if cfg.FloatOutputs {
+		for _, y := range g.Outputs {
+			quant[y] = false
+		}
 	}
 	roots := map[int32]int{}
 	for id := range p.group {

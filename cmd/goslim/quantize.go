@@ -33,7 +33,7 @@ func newQuantizeCmd(stdout, stderr io.Writer) *cobra.Command {
 		batches, batchSize, threads, evalLimit                  int
 		percentile, ocs, maxDrop                                float64
 		perChannel, perTensor, symmetric, reduceRange           bool
-		biasCorr, cle, analyze, asJSON, printConfig             bool
+		biasCorr, cle, analyze, asJSON, printConfig, floatOut   bool
 		exclude                                                 []string
 	)
 	cmd := &cobra.Command{
@@ -84,7 +84,8 @@ per-layer overrides under "layers"; flags given on the command line win. YAML is
 				"reduce-range": func() { cfg.ReduceRange = reduceRange }, "exclude": func() { cfg.Exclude = exclude },
 				"ocs": func() { cfg.OCS = ocs }, "bias-correction": func() { cfg.BiasCorrection = biasCorr },
 				"cle": func() { cfg.CLE = cle }, "analyze": func() { cfg.Analyze = analyze },
-				"max-drop": func() { v := maxDrop; cfg.MaxDrop = &v },
+				"max-drop":      func() { v := maxDrop; cfg.MaxDrop = &v },
+				"float-outputs": func() { cfg.FloatOutputs = floatOut },
 			}
 			for name, apply := range set {
 				if f.Changed(name) {
@@ -170,6 +171,7 @@ per-layer overrides under "layers"; flags given on the command line win. YAML is
 	f.StringVar(&acts, "activations", "uint8", "activation type: uint8 (asymmetric) or int8")
 	f.BoolVar(&symmetric, "symmetric", false, "symmetric activations")
 	f.BoolVar(&reduceRange, "reduce-range", false, "7-bit weights (for CPUs without VNNI)")
+	f.BoolVar(&floatOut, "float-outputs", false, "leave the model's outputs (logits) in float")
 	f.StringArrayVar(&exclude, "exclude", nil, "node name or op type to keep in FP32 (repeatable)")
 	f.Float64Var(&ocs, "ocs", 0, "outlier channel splitting: fraction of channels that may be added (e.g. 0.05)")
 	f.BoolVar(&biasCorr, "bias-correction", false, "empirical bias correction on the calibration data")
