@@ -169,6 +169,8 @@ func variants(m model) []variant {
 		variant{"mse + bias correction", []string{"--method", "mse", "--bias-correction"}},
 		variant{"mse + CLE", []string{"--method", "mse", "--cle"}},
 		variant{"mse + OCS 0.05", []string{"--method", "mse", "--ocs", "0.05"}},
+		variant{"mse + float outputs", []string{"--method", "mse", "--float-outputs"}},
+		variant{"percentile + float outputs + bias corr.", []string{"--method", "percentile", "--float-outputs", "--bias-correction"}},
 		variant{"minmax, per-tensor weights", []string{"--method", "minmax", "--per-tensor"}},
 	)
 }
