@@ -425,3 +425,46 @@ func TestMaxDropCannot(t *testing.T) {
 		t.Errorf("saved model's drop %v is not the best step's", *out.Report.Drop)
 	}
 }
+
+// OCS across Flatten (conv -> pool -> flatten -> gemm) and between Gemms
+// keeps the function too.
+func TestOCSFlattenAndGemm(t *testing.T) {
+	g, err := zoo.Build("lenet", zoo.Options{Seed: 13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := Prepare(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Plant outliers: a large output channel in every producer.
+	for i := range pg.Nodes {
+		n := &pg.Nodes[i]
+		if n.Op != "Conv" && n.Op != "Gemm" {
+			continue
+		}
+		w := pg.Values[n.Inputs[1]].Const.Clone()
+		for j := 0; j < w.Len()/w.Shape[0]; j++ {
+			w.F32()[j] *= 8 // output channel 0 (Conv) / row 0 (Gemm, transB=1)
+		}
+		pg.Values[n.Inputs[1]].Const = w
+	}
+	x := randTensor(21, 1, 8, 1, 28, 28)
+	split, rep, err := SplitOutliers(context.Background(), pg, OCSOptions{Ratio: 0.5, Calib: npyReader(t, x, nil, 4), Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, l := range rep.Split {
+		kinds[l.Producer+"->"+l.Consumer] = true
+	}
+	if len(rep.Split) < 3 {
+		t.Errorf("split only %v (edges considered %d)", kinds, rep.Edges)
+	}
+	if d := maxRelDiff(runOne(t, pg, x), runOne(t, split, x)); d > 1e-5 {
+		t.Errorf("OCS changed the function: %g (split %v)", d, kinds)
+	}
+	if _, err := rewrite.InferShapes(split); err != nil {
+		t.Errorf("split graph's declared shapes are inconsistent: %v", err)
+	}
+}
