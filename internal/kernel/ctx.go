@@ -236,7 +236,8 @@ func (f funcTask) Run(lo, hi int) { f(lo, hi) }
 // c.Threads contiguous chunks, runs the first on the calling goroutine and
 // the others on the session's worker pool (or new goroutines when there is
 // none), and returns when all are done. With one thread it calls t.Run(0,
-// n) directly.
+// n) directly. Parallel calls on one Ctx must not nest (a chunk must not
+// call Parallel or ParallelTask of the same Ctx).
 func (c *Ctx) ParallelTask(n int, t Task) {
 	if n <= 0 {
 		return
