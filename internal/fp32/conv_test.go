@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/goslim/goslim/internal/kernel"
 )
 
 // randConvGeom returns a random geometry; half are stride-1 with at most
@@ -138,13 +140,14 @@ func TestPackRowsTwin(t *testing.T) {
 				}
 			}
 			n := kb * roundUp(nb, ar.vl)
-			got := make([]float32, n+16)
-			want := make([]float32, n+16)
+			const band = 16
+			got := make([]float32, n+2*band)
+			want := make([]float32, n+2*band)
 			for i := range got {
 				got[i], want[i] = guard, guard
 			}
-			ar.packRows(got[:n], src, offs, stride, kb, nb)
-			packRowsGo(ar.nr, ar.vl, want[:n], src, offs, stride, kb, nb)
+			ar.packRows(got[band:band+n], src, offs, stride, kb, nb)
+			packRowsGo(ar.nr, ar.vl, want[band:band+n], src, offs, stride, kb, nb)
 			for i := range got {
 				if got[i] != want[i] {
 					t.Fatalf("%s kb=%d nb=%d stride=%d offs=%v: dst[%d] = %g, twin %g", ar.name, kb, nb, stride, offs != nil, i, got[i], want[i])
@@ -331,11 +334,13 @@ func TestDW3x3Twin(t *testing.T) {
 				bias = randEighths(r, planes)
 			}
 			n := planes * outH * outW
-			got := make([]float32, n+21)
-			for i := range got {
-				got[i] = guard
+			const band = 21
+			buf := make([]float32, n+2*band)
+			for i := range buf {
+				buf[i] = guard
 			}
-			want := append([]float32(nil), got...)
+			wbuf := append([]float32(nil), buf...)
+			got, want := buf[band:], wbuf[band:]
 			masks := make([]uint16, (outW+15)/16*8)
 			dw3x3Masks(masks, W, outW, stride, padL)
 			var ep tileEp
@@ -345,6 +350,11 @@ func TestDW3x3Twin(t *testing.T) {
 				continue
 			}
 			dw3x3Go(want[:n], in, w, bias, planes, H, W, outH, outW, stride, padT, padL, &e2)
+			for i := range buf {
+				if i < band && buf[i] != guard {
+					t.Fatalf("guard element %d before the output overwritten", i)
+				}
+			}
 			for i := range got {
 				if got[i] != want[i] {
 					t.Fatalf("planes=%d H=%d W=%d stride=%d pads=%d,%d out=%dx%d: out[%d] = %g, twin %g",
@@ -352,5 +362,60 @@ func TestDW3x3Twin(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDW3x3SmallTwin checks the one-register-per-plane 3x3 depthwise
+// kernel against dw3x3Go bit for bit, with guard bands around the output.
+func TestDW3x3SmallTwin(t *testing.T) {
+	r := rand.New(rand.NewPCG(35, 36))
+	acts := []Act{{}, {Kind: ActRelu}, {Kind: ActClip, Lo: 0, Hi: 6}, {Kind: ActHardSwish}, {Kind: ActLeakyRelu, Alpha: 0.25}}
+	ran := 0
+	for _, kern := range testKernels() {
+		ar := kern.arch()
+		for it := 0; it < 500; it++ {
+			H, W := 1+r.IntN(5), 1+r.IntN(5)
+			stride, padT, padL, padB, padR := 1+r.IntN(2), r.IntN(2), r.IntN(2), r.IntN(2), r.IntN(2)
+			outH, outW := (H+padT+padB-3)/stride+1, (W+padL+padR-3)/stride+1
+			if H*W > 15 || outH < 1 || outW < 1 || outH*outW > 16 {
+				continue
+			}
+			g, err := NewConvGeom([]int{H, W}, []int{outH, outW}, []int{3, 3}, []int{stride, stride}, []int{1, 1}, []int{padT, padL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			planes := 1 + r.IntN(5)
+			in := randEighths(r, planes*H*W)
+			w := randEighths(r, planes*9)
+			var bias []float32
+			if r.IntN(2) == 0 {
+				bias = randEighths(r, planes)
+			}
+			n := planes * outH * outW
+			const band = 19
+			buf := make([]float32, n+2*band)
+			for i := range buf {
+				buf[i] = guard
+			}
+			wbuf := append([]float32(nil), buf...)
+			idx := make([]int32, 9*16)
+			dw3x3SmallIdx(idx, &g)
+			var ep tileEp
+			ep.setAct(acts[r.IntN(len(acts))])
+			e2 := ep
+			if !dw3x3SmallAsm(ar.asm, buf[band:band+n], in, w, bias, idx, planes, H*W, outH*outW, &ep) {
+				continue
+			}
+			ran++
+			dw3x3Go(wbuf[band:band+n], in, w, bias, planes, H, W, outH, outW, stride, padT, padL, &e2)
+			for i := range buf {
+				if buf[i] != wbuf[i] {
+					t.Fatalf("%dx%d stride %d pads %d,%d: element %d = %g, twin %g", H, W, stride, padT, padL, i-band, buf[i], wbuf[i])
+				}
+			}
+		}
+	}
+	if ran == 0 && hasIndirect(For(kernel.TierAVX512).arch()) {
+		t.Fatal("small 3x3 kernel never ran")
 	}
 }

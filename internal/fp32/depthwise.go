@@ -59,7 +59,7 @@ func (g *ConvGeom) dwLayout() dwLayout {
 // needs for geometry g.
 func (k Kernels) DepthwiseScratch(g *ConvGeom) int {
 	l := g.dwLayout()
-	n := max(g.KernelSize(), (g.Out[2]+15)/16*4) // tap offsets, or dw3x3 masks
+	n := max(g.KernelSize(), (g.Out[2]+15)/16*4, 9*16) // tap offsets, dw3x3 masks or indices
 	if !l.direct {
 		n += l.hp * l.rowLen
 	}
@@ -148,9 +148,6 @@ func (k Kernels) dw3x3(ws []float32, op *DepthwiseOp) bool {
 		sh != g.Stride[2] || sh > 2 || k.arch().asm == 0 {
 		return false
 	}
-	nv := (g.Out[2] + 15) / 16
-	masks := unsafe.Slice((*uint16)(unsafe.Pointer(&ws[0])), nv*8)
-	dw3x3Masks(masks, g.In[2], g.Out[2], sh, g.Pad[2])
 	var ep tileEp
 	goAct := op.Act.Kind != ActNone && !actInAsm(op.Act)
 	if op.Act.Kind != ActNone && !goAct {
@@ -158,6 +155,19 @@ func (k Kernels) dw3x3(ws []float32, op *DepthwiseOp) bool {
 	}
 	out, in := g.OutSize(), g.InSize()
 	y := op.Y[:op.Channels*out]
+	if in <= 15 && out <= 16 {
+		idx := int32s(ws[:9*16])
+		dw3x3SmallIdx(idx, g)
+		if dw3x3SmallAsm(k.arch().asm, y, op.X, op.W, op.Bias, idx, op.Channels, in, out, &ep) {
+			if goAct {
+				op.Act.Apply(y)
+			}
+			return true
+		}
+	}
+	nv := (g.Out[2] + 15) / 16
+	masks := unsafe.Slice((*uint16)(unsafe.Pointer(&ws[0])), nv*8)
+	dw3x3Masks(masks, g.In[2], g.Out[2], sh, g.Pad[2])
 	// All planes in one call: the kernel loops over planes innermost,
 	// sharing the row and mask setup (measured faster than plane by plane
 	// even for 48x48 planes).
@@ -177,6 +187,28 @@ func (k Kernels) dw3x3(ws []float32, op *DepthwiseOp) bool {
 		op.Act.Apply(y)
 	}
 	return true
+}
+
+// dw3x3SmallIdx fills the VPERMPS indices of dw3x3SmallAVX512: for tap t
+// = 3*kh+kw and output lane o = oh*outW+ow, the input index ih*W+iw, or 15
+// (a lane the load leaves zero) when the tap falls into the padding or o
+// is past the outputs.
+func dw3x3SmallIdx(idx []int32, g *ConvGeom) {
+	H, W, outH, outW := g.In[1], g.In[2], g.Out[1], g.Out[2]
+	s := g.Stride[1]
+	for t := 0; t < 9; t++ {
+		kh, kw := t/3, t%3
+		for o := 0; o < 16; o++ {
+			v := int32(15)
+			if oh, ow := o/outW, o%outW; oh < outH {
+				ih, iw := oh*s+kh-g.Pad[1], ow*s+kw-g.Pad[2]
+				if ih >= 0 && ih < H && iw >= 0 && iw < W {
+					v = int32(ih*W + iw)
+				}
+			}
+			idx[t*16+o] = v
+		}
+	}
 }
 
 // dw3x3Masks fills the lane masks of dw3x3AVX512: 8 per output vector v

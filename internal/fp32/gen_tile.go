@@ -97,6 +97,7 @@ func main() {
 	genDW(avx512)
 	genDW(avx2)
 	genDW3()
+	genDWSmall()
 	if err := os.WriteFile("tile_amd64.s", out.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
@@ -689,31 +690,151 @@ var dwLabel int
 // masks holds 8 uint16 per output vector v (16 outputs from 16*v): the
 // output lanes, then the load masks (stride 1: taps kw = 0, 1, 2, loads at
 // column 16*v + kw - padL; stride 2: loads at 32*v - padL + {0, 16, 2,
-// 18}). bias may be nil. Loops: output row, output vector, then planes
-// innermost, so the row pointers and masks are set up once per vector for
-// all planes.
+// 18}). bias may be nil. Loops: output rows (two at a time for stride 1,
+// sharing the two middle input rows), output vector, then planes
+// innermost, so the row pointers and masks are set up once for all
+// planes. Each output is ((bias + p0) + p1) + p2 with p_kh the sum over kw
+// of one tap row (0 for rows outside the input).
 func genDW3() {
 	fmt.Fprintf(&out, "// func dw3x3AVX512(out, in, w, bias *float32, masks *uint16, planes, H, W, outH, outW, stride, padT, padL int, ep *tileEp)\n")
 	fmt.Fprintf(&out, "TEXT ·dw3x3AVX512(SB), NOSPLIT, $32-112\n")
 	L := "dw3"
-	rowReg := []string{"CX", "DX", "R12"}
+	isa512 := &isa{name: "AVX512", mr: 8, maxNV: 2, vbytes: 64, reg: "Z"}
 	p("MOVQ ep+104(FP), R11")
 	p("MOVL (R11), AX")
 	p("MOVQ in+8(FP), SI")
 	p("VMOVDQU32 ·evenIdx(SB), Z7")
 	p("VMOVDQU32 ·oddIdx(SB), Z6")
 	p("MOVQ $0, oh-8(SP)")
-	label(L + "_row")
+	p("CMPQ stride+80(FP), $2")
+	p("JEQ %s_s2row", L)
+
+	// ---- Stride 1: output rows oh, oh+1 from input rows oh-padT+0..3.
+	S := L + "_s1"
+	label(S + "row")
 	p("MOVQ oh-8(SP), BX")
 	p("CMPQ BX, outH+64(FP)")
 	p("JGE %s_done", L)
 	p("MOVQ $0, v-16(SP)")
-	label(L + "_vec")
+	label(S + "vec")
 	p("MOVQ v-16(SP), BX")
-	p("SHLQ $4, BX") // first output column of the vector
+	p("SHLQ $4, BX")
 	p("CMPQ BX, outW+72(FP)")
-	p("JGE %s_rownext", L)
-	// Masks of this vector.
+	p("JGE %s_rownext", S)
+	p("MOVQ v-16(SP), R13")
+	p("SHLQ $4, R13")
+	p("ADDQ masks+32(FP), R13")
+	p("KMOVW (R13), K1")
+	for i := 0; i < 3; i++ {
+		p("KMOVW %d(R13), K%d", 2+2*i, 3+i)
+	}
+	// R13 = column byte offset 4*(16v - padL); R12 = W*4.
+	p("MOVQ BX, R13")
+	p("SUBQ padL+96(FP), R13")
+	p("SHLQ $2, R13")
+	p("MOVQ W+56(FP), R12")
+	p("SHLQ $2, R12")
+	// R14 = valid input rows (bit j for row oh-padT+j); CX = row 0, DX =
+	// row 2 (rows 1 and 3 are CX+R12 and DX+R12).
+	p("XORQ R14, R14")
+	for j := 0; j < 4; j++ {
+		p("MOVQ oh-8(SP), BX")
+		p("ADDQ $%d, BX", j)
+		p("SUBQ padT+88(FP), BX")
+		p("JLT %s_inv%d", S, j)
+		p("CMPQ BX, H+48(FP)")
+		p("JGE %s_inv%d", S, j)
+		p("ORQ $%d, R14", 1<<j)
+		label(fmt.Sprintf("%s_inv%d", S, j))
+	}
+	p("MOVQ oh-8(SP), CX")
+	p("SUBQ padT+88(FP), CX")
+	p("IMULQ W+56(FP), CX")
+	p("LEAQ (SI)(CX*4), CX")
+	p("ADDQ R13, CX")
+	p("LEAQ (CX)(R12*2), DX")
+	// Output pointer of plane 0, row oh.
+	p("MOVQ oh-8(SP), DI")
+	p("IMULQ outW+72(FP), DI")
+	p("MOVQ v-16(SP), BX")
+	p("SHLQ $4, BX")
+	p("ADDQ BX, DI")
+	p("SHLQ $2, DI")
+	p("ADDQ out+0(FP), DI")
+	p("MOVQ w+16(FP), R8")
+	p("MOVQ bias+24(FP), R9")
+	p("MOVQ planes+40(FP), R10")
+	p("XORQ R13, R13") // plane offset in bytes
+	label(S + "plane")
+	p("VXORPS Z25, Z25, Z25")
+	p("TESTQ R9, R9")
+	p("JEQ %s_nb", S)
+	p("VBROADCASTSS (R9), Z25")
+	p("ADDQ $4, R9")
+	label(S + "_nb")
+	// Partial sums: Z8..Z10 for row oh (kh 0..2), Z11..Z13 for row oh+1.
+	for i := 8; i <= 13; i++ {
+		p("VXORPS Z%d, Z%d, Z%d", i, i, i)
+	}
+	for j := 0; j < 4; j++ {
+		base := []string{"(CX)(R13*1)", "(CX)(R13*1)", "(DX)(R13*1)", "(DX)(R13*1)"}[j]
+		p("TESTQ $%d, R14", 1<<j)
+		p("JEQ %s_skip%d", S, j)
+		if j == 1 || j == 3 {
+			// rows 1 and 3 are one row (R12 bytes) further
+			p("LEAQ (%s)(R12*1), BX", map[int]string{1: "CX", 3: "DX"}[j])
+			base = "(BX)(R13*1)"
+		}
+		for kw := 0; kw < 3; kw++ {
+			p("VMOVUPS.Z %d%s, K%d, Z%d", 4*kw, base, 3+kw, 1+kw)
+		}
+		for kw := 0; kw < 3; kw++ {
+			if j <= 2 { // output row oh, tap row kh = j
+				p("VFMADD231PS.BCST %d(R8), Z%d, Z%d", 4*(3*j+kw), 1+kw, 8+j)
+			}
+			if j >= 1 { // output row oh+1, tap row kh = j-1
+				p("VFMADD231PS.BCST %d(R8), Z%d, Z%d", 4*(3*(j-1)+kw), 1+kw, 11+j-1)
+			}
+		}
+		label(fmt.Sprintf("%s_skip%d", S, j))
+	}
+	p("VADDPS Z8, Z25, Z0")
+	p("VADDPS Z9, Z0, Z0")
+	p("VADDPS Z10, Z0, Z0")
+	p("VADDPS Z11, Z25, Z24")
+	p("VADDPS Z12, Z24, Z24")
+	p("VADDPS Z13, Z24, Z24")
+	actCode(isa512, S+"_a", func(f func(string)) { f("Z0"); f("Z24") })
+	label(S + "_a_store")
+	p("VMOVUPS Z0, K1, (DI)")
+	// Row oh+1 exists?
+	p("MOVQ oh-8(SP), BX")
+	p("INCQ BX")
+	p("CMPQ BX, outH+64(FP)")
+	p("JGE %s_norow1", S)
+	p("MOVQ outW+72(FP), BX")
+	p("VMOVUPS Z24, K1, (DI)(BX*4)")
+	label(S + "_norow1")
+	dwNextPlane(S + "plane")
+	p("INCQ v-16(SP)")
+	p("JMP %svec", S)
+	label(S + "_rownext")
+	p("ADDQ $2, oh-8(SP)")
+	p("JMP %srow", S)
+
+	// ---- Stride 2: one output row, loads de-interleaved by VPERMT2PS.
+	S = L + "_s2"
+	rowReg := []string{"CX", "DX", "R12"}
+	label(S + "row")
+	p("MOVQ oh-8(SP), BX")
+	p("CMPQ BX, outH+64(FP)")
+	p("JGE %s_done", L)
+	p("MOVQ $0, v-16(SP)")
+	label(S + "vec")
+	p("MOVQ v-16(SP), BX")
+	p("SHLQ $4, BX")
+	p("CMPQ BX, outW+72(FP)")
+	p("JGE %s_rownext", S)
 	p("MOVQ v-16(SP), R13")
 	p("SHLQ $4, R13")
 	p("ADDQ masks+32(FP), R13")
@@ -721,34 +842,26 @@ func genDW3() {
 	for i := 0; i < 4; i++ {
 		p("KMOVW %d(R13), K%d", 2+2*i, 3+i)
 	}
-	// Column offset (bytes) of the first load: stride 1: 16v - padL,
-	// stride 2: 32v - padL.
 	p("MOVQ BX, R13")
-	p("CMPQ stride+80(FP), $2")
-	p("JNE %s_c1", L)
 	p("SHLQ $1, R13")
-	label(L + "_c1")
 	p("SUBQ padL+96(FP), R13")
 	p("SHLQ $2, R13")
-	// Row pointers (in + ih*W*4 + column offset) and the valid-row bits
-	// in R14.
 	p("XORQ R14, R14")
 	for kh := 0; kh < 3; kh++ {
 		r := rowReg[kh]
 		p("MOVQ oh-8(SP), %s", r)
-		p("IMULQ stride+80(FP), %s", r)
+		p("SHLQ $1, %s", r)
 		p("ADDQ $%d, %s", kh, r)
 		p("SUBQ padT+88(FP), %s", r)
-		p("JLT %s_inv%d", L, kh)
+		p("JLT %s_inv%d", S, kh)
 		p("CMPQ %s, H+48(FP)", r)
-		p("JGE %s_inv%d", L, kh)
+		p("JGE %s_inv%d", S, kh)
 		p("ORQ $%d, R14", 1<<kh)
-		label(fmt.Sprintf("%s_inv%d", L, kh))
+		label(fmt.Sprintf("%s_inv%d", S, kh))
 		p("IMULQ W+56(FP), %s", r)
 		p("LEAQ (SI)(%s*4), %s", r, r)
 		p("ADDQ R13, %s", r)
 	}
-	// Output pointer of plane 0: out + (oh*outW + 16v)*4.
 	p("MOVQ oh-8(SP), DI")
 	p("IMULQ outW+72(FP), DI")
 	p("ADDQ BX, DI")
@@ -757,35 +870,21 @@ func genDW3() {
 	p("MOVQ w+16(FP), R8")
 	p("MOVQ bias+24(FP), R9")
 	p("MOVQ planes+40(FP), R10")
-	p("XORQ R13, R13") // plane offset in bytes
-	label(L + "_plane")
+	p("XORQ R13, R13")
+	label(S + "plane")
 	p("VXORPS Z25, Z25, Z25")
 	p("TESTQ R9, R9")
-	p("JEQ %s_nb", L)
+	p("JEQ %s_nb", S)
 	p("VBROADCASTSS (R9), Z25")
 	p("ADDQ $4, R9")
-	label(L + "_nb")
+	label(S + "_nb")
 	for kh := 0; kh < 3; kh++ {
 		p("VXORPS Z%d, Z%d, Z%d", 8+kh, 8+kh, 8+kh)
 	}
-	p("CMPQ stride+80(FP), $2")
-	p("JEQ %s_s2", L)
 	for kh := 0; kh < 3; kh++ {
 		r := rowReg[kh]
 		p("TESTQ $%d, R14", 1<<kh)
-		p("JEQ %s_s1skip%d", L, kh)
-		for kw := 0; kw < 3; kw++ {
-			p("VMOVUPS.Z %d(%s)(R13*1), K%d, Z%d", 4*kw, r, 3+kw, 1+kw)
-			p("VFMADD231PS.BCST %d(R8), Z%d, Z%d", 4*(3*kh+kw), 1+kw, 8+kh)
-		}
-		label(fmt.Sprintf("%s_s1skip%d", L, kh))
-	}
-	p("JMP %s_sum", L)
-	label(L + "_s2")
-	for kh := 0; kh < 3; kh++ {
-		r := rowReg[kh]
-		p("TESTQ $%d, R14", 1<<kh)
-		p("JEQ %s_s2skip%d", L, kh)
+		p("JEQ %s_skip%d", S, kh)
 		for i, off := range []int{0, 16, 2, 18} {
 			p("VMOVUPS.Z %d(%s)(R13*1), K%d, Z%d", 4*off, r, 3+i, 1+i)
 		}
@@ -796,31 +895,21 @@ func genDW3() {
 		p("VFMADD231PS.BCST %d(R8), Z1, Z%d", 4*(3*kh+1), 8+kh)
 		p("VPERMT2PS Z4, Z7, Z3") // columns 2, 4, ..., 32: tap 2
 		p("VFMADD231PS.BCST %d(R8), Z3, Z%d", 4*(3*kh+2), 8+kh)
-		label(fmt.Sprintf("%s_s2skip%d", L, kh))
+		label(fmt.Sprintf("%s_skip%d", S, kh))
 	}
-	label(L + "_sum")
 	p("VADDPS Z8, Z25, Z0")
 	p("VADDPS Z9, Z0, Z0")
 	p("VADDPS Z10, Z0, Z0")
-	isa512 := &isa{name: "AVX512", mr: 8, maxNV: 2, vbytes: 64, reg: "Z"}
-	actCode(isa512, L+"_a", func(f func(string)) { f("Z0") })
-	label(L + "_a_store")
+	actCode(isa512, S+"_a", func(f func(string)) { f("Z0") })
+	label(S + "_a_store")
 	p("VMOVUPS Z0, K1, (DI)")
-	// Next plane: in += H*W*4 (R13), out += outH*outW*4, w += 36.
-	p("MOVQ H+48(FP), BX")
-	p("IMULQ W+56(FP), BX")
-	p("LEAQ (R13)(BX*4), R13")
-	p("MOVQ outH+64(FP), BX")
-	p("IMULQ outW+72(FP), BX")
-	p("LEAQ (DI)(BX*4), DI")
-	p("ADDQ $36, R8")
-	p("DECQ R10")
-	p("JNE %s_plane", L)
+	dwNextPlane(S + "plane")
 	p("INCQ v-16(SP)")
-	p("JMP %s_vec", L)
-	label(L + "_rownext")
+	p("JMP %svec", S)
+	label(S + "_rownext")
 	p("INCQ oh-8(SP)")
-	p("JMP %s_row", L)
+	p("JMP %srow", S)
+
 	label(L + "_done")
 	p("VZEROUPPER")
 	p("RET")
@@ -829,4 +918,91 @@ func genDW3() {
 		p("DATA ·oddIdx+%d(SB)/4, $%d", 4*j, 2*j+1)
 	}
 	p("GLOBL ·oddIdx(SB), RODATA|NOPTR, $64")
+}
+
+// dwNextPlane advances the dw3x3 plane loop: in offset R13 += H*W*4, out
+// DI += outH*outW*4, weights R8 += 36, and loops to label while planes
+// remain.
+func dwNextPlane(label string) {
+	p("MOVQ H+48(FP), BX")
+	p("IMULQ W+56(FP), BX")
+	p("LEAQ (R13)(BX*4), R13")
+	p("MOVQ outH+64(FP), BX")
+	p("IMULQ outW+72(FP), BX")
+	p("LEAQ (DI)(BX*4), DI")
+	p("ADDQ $36, R8")
+	p("DECQ R10")
+	p("JNE %s", label)
+}
+
+// genDWSmall writes dw3x3SmallAVX512, the 3x3 depthwise kernel for planes
+// of at most 15 inputs and 16 outputs (contract of dw3x3Go): each plane is
+// one masked load; tap t gathers its inputs with VPERMPS through idx[t]
+// (16 int32 per tap; index 15, a lane the load leaves zero, for taps in the
+// padding):
+//
+//	func dw3x3SmallAVX512(out, in, w, bias *float32, idx *int32, planes, inSize, outSize int, ep *tileEp)
+func genDWSmall() {
+	fmt.Fprintf(&out, "// func dw3x3SmallAVX512(out, in, w, bias *float32, idx *int32, planes, inSize, outSize int, ep *tileEp)\n")
+	fmt.Fprintf(&out, "TEXT ·dw3x3SmallAVX512(SB), NOSPLIT, $0-72\n")
+	L := "dws"
+	isa512 := &isa{name: "AVX512", mr: 8, maxNV: 2, vbytes: 64, reg: "Z"}
+	p("MOVQ out+0(FP), DI")
+	p("MOVQ in+8(FP), SI")
+	p("MOVQ w+16(FP), R8")
+	p("MOVQ bias+24(FP), R9")
+	p("MOVQ idx+32(FP), BX")
+	p("MOVQ planes+40(FP), R10")
+	p("MOVQ ep+64(FP), R11")
+	p("MOVL (R11), AX")
+	for t := 0; t < 9; t++ {
+		p("VMOVDQU32 %d(BX), Z%d", 64*t, 16+t)
+	}
+	p("MOVQ inSize+48(FP), CX")
+	p("MOVL $1, BX")
+	p("SHLL CX, BX")
+	p("DECL BX")
+	p("KMOVW BX, K1")
+	p("MOVQ outSize+56(FP), CX")
+	p("MOVL $1, BX")
+	p("SHLL CX, BX")
+	p("DECL BX")
+	p("KMOVW BX, K3")
+	p("MOVQ inSize+48(FP), R12")
+	p("SHLQ $2, R12")
+	p("MOVQ outSize+56(FP), R13")
+	p("SHLQ $2, R13")
+	label(L + "_plane")
+	p("TESTQ R10, R10")
+	p("JEQ %s_done", L)
+	p("VMOVUPS.Z (SI), K1, Z1")
+	p("VXORPS Z25, Z25, Z25")
+	p("TESTQ R9, R9")
+	p("JEQ %s_nb", L)
+	p("VBROADCASTSS (R9), Z25")
+	p("ADDQ $4, R9")
+	label(L + "_nb")
+	for kh := 0; kh < 3; kh++ {
+		p("VXORPS Z%d, Z%d, Z%d", 8+kh, 8+kh, 8+kh)
+		for kw := 0; kw < 3; kw++ {
+			t := 3*kh + kw
+			p("VPERMPS Z1, Z%d, Z%d", 16+t, 2+kw)
+			p("VFMADD231PS.BCST %d(R8), Z%d, Z%d", 4*t, 2+kw, 8+kh)
+		}
+	}
+	p("VADDPS Z8, Z25, Z0")
+	p("VADDPS Z9, Z0, Z0")
+	p("VADDPS Z10, Z0, Z0")
+	actCode(isa512, L+"_a", func(f func(string)) { f("Z0") })
+	label(L + "_a_store")
+	p("VMOVUPS Z0, K3, (DI)")
+	p("ADDQ R12, SI")
+	p("ADDQ R13, DI")
+	p("ADDQ $36, R8")
+	p("DECQ R10")
+	p("JMP %s_plane", L)
+	label(L + "_done")
+	p("VZEROUPPER")
+	p("RET")
+	out.WriteString("\n")
 }

@@ -196,6 +196,37 @@ func dw3x3Asm(which int, out, in, w, bias []float32, masks []uint16, planes, H, 
 	return true
 }
 
+// dw3x3SmallAVX512 is the AVX-512 3x3 depthwise kernel for planes of at
+// most 15 inputs and 16 outputs; its pure-Go twin is dw3x3Go (idx is built
+// by dw3x3SmallIdx).
+//
+//go:noescape
+func dw3x3SmallAVX512(out, in, w, bias *float32, idx *int32, planes, inSize, outSize int, ep *tileEp)
+
+// dw3x3SmallAsm runs dw3x3SmallAVX512 after checking the slices, when
+// which is asmAVX512, and reports whether it did.
+func dw3x3SmallAsm(which int, out, in, w, bias []float32, idx []int32, planes, inSize, outSize int, ep *tileEp) bool {
+	if which != asmAVX512 || planes <= 0 || inSize < 1 || inSize > 15 || outSize < 1 || outSize > 16 {
+		return false
+	}
+	_ = out[planes*outSize-1]
+	_ = in[planes*inSize-1]
+	_ = w[planes*9-1]
+	_ = idx[9*16-1]
+	for _, v := range idx[:9*16] {
+		if v < 0 || v > 15 {
+			panic("fp32: dw3x3 small index out of range")
+		}
+	}
+	var bp *float32
+	if bias != nil {
+		_ = bias[planes-1]
+		bp = &bias[0]
+	}
+	dw3x3SmallAVX512(&out[0], &in[0], &w[0], bp, &idx[0], planes, inSize, outSize, ep)
+	return true
+}
+
 // tileAVX512Go checks the slices and calls tileAVX512 (k >= 1).
 func tileAVX512Go(k int, a, b, c []float32, ldc, mr, ncols int, ep *tileEp) {
 	nv := (ncols + 15) >> 4

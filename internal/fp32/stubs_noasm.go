@@ -42,3 +42,8 @@ func hasIndirect(a *arch) bool { return false }
 func dw3x3Asm(which int, out, in, w, bias []float32, masks []uint16, planes, H, W, outH, outW, stride, padT, padL int, ep *tileEp) bool {
 	return false
 }
+
+// dw3x3SmallAsm reports false: no assembly.
+func dw3x3SmallAsm(which int, out, in, w, bias []float32, idx []int32, planes, inSize, outSize int, ep *tileEp) bool {
+	return false
+}
