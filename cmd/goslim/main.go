@@ -53,5 +53,6 @@ and runs the result with its own engine, as one static binary.`,
 	}
 	root.AddCommand(newInspectCmd(stdout), newRunCmd(stdout), newBenchCmd(stdout), newDemoCmd(stdout), newTrainCmd(stdout, stderr), newEvalCmd(stdout, stderr))
 	root.AddCommand(newQuantizeCmd(stdout, stderr), newCompareCmd(stdout, stderr))
+	root.AddCommand(newHWCmd(stdout))
 	return root
 }

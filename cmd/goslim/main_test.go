@@ -176,3 +176,23 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+func TestHW(t *testing.T) {
+	code, out, errs := goslim(t, "hw", "--json", "--kernels", "generic")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("bad JSON: %v\n%s", err, out)
+	}
+	if m["selected_tier"] != "generic" || m["tiers"].(map[string]any)["generic"] != true {
+		t.Fatalf("hw JSON %v", m)
+	}
+	conv := m["kernels"].(map[string]any)["Conv"].([]any)
+	for _, k := range conv {
+		if !strings.HasPrefix(k.(string), "generic") {
+			t.Fatalf("generic tier ran Conv kernel %v", k)
+		}
+	}
+}

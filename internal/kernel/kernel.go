@@ -255,3 +255,9 @@ func Resolve(want Tier, explicit bool) (Tier, error) {
 	}
 	return want, nil
 }
+
+// Feature is a CPU feature and whether this machine has it.
+type Feature struct {
+	Name string `json:"name"`
+	Has  bool   `json:"has"`
+}
