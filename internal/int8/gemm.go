@@ -154,36 +154,49 @@ func Gemm(t kernel.Tier, c []int32, a []uint8, M int, b *PackedB) {
 
 // tileGo is the pure-Go micro-kernel: c[r*ldc+j] = sum over kg groups of
 // 4 k-values of a[r*lda+4g+t]*b[g*128+4j+t], for r < rows, j < ncols.
-// It runs two rows at a time.
+// It runs four rows at a time, then single rows.
 func tileGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int) {
 	b = b[:kg*nr*4]
 	r := 0
-	for ; r+1 < rows; r += 2 {
-		var acc0, acc1 [nr]int32
+	for ; r+3 < rows; r += 4 {
+		var acc0, acc1, acc2, acc3 [nr]int32
 		a0 := a[r*lda : r*lda+4*kg]
 		a1 := a[(r+1)*lda : (r+1)*lda+4*kg]
+		a2 := a[(r+2)*lda : (r+2)*lda+4*kg]
+		a3 := a[(r+3)*lda : (r+3)*lda+4*kg]
 		for g := range kg {
-			x0, x1, x2, x3 := int32(a0[4*g]), int32(a0[4*g+1]), int32(a0[4*g+2]), int32(a0[4*g+3])
-			y0, y1, y2, y3 := int32(a1[4*g]), int32(a1[4*g+1]), int32(a1[4*g+2]), int32(a1[4*g+3])
-			bb := b[g*nr*4 : g*nr*4+nr*4]
+			p0 := (*[4]uint8)(a0[4*g:])
+			p1 := (*[4]uint8)(a1[4*g:])
+			p2 := (*[4]uint8)(a2[4*g:])
+			p3 := (*[4]uint8)(a3[4*g:])
+			x0, x1, x2, x3 := int32(p0[0]), int32(p0[1]), int32(p0[2]), int32(p0[3])
+			y0, y1, y2, y3 := int32(p1[0]), int32(p1[1]), int32(p1[2]), int32(p1[3])
+			u0, u1, u2, u3 := int32(p2[0]), int32(p2[1]), int32(p2[2]), int32(p2[3])
+			v0, v1, v2, v3 := int32(p3[0]), int32(p3[1]), int32(p3[2]), int32(p3[3])
+			bb := (*[nr * 4]int8)(b[g*nr*4:])
 			for j := range nr {
-				w := bb[4*j : 4*j+4 : 4*j+4]
+				w := (*[4]int8)(bb[4*j:])
 				w0, w1, w2, w3 := int32(w[0]), int32(w[1]), int32(w[2]), int32(w[3])
 				acc0[j] += x0*w0 + x1*w1 + x2*w2 + x3*w3
 				acc1[j] += y0*w0 + y1*w1 + y2*w2 + y3*w3
+				acc2[j] += u0*w0 + u1*w1 + u2*w2 + u3*w3
+				acc3[j] += v0*w0 + v1*w1 + v2*w2 + v3*w3
 			}
 		}
 		copy(c[r*ldc:r*ldc+ncols], acc0[:ncols])
 		copy(c[(r+1)*ldc:(r+1)*ldc+ncols], acc1[:ncols])
+		copy(c[(r+2)*ldc:(r+2)*ldc+ncols], acc2[:ncols])
+		copy(c[(r+3)*ldc:(r+3)*ldc+ncols], acc3[:ncols])
 	}
-	if r < rows {
+	for ; r < rows; r++ {
 		var acc0 [nr]int32
 		a0 := a[r*lda : r*lda+4*kg]
 		for g := range kg {
-			x0, x1, x2, x3 := int32(a0[4*g]), int32(a0[4*g+1]), int32(a0[4*g+2]), int32(a0[4*g+3])
-			bb := b[g*nr*4 : g*nr*4+nr*4]
+			p0 := (*[4]uint8)(a0[4*g:])
+			x0, x1, x2, x3 := int32(p0[0]), int32(p0[1]), int32(p0[2]), int32(p0[3])
+			bb := (*[nr * 4]int8)(b[g*nr*4:])
 			for j := range nr {
-				w := bb[4*j : 4*j+4 : 4*j+4]
+				w := (*[4]int8)(bb[4*j:])
 				acc0[j] += x0*int32(w[0]) + x1*int32(w[1]) + x2*int32(w[2]) + x3*int32(w[3])
 			}
 		}
