@@ -123,7 +123,7 @@ func (k Kernels) convPlan(op *ConvOp) convPlan {
 	if pl.mode == convWide {
 		pl.w = op.wide()
 		outW := op.Geom.Out[2]
-		pl.rowMode = pl.ind && outW >= 16 && op.Col0%outW == 0 && (op.Col0+op.NCol)%outW == 0
+		pl.rowMode = pl.ind && (outW >= 16 || outW == 8) && op.Col0%outW == 0 && (op.Col0+op.NCol)%outW == 0
 	}
 	return pl
 }
@@ -288,7 +288,7 @@ func (k Kernels) convWide(ws []float32, op *ConvOp, kk int, pl *convPlan) {
 		// Output row r reads wide columns r*ws...; it is row r of Y.
 		gm.N = op.NCol
 		gm.C, gm.LdC = op.Y[op.Col0:], op.LdY
-		k.runInd(rest, &gm, indSegs{n: w.r1 - w.r0, len: outW, bPitch: w.ws, cPitch: outW, pairs: outW == 16})
+		k.runInd(rest, &gm, indSegs{n: w.r1 - w.r0, len: outW, bPitch: w.ws, cPitch: outW, pairs: outW == 16, quad: outW == 8})
 		return
 	}
 	gm.C, gm.LdC = wideC, w.nw
@@ -320,6 +320,8 @@ func (k Kernels) convWide(ws []float32, op *ConvOp, kk int, pl *convPlan) {
 type indSegs struct {
 	n, len, bPitch, cPitch int
 	pairs                  bool
+	// quad (len 8 and cPitch 8): segments s..s+3 form one 32-column tile.
+	quad bool
 }
 
 // runInd computes op (Alpha 1, Beta 0, A or PA, RowBias, Act) with B given
@@ -369,6 +371,30 @@ func (k Kernels) runInd(ws []float32, op *GemmOp, seg indSegs) {
 				pa = wa[:roundUp(mb, ar.mr)*kb]
 				packA(ar.mr, op.A.Trans, mb, kb, op.A.Data, op.A.Ld, ic, pc, pa)
 			}
+			if seg.quad {
+				for s := 0; s < seg.n; s += 4 {
+					nrows := min(4, seg.n-s)
+					var b4 [4][]float32
+					for j := range b4 {
+						b4[j] = base[(s+min(j, nrows-1))*seg.bPitch:]
+					}
+					for i := 0; i < mb; i += ar.mr {
+						rows := min(ar.mr, mb-i)
+						if ep.flags&epRowBias != 0 {
+							ep.rowBias = &op.RowBias[ic+i]
+						}
+						off := (ic+i)*op.LdC + s*seg.cPitch
+						c := op.C[off : off+(rows-1)*op.LdC+8*nrows]
+						asmTileInd4(kb, pa[i*kb:(i+ar.mr)*kb], &b4, o, maxOff, c, op.LdC, rows, 8*nrows, &ep)
+						if last && goAct {
+							for r := 0; r < rows; r++ {
+								op.Act.Apply(c[r*op.LdC : r*op.LdC+8*nrows])
+							}
+						}
+					}
+				}
+				continue
+			}
 			for s := 0; s < seg.n; s++ {
 				for j := 0; j < seg.len; j += ar.nr {
 					cols := min(ar.nr, seg.len-j)
@@ -412,18 +438,42 @@ func (g *ConvGeom) phaseSplit(asm int, dst, x []float32, channels, top, hp, hs, 
 	sub := hs * ws
 	block := sh * sw * sub
 	inSize := g.InSize()
+	// Only the phases some tap reads are filled (a 1x1 stride-2
+	// convolution reads one of four).
+	rows, cols := ^uint64(0), ^uint64(0)
+	if sh <= 64 && sw <= 64 {
+		rows, cols = 0, 0
+		for i := 0; i < g.Kernel[1]; i++ {
+			rows |= 1 << (i * g.Dilation[1] % sh)
+		}
+		for j := 0; j < g.Kernel[2]; j++ {
+			cols |= 1 << (j * g.Dilation[2] % sw)
+		}
+	}
 	for c := 0; c < channels; c++ {
 		d := dst[c*block : (c+1)*block]
-		clear(d)
-		g.padPlane(asm, d, x[c*inSize:(c+1)*inSize], top, hp, ws, sw*sub, ws, sub)
+		for a := 0; a < sh; a++ {
+			for b := 0; b < sw; b++ {
+				if phaseNeeded(rows, a) && phaseNeeded(cols, b) {
+					clear(d[(a*sw+b)*sub : (a*sw+b+1)*sub])
+				}
+			}
+		}
+		g.padPlane(asm, d, x[c*inSize:(c+1)*inSize], top, hp, ws, sw*sub, ws, sub, rows, cols)
 	}
 }
+
+// phaseNeeded reports whether phase a is in the set mask (phases from 64
+// on are always needed; sets are all ones for such strides).
+func phaseNeeded(mask uint64, a int) bool { return a >= 64 || mask>>a&1 != 0 }
 
 // padPlane writes the inside of one padded, phase-split channel plane into
 // dst (which the caller cleared): padded row r < hp is input row top+r,
 // padded column q is input column q-Pad[2]; element (r, q) with q/sw < pw
-// goes to dst[(r%sh)*aStride + (r/sh)*rStride + (q%sw)*phaseStride + q/sw].
-func (g *ConvGeom) padPlane(asm int, dst, x []float32, top, hp, pw, aStride, rStride, phaseStride int) {
+// goes to dst[(r%sh)*aStride + (r/sh)*rStride + (q%sw)*phaseStride + q/sw],
+// for the row phases r%sh in the bit set rows and the column phases q%sw
+// in cols.
+func (g *ConvGeom) padPlane(asm int, dst, x []float32, top, hp, pw, aStride, rStride, phaseStride int, rows, cols uint64) {
 	H, W := g.In[1], g.In[2]
 	sh, sw := g.Stride[1], g.Stride[2]
 	padL := g.Pad[2]
@@ -432,6 +482,9 @@ func (g *ConvGeom) padPlane(asm int, dst, x []float32, top, hp, pw, aStride, rSt
 		return
 	}
 	for a := 0; a < sh; a++ {
+		if !phaseNeeded(rows, a) {
+			continue
+		}
 		iLo := (max(rLo-a, 0) + sh - 1) / sh
 		iHi := (max(rHi-a, 0) + sh - 1) / sh
 		if iLo >= iHi {
@@ -439,6 +492,9 @@ func (g *ConvGeom) padPlane(asm int, dst, x []float32, top, hp, pw, aStride, rSt
 		}
 		ih0 := top + a + sh*iLo
 		for b := 0; b < sw; b++ {
+			if !phaseNeeded(cols, b) {
+				continue
+			}
 			// Columns j with 0 <= sw*j + b - padL < W, j < pw.
 			lo, hi := 0, 0
 			if padL-b > 0 {

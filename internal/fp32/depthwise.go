@@ -168,10 +168,15 @@ func (k Kernels) dw3x3(ws []float32, op *DepthwiseOp) bool {
 	nv := (g.Out[2] + 15) / 16
 	masks := unsafe.Slice((*uint16)(unsafe.Pointer(&ws[0])), nv*8)
 	dw3x3Masks(masks, g.In[2], g.Out[2], sh, g.Pad[2])
-	// All planes in one call: the kernel loops over planes innermost,
-	// sharing the row and mask setup (measured faster than plane by plane
-	// even for 48x48 planes).
+	// The kernel loops over planes innermost, sharing the row and mask
+	// setup. Small planes run all in one call; large ones four at a time,
+	// which keeps the number of input streams low enough for the hardware
+	// prefetchers when the activations come from memory (batches; measured
+	// 1.3-2x faster than all planes or one plane at a time).
 	step := op.Channels
+	if out >= 256 {
+		step = 4
+	}
 	for c := 0; c < op.Channels; c += step {
 		n := min(step, op.Channels-c)
 		var b []float32
@@ -289,7 +294,7 @@ func (g *ConvGeom) dwPad(asm int, dst, x []float32, l *dwLayout) {
 	// strides (padPlane's row phase a is then always 0).
 	gs := *g
 	gs.Stride[1] = 1
-	gs.padPlane(asm, dst, x, -g.Pad[1], l.hp, l.pw, 0, l.rowLen, l.pw)
+	gs.padPlane(asm, dst, x, -g.Pad[1], l.hp, l.pw, 0, l.rowLen, l.pw, ^uint64(0), ^uint64(0))
 }
 
 // dwConvGo is the pure-Go twin of the assembly depthwise kernels

@@ -507,3 +507,56 @@ func TestTileIndTwin(t *testing.T) {
 		}
 	}
 }
+
+// TestTileInd4Twin checks the four-row indirect micro-kernel against
+// tileInd4Go (exact inputs, so bit for bit), with guard bands around C.
+func TestTileInd4Twin(t *testing.T) {
+	r := rand.New(rand.NewPCG(37, 38))
+	acts := []Act{{}, {Kind: ActRelu}, {Kind: ActClip, Lo: 0, Hi: 6}, {Kind: ActHardSwish}, {Kind: ActLeakyRelu, Alpha: 0.5}}
+	for _, kern := range testKernels() {
+		ar := kern.arch()
+		if !hasIndirect(ar) {
+			continue
+		}
+		for it := 0; it < 400; it++ {
+			k, mr, nrows := 1+r.IntN(40), 1+r.IntN(ar.mr), 1+r.IntN(4)
+			ncols := 8 * nrows
+			a := randEighths(r, k*ar.mr)
+			var b [4][]float32
+			for j := range b {
+				b[j] = randEighths(r, 108)
+			}
+			offs := make([]int32, k)
+			maxOff := 0
+			for i := range offs {
+				offs[i] = int32(r.IntN(101))
+				maxOff = max(maxOff, int(offs[i]))
+			}
+			ldc := ncols + r.IntN(4)
+			const band = 15
+			got := make([]float32, 2*band+(mr-1)*ldc+ncols)
+			for i := range got {
+				got[i] = guard
+			}
+			cin := randEighths(r, len(got))
+			for i := 0; i < mr; i++ {
+				copy(got[band+i*ldc:band+i*ldc+ncols], cin[i*ldc:i*ldc+ncols])
+			}
+			want := append([]float32(nil), got...)
+			rb := randEighths(r, mr)
+			ep := tileEp{flags: uint32(r.IntN(16)) &^ epColBias, alpha: 0.5, beta: -2, rowBias: &rb[0]}
+			if ep.flags&epBeta1 != 0 {
+				ep.beta = 1
+			}
+			ep.setAct(acts[r.IntN(len(acts))])
+			e2 := ep
+			asmTileInd4(k, a, &b, offs, maxOff, got[band:len(got)-band], ldc, mr, ncols, &ep)
+			tileInd4Go(k, a, ar.mr, &b, offs, want[band:len(want)-band], ldc, mr, ncols, &e2)
+			for i := range got {
+				if got[i] != want[i] && !(got[i] != got[i] && want[i] != want[i]) {
+					t.Fatalf("k=%d mr=%d rows=%d flags=%#x: C[%d] = %g, twin %g", k, mr, nrows, ep.flags, i-band, got[i], want[i])
+				}
+			}
+		}
+	}
+}

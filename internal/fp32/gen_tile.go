@@ -59,6 +59,10 @@ type isa struct {
 	// ind makes the indirect variant: B row p is read from b + offs[p]
 	// (unpacked, last vector masked) instead of a packed strip.
 	ind bool
+	// quad (with ind) builds each B vector from two 8-float rows: vector
+	// 0 from b0 and b1, vector 1 from b2 and b3 (four 8-wide output rows
+	// per 32-column tile).
+	quad bool
 }
 
 func (s *isa) r(i int) string { return fmt.Sprintf("%s%d", s.reg, i) }
@@ -92,6 +96,9 @@ func main() {
 	ind := *avx512
 	ind.name, ind.ind = "AVX512Ind", true
 	gen(&ind)
+	quad := *avx512
+	quad.name, quad.ind, quad.quad = "AVX512Ind4", true, true
+	gen(&quad)
 	genPack(avx512)
 	genPack(avx2)
 	genDW(avx512)
@@ -105,7 +112,14 @@ func main() {
 
 func gen(s *isa) {
 	o := 0 // extra argument bytes before c (the offs pointer)
-	if s.ind {
+	if s.quad {
+		o = 32
+		fmt.Fprintf(&out, "// func tile%s(k int, a, b0, b1, b2, b3 *float32, offs *int32, c *float32, ldc, mr, nv, last int, ep *tileEp)\n", s.name)
+		fmt.Fprintf(&out, "TEXT ·tile%s(SB), NOSPLIT, $0-104\n", s.name)
+		p("MOVQ b1+24(FP), R13")
+		p("MOVQ b3+40(FP), R14")
+		p("MOVQ offs+48(FP), R12")
+	} else if s.ind {
 		o = 16
 		fmt.Fprintf(&out, "// func tile%s(k int, a, b, b2 *float32, offs *int32, c *float32, ldc, mr, nv, last int, ep *tileEp)\n", s.name)
 		fmt.Fprintf(&out, "TEXT ·tile%s(SB), NOSPLIT, $0-88\n", s.name)
@@ -117,7 +131,11 @@ func gen(s *isa) {
 	}
 	p("MOVQ k+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
-	p("MOVQ b+16(FP), DI")
+	if s.quad {
+		p("MOVQ b0+16(FP), DI")
+	} else {
+		p("MOVQ b+16(FP), DI")
+	}
 	p("MOVQ c+%d(FP), DX", 24+o)
 	p("MOVQ ldc+%d(FP), R8", 32+o)
 	p("SHLQ $2, R8")
@@ -177,6 +195,9 @@ func variant(s *isa, mr, nv int) {
 			p("ADDQ R8, BX")
 		}
 	}
+	if s.quad {
+		p("MOVQ b2+32(FP), BX") // after the prefetch, which used BX
+	}
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
 			a := acc(s, r, v)
@@ -186,7 +207,17 @@ func variant(s *isa, mr, nv int) {
 	mrb := s.mr * 4
 	nrb := nv * s.vbytes
 	step := func(u int) {
-		if s.ind {
+		if s.quad {
+			p("MOVLQSX %d(R12), AX", u*4)
+			lo := []string{"DI", "BX"}
+			hi := []string{"R13", "R14"}
+			for v := 0; v < nv; v++ {
+				y := fmt.Sprintf("Y%d", s.bReg+v)
+				z := s.r(s.bReg + v)
+				p("VMOVUPS (%s)(AX*4), %s", lo[v], y)
+				p("VINSERTF32X8 $1, (%s)(AX*4), %s, %s", hi[v], z, z)
+			}
+		} else if s.ind {
 			// Vector 0 of B row p at b + offs[p], vector 1 at b2 + offs[p].
 			p("MOVLQSX %d(R12), AX", u*4)
 			base := []string{"DI", "R13"}

@@ -168,6 +168,27 @@ func asmTileInd(k int, a, b, b2 []float32, offs []int32, maxOff int, c []float32
 	tileAVX512Ind(k, &a[0], &b[0], &b2[0], &offs[0], &c[0], ldc, mr, nv, last, ep)
 }
 
+// tileAVX512Ind4 is the indirect micro-kernel whose B vectors each join
+// two 8-float rows: columns 0-7 of row p at b0 + offs[p], 8-15 at b1,
+// 16-23 at b2, 24-31 at b3; its pure-Go twin is tileInd4Go.
+//
+//go:noescape
+func tileAVX512Ind4(k int, a, b0, b1, b2, b3 *float32, offs *int32, c *float32, ldc, mr, nv, last int, ep *tileEp)
+
+// asmTileInd4 runs tileAVX512Ind4 after checking the slices; maxOff is the
+// largest of offs[:k], k >= 1, and every b[j] holds maxOff+8 values.
+func asmTileInd4(k int, a []float32, b *[4][]float32, offs []int32, maxOff int, c []float32, ldc, mr, ncols int, ep *tileEp) {
+	nv := (ncols + 15) >> 4
+	last := ncols - (nv-1)*16
+	_ = a[8*k-1]
+	_ = offs[k-1]
+	_ = c[(mr-1)*ldc+ncols-1]
+	for j := range b {
+		_ = b[j][maxOff+7]
+	}
+	tileAVX512Ind4(k, &a[0], &b[0][0], &b[1][0], &b[2][0], &b[3][0], &offs[0], &c[0], ldc, mr, nv, last, ep)
+}
+
 // hasIndirect reports whether arch a has an indirect micro-kernel.
 func hasIndirect(a *arch) bool { return a.asm == asmAVX512 }
 

@@ -47,3 +47,8 @@ func dw3x3Asm(which int, out, in, w, bias []float32, masks []uint16, planes, H, 
 func dw3x3SmallAsm(which int, out, in, w, bias []float32, idx []int32, planes, inSize, outSize int, ep *tileEp) bool {
 	return false
 }
+
+// asmTileInd4 is never called without assembly.
+func asmTileInd4(k int, a []float32, b *[4][]float32, offs []int32, maxOff int, c []float32, ldc, mr, ncols int, ep *tileEp) {
+	panic("fp32: assembly kernel in a noasm build")
+}

@@ -177,3 +177,15 @@ func tileIndGo(k int, a []float32, mrPack int, b, b2 []float32, offs []int32, c 
 	}
 	tileGo(k, a, mrPack, pb, ncols, c, ldc, mr, ncols, ep)
 }
+
+// tileInd4Go is the pure-Go twin of tileAVX512Ind4: tileGo with B row p
+// read unpacked, column j from b[j/8][offs[p]+j%8].
+func tileInd4Go(k int, a []float32, mrPack int, b *[4][]float32, offs []int32, c []float32, ldc, mr, ncols int, ep *tileEp) {
+	pb := make([]float32, k*ncols)
+	for p := 0; p < k; p++ {
+		for j := 0; j < ncols; j++ {
+			pb[p*ncols+j] = b[j/8][int(offs[p])+j%8]
+		}
+	}
+	tileGo(k, a, mrPack, pb, ncols, c, ldc, mr, ncols, ep)
+}
