@@ -7,6 +7,7 @@ import "github.com/goslim/goslim/internal/kernel"
 const (
 	mr = 12
 	nr = 32
+	kc = 128 // k-groups (of 4) per cache block
 )
 
 // PackedB is a K x N int8 matrix packed for Gemm: panels of nr columns;
@@ -134,19 +135,22 @@ func Gemm(t kernel.Tier, c []int32, a []uint8, M int, b *PackedB) {
 			copy(tail[(m-mFull)*kp:], a[m*lda:m*lda+K])
 		}
 	}
-	for p0 := 0; p0 < N; p0 += nr {
-		bp := b.data[p0/nr*kp*nr : (p0/nr+1)*kp*nr]
-		nc := min(nr, N-p0)
-		for m0 := 0; m0 < M; m0 += mr {
-			ap, ld, rows := a[m0*lda:], lda, mr
-			if m0 >= mFull {
-				ap, ld, rows = tail, kp, M-m0
-			}
-			cp := c[m0*N+p0:]
-			if useVNNI {
-				tileVNNIGo(kg, ap, ld, bp, cp, N, rows, nc)
-			} else {
-				tileGo(kg, ap, ld, bp, cp, N, rows, nc)
+	for g0 := 0; g0 < kg; g0 += kc {
+		gn := min(kc, kg-g0)
+		for p0 := 0; p0 < N; p0 += nr {
+			bp := b.data[p0/nr*kp*nr+g0*nr*4 : (p0/nr+1)*kp*nr]
+			nc := min(nr, N-p0)
+			for m0 := 0; m0 < M; m0 += mr {
+				ap, ld, rows := a[m0*lda+4*g0:], lda, mr
+				if m0 >= mFull {
+					ap, ld, rows = tail[4*g0:], kp, M-m0
+				}
+				cp := c[m0*N+p0:]
+				if useVNNI {
+					tileVNNIGo(gn, ap, ld, bp, cp, N, rows, nc, g0 > 0)
+				} else {
+					tileGo(gn, ap, ld, bp, cp, N, rows, nc, g0 > 0)
+				}
 			}
 		}
 	}
@@ -154,12 +158,18 @@ func Gemm(t kernel.Tier, c []int32, a []uint8, M int, b *PackedB) {
 
 // tileGo is the pure-Go micro-kernel: c[r*ldc+j] = sum over kg groups of
 // 4 k-values of a[r*lda+4g+t]*b[g*128+4j+t], for r < rows, j < ncols.
-// It runs four rows at a time, then single rows.
-func tileGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int) {
+// It runs four rows at a time, then single rows. With acc it adds to c.
+func tileGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
 	b = b[:kg*nr*4]
 	r := 0
 	for ; r+3 < rows; r += 4 {
 		var acc0, acc1, acc2, acc3 [nr]int32
+		if acc {
+			copy(acc0[:], c[r*ldc:r*ldc+ncols])
+			copy(acc1[:], c[(r+1)*ldc:(r+1)*ldc+ncols])
+			copy(acc2[:], c[(r+2)*ldc:(r+2)*ldc+ncols])
+			copy(acc3[:], c[(r+3)*ldc:(r+3)*ldc+ncols])
+		}
 		a0 := a[r*lda : r*lda+4*kg]
 		a1 := a[(r+1)*lda : (r+1)*lda+4*kg]
 		a2 := a[(r+2)*lda : (r+2)*lda+4*kg]
@@ -190,6 +200,9 @@ func tileGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols in
 	}
 	for ; r < rows; r++ {
 		var acc0 [nr]int32
+		if acc {
+			copy(acc0[:], c[r*ldc:r*ldc+ncols])
+		}
 		a0 := a[r*lda : r*lda+4*kg]
 		for g := range kg {
 			p0 := (*[4]uint8)(a0[4*g:])

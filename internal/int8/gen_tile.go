@@ -19,10 +19,10 @@ func main() {
 	p("")
 	p(`#include "textflag.h"`)
 	p("")
-	p("// func tileVNNI(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows int, m0, m1 uint64)")
+	p("// func tileVNNI(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, acc int)")
 	p("// Z0-Z23: accumulators (row r: Z2r, Z2r+1); Z24, Z25: B; Z26, Z27: A broadcasts.")
 	p("// Rows 3q..3q+2 of A are at base q (R8, R9, R11, R12) + 0, lda, 2*lda.")
-	p("TEXT ·tileVNNI(SB), NOSPLIT, $0-72")
+	p("TEXT ·tileVNNI(SB), NOSPLIT, $0-80")
 	p("\tMOVQ kg+0(FP), AX")
 	p("\tMOVQ a+8(FP), R8")
 	p("\tMOVQ lda+16(FP), R10")
@@ -33,6 +33,27 @@ func main() {
 	p("\tLEAQ (R11)(BX*1), R12")
 	for i := range 24 {
 		p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	// acc != 0: start from the rows of C (masked loads; rows past rows stay 0).
+	p("\tMOVQ acc+72(FP), CX")
+	p("\tTESTQ CX, CX")
+	p("\tJZ loop")
+	p("\tMOVQ c+32(FP), DI")
+	p("\tMOVQ ldc+40(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tMOVQ rows+48(FP), CX")
+	p("\tMOVQ m0+56(FP), BX")
+	p("\tKMOVW BX, K1")
+	p("\tMOVQ m1+64(FP), BX")
+	p("\tKMOVW BX, K2")
+	for r := range 12 {
+		p("\tVMOVDQU32 (DI), K1, Z%d", 2*r)
+		p("\tVMOVDQU32 64(DI), K2, Z%d", 2*r+1)
+		if r < 11 {
+			p("\tDECQ CX")
+			p("\tJZ loop")
+			p("\tADDQ DX, DI")
+		}
 	}
 	p("loop:")
 	p("\tVMOVDQU32 (SI), Z24")

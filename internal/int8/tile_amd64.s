@@ -4,10 +4,10 @@
 
 #include "textflag.h"
 
-// func tileVNNI(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows int, m0, m1 uint64)
+// func tileVNNI(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, acc int)
 // Z0-Z23: accumulators (row r: Z2r, Z2r+1); Z24, Z25: B; Z26, Z27: A broadcasts.
 // Rows 3q..3q+2 of A are at base q (R8, R9, R11, R12) + 0, lda, 2*lda.
-TEXT ·tileVNNI(SB), NOSPLIT, $0-72
+TEXT ·tileVNNI(SB), NOSPLIT, $0-80
 	MOVQ kg+0(FP), AX
 	MOVQ a+8(FP), R8
 	MOVQ lda+16(FP), R10
@@ -40,6 +40,74 @@ TEXT ·tileVNNI(SB), NOSPLIT, $0-72
 	VPXORD Z21, Z21, Z21
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
+	MOVQ acc+72(FP), CX
+	TESTQ CX, CX
+	JZ loop
+	MOVQ c+32(FP), DI
+	MOVQ ldc+40(FP), DX
+	SHLQ $2, DX
+	MOVQ rows+48(FP), CX
+	MOVQ m0+56(FP), BX
+	KMOVW BX, K1
+	MOVQ m1+64(FP), BX
+	KMOVW BX, K2
+	VMOVDQU32 (DI), K1, Z0
+	VMOVDQU32 64(DI), K2, Z1
+	DECQ CX
+	JZ loop
+	ADDQ DX, DI
+	VMOVDQU32 (DI), K1, Z2
+	VMOVDQU32 64(DI), K2, Z3
+	DECQ CX
+	JZ loop
+	ADDQ DX, DI
+	VMOVDQU32 (DI), K1, Z4
+	VMOVDQU32 64(DI), K2, Z5
+	DECQ CX
+	JZ loop
+	ADDQ DX, DI
+	VMOVDQU32 (DI), K1, Z6
+	VMOVDQU32 64(DI), K2, Z7
+	DECQ CX
+	JZ loop
+	ADDQ DX, DI
+	VMOVDQU32 (DI), K1, Z8
+	VMOVDQU32 64(DI), K2, Z9
+	DECQ CX
+	JZ loop
+	ADDQ DX, DI
+	VMOVDQU32 (DI), K1, Z10
+	VMOVDQU32 64(DI), K2, Z11
+	DECQ CX
+	JZ loop
+	ADDQ DX, DI
+	VMOVDQU32 (DI), K1, Z12
+	VMOVDQU32 64(DI), K2, Z13
+	DECQ CX
+	JZ loop
+	ADDQ DX, DI
+	VMOVDQU32 (DI), K1, Z14
+	VMOVDQU32 64(DI), K2, Z15
+	DECQ CX
+	JZ loop
+	ADDQ DX, DI
+	VMOVDQU32 (DI), K1, Z16
+	VMOVDQU32 64(DI), K2, Z17
+	DECQ CX
+	JZ loop
+	ADDQ DX, DI
+	VMOVDQU32 (DI), K1, Z18
+	VMOVDQU32 64(DI), K2, Z19
+	DECQ CX
+	JZ loop
+	ADDQ DX, DI
+	VMOVDQU32 (DI), K1, Z20
+	VMOVDQU32 64(DI), K2, Z21
+	DECQ CX
+	JZ loop
+	ADDQ DX, DI
+	VMOVDQU32 (DI), K1, Z22
+	VMOVDQU32 64(DI), K2, Z23
 loop:
 	VMOVDQU32 (SI), Z24
 	VMOVDQU32 64(SI), Z25

@@ -19,7 +19,7 @@ func BenchmarkTileVNNI(b *testing.B) {
 			bp := make([]int8, kg*nr*4)
 			c := make([]int32, mr*nr)
 			for b.Loop() {
-				tileVNNIGo(kg, a, 4*kg, bp, c, nr, mr, nr)
+				tileVNNIGo(kg, a, 4*kg, bp, c, nr, mr, nr, false)
 			}
 			b.ReportMetric(2*float64(mr*nr*4*kg)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
 		})
