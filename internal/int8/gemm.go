@@ -7,7 +7,7 @@ import "github.com/goslim/goslim/internal/kernel"
 const (
 	mr = 12
 	nr = 32
-	kc = 128 // k-groups (of 4) per cache block
+	kc = 256 // k-groups (of 4) per cache block
 )
 
 // PackedB is a K x N int8 matrix packed for Gemm: panels of nr columns;
