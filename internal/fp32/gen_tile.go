@@ -737,6 +737,9 @@ func genDW3() {
 	p("VMOVDQU32 ·evenIdx(SB), Z7")
 	p("VMOVDQU32 ·oddIdx(SB), Z6")
 	p("MOVQ $0, oh-8(SP)")
+	p("MOVQ W+56(FP), BX")
+	p("SHLQ $2, BX")
+	p("MOVQ BX, w4-24(SP)") // bytes per input row, for the prefetches
 	p("CMPQ stride+80(FP), $2")
 	p("JEQ %s_s2row", L)
 
@@ -829,6 +832,14 @@ func genDW3() {
 		}
 		label(fmt.Sprintf("%s_skip%d", S, j))
 	}
+	// Prefetch input rows 4 and 5 (read by the next pair of output rows).
+	p("LEAQ (DX)(R13*1), BX")
+	p("LEAQ (BX)(R12*2), BX")
+	p("PREFETCHT0 (BX)")
+	p("PREFETCHT0 64(BX)")
+	p("ADDQ R12, BX")
+	p("PREFETCHT0 (BX)")
+	p("PREFETCHT0 64(BX)")
 	p("VADDPS Z8, Z25, Z0")
 	p("VADDPS Z9, Z0, Z0")
 	p("VADDPS Z10, Z0, Z0")
@@ -928,6 +939,15 @@ func genDW3() {
 		p("VFMADD231PS.BCST %d(R8), Z3, Z%d", 4*(3*kh+2), 8+kh)
 		label(fmt.Sprintf("%s_skip%d", S, kh))
 	}
+	// Prefetch the two input rows below tap row 2 (read by the next output
+	// row), two cache lines each.
+	p("LEAQ (R12)(R13*1), BX")
+	p("ADDQ w4-24(SP), BX")
+	p("PREFETCHT0 (BX)")
+	p("PREFETCHT0 64(BX)")
+	p("ADDQ w4-24(SP), BX")
+	p("PREFETCHT0 (BX)")
+	p("PREFETCHT0 64(BX)")
 	p("VADDPS Z8, Z25, Z0")
 	p("VADDPS Z9, Z0, Z0")
 	p("VADDPS Z10, Z0, Z0")
