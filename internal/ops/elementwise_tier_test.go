@@ -338,3 +338,52 @@ func BenchmarkVecOps(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) { benchNode(b, c.c, 1) })
 	}
 }
+
+// TestMaxPool2x2Fast checks the whole-plane 2x2/stride-2 path at every
+// tier against a direct loop, for even and odd sizes (the odd last row and
+// column are dropped), ceil mode (partial windows take the general path)
+// and two threads.
+func TestMaxPool2x2Fast(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, shape := range [][]int{{1, 1, 2, 2}, {2, 3, 8, 8}, {1, 2, 7, 9}, {3, 2, 5, 4}, {1, 4, 24, 24}, {2, 16, 9, 33}, {8, 16, 64, 65}, {8, 16, 65, 64}} {
+		for _, ceil := range []int64{0, 1} {
+			x := tierTensor(r, 3, shape...)
+			n, c, h, w := shape[0], shape[1], shape[2], shape[3]
+			oh, ow := h/2, w/2
+			if ceil == 1 {
+				oh, ow = (h+1)/2, (w+1)/2
+			}
+			want := make([]float32, n*c*oh*ow)
+			for p := 0; p < n*c; p++ {
+				for i := 0; i < oh; i++ {
+					for j := 0; j < ow; j++ {
+						m := float32(-math.MaxFloat32)
+						for di := 0; di < 2; di++ {
+							for dj := 0; dj < 2; dj++ {
+								if y, z := 2*i+di, 2*j+dj; y < h && z < w {
+									m = max(m, x.F32()[(p*h+y)*w+z])
+								}
+							}
+						}
+						want[(p*oh+i)*ow+j] = m
+					}
+				}
+			}
+			tc := tierCase{op: "MaxPool", opset: 12, nOut: 1, in: []*tensor.Tensor{x},
+				attrs: ir.Attrs{ir.IntsAttr("kernel_shape", 2, 2), ir.IntsAttr("strides", 2, 2), ir.IntAttr("ceil_mode", ceil)}}
+			for _, tier := range []kernel.Tier{kernel.TierGeneric, kernel.TierAVX2, kernel.TierAVX512} {
+				if !tier.Available() {
+					continue
+				}
+				for _, threads := range []int{1, 2} {
+					out, _ := tierRun(t, tc, tier, threads)
+					for i, v := range out[0].F32() {
+						if v != want[i] {
+							t.Fatalf("%v %v ceil %d threads %d: [%d] = %v, want %v", shape, tier, ceil, threads, i, v, want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

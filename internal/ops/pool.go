@@ -40,6 +40,9 @@ type poolCache struct {
 	// inner2 reports that every window of the last axis lies inside the
 	// input (no clipping by padding), so its taps need no table.
 	inner2 bool
+	// pool2 reports a 2x2 window with stride 2, no padding and no partial
+	// window (vec MaxPool2 computes whole planes).
+	pool2 bool
 }
 
 func buildMaxPool(info *kernel.Info) (kernel.Kernel, error) {
@@ -171,6 +174,9 @@ func (k *poolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		if nd <= 3 {
 			k.cache.job = *poolPad3(&k.cache.job)
 			w3, t3 := k.cache.job.win, k.cache.job.tab
+			k.cache.pool2 = nd == 2 && w3.kernel[1] == 2 && w3.kernel[2] == 2 && w3.stride[1] == 2 && w3.stride[2] == 2 &&
+				w3.dil[1] == 1 && w3.dil[2] == 1 && w3.padB[1] == 0 && w3.padB[2] == 0 &&
+				w3.out[1] == w3.in[1]/2 && w3.out[2] == w3.in[2]/2
 			k.cache.inner2 = true
 			for o := range w3.out[2] {
 				if t3.lo[2][o] != 0 || t3.hi[2][o] != w3.kernel[2] || t3.start[2][o] != t3.start[2][0]+o*w3.stride[2] {
@@ -268,6 +274,19 @@ func (t *poolTask32) Run(lo, hi int) {
 	st2, lo2, hi2, cnt2 := tab.start[2], tab.lo[2], tab.hi[2], tab.cnt[2]
 	const lowest = -math.MaxFloat32
 	nan := float32(math.NaN())
+	if isMax && t.k.cache.pool2 {
+		if t.workers == 1 && w.in[1]%2 == 0 {
+			// Planes of even height are one run of row pairs.
+			vk.MaxPool2(t.y, t.x, j.planes*out1, in2)
+			return
+		}
+		for wi := lo; wi < hi; wi++ {
+			for p := wi; p < j.planes; p += t.workers {
+				vk.MaxPool2(t.y[p*outSize:(p+1)*outSize], t.x[p*inSize:(p+1)*inSize], out1, in2)
+			}
+		}
+		return
+	}
 	for wi := lo; wi < hi; wi++ {
 		tmp := t.tmp[wi*in2 : (wi+1)*in2]
 		for p := wi; p < j.planes; p += t.workers {

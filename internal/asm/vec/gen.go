@@ -824,6 +824,7 @@ func %[1]sKernels() Kernels {
 			}
 			normW%[3]s(dst, x, scale, bias, mean, inv)
 		},
+		MaxPool2: maxPool2W%[3]s,
 	}
 }
 `, strings.ToLower(l), tier, l)

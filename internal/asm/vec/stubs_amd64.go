@@ -303,6 +303,7 @@ func avx512Kernels() Kernels {
 			}
 			normWAVX512(dst, x, scale, bias, mean, inv)
 		},
+		MaxPool2: maxPool2WAVX512,
 	}
 }
 
@@ -321,5 +322,6 @@ func avx2Kernels() Kernels {
 			}
 			normWAVX2(dst, x, scale, bias, mean, inv)
 		},
+		MaxPool2: maxPool2WAVX2,
 	}
 }

@@ -59,6 +59,10 @@ type Kernels struct {
 	// Norm sets dst[i] = (x[i]-mean)*inv*scale[i] + bias[i] (bias may be
 	// nil: no bias); scale and bias have at least len(x) elements.
 	Norm func(dst, x, scale, bias []float32, mean, inv float32)
+
+	// MaxPool2 is 2x2 max pooling with stride 2 over pairs of rows (see
+	// MaxPool2Go).
+	MaxPool2 func(dst, src []float32, rows, w int)
 }
 
 // For returns the loops of the highest tier at most t that this build and
@@ -84,6 +88,7 @@ func Generic() Kernels {
 		Add: AddGo, Sub: SubGo, Mul: MulGo, Div: DivGo, Max: MaxGo,
 		AddS: AddSGo, SubS: SubSGo, RSubS: RSubSGo, MulS: MulSGo, DivS: DivSGo, RDivS: RDivSGo,
 		Sum: SumGo, MaxOf: MaxOfGo, SumSqD: SumSqDGo, ExpSub: ExpSubF64, Norm: NormGo,
+		MaxPool2: MaxPool2Go,
 	}
 }
 

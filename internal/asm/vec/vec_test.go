@@ -500,3 +500,49 @@ func BenchmarkReductions(b *testing.B) {
 		})
 	}
 }
+
+// TestMaxPool2 checks MaxPool2 of every tier against MaxPool2Go on odd
+// and even widths, every tail, NaNs and -Inf, with guard bands.
+func TestMaxPool2(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, k := range tiers() {
+		for _, w := range []int{1, 2, 3, 4, 7, 8, 15, 16, 17, 24, 31, 32, 33, 47, 48, 63, 64, 65, 100, 224} {
+			for _, rows := range []int{0, 1, 2, 5} {
+				src := randVec(r, 2*rows*w, 5)
+				if len(src) > 0 && r.IntN(2) == 0 {
+					src[r.IntN(len(src))] = float32(math.Inf(-1))
+				}
+				ow := w / 2
+				want := make([]float32, rows*ow)
+				MaxPool2Go(want, src, rows, w)
+				dst, all := guarded(rows * ow)
+				k.MaxPool2(dst, src, rows, w)
+				checkGuards(t, "MaxPool2", all, rows*ow)
+				for i := range want {
+					if !same(dst[i], want[i]) {
+						t.Fatalf("%v w=%d rows=%d: [%d] = %v, want %v", k.Tier, w, rows, i, dst[i], want[i])
+					}
+				}
+			}
+		}
+		// All -Inf windows give the lowest float32, like the general loop.
+		src := []float32{float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1))}
+		dst := []float32{0}
+		k.MaxPool2(dst, src, 1, 2)
+		if dst[0] != -math.MaxFloat32 {
+			t.Fatalf("%v: max of -Inf = %v", k.Tier, dst[0])
+		}
+	}
+}
+
+func BenchmarkMaxPool2(b *testing.B) {
+	src := randVec(rand.New(rand.NewPCG(1, 2)), 6*24*24, 1)
+	dst := make([]float32, 6*12*12)
+	for _, k := range tiers() {
+		b.Run(k.Tier.String(), func(b *testing.B) {
+			for b.Loop() {
+				k.MaxPool2(dst, src, 6*12, 24)
+			}
+		})
+	}
+}
