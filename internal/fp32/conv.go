@@ -135,12 +135,14 @@ func (op *ConvOp) gemmT() GemmOp {
 		A: Mat{Data: op.X[op.Col0:], Ld: op.Geom.InSize(), Trans: true}, PB: op.PWT, ColBias: op.Bias, Act: op.Act}
 }
 
-// transposeInto sets y[m*ldy+i] = ct[i*n+m] for i < rows, m < n.
-func transposeInto(y []float32, ldy int, ct []float32, rows, n int) {
+// transposeGo is the pure-Go twin of transposeAVX512:
+//
+//	for i < rows, m < n: y[m*ldy+i] = ct[i*ldc+m]
+func transposeGo(y []float32, ldy int, ct []float32, ldc, rows, n int) {
 	for m := 0; m < n; m++ {
 		yr := y[m*ldy : m*ldy+rows]
 		for i := range yr {
-			yr[i] = ct[i*n+m]
+			yr[i] = ct[i*ldc+m]
 		}
 	}
 }
@@ -213,7 +215,7 @@ func (k Kernels) Conv(ws []float32, op *ConvOp) {
 		ct := ws[n : n+op.NCol*op.M]
 		gm.C, gm.LdC = ct, op.M
 		k.Run(ws[:n], &gm)
-		transposeInto(op.Y[op.Col0:], op.LdY, ct, op.NCol, op.M)
+		transposeInto(k.arch().asm, op.Y[op.Col0:], op.LdY, ct, op.M, op.NCol, op.M)
 	case convPointwise:
 		gm := op.gemm(op.NCol, kk)
 		gm.C, gm.LdC = op.Y[op.Col0:], op.LdY
@@ -527,5 +529,68 @@ func gatherRowsGo(dst []float32, dp int, src []float32, sp, rows, n, stride int)
 		for j := range d {
 			d[j] = s[j*stride]
 		}
+	}
+}
+
+// PointwiseTOp is a batch of 1x1 convolutions computed transposed in one
+// GEMM: the positions of all images are the GEMM's rows, so the packed W^T
+// is streamed once per batch and small outputs keep the vector lanes
+// full:
+//
+//	Y[b][m][s] = act(Bias[m] + sum_{c < Channels} W[m][c] * X[b][c][s])
+//
+// for images b < Batch, output channels m < M, positions s < Size. PWT is
+// W^T packed by PackB(true, Channels, M, W, Channels); Bias may be nil.
+type PointwiseTOp struct {
+	Batch, Channels, M, Size int
+	X                        []float32
+	PWT                      *PackedB
+	Y                        []float32
+	Bias                     []float32
+	Act                      Act
+}
+
+func (op *PointwiseTOp) gemm() GemmOp {
+	rows := op.Batch * op.Size
+	return GemmOp{M: rows, N: op.M, K: op.Channels, Alpha: 1, A: Mat{Ld: max(rows, 1), Trans: true}, PB: op.PWT,
+		ColBias: op.Bias, Act: op.Act}
+}
+
+// PointwiseTScratch returns the number of float32s of workspace
+// PointwiseT needs.
+func (k Kernels) PointwiseTScratch(op *PointwiseTOp) int {
+	rows := op.Batch * op.Size
+	g := op.gemm()
+	return op.Channels*rows + rows*op.M + k.Scratch(&g)
+}
+
+// PointwiseT computes op (see PointwiseTOp) with workspace ws (allocated
+// when shorter than PointwiseTScratch): the inputs are gathered into one
+// Channels x (Batch*Size) matrix, multiplied by W^T into (Batch*Size) x M,
+// and each image's block is transposed into Y.
+func (k Kernels) PointwiseT(ws []float32, op *PointwiseTOp) {
+	B, C, M, S := op.Batch, op.Channels, op.M, op.Size
+	if B <= 0 || M <= 0 || S <= 0 {
+		return
+	}
+	if len(op.X) < B*C*S || len(op.Y) < B*M*S || (op.Bias != nil && len(op.Bias) < M) {
+		panic(fmt.Sprintf("fp32: PointwiseT of %d images (%d -> %d channels, %d positions): X %d, Y %d values",
+			B, C, M, S, len(op.X), len(op.Y)))
+	}
+	if need := k.PointwiseTScratch(op); len(ws) < need {
+		ws = make([]float32, need)
+	}
+	asm := k.arch().asm
+	rows := B * S
+	xcat, ct, rest := ws[:C*rows], ws[C*rows:C*rows+rows*M], ws[C*rows+rows*M:]
+	for c := 0; c < C; c++ {
+		gatherRows(asm, xcat[c*rows:], S, op.X[c*S:], C*S, B, S, 1)
+	}
+	g := op.gemm()
+	g.A.Data = xcat
+	g.C, g.LdC = ct, M
+	k.Run(rest, &g)
+	for b := 0; b < B; b++ {
+		transposeInto(asm, op.Y[b*M*S:], S, ct[b*S*M:], M, S, M)
 	}
 }

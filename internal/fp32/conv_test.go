@@ -419,3 +419,68 @@ func TestDW3x3SmallTwin(t *testing.T) {
 		t.Fatal("small 3x3 kernel never ran")
 	}
 }
+
+// TestTransposeTwin checks the scatter transpose against transposeGo, with
+// guard bands around and between the rows of y.
+func TestTransposeTwin(t *testing.T) {
+	r := rand.New(rand.NewPCG(39, 40))
+	for _, k := range testKernels() {
+		ar := k.arch()
+		for it := 0; it < 300; it++ {
+			rows, n := 1+r.IntN(20), 1+r.IntN(70)
+			ldc := n + r.IntN(4)
+			ldy := rows + r.IntN(4)
+			ct := randSlice(r, (rows-1)*ldc+n)
+			const band = 13
+			got := make([]float32, 2*band+(n-1)*ldy+rows)
+			for i := range got {
+				got[i] = guard
+			}
+			want := append([]float32(nil), got...)
+			transposeInto(ar.asm, got[band:len(got)-band], ldy, ct, ldc, rows, n)
+			transposeGo(want[band:len(want)-band], ldy, ct, ldc, rows, n)
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("%s rows=%d n=%d: y[%d] = %g, twin %g", ar.name, rows, n, i-band, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestPointwiseT checks the batched transposed 1x1 convolution against a
+// plain loop on every tier.
+func TestPointwiseT(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, k := range testKernels() {
+		for it := 0; it < 40; it++ {
+			B, C, M, S := 1+r.IntN(5), 1+r.IntN(40), 1+r.IntN(50), 1+r.IntN(31)
+			x, w, bias := randSlice(r, B*C*S), randSlice(r, M*C), randSlice(r, M)
+			act := []Act{{}, {Kind: ActRelu}, {Kind: ActSigmoid}}[r.IntN(3)]
+			op := &PointwiseTOp{Batch: B, Channels: C, M: M, Size: S, X: x, PWT: k.PackB(true, C, M, w, C), Y: make([]float32, B*M*S), Act: act}
+			if r.IntN(2) == 0 {
+				op.Bias = bias
+			}
+			k.PointwiseT(nil, op)
+			for b := 0; b < B; b++ {
+				for m := 0; m < M; m++ {
+					for s := 0; s < S; s++ {
+						var v float32
+						for c := 0; c < C; c++ {
+							v += w[m*C+c] * x[(b*C+c)*S+s]
+						}
+						if op.Bias != nil {
+							v += bias[m]
+						}
+						want := []float32{v}
+						act.Apply(want)
+						got := op.Y[(b*M+m)*S+s]
+						if d := math.Abs(float64(got - want[0])); !(d <= 1e-4*float64(C+1)*(1+math.Abs(float64(want[0])))) {
+							t.Fatalf("%s B=%d C=%d M=%d S=%d: Y[%d][%d][%d] = %g, want %g", k.Name(), B, C, M, S, b, m, s, got, want[0])
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -128,3 +128,78 @@ s2next:
 done:
 	VZEROUPPER
 	RET
+
+// Lane index vector 0..15.
+DATA ·laneIdx+0(SB)/4, $0
+DATA ·laneIdx+4(SB)/4, $1
+DATA ·laneIdx+8(SB)/4, $2
+DATA ·laneIdx+12(SB)/4, $3
+DATA ·laneIdx+16(SB)/4, $4
+DATA ·laneIdx+20(SB)/4, $5
+DATA ·laneIdx+24(SB)/4, $6
+DATA ·laneIdx+28(SB)/4, $7
+DATA ·laneIdx+32(SB)/4, $8
+DATA ·laneIdx+36(SB)/4, $9
+DATA ·laneIdx+40(SB)/4, $10
+DATA ·laneIdx+44(SB)/4, $11
+DATA ·laneIdx+48(SB)/4, $12
+DATA ·laneIdx+52(SB)/4, $13
+DATA ·laneIdx+56(SB)/4, $14
+DATA ·laneIdx+60(SB)/4, $15
+GLOBL ·laneIdx(SB), RODATA|NOPTR, $64
+
+// func transposeAVX512(y *float32, ldy int, ct *float32, ldc, rows, n int)
+// For i < rows, m < n: y[m*ldy+i] = ct[i*ldc+m] (scatter stores).
+TEXT ·transposeAVX512(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ ldy+8(FP), R8
+	MOVQ ct+16(FP), SI
+	MOVQ ldc+24(FP), R9
+	SHLQ $2, R9
+	MOVQ rows+32(FP), R10
+	MOVQ n+40(FP), R11
+	// Z1 = lane*ldy (element offsets of 16 consecutive rows of y)
+	VMOVDQU32    ·laneIdx(SB), Z1
+	VPBROADCASTD R8, Z2
+	VPMULLD      Z2, Z1, Z1
+	MOVQ R8, R12
+	SHLQ $6, R12          // 16*ldy*4: bytes of y per 16 columns of ct
+	XORQ CX, CX           // m0
+tcol:
+	MOVQ R11, BX
+	SUBQ CX, BX           // columns left
+	JLE  tdone
+	CMPQ BX, $16
+	JLT  tmask
+	MOVL $0xffff, AX
+	JMP  tgo
+tmask:
+	MOVQ CX, R13
+	MOVQ BX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	MOVQ R13, CX
+tgo:
+	// R13 = &ct[m0], R14 = &y[m0*ldy]
+	LEAQ (SI)(CX*4), R13
+	MOVQ DI, R14
+	XORQ DX, DX           // i
+trow:
+	CMPQ DX, R10
+	JGE  trownext
+	KMOVW AX, K1
+	VMOVUPS.Z (R13), K1, Z0
+	KMOVW AX, K1
+	VSCATTERDPS Z0, K1, (R14)(Z1*4)
+	ADDQ R9, R13
+	ADDQ $4, R14
+	INCQ DX
+	JMP  trow
+trownext:
+	ADDQ R12, DI
+	ADDQ $16, CX
+	JMP  tcol
+tdone:
+	VZEROUPPER
+	RET

@@ -189,6 +189,27 @@ func asmTileInd4(k int, a []float32, b *[4][]float32, offs []int32, maxOff int, 
 	tileAVX512Ind4(k, &a[0], &b[0][0], &b[1][0], &b[2][0], &b[3][0], &offs[0], &c[0], ldc, mr, nv, last, ep)
 }
 
+// transposeAVX512 sets y[m*ldy+i] = ct[i*ldc+m] for i < rows, m < n with
+// scatter stores; its pure-Go twin is transposeGo.
+//
+//go:noescape
+func transposeAVX512(y *float32, ldy int, ct *float32, ldc, rows, n int)
+
+// transposeInto sets y[m*ldy+i] = ct[i*ldc+m] for i < rows, m < n
+// (assembly for which == asmAVX512).
+func transposeInto(which int, y []float32, ldy int, ct []float32, ldc, rows, n int) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	if which != asmAVX512 || 15*ldy >= 1<<31 {
+		transposeGo(y, ldy, ct, ldc, rows, n)
+		return
+	}
+	_ = y[(n-1)*ldy+rows-1]
+	_ = ct[(rows-1)*ldc+n-1]
+	transposeAVX512(&y[0], ldy, &ct[0], ldc, rows, n)
+}
+
 // hasIndirect reports whether arch a has an indirect micro-kernel.
 func hasIndirect(a *arch) bool { return a.asm == asmAVX512 }
 

@@ -52,3 +52,10 @@ func dw3x3SmallAsm(which int, out, in, w, bias []float32, idx []int32, planes, i
 func asmTileInd4(k int, a []float32, b *[4][]float32, offs []int32, maxOff int, c []float32, ldc, mr, ncols int, ep *tileEp) {
 	panic("fp32: assembly kernel in a noasm build")
 }
+
+// transposeInto is transposeGo without assembly.
+func transposeInto(which int, y []float32, ldy int, ct []float32, ldc, rows, n int) {
+	if rows > 0 && n > 0 {
+		transposeGo(y, ldy, ct, ldc, rows, n)
+	}
+}

@@ -404,6 +404,11 @@ func convF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 		sizing.NCol = min(tile, outSize-t*tile)
 		per = max(per, fk.ConvScratch(&sizing))
 	}
+	if p.packedT != nil && p.g == 1 && p.n > 1 && outSize < 32 && geom.KernelSize() == 1 && geom.InSize() == outSize &&
+		geom.Stride == [3]int{1, 1, 1} && geom.Pad == [3]int{} {
+		convPointwiseBatchT(c, p, outSize, x, b, y)
+		return
+	}
 	job := convJob{p: *p, geom: geom, x: x, w: w, b: b, y: y, tile: tile, tiles: tiles, units: units, workers: workers}
 	job.scratch = c.Scratch(workers * per)
 	job.per = per
@@ -413,6 +418,32 @@ func convF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 	}
 	shared := job // captured by the workers (the sequential path above stays on the stack)
 	nnRunWorkers(c, workers, func(wi int) { shared.run(wi) })
+}
+
+// convPointwiseBatchT runs a 1x1 convolution with small outputs for a
+// batch as one transposed GEMM per worker (its images' positions are the
+// rows; see fp32.PointwiseTOp), so the packed W^T is read once per worker.
+func convPointwiseBatchT(c *kernel.Ctx, p *convProblem, size int, x, b, y []float32) {
+	flops := 2 * float64(p.n) * float64(p.m) * float64(size) * float64(p.c)
+	workers := nnWorkers(c, p.n, flops)
+	chunk := (p.n + workers - 1) / workers
+	workers = (p.n + chunk - 1) / chunk
+	op := fp32.PointwiseTOp{Batch: chunk, Channels: p.c, M: p.m, Size: size, PWT: p.packedT[0], Bias: b, Act: p.act}
+	per := p.fk.PointwiseTScratch(&op)
+	scratch := c.Scratch(workers * per)
+	if workers <= 1 {
+		op.X, op.Y = x, y
+		p.fk.PointwiseT(scratch, &op)
+		return
+	}
+	fk := p.fk
+	nnRunWorkers(c, workers, func(wi int) {
+		q := op
+		i0 := wi * chunk
+		q.Batch = min(chunk, p.n-i0)
+		q.X, q.Y = x[i0*p.c*size:], y[i0*p.m*size:]
+		fk.PointwiseT(scratch[wi*per:(wi+1)*per], &q)
+	})
 }
 
 // convJob is the float32 GEMM convolution split into units of (image,

@@ -34,7 +34,8 @@ func TestMatrixTiersConv(t *testing.T) {
 		cfg2(1, 16, 32, 1, 33, 31, 3, 2, 1, true), // stride 2
 		cfg2(1, 16, 16, 1, 16, 16, 3, 1, 1, true), // 16-wide rows paired
 		cfg2(2, 32, 24, 1, 8, 8, 3, 1, 1, false),  // narrow rows: wide + copy
-		cfg2(1, 24, 40, 1, 3, 3, 1, 1, 0, true),   // pointwise, transposed
+		cfg2(3, 24, 40, 1, 3, 3, 1, 1, 0, true),   // pointwise, transposed (batched)
+		cfg2(1, 24, 40, 1, 2, 5, 1, 1, 0, true),   // pointwise, transposed
 		cfg2(1, 8, 48, 1, 20, 20, 1, 1, 0, true),  // pointwise
 		cfg2(2, 1, 1, 48, 24, 24, 3, 2, 1, true),  // 3x3 depthwise stride 2
 		cfg2(1, 1, 1, 40, 7, 9, 3, 1, 1, true),    // 3x3 depthwise stride 1
