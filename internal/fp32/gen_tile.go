@@ -157,6 +157,12 @@ func gen(s *isa) {
 		p("LEAQ ·tileMask(SB), R12")
 		p("LEAQ 32(R12)(BX*4), R12")
 	}
+	// The full tile first: it is by far the most common.
+	p("CMPQ R9, $%d", s.mr)
+	p("JNE %s_notfull", s.name)
+	p("CMPQ R10, $%d", s.maxNV)
+	p("JEQ %s", vlabel(s, s.mr, s.maxNV))
+	label(s.name + "_notfull")
 	for nv := 1; nv <= s.maxNV; nv++ {
 		for mr := 1; mr < s.mr; mr++ {
 			p("CMPQ R10, $%d", nv)

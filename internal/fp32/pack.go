@@ -13,13 +13,21 @@ func packA(mr int, trans bool, mb, kb int, a []float32, lda, i0, p0 int, dst []f
 	for s := 0; s < mb; s += mr {
 		rows := min(mr, mb-s)
 		d := dst[s*kb : (s+mr)*kb]
+		if rows < mr {
+			clear(d) // rows past the block stay zero
+		}
 		if trans {
 			// op(A)[i][p] = a[p*lda+i]: rows values are contiguous per p.
+			if rows == 8 && mr == 8 {
+				for p := 0; p < kb; p++ {
+					off := (p0+p)*lda + i0 + s
+					*(*[8]float32)(d[p*8 : p*8+8]) = *(*[8]float32)(a[off : off+8])
+				}
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				off := (p0+p)*lda + i0 + s
-				dd := d[p*mr : p*mr+mr]
-				copy(dd, a[off:off+rows])
-				clear(dd[rows:])
+				copy(d[p*mr:p*mr+rows], a[off:off+rows])
 			}
 			continue
 		}
@@ -31,11 +39,6 @@ func packA(mr int, trans bool, mb, kb int, a []float32, lda, i0, p0 int, dst []f
 			off := (i0+s+r)*lda + p0
 			for p, v := range a[off : off+kb] {
 				d[p*mr+r] = v
-			}
-		}
-		for r := rows; r < mr; r++ {
-			for p := 0; p < kb; p++ {
-				d[p*mr+r] = 0
 			}
 		}
 	}
