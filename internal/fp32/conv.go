@@ -290,7 +290,7 @@ func (k Kernels) convWide(ws []float32, op *ConvOp, kk int, pl *convPlan) {
 		// Output row r reads wide columns r*ws...; it is row r of Y.
 		gm.N = op.NCol
 		gm.C, gm.LdC = op.Y[op.Col0:], op.LdY
-		k.runInd(rest, &gm, indSegs{n: w.r1 - w.r0, len: outW, bPitch: w.ws, cPitch: outW, pairs: outW == 16, quad: outW == 8})
+		k.runInd(rest, &gm, indSegs{n: w.r1 - w.r0, len: outW, bPitch: w.ws, cPitch: outW, stream: outW%16 == 0, quad: outW == 8})
 		return
 	}
 	gm.C, gm.LdC = wideC, w.nw
@@ -324,6 +324,10 @@ type indSegs struct {
 	pairs                  bool
 	// quad (len 8 and cPitch 8): segments s..s+3 form one 32-column tile.
 	quad bool
+	// stream (len a multiple of 16, cPitch len): the segments are one
+	// stream of columns cut into 32-column tiles, whose two 16-column
+	// halves may come from consecutive segments.
+	stream bool
 }
 
 // runInd computes op (Alpha 1, Beta 0, A or PA, RowBias, Act) with B given
@@ -372,6 +376,32 @@ func (k Kernels) runInd(ws []float32, op *GemmOp, seg indSegs) {
 			} else {
 				pa = wa[:roundUp(mb, ar.mr)*kb]
 				packA(ar.mr, op.A.Trans, mb, kb, op.A.Data, op.A.Ld, ic, pc, pa)
+			}
+			if seg.stream {
+				total := seg.n * seg.len
+				for j := 0; j < total; j += 32 {
+					cols := min(32, total-j)
+					b := base[j/seg.len*seg.bPitch+j%seg.len:]
+					var b2 []float32
+					if cols > 16 {
+						b2 = base[(j+16)/seg.len*seg.bPitch+(j+16)%seg.len:]
+					}
+					for i := 0; i < mb; i += ar.mr {
+						rows := min(ar.mr, mb-i)
+						if ep.flags&epRowBias != 0 {
+							ep.rowBias = &op.RowBias[ic+i]
+						}
+						off := (ic+i)*op.LdC + j
+						c := op.C[off : off+(rows-1)*op.LdC+cols]
+						asmTileInd(kb, pa[i*kb:(i+ar.mr)*kb], b, b2, o, maxOff, c, op.LdC, rows, cols, &ep)
+						if last && goAct {
+							for r := 0; r < rows; r++ {
+								op.Act.Apply(c[r*op.LdC : r*op.LdC+cols])
+							}
+						}
+					}
+				}
+				continue
 			}
 			if seg.quad {
 				for s := 0; s < seg.n; s += 4 {
