@@ -317,11 +317,9 @@ func (k Kernels) convWide(ws []float32, op *ConvOp, kk int, pl *convPlan) {
 
 // indSegs lays out the N columns of an indirect product as n segments of
 // len columns: column j of segment s reads B column s*bPitch+j (from each
-// row's offset) and writes C column s*cPitch+j. With pairs (len 16 and
-// cPitch 16), segments s and s+1 form one 32-column tile.
+// row's offset) and writes C column s*cPitch+j.
 type indSegs struct {
 	n, len, bPitch, cPitch int
-	pairs                  bool
 	// quad (len 8 and cPitch 8): segments s..s+3 form one 32-column tile.
 	quad bool
 	// stream (len a multiple of 16, cPitch len): the segments are one
@@ -431,11 +429,6 @@ func (k Kernels) runInd(ws []float32, op *GemmOp, seg indSegs) {
 				for j := 0; j < seg.len; j += ar.nr {
 					cols := min(ar.nr, seg.len-j)
 					b := base[s*seg.bPitch+j:]
-					var b2 []float32
-					if seg.pairs && s+1 < seg.n {
-						b2 = base[(s+1)*seg.bPitch:]
-						cols = 32
-					}
 					for i := 0; i < mb; i += ar.mr {
 						rows := min(ar.mr, mb-i)
 						if ep.flags&epRowBias != 0 {
@@ -443,16 +436,13 @@ func (k Kernels) runInd(ws []float32, op *GemmOp, seg indSegs) {
 						}
 						off := (ic+i)*op.LdC + s*seg.cPitch + j
 						c := op.C[off : off+(rows-1)*op.LdC+cols]
-						asmTileInd(kb, pa[i*kb:(i+ar.mr)*kb], b, b2, o, maxOff, c, op.LdC, rows, cols, &ep)
+						asmTileInd(kb, pa[i*kb:(i+ar.mr)*kb], b, nil, o, maxOff, c, op.LdC, rows, cols, &ep)
 						if last && goAct {
 							for r := 0; r < rows; r++ {
 								op.Act.Apply(c[r*op.LdC : r*op.LdC+cols])
 							}
 						}
 					}
-				}
-				if seg.pairs && s+1 < seg.n {
-					s++ // the pair's second segment is done
 				}
 			}
 		}
