@@ -13,10 +13,6 @@ import (
 
 // BiasOptions configure CorrectBias.
 type BiasOptions struct {
-	// Passes is the number of measure-and-correct rounds (default 2: the
-	// second round corrects what the first round's corrections of earlier
-	// layers changed downstream).
-	Passes int
 	// Batches of calibration data per pass (0: one epoch).
 	Batches int
 	// Threads and Kernels configure the sessions.
@@ -28,12 +24,13 @@ type BiasOptions struct {
 
 // BiasReport says what CorrectBias did.
 type BiasReport struct {
-	// Layers is the number of layers corrected.
+	// Layers is the number of layers corrected, Levels the number of
+	// measure-and-correct passes (one per depth level of corrected layers).
 	Layers int `json:"layers"`
-	// MeanAbsError holds, before each pass, the mean over corrected layers
-	// and channels of |E[y_fp32] - E[y_quant]| (the error corrected), plus
-	// the residual after the last pass.
-	MeanAbsError []float64 `json:"mean_abs_error"`
+	Levels int `json:"levels"`
+	// MeanAbsError is the mean over corrected layers and channels of
+	// |E[y_fp32] - E[y_int8]| before and after the correction.
+	MeanAbsError [2]float64 `json:"mean_abs_error"`
 }
 
 // biasTargets returns the outputs of the plan's quantized layers that have
@@ -58,6 +55,7 @@ func biasTargets(p *Plan) map[ir.ValueID]int {
 
 // biasSite is a correctable bias in the QDQ graph.
 type biasSite struct {
+	node      int        // the layer's node in the QDQ graph
 	fpID, qID ir.ValueID // the layer output in the prepared and the QDQ graph
 	bias      ir.ValueID // the constant to rewrite (int32 behind a DQ, or float32)
 	scale     []float32  // int32 bias: per-element scales
@@ -70,12 +68,16 @@ type biasSite struct {
 // (stats.Means, from calibration) and in the QDQ graph, and the difference
 // E[y_fp32] - E[y_quant] (the mean error quantization causes) is added to
 // the bias. int32 biases stay int32 with their scale (the correction is
-// rounded to the bias step). fp is the prepared FP32 graph res was made
-// from.
+// rounded to the bias step).
+//
+// Layers are corrected level by level in topological order: a layer's
+// error is measured only after every corrected layer upstream of it was
+// corrected, since part of its error is inherited and correcting both
+// would count it twice (correcting all layers at once overshoots deep
+// layers). That costs one pass over the calibration batches per level,
+// plus one before and one after to report the error. fp is the prepared
+// FP32 graph res was made from.
 func CorrectBias(ctx context.Context, fp *ir.Graph, res *Result, stats *calib.Stats, r dataset.Reader, opts BiasOptions) (*BiasReport, error) {
-	if opts.Passes <= 0 {
-		opts.Passes = 2
-	}
 	q := res.Graph
 	prod := q.Producers()
 	var sites []biasSite
@@ -93,7 +95,7 @@ func CorrectBias(ctx context.Context, fp *ir.Graph, res *Result, stats *calib.St
 		if b == ir.NoValue {
 			continue
 		}
-		s := biasSite{fpID: id, qID: qid}
+		s := biasSite{fpID: id, qID: qid, node: pi}
 		if bp := prod[b]; bp >= 0 && q.Nodes[bp].Op == "DequantizeLinear" {
 			dq := &q.Nodes[bp]
 			qc, sc := q.Values[dq.Input(0)].Const, q.Values[dq.Input(1)].Const
@@ -113,48 +115,112 @@ func CorrectBias(ctx context.Context, fp *ir.Graph, res *Result, stats *calib.St
 	if len(sites) == 0 {
 		return rep, nil
 	}
-	means := map[ir.ValueID]int{}
-	for _, s := range sites {
-		means[s.qID] = 1
-	}
-	for pass := 0; pass <= opts.Passes; pass++ {
+	levels := siteLevels(q, sites)
+	rep.Levels = len(levels)
+	measure := func(ss []biasSite, note string) (map[ir.ValueID][]float64, error) {
 		if err := r.Seek(dataset.Position{}); err != nil {
 			return nil, err
 		}
+		means := map[ir.ValueID]int{}
+		for _, s := range ss {
+			means[s.qID] = 1
+		}
 		var progress func(int, int, string)
 		if opts.Progress != nil {
-			progress = func(d, t int, note string) {
-				opts.Progress(d, t, fmt.Sprintf("bias correction %d/%d", min(pass+1, opts.Passes), opts.Passes))
-			}
+			progress = func(d, t int, _ string) { opts.Progress(d, t, note) }
 		}
 		qs, err := calib.Collect(ctx, q, r, calib.Spec{Values: []ir.ValueID{}, ChannelMeans: means,
 			Batches: opts.Batches, Threads: opts.Threads, Kernels: opts.Kernels, Progress: progress})
 		if err != nil {
 			return nil, fmt.Errorf("ptq: bias correction: %w", err)
 		}
-		var errSum float64
-		var errN int
-		for _, s := range sites {
-			want := stats.Means[s.fpID].Means()
-			got := qs.Means[s.qID].Means()
+		out := map[ir.ValueID][]float64{}
+		for _, s := range ss {
+			want, got := stats.Means[s.fpID].Means(), qs.Means[s.qID].Means()
 			if len(want) != len(got) {
 				return nil, fmt.Errorf("ptq: bias correction: value %q has %d channels in FP32 and %d quantized", q.Values[s.qID].Name, len(want), len(got))
 			}
-			diff := make([]float64, len(want))
+			d := make([]float64, len(want))
 			for c := range want {
-				diff[c] = want[c] - got[c]
-				errSum += math.Abs(diff[c])
-				errN++
+				d[c] = want[c] - got[c]
 			}
-			if pass < opts.Passes {
-				if err := applyBiasShift(q, s, diff); err != nil {
-					return nil, err
-				}
+			out[s.qID] = d
+		}
+		return out, nil
+	}
+	meanAbs := func(diffs map[ir.ValueID][]float64) float64 {
+		var sum float64
+		n := 0
+		for _, d := range diffs {
+			for _, v := range d {
+				sum += math.Abs(v)
+				n++
 			}
 		}
-		rep.MeanAbsError = append(rep.MeanAbsError, errSum/float64(max(errN, 1)))
+		return sum / float64(max(n, 1))
 	}
+	before, err := measure(sites, "bias correction: measure")
+	if err != nil {
+		return nil, err
+	}
+	rep.MeanAbsError[0] = meanAbs(before)
+	for li, lvl := range levels {
+		diffs := before
+		if li > 0 {
+			if diffs, err = measure(lvl, fmt.Sprintf("bias correction %d/%d", li+1, len(levels))); err != nil {
+				return nil, err
+			}
+		}
+		for _, s := range lvl {
+			if err := applyBiasShift(q, s, diffs[s.qID]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	after, err := measure(sites, "bias correction: check")
+	if err != nil {
+		return nil, err
+	}
+	rep.MeanAbsError[1] = meanAbs(after)
 	return rep, nil
+}
+
+// siteLevels groups sites by depth: level 0 has no corrected layer
+// upstream, level k+1 only sites whose nearest corrected ancestors are at
+// most at level k. Sites within a level are independent of each other.
+func siteLevels(q *ir.Graph, sites []biasSite) [][]biasSite {
+	order, _ := q.Topo()
+	prod := q.Producers()
+	siteAt := map[int]int{} // node -> site index
+	for i, s := range sites {
+		siteAt[s.node] = i
+	}
+	// depth[n]: the level the next site downstream of node n must exceed.
+	depth := make([]int, len(q.Nodes))
+	level := make([]int, len(sites))
+	for _, ni := range order {
+		d := 0 // 1 + the highest site level upstream
+		for _, in := range q.Nodes[ni].Inputs {
+			if in == ir.NoValue || prod[in] < 0 {
+				continue
+			}
+			d = max(d, depth[prod[in]])
+		}
+		if si, ok := siteAt[ni]; ok {
+			level[si] = d
+			depth[ni] = d + 1
+		} else {
+			depth[ni] = d
+		}
+	}
+	var out [][]biasSite
+	for i, s := range sites {
+		for len(out) <= level[i] {
+			out = append(out, nil)
+		}
+		out[level[i]] = append(out[level[i]], s)
+	}
+	return out
 }
 
 // applyBiasShift adds diff to a bias constant (new tensor).

@@ -111,9 +111,9 @@ func TestRunMethodsAndOptions(t *testing.T) {
 		}
 		if m == MethodKL {
 			br := out.Report.BiasCorr
-			if br == nil || br.Layers == 0 || len(br.MeanAbsError) != 3 {
+			if br == nil || br.Layers == 0 || br.Levels == 0 {
 				t.Errorf("bias correction report %+v", br)
-			} else if br.MeanAbsError[2] > br.MeanAbsError[0] {
+			} else if br.MeanAbsError[1] > br.MeanAbsError[0] {
 				t.Errorf("bias correction made the mean error worse: %v", br.MeanAbsError)
 			}
 		}

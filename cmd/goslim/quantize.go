@@ -278,7 +278,7 @@ func printQuantizeReport(w io.Writer, model string, cfg *ptq.Config, res *ptq.Ou
 		}
 	}
 	if b := r.BiasCorr; b != nil {
-		fmt.Fprintf(w, "  bias correction: %d layers, mean |E[fp32]-E[int8]| per pass %s\n", b.Layers, floats(b.MeanAbsError))
+		fmt.Fprintf(w, "  bias correction: %d layers in %d levels, mean |E[fp32]-E[int8]| %.4g -> %.4g\n", b.Layers, b.Levels, b.MeanAbsError[0], b.MeanAbsError[1])
 	}
 	fmt.Fprintf(w, "  size: %s -> %s (%.1f%%)\n", byteSize(r.Size.FP32Bytes), byteSize(r.Size.QDQBytes), 100*r.Size.Ratio)
 	if layers && len(r.FP32) > 0 {
@@ -318,14 +318,6 @@ func printQuantizeReport(w io.Writer, model string, cfg *ptq.Config, res *ptq.Ou
 			fmt.Fprintf(w, "    FP32 layers: %s\n", strings.Join(names, ", "))
 		}
 	}
-}
-
-func floats(v []float64) string {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = fmt.Sprintf("%.4g", x)
-	}
-	return strings.Join(s, " -> ")
 }
 
 func byteSize(n int64) string {
