@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/goslim/goslim/dataset"
@@ -77,7 +78,7 @@ inference form, input normalization in metadata goslim.preprocess) that ONNX Run
 
 Data specs: ` + "mnist:train|test, fashion-mnist:train|test, npy:X.npy,Y.npy, npz:FILE, idx:IMAGES,LABELS, folder:DIR." + `
 With --checkpoint DIR the run saves its full state (parameters, optimizer, random state, data
-position) after every epoch and on Ctrl-C; --resume continues it. With one thread and a fixed
+position) after every epoch and on Ctrl-C or SIGTERM; --resume continues it. With one thread and a fixed
 kernel tier, a run is bit-identical for a given seed, interrupted or not.
 --config FILE reads a JSON file with the flags' names as fields ("version": 1); flags win.`,
 		Example: `  goslim train --arch lenet --data mnist:train --val mnist:test --epochs 5 --seed 1 --out lenet.onnx
@@ -124,7 +125,7 @@ kernel tier, a run is bit-identical for a given seed, interrupted or not.
 	f.StringVar(&o.Preprocess, "preprocess", "", "input normalization: "+strings.Join(dataset.PreprocessPresets(), ", ")+
 		` or JSON {"mean":[..],"std":[..]} (default: the data set's preset, or the model's metadata)`)
 	f.IntVar(&o.Limit, "limit", 0, "use only the first N samples of each data set (0 = all)")
-	f.StringVar(&o.Checkpoint, "checkpoint", "", "folder for checkpoints (saved after every epoch and on Ctrl-C)")
+	f.StringVar(&o.Checkpoint, "checkpoint", "", "folder for checkpoints (saved after every epoch and on Ctrl-C or SIGTERM)")
 	f.IntVar(&o.CheckpointEvery, "checkpoint-every", 0, "also checkpoint every N steps (0 = per epoch only)")
 	f.BoolVar(&o.Resume, "resume", false, "continue from the checkpoint in --checkpoint when there is one")
 	f.IntVar(&o.Threads, "threads", 0, "threads (default: number of cores; use 1 for bit-identical runs)")
@@ -224,7 +225,8 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, o trainOptions, pro
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt)
+	// Ctrl-C and SIGTERM stop after the current step, saving a checkpoint.
+	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
 	var base *ir.Graph
