@@ -289,19 +289,29 @@ func (h *Histogram) levels() int {
 
 // Entropy returns the clip range [max(min, -t), min(max, t)] whose
 // threshold t minimizes the KL divergence between the |x| distribution and
-// its quantized version, searched as TensorRT does: for every candidate i
-// from L (the level count: 128 for int8 with two-signed data, 255 for
-// uint8 with one-signed data and an asymmetric scheme) up to the last
-// non-empty bin, P is the first i bins of the |x| histogram with all
-// outliers added to bin i-1; Q merges those i bins (without the outliers)
-// into L groups of i/L bins (the last group takes the rest) and spreads
-// each group's count evenly over its non-empty bins of P; both are
-// normalized and t = i × bin width. Where Q is 0 but P is not, Q counts as
-// 1e-7. The first minimum wins. When the data spans fewer than L bins,
-// nothing would be clipped and the result is the observed [min, max].
+// its quantized version, searched as TensorRT does (NVIDIA's
+// pytorch-quantization _compute_amax_entropy): for every candidate i from L
+// (the level count: 128 for int8 with two-signed data, 255 for uint8 with
+// one-signed data and an asymmetric scheme) up to the last non-empty bin,
+// P is the first i bins of the |x| histogram with all outliers added to
+// bin i-1; Q splits those i bins (without the outliers) into L groups at
+// the edges j×i/L (bin k belongs to group floor(k×L/i), so groups differ by
+// at most one bin) and spreads each group's count evenly over its
+// non-empty bins of P; both are normalized and t = i × bin width. Where Q
+// is 0 but P is not, Q counts as 1e-7. Among equal minima the largest
+// threshold wins.
 //
-// The search costs O(Bins × L) with prefix sums (about 0.3 M steps for
-// the defaults).
+// Before the search the first bin (|x| below one bin width, which holds
+// every exact zero) is given the count of the second: after a ReLU about
+// half of the values are exactly 0, and that spike, which any threshold
+// represents exactly, would otherwise dominate both distributions and
+// drive the search to thresholds far inside the data (LeNet-5's first
+// ReLU: 3.98 of 11.2, a 1.6-point top-1 drop). TensorRT's calibrator does
+// the same (bins[0] = bins[1]).
+//
+// When the data spans fewer than L bins, nothing would be clipped and the
+// result is the observed [min, max]. The search costs O(Bins × L) with
+// prefix sums (about 0.3 M steps for the defaults).
 func (h *Histogram) Entropy() (lo, hi float32) {
 	if h.r == 0 || h.n == 0 {
 		return h.min, h.max
@@ -318,6 +328,7 @@ func (h *Histogram) Entropy() (lo, hi float32) {
 	if nq < 1 || last+1 <= nq {
 		return h.min, h.max
 	}
+	f[0] = f[1] // the zero spike (see above)
 	nb := last + 1
 	cs := make([]float64, nb+1)  // cs[k]: sum of f[:k]
 	nzs := make([]float64, nb+1) // nzs[k]: non-empty bins in f[:k]
@@ -331,6 +342,9 @@ func (h *Histogram) Entropy() (lo, hi float32) {
 		}
 	}
 	total := cs[nb]
+	if total <= 0 {
+		return h.min, h.max
+	}
 	lnN := math.Log(total)
 	lnEps := math.Log(entropyFloor)
 	best, bestKL := nb, math.Inf(1)
@@ -345,13 +359,10 @@ func (h *Histogram) Entropy() (lo, hi float32) {
 		if pLast > 0 {
 			spp += pLast * math.Log(pLast)
 		}
-		m := i / nq
 		spq, zero := 0.0, 0.0
+		start := 0
 		for j := range nq {
-			start, end := j*m, j*m+m
-			if j == nq-1 {
-				end = i
-			}
+			end := ((j+1)*i + nq - 1) / nq // ceil((j+1)·i/L): first bin of group j+1
 			g := cs[end] - cs[start]
 			nz := nzs[end] - nzs[start]
 			pg := g
@@ -368,9 +379,10 @@ func (h *Histogram) Entropy() (lo, hi float32) {
 			default:
 				spq += pg * math.Log(g/nz)
 			}
+			start = end
 		}
 		kl := (spp/total - lnN) - (spq/total - (total-zero)/total*math.Log(sq)) - zero/total*lnEps
-		if kl < bestKL {
+		if kl <= bestKL {
 			best, bestKL = i, kl
 		}
 	}
