@@ -98,12 +98,12 @@ func CorrectBias(ctx context.Context, fp *ir.Graph, res *Result, stats *calib.St
 		s := biasSite{fpID: id, qID: qid, node: pi}
 		if bp := prod[b]; bp >= 0 && q.Nodes[bp].Op == "DequantizeLinear" {
 			dq := &q.Nodes[bp]
-			qc, sc := q.Values[dq.Input(0)].Const, q.Values[dq.Input(1)].Const
+			qc, sc := q.Values[dq.Input(0)].Const, constScale(q, prod, dq.Input(1))
 			if qc == nil || sc == nil || qc.DType != tensor.Int32 {
 				continue
 			}
 			s.bias = dq.Input(0)
-			s.scale = sc.F32()
+			s.scale = sc
 		} else if c := constOf(q, b); c != nil {
 			s.bias = b
 		} else {
@@ -254,4 +254,30 @@ func applyBiasShift(q *ir.Graph, s biasSite, diff []float64) error {
 		return fmt.Errorf("ptq: bias correction: bias %q is %v", v.Name, old.DType)
 	}
 	return nil
+}
+
+// constScale returns a float32 scale that is a constant or the product of
+// two constants (the rewriter's bias scale s_in·s_w, a Mul node), nil
+// otherwise.
+func constScale(g *ir.Graph, prod []int, id ir.ValueID) []float32 {
+	if c := constOf(g, id); c != nil {
+		return c.F32()
+	}
+	pi := prod[id]
+	if pi < 0 || g.Nodes[pi].Op != "Mul" || len(g.Nodes[pi].Inputs) != 2 {
+		return nil
+	}
+	a, b := constOf(g, g.Nodes[pi].Inputs[0]), constOf(g, g.Nodes[pi].Inputs[1])
+	if a == nil || b == nil || (a.Len() != 1 && b.Len() != 1) {
+		return nil
+	}
+	if a.Len() != 1 {
+		a, b = b, a
+	}
+	s := a.F32()[0]
+	out := make([]float32, b.Len())
+	for i, v := range b.F32() {
+		out[i] = s * v
+	}
+	return out
 }

@@ -192,7 +192,10 @@ func (r *rewriter) addQDQNode(op, base string, x, scale, zp ir.ValueID, outType 
 //     zero point input is omitted when it is 0, ONNX's default);
 //   - each Bias input is stored as int32 with scale s_in·s_w[c] and zero
 //     point 0 (omitted); when it does not fit int32 it stays float32
-//     (Result.FloatBiases);
+//     (Result.FloatBiases); per-channel bias scales are not stored but
+//     computed by a Mul node (named BSi) of the input's scale and the
+//     weight scales, which are in the file anyway (ONNX Runtime folds it
+//     into a constant before fusing the QDQ group);
 //   - names are short, since they repeat in the file and small models
 //     would otherwise grow by several percent: for value ID i of the
 //     planned graph (activation group k), qi and dqi are the quantized and
@@ -284,6 +287,7 @@ func Quantize(p *Plan, acts []quant.Params, cfg *Config) (*Result, error) {
 		scheme quant.Scheme
 	}
 	weights := map[wkey]ir.ValueID{}
+	wscales := map[wkey]ir.ValueID{}
 	wparams := map[wkey]quant.Params{}
 	for ni := 0; ni < nOrig; ni++ {
 		np := &p.Nodes[ni]
@@ -293,6 +297,7 @@ func Quantize(p *Plan, acts []quant.Params, cfg *Config) (*Result, error) {
 		srcNode := &src.Nodes[ni]
 		n := &g.Nodes[ni]
 		slotParams := map[int]quant.Params{}
+		slotScales := map[int]ir.ValueID{}
 		for _, in := range np.Mark.Inputs {
 			if in.Role != Weight {
 				continue
@@ -319,10 +324,12 @@ func Quantize(p *Plan, acts []quant.Params, cfg *Config) (*Result, error) {
 				}
 				wType := ir.Type{DType: tensor.Float32, Ranked: true, Shape: ir.ShapeDims(v.Const.Shape)}
 				weights[k] = r.addQDQNode("DequantizeLinear", fmt.Sprintf("wdq%d", id), qid, scale, zp, wType, s.Axis, s.PerChannel)
+				wscales[k] = scale
 				wparams[k] = prm
 			}
 			n.Inputs[in.Slot] = weights[k]
 			slotParams[in.Slot] = wparams[k]
+			slotScales[in.Slot] = wscales[k]
 			res.Weights[ni] = wparams[k]
 		}
 		for _, in := range np.Mark.Inputs {
@@ -346,7 +353,18 @@ func Quantize(p *Plan, acts []quant.Params, cfg *Config) (*Result, error) {
 			if len(wp.Scale) == 1 { // per-tensor weights: one bias scale
 				sShape, scales, perAxis = tensor.Shape{}, scales[:1], false
 			}
-			scale := r.addConst(fmt.Sprintf("bs%d", bid), tensor.FromFloat32(sShape, scales))
+			var scale ir.ValueID
+			if perAxis && len(scales) == len(wp.Scale) {
+				// s_in·s_w[c] computed in the graph from the two scales
+				// already stored: a float32 product, the same bits as
+				// scales, and 4 bytes per channel less in the file.
+				scale = r.g.AddValue(ir.Value{Name: r.unique(fmt.Sprintf("bs%d", bid)),
+					Type: ir.Type{DType: tensor.Float32, Ranked: true, Shape: ir.ShapeDims(sShape)}})
+				r.g.AddNode(ir.Node{Op: "Mul", Name: r.unique(fmt.Sprintf("BS%d", bid)),
+					Inputs: []ir.ValueID{groupScale[gi], slotScales[in.WeightSlot]}, Outputs: []ir.ValueID{scale}})
+			} else {
+				scale = r.addConst(fmt.Sprintf("bs%d", bid), tensor.FromFloat32(sShape, scales))
+			}
 			bType := ir.Type{DType: tensor.Float32, Ranked: true, Shape: ir.ShapeDims(bv.Const.Shape)}
 			n.Inputs[in.Slot] = r.addQDQNode("DequantizeLinear", fmt.Sprintf("bdq%d", bid), qid, scale, ir.NoValue, bType, 0, perAxis)
 		}

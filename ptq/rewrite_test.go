@@ -255,6 +255,32 @@ func TestQuantizeSmallNet(t *testing.T) {
 	if nw != 3 || nb != 3 {
 		t.Errorf("%d int8 weights and %d int32 biases, want 3 and 3", nw, nb)
 	}
+	// Per-channel bias scales are not stored: a Mul of the input scale and
+	// the weight scales computes s_in·s_w[c], bit for bit.
+	prod := q.Producers()
+	nbs := 0
+	for ni := range q.Nodes {
+		n := &q.Nodes[ni]
+		if n.Op != "DequantizeLinear" || q.Values[n.Inputs[0]].Const == nil || q.Values[n.Inputs[0]].Const.DType != tensor.Int32 {
+			continue
+		}
+		nbs++
+		m := prod[n.Inputs[1]]
+		if m < 0 || q.Nodes[m].Op != "Mul" {
+			t.Errorf("bias %s: scale is not computed by a Mul", q.Values[n.Inputs[0]].Name)
+			continue
+		}
+		sIn, sW := q.Values[q.Nodes[m].Inputs[0]].Const.F32()[0], q.Values[q.Nodes[m].Inputs[1]].Const.F32()
+		got := constScale(q, prod, n.Inputs[1])
+		for c := range sW {
+			if got[c] != sIn*sW[c] {
+				t.Errorf("bias %s channel %d: scale %g, want %g", q.Values[n.Inputs[0]].Name, c, got[c], sIn*sW[c])
+			}
+		}
+	}
+	if nbs != 3 {
+		t.Errorf("%d int32 bias DequantizeLinear nodes, want 3", nbs)
+	}
 	if q.Values[q.Outputs[0]].Name != "softmax_out" {
 		t.Errorf("output renamed to %q", q.Values[q.Outputs[0]].Name)
 	}
