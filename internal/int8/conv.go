@@ -1,0 +1,469 @@
+package int8
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/goslim/goslim/internal/kernel"
+)
+
+// ConvShape is a 2-D convolution of one NCHW image (a 1-D convolution is
+// the case H = KH = 1): C input channels of H x W, M output channels of
+// OH x OW, Group groups, kernel KH x KW, strides, dilations and begin/end
+// paddings.
+type ConvShape struct {
+	C, H, W    int
+	M, Group   int
+	KH, KW     int
+	SH, SW     int
+	DH, DW     int
+	PadT, PadL int
+	PadB, PadR int
+	OH, OW     int
+}
+
+// check validates the shape's internal consistency.
+func (s *ConvShape) check() error {
+	switch {
+	case s.C <= 0 || s.H <= 0 || s.W <= 0 || s.M <= 0 || s.Group <= 0 || s.KH <= 0 || s.KW <= 0:
+		return fmt.Errorf("int8: conv: non-positive size in %+v", *s)
+	case s.C%s.Group != 0 || s.M%s.Group != 0:
+		return fmt.Errorf("int8: conv: %d input and %d output channels not divisible by %d groups", s.C, s.M, s.Group)
+	case s.SH <= 0 || s.SW <= 0 || s.DH <= 0 || s.DW <= 0 || s.PadT < 0 || s.PadL < 0 || s.PadB < 0 || s.PadR < 0:
+		return fmt.Errorf("int8: conv: bad strides, dilations or pads in %+v", *s)
+	case s.OH <= 0 || s.OW <= 0 ||
+		(s.OH-1)*s.SH+(s.KH-1)*s.DH >= s.H+s.PadT+s.PadB || (s.OW-1)*s.SW+(s.KW-1)*s.DW >= s.W+s.PadL+s.PadR:
+		return fmt.Errorf("int8: conv: output %dx%d does not fit the padded input of %+v", s.OH, s.OW, *s)
+	}
+	return nil
+}
+
+// pointwise reports a 1x1 convolution with unit strides, no padding and
+// one group: the transposed input is the GEMM operand as it is.
+func (s *ConvShape) pointwise() bool {
+	return s.KH == 1 && s.KW == 1 && s.SH == 1 && s.SW == 1 && s.Group == 1 &&
+		s.PadT == 0 && s.PadL == 0 && s.PadB == 0 && s.PadR == 0
+}
+
+// ConvWeights are a convolution's int8 weights (M, C/group, KH, KW)
+// prepared once: per group, W^T packed as the right GEMM operand with the
+// reduction index ordered (kh, kw, c) to match the rows of the input
+// patches; or, for depthwise convolutions (one input and one output
+// channel per group), the zero-point-corrected taps of a direct kernel.
+type ConvWeights struct {
+	M, Cg, KH, KW, Group int
+	k                    int // KH*KW*Cg
+	packed               []*PackedB
+	colSum               []int32 // per output channel: sum of its weights
+	zb                   []int32 // per output channel zero point; nil when all 0
+	dw                   []int32 // depthwise: w - zb, M x KH*KW
+	dwSum                []int32 // depthwise: sum of w - zb per channel
+}
+
+// NewConvWeights prepares weights w (row-major M x Cg x KH x KW) with
+// zero points zb (nil, one value, or one per output channel).
+func NewConvWeights(w []int8, zb []int32, M, Cg, KH, KW, group int) (*ConvWeights, error) {
+	if M <= 0 || Cg <= 0 || KH <= 0 || KW <= 0 || group <= 0 || M%group != 0 {
+		return nil, fmt.Errorf("int8: conv weights: bad shape M=%d Cg=%d %dx%d group %d", M, Cg, KH, KW, group)
+	}
+	k := KH * KW * Cg
+	if len(w) < M*k {
+		return nil, fmt.Errorf("int8: conv weights: %d values, want %d", len(w), M*k)
+	}
+	if len(zb) != 0 && len(zb) != 1 && len(zb) != M {
+		return nil, fmt.Errorf("int8: conv weights: %d zero points for %d output channels", len(zb), M)
+	}
+	cw := &ConvWeights{M: M, Cg: Cg, KH: KH, KW: KW, Group: group, k: k}
+	zbAt := func(m int) int32 {
+		switch len(zb) {
+		case 0:
+			return 0
+		case 1:
+			return zb[0]
+		}
+		return zb[m]
+	}
+	for m := range M {
+		if zbAt(m) != 0 {
+			cw.zb = make([]int32, M)
+			for i := range cw.zb {
+				cw.zb[i] = zbAt(i)
+			}
+			break
+		}
+	}
+	mg := M / group
+	if Cg == 1 && mg == 1 {
+		taps := KH * KW
+		cw.dw = make([]int32, M*taps)
+		cw.dwSum = make([]int32, M)
+		for m := range M {
+			for t := range taps {
+				v := int32(w[m*taps+t]) - zbAt(m)
+				cw.dw[m*taps+t] = v
+				cw.dwSum[m] += v
+			}
+		}
+		return cw, nil
+	}
+	// W^T per group, rows ordered (kh, kw, c), padded with zero rows to a
+	// multiple of 4 so that patch rows need no copy in Gemm.
+	kp := (k + 3) &^ 3
+	bt := make([]int8, kp*mg)
+	cw.packed = make([]*PackedB, group)
+	cw.colSum = make([]int32, M)
+	for g := range group {
+		for j := range mg {
+			m := g*mg + j
+			for c := range Cg {
+				for t := range KH * KW {
+					bt[(t*Cg+c)*mg+j] = w[(m*Cg+c)*KH*KW+t]
+				}
+			}
+		}
+		cw.packed[g] = PackB(bt, kp, mg)
+		copy(cw.colSum[g*mg:], cw.packed[g].ColSums())
+	}
+	return cw, nil
+}
+
+// Depthwise reports whether the weights run the direct depthwise kernel.
+func (cw *ConvWeights) Depthwise() bool { return cw.dw != nil }
+
+// convBlockBytes bounds the patch rows one GEMM call reads.
+const convBlockBytes = 48 << 10
+
+// convPlan is the buffer layout of one Conv call.
+type convPlan struct {
+	cs, hp, wp, p int // transposed-input row stride, padded height and width, output positions
+	kp            int // reduction length padded to 4
+	rows          int // patch rows per block (multiple of mr)
+	blocks        int // blocks per group
+	xt            int // bytes of the transposed input (int32 words)
+	perThread     int // int32 words per thread
+}
+
+func (cw *ConvWeights) plan(s *ConvShape, threads int) convPlan {
+	var pl convPlan
+	pl.p = s.OH * s.OW
+	pl.hp, pl.wp = s.H+s.PadT+s.PadB, s.W+s.PadL+s.PadR
+	if cw.dw != nil {
+		// Padded plane (bytes) and accumulators, per thread.
+		pl.perThread = (pl.hp*pl.wp+3)/4 + pl.p
+		return pl
+	}
+	pl.kp = (cw.k + 3) &^ 3
+	pl.cs = s.C
+	if s.pointwise() {
+		pl.cs = pl.kp
+	}
+	pl.xt = (pl.hp*pl.wp*pl.cs + 3) / 4
+	pl.rows = max(mr, convBlockBytes/pl.kp/mr*mr)
+	pl.rows = min(pl.rows, (pl.p+mr-1)/mr*mr)
+	pl.blocks = (pl.p + pl.rows - 1) / pl.rows
+	mg := s.M / s.Group
+	// A block (bytes), C block, row sums.
+	pl.perThread = (pl.rows*pl.kp+3)/4 + pl.rows*mg + pl.rows
+	return pl
+}
+
+// ConvScratch returns the int32 words of workspace Conv needs for shape s
+// with up to threads parallel workers.
+func (cw *ConvWeights) ConvScratch(s *ConvShape, threads int) int {
+	pl := cw.plan(s, threads)
+	return pl.xt + s.M + max(threads, 1)*pl.perThread
+}
+
+// bytesOf views int32 words as bytes.
+func bytesOf(w []int32) []uint8 {
+	if len(w) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint8)(unsafe.Pointer(&w[0])), 4*len(w))
+}
+
+// ConvArgs are the run-time operands of one Conv call.
+type ConvArgs struct {
+	// X is one image, C x H x W; when Signed, it holds int8 values
+	// (stored as their bytes) and Zero is an int8 zero point.
+	X      []uint8
+	Signed bool
+	Zero   int32
+	// Bias is nil or one int32 per output channel, added to the
+	// accumulators before requantization.
+	Bias []int32
+	Req  *Requant
+	// WS is workspace of at least ConvScratch words.
+	WS []int32
+	// Threads bounds the parallel workers; Par runs fn over [0, n) in
+	// contiguous chunks (nil: serially).
+	Threads int
+	Par     func(n int, fn func(lo, hi int))
+}
+
+// Conv computes one image of a quantized convolution:
+//
+//	Y[m, p] = requant(sum_k (X'[p, k] - za) * (W[m, k] - zb[m]) + bias[m])
+//
+// with X' the input patches padded WITH THE ZERO POINT (so padding taps
+// contribute nothing). y (M x OH x OW, channel-major) receives uint8 or
+// int8 values per the requantization's range. int8 activations are
+// shifted to uint8 by +128 (zero point too), which changes no product of
+// zero-point-corrected values. The GEMM path transposes the padded image to
+// rows of channels, gathers patch rows in blocks that fit the L1/L2 cache,
+// multiplies them with the packed weights (1x1 convolutions use the
+// transposed image directly) and requantizes each block into Y; the
+// depthwise path runs a direct loop per channel. Results do not depend on
+// the tier or the thread count.
+func Conv[T uint8 | int8](tier kernel.Tier, s *ConvShape, cw *ConvWeights, a *ConvArgs, y []T) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if cw.M != s.M || cw.Group != s.Group || cw.Cg*s.Group != s.C || cw.KH != s.KH || cw.KW != s.KW {
+		return fmt.Errorf("int8: conv: weights M=%d Cg=%d %dx%d group %d do not match %+v", cw.M, cw.Cg, cw.KH, cw.KW, cw.Group, *s)
+	}
+	threads := max(a.Threads, 1)
+	if a.Par == nil {
+		threads = 1
+	}
+	pl := cw.plan(s, threads)
+	if len(a.X) < s.C*s.H*s.W || len(y) < s.M*pl.p || len(a.WS) < pl.xt+s.M+threads*pl.perThread {
+		return fmt.Errorf("int8: conv: short input, output or workspace")
+	}
+	if a.Bias != nil && len(a.Bias) < s.M {
+		return fmt.Errorf("int8: conv: %d bias values for %d channels", len(a.Bias), s.M)
+	}
+	za := a.Zero
+	var flip uint8
+	if a.Signed {
+		flip, za = 0x80, za+128
+	}
+	par := a.Par
+	if par == nil || threads == 1 {
+		par = func(n int, fn func(lo, hi int)) { fn(0, n) }
+	}
+	ws := a.WS
+	if cw.dw != nil {
+		par(threads, func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				c0, c1 := t*s.M/threads, (t+1)*s.M/threads
+				buf := ws[pl.xt+s.M+t*pl.perThread : pl.xt+s.M+(t+1)*pl.perThread]
+				convDepthwise(s, cw, &pl, a, flip, za, y, buf, c0, c1)
+			}
+		})
+		return nil
+	}
+	xt := bytesOf(ws[:pl.xt])[:pl.hp*pl.wp*pl.cs]
+	transposePad(xt, a.X, s, &pl, flip, uint8(za))
+	off := ws[pl.xt : pl.xt+s.M]
+	for m := range s.M {
+		var b, zb int32
+		if a.Bias != nil {
+			b = a.Bias[m]
+		}
+		if cw.zb != nil {
+			zb = cw.zb[m]
+		}
+		off[m] = b - za*cw.colSum[m] + int32(cw.k)*za*zb
+	}
+	jobs := s.Group * pl.blocks
+	par(threads, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			buf := ws[pl.xt+s.M+t*pl.perThread : pl.xt+s.M+(t+1)*pl.perThread]
+			for j := t * jobs / threads; j < (t+1)*jobs/threads; j++ {
+				convBlock(tier, s, cw, &pl, a, xt, off, y, buf, j/pl.blocks, j%pl.blocks)
+			}
+		}
+	})
+	return nil
+}
+
+// transposePad writes the image x (C x H x W) as rows of channels
+// xt[(ih*wp + iw)*cs + c] over the padded plane, padding with the zero
+// point z (and the row tail beyond C with 0), flipping the sign bit of
+// int8 inputs.
+func transposePad(xt, x []uint8, s *ConvShape, pl *convPlan, flip, z uint8) {
+	cs := pl.cs
+	for i := range xt {
+		xt[i] = z
+	}
+	if cs > s.C {
+		for p := range pl.hp * pl.wp {
+			clear(xt[p*cs+s.C : (p+1)*cs])
+		}
+	}
+	hw := s.H * s.W
+	for ih := range s.H {
+		rowOut := xt[((ih+s.PadT)*pl.wp+s.PadL)*cs:]
+		for c := range s.C {
+			src := x[c*hw+ih*s.W : c*hw+ih*s.W+s.W]
+			for iw, v := range src {
+				rowOut[iw*cs+c] = v ^ flip
+			}
+		}
+	}
+}
+
+// convBlock computes patch-row block bi of group g: gathers the block's
+// patches, runs the GEMM and requantizes into y.
+func convBlock[T uint8 | int8](tier kernel.Tier, s *ConvShape, cw *ConvWeights, pl *convPlan, a *ConvArgs, xt []uint8, off []int32, y []T, buf []int32, g, bi int) {
+	mg := s.M / s.Group
+	p0 := bi * pl.rows
+	rows := min(pl.rows, pl.p-p0)
+	kp, cg := pl.kp, cw.Cg
+	ab := bytesOf(buf[:(pl.rows*kp+3)/4])
+	cb := buf[(pl.rows*kp+3)/4:][:pl.rows*mg]
+	rs := buf[(pl.rows*kp+3)/4+pl.rows*mg:][:pl.rows]
+	var am []uint8
+	if s.pointwise() {
+		am = xt[p0*kp : (p0+rows)*kp]
+	} else {
+		am = ab[:rows*kp]
+		for r := range rows {
+			p := p0 + r
+			oh, ow := p/s.OW, p%s.OW
+			row := am[r*kp : (r+1)*kp]
+			t := 0
+			for kh := range s.KH {
+				ih := oh*s.SH + kh*s.DH
+				base := (ih*pl.wp+ow*s.SW)*pl.cs + g*cg
+				for kw := range s.KW {
+					src := base + kw*s.DW*pl.cs
+					copy(row[t*cg:(t+1)*cg], xt[src:src+cg])
+					t++
+				}
+			}
+			clear(row[cw.k:])
+		}
+	}
+	c := cb[:rows*mg]
+	Gemm(tier, c, am, rows, cw.packed[g])
+	if cw.zb != nil {
+		RowSums(am, rows, kp, rs)
+	}
+	r := a.Req
+	zero, lo, hi := int64(r.Zero), int64(r.Lo), int64(r.Hi)
+	for j := range mg {
+		m := g*mg + j
+		ch := r.channel(m)
+		mult, shift := int64(r.Mult[ch]), r.Shift[ch]
+		round := int64(1)<<(shift-1) - 1
+		o := off[m]
+		dst := y[m*pl.p+p0 : m*pl.p+p0+rows]
+		if cw.zb != nil && cw.zb[m] != 0 {
+			zb := cw.zb[m]
+			for i := range dst {
+				p := int64(c[i*mg+j]+o-zb*rs[i]) * mult
+				v := (p+round+((p>>shift)&1))>>shift + zero
+				dst[i] = T(min(max(v, lo), hi))
+			}
+			continue
+		}
+		for i := range dst {
+			p := int64(c[i*mg+j]+o) * mult
+			v := (p+round+((p>>shift)&1))>>shift + zero
+			dst[i] = T(min(max(v, lo), hi))
+		}
+	}
+}
+
+// convDepthwise runs the direct depthwise kernel for channels [c0, c1):
+// each channel's plane is copied into a buffer padded with the zero
+// point, accumulated tap by tap and requantized.
+func convDepthwise[T uint8 | int8](s *ConvShape, cw *ConvWeights, pl *convPlan, a *ConvArgs, flip uint8, za int32, y []T, buf []int32, c0, c1 int) {
+	hp, wp := pl.hp, pl.wp
+	plane := bytesOf(buf[:(hp*wp+3)/4])[:hp*wp]
+	acc := buf[(hp*wp+3)/4:][:pl.p]
+	taps := s.KH * s.KW
+	hw := s.H * s.W
+	for m := c0; m < c1; m++ {
+		for i := range plane {
+			plane[i] = uint8(za)
+		}
+		x := a.X[m*hw : (m+1)*hw]
+		for ih := range s.H {
+			row := plane[(ih+s.PadT)*wp+s.PadL:][:s.W]
+			src := x[ih*s.W : (ih+1)*s.W]
+			if flip == 0 {
+				copy(row, src)
+			} else {
+				for i, v := range src {
+					row[i] = v ^ flip
+				}
+			}
+		}
+		w := cw.dw[m*taps : (m+1)*taps]
+		for oh := range s.OH {
+			out := acc[oh*s.OW : (oh+1)*s.OW]
+			clear(out)
+			for kh := range s.KH {
+				in := plane[(oh*s.SH+kh*s.DH)*wp:][:wp]
+				for kw := range s.KW {
+					wv := w[kh*s.KW+kw]
+					if wv == 0 {
+						continue
+					}
+					src := in[kw*s.DW:]
+					if s.SW == 1 {
+						src = src[:len(out)]
+						for i, v := range src {
+							out[i] += wv * int32(v)
+						}
+						continue
+					}
+					for i := range out {
+						out[i] += wv * int32(src[i*s.SW])
+					}
+				}
+			}
+		}
+		var b int32
+		if a.Bias != nil {
+			b = a.Bias[m]
+		}
+		RequantRow(y[m*pl.p:(m+1)*pl.p], acc, a.Req, m, b-za*cw.dwSum[m])
+	}
+}
+
+// ConvRef is the plain reference of Conv for tests: direct loops over
+// (x - za) * (w - zb) with zero-point padding, bias, then requantization
+// (x holds int8 bytes when signed).
+func ConvRef[T uint8 | int8](s *ConvShape, w []int8, zb []int32, x []uint8, signed bool, za int32, bias []int32, r *Requant, y []T) {
+	cg, mg := s.C/s.Group, s.M/s.Group
+	for m := range s.M {
+		g := m / mg
+		var z int32
+		switch len(zb) {
+		case 1:
+			z = zb[0]
+		case s.M:
+			z = zb[m]
+		}
+		for oh := range s.OH {
+			for ow := range s.OW {
+				var acc int32
+				for c := range cg {
+					for kh := range s.KH {
+						for kw := range s.KW {
+							ih := oh*s.SH + kh*s.DH - s.PadT
+							iw := ow*s.SW + kw*s.DW - s.PadL
+							if ih < 0 || ih >= s.H || iw < 0 || iw >= s.W {
+								continue
+							}
+							xv := int32(x[((g*cg+c)*s.H+ih)*s.W+iw])
+							if signed {
+								xv = int32(int8(uint8(xv)))
+							}
+							wv := int32(w[((m*cg+c)*s.KH+kh)*s.KW+kw])
+							acc += (xv - za) * (wv - z)
+						}
+					}
+				}
+				if bias != nil {
+					acc += bias[m]
+				}
+				y[(m*s.OH+oh)*s.OW+ow] = T(r.One(acc, m))
+			}
+		}
+	}
+}
