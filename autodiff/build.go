@@ -258,7 +258,32 @@ func build(model *ir.Graph, loss ir.ValueID, opts Options) (*Program, error) {
 	if err := g.Verify(); err != nil {
 		return nil, fmt.Errorf("autodiff: built an invalid program: %w", err)
 	}
+	b.typeInternal()
 	return p, nil
+}
+
+// typeInternal gives the outputs of goslim-domain nodes without a declared
+// element type the type dtypeOf derives. Shape inference passes ops
+// outside ai.onnx by, so without it every value downstream of a
+// BatchNormTrain would have no static dtype and the session would pick
+// the generic float32 kernels (the tiered ones decline untyped inputs).
+func (b *builder) typeInternal() {
+	g := b.g
+	b.prod = g.Producers()
+	for ni := range g.Nodes {
+		n := &g.Nodes[ni]
+		if n.Domain != Domain {
+			continue
+		}
+		for _, o := range n.Outputs {
+			if o == ir.NoValue || g.Values[o].Type.DType != 0 {
+				continue
+			}
+			if dt := b.dtypeOf(o); dt != 0 {
+				g.Values[o].Type.DType = dt
+			}
+		}
+	}
 }
 
 // lossDeps marks the values the loss depends on.

@@ -30,15 +30,20 @@ func registerGradNN(t *kernel.Table) {
 //	ConvGradWeight(dY, X, W) -> (dW, dB)   (W only gives the shape)
 //	  dW[m, c, t] = sum_{n, o} dY[n, m, o] * X[n, g*C/G + c, pos(o,t)],  dB[m] = sum_{n, o} dY[n, m, o]
 //
-// float32 with at most three spatial axes runs fp32.Gemm with im2col
-// (weight) or col2im (input); float64 and higher ranks use direct loops.
-// Work is split into units fixed by the shapes (images x groups x channel
-// blocks for dX, groups x output-channel blocks for dW), each summed in a
-// fixed order, so results do not depend on the thread count.
+// float32 with at most three spatial axes runs the GEMM of the session's
+// tier (fp32.For(info.Tier)) with workspaces from Ctx.Scratch: dX of a
+// stride-1 convolution is the forward convolution of dY with the flipped,
+// transposed weights (fp32 Kernels.Conv), other strides use col2im; dW is
+// im2col(X) * dY^T. float64 and higher ranks use direct loops. Work is
+// split into units fixed by the shapes (images x groups [x channel blocks]
+// for dX, groups x output-channel blocks for dW), each summed in a fixed
+// order, so results do not depend on the thread count.
 type gradConvKernel struct {
 	win    nnWinAttrs
 	group  int
 	weight bool
+	// fk is the float32 GEMM of the session's tier.
+	fk fp32.Kernels
 }
 
 func gradBuildConv(weight bool) kernel.Builder {
@@ -54,7 +59,7 @@ func gradBuildConv(weight bool) kernel.Builder {
 		if g < 1 || g > nnMaxAttr {
 			return nil, info.Errorf("group %d must be positive", g)
 		}
-		return &gradConvKernel{win: win, group: int(g), weight: weight}, nil
+		return &gradConvKernel{win: win, group: int(g), weight: weight, fk: fp32.For(info.Tier)}, nil
 	}
 }
 
@@ -114,7 +119,7 @@ func (k *gradConvKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		}
 		switch {
 		case geom != nil:
-			gradConvInputF32(c, &p, geom, w.F32(), dy.F32(), dx.F32())
+			gradConvInputF32(c, k.fk, &p, geom, w.F32(), dy.F32(), dx.F32())
 		case dy.DType == tensor.Float32:
 			gradConvInputDirect(c, &p, w.F32(), dy.F32(), dx.F32())
 		default:
@@ -132,7 +137,7 @@ func (k *gradConvKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		}
 		switch {
 		case geom != nil:
-			gradConvWeightF32(c, &p, geom, x.F32(), dy.F32(), dw.F32())
+			gradConvWeightF32(c, k.fk, &p, geom, x.F32(), dy.F32(), dw.F32())
 		case dy.DType == tensor.Float32:
 			gradConvWeightDirect(c, &p, x.F32(), dy.F32(), dw.F32())
 		default:
@@ -195,29 +200,92 @@ func gradConvPointwise(g *fp32.ConvGeom) bool {
 	return true
 }
 
-// gradConvInputF32 computes dX with col2im: per image and group, col =
-// W_g^T * dY_g tile by tile, added into dX_g. Units are (image, group,
-// block of input channels): blocks write disjoint channels of dX.
-func gradConvInputF32(c *kernel.Ctx, p *convProblem, geom *fp32.ConvGeom, w, dy, dx []float32) {
+// gradConvFlipGeom returns, for a stride-1 convolution whose start padding
+// is at most dilation*(kernel-1) on every axis, the geometry of the
+// convolution that computes its input gradient: dY convolved with the
+// flipped, transposed weights,
+//
+//	dX[c, i] = sum_{m, t'} W[m, c, K-1-t'] * dY[m, i - pad' + t'*dil],  pad' = dil*(k-1) - pad,
+//
+// (out-of-range dY reads are zero), so the forward convolution kernels of
+// the tier compute it. ok is false for other convolutions.
+func gradConvFlipGeom(g *fp32.ConvGeom) (fg fp32.ConvGeom, ok bool) {
+	fg = fp32.ConvGeom{In: g.Out, Out: g.In, Kernel: g.Kernel, Stride: g.Stride, Dilation: g.Dilation}
+	for i := 0; i < 3; i++ {
+		if g.Stride[i] != 1 {
+			return fg, false
+		}
+		fg.Pad[i] = g.Dilation[i]*(g.Kernel[i]-1) - g.Pad[i]
+		if fg.Pad[i] < 0 {
+			return fg, false
+		}
+	}
+	return fg, true
+}
+
+// gradConvInputF32 computes dX. Stride-1 convolutions run the tier's
+// forward convolution on dY with the flipped, transposed weights (see
+// gradConvFlipGeom); units are (image, group). Others use col2im: per
+// image and group, col = W_g^T * dY_g tile by tile, added into dX_g; units
+// are (image, group, block of input channels), which write disjoint
+// channels of dX. Each unit is computed the same way whatever the thread
+// count.
+func gradConvInputF32(c *kernel.Ctx, fk fp32.Kernels, p *convProblem, geom *fp32.ConvGeom, w, dy, dx []float32) {
 	inSize, outSize, K := geom.InSize(), geom.OutSize(), geom.KernelSize()
 	cg, mg := p.c/p.g, p.m/p.g
 	kk := cg * K
-	pointwise := gradConvPointwise(geom)
+	flops := 2 * float64(p.n) * float64(p.m) * float64(outSize) * float64(kk)
+	if fg, ok := gradConvFlipGeom(geom); ok {
+		units := p.n * p.g
+		workers := nnWorkers(c, units, flops)
+		sizing := fp32.ConvOp{Geom: &fg, M: cg, Channels: mg, NCol: inSize, LdY: inSize}
+		per := fk.ConvScratch(&sizing)
+		nw := p.g * cg * mg * K
+		scratch := c.Scratch(nw + workers*per)
+		wf := scratch[:nw]
+		// wf[g][c][m*K + t'] = W[g*mg+m][c][K-1-t']
+		for gi := 0; gi < p.g; gi++ {
+			for m := 0; m < mg; m++ {
+				src := w[(gi*mg+m)*kk : (gi*mg+m+1)*kk]
+				for ci := 0; ci < cg; ci++ {
+					dst := wf[((gi*cg+ci)*mg+m)*K : ((gi*cg+ci)*mg+m+1)*K]
+					s := src[ci*K : (ci+1)*K]
+					for t := range dst {
+						dst[t] = s[K-1-t]
+					}
+				}
+			}
+		}
+		run := func(wi int) {
+			ws := scratch[nw+wi*per : nw+(wi+1)*per]
+			for u := wi; u < units; u += workers {
+				ni, gi := u/p.g, u%p.g
+				op := fp32.ConvOp{Geom: &fg, M: cg, Channels: mg, NCol: inSize, LdY: inSize,
+					X: dy[(ni*p.m+gi*mg)*outSize : (ni*p.m+(gi+1)*mg)*outSize],
+					W: wf[gi*cg*mg*K : (gi+1)*cg*mg*K],
+					Y: dx[(ni*p.c+gi*cg)*inSize : (ni*p.c+(gi+1)*cg)*inSize]}
+				fk.Conv(ws, &op)
+			}
+		}
+		if workers <= 1 {
+			run(0)
+			return
+		}
+		nnRunWorkers(c, workers, run)
+		return
+	}
 	cblocks := min(cg, 8)
 	cb := (cg + cblocks - 1) / cblocks
 	cblocks = (cg + cb - 1) / cb
 	tile := gradConvTile(outSize, cb*K)
 	units := p.n * p.g * cblocks
-	workers := nnWorkers(c, units, 2*float64(p.n)*float64(p.m)*float64(outSize)*float64(kk))
-	var scratch []float32
-	if !pointwise {
-		scratch = c.Scratch(workers * cb * K * tile)
-	}
+	workers := nnWorkers(c, units, flops)
+	gs := fk.Scratch(&fp32.GemmOp{M: cb * K, N: tile, K: mg})
+	per := cb*K*tile + gs
+	scratch := c.Scratch(workers * per)
 	nnRunWorkers(c, workers, func(wi int) {
-		var col []float32
-		if !pointwise {
-			col = scratch[wi*cb*K*tile : (wi+1)*cb*K*tile]
-		}
+		col := scratch[wi*per : wi*per+cb*K*tile]
+		ws := scratch[wi*per+cb*K*tile : (wi+1)*per]
 		for u := wi; u < units; u += workers {
 			bi := u % cblocks
 			gi := u / cblocks % p.g
@@ -227,67 +295,86 @@ func gradConvInputF32(c *kernel.Ctx, p *convProblem, geom *fp32.ConvGeom, w, dy,
 			dxb := dx[(ni*p.c+gi*cg+c0)*inSize : (ni*p.c+gi*cg+c0+nch)*inSize]
 			wg := w[gi*mg*kk:]
 			dyg := dy[(ni*p.m+gi*mg)*outSize : (ni*p.m+(gi+1)*mg)*outSize]
-			if pointwise {
-				fp32.Gemm(true, false, nch, inSize, mg, 1, wg[c0:], kk, dyg, outSize, 0, dxb, inSize)
-				continue
-			}
 			clear(dxb)
 			rows := nch * K
 			for col0 := 0; col0 < outSize; col0 += tile {
 				nc := min(tile, outSize-col0)
 				cm := col[:rows*nc]
-				fp32.Gemm(true, false, rows, nc, mg, 1, wg[c0*K:], kk, dyg[col0:], outSize, 0, cm, nc)
+				fk.Run(ws, &fp32.GemmOp{M: rows, N: nc, K: mg, Alpha: 1,
+					A: fp32.Mat{Data: wg[c0*K:], Ld: kk, Trans: true}, B: fp32.Mat{Data: dyg[col0:], Ld: outSize},
+					C: cm, LdC: nc})
 				geom.Col2im(dxb, cm, nch, col0, nc)
 			}
 		}
 	})
 }
 
+// gradConvWeightRows is the block of output channels of one dW unit.
+const gradConvWeightRows = 64
+
 // gradConvWeightF32 computes dW with im2col: per group and block of
-// output channels, dW_rows = sum over images and tiles of dY_rows * col^T.
-func gradConvWeightF32(c *kernel.Ctx, p *convProblem, geom *fp32.ConvGeom, x, dy, dw []float32) {
+// output channels, dW_rows^T = sum over images and column tiles of
+// col(X) * dY_rows^T (col as the packed left operand, read along its
+// rows), accumulated in a workspace and transposed into dW at the end.
+func gradConvWeightF32(c *kernel.Ctx, fk fp32.Kernels, p *convProblem, geom *fp32.ConvGeom, x, dy, dw []float32) {
 	inSize, outSize, K := geom.InSize(), geom.OutSize(), geom.KernelSize()
 	cg, mg := p.c/p.g, p.m/p.g
 	kk := cg * K
 	pointwise := gradConvPointwise(geom)
-	const rb = 16
+	rb := min(mg, gradConvWeightRows)
 	rblocks := (mg + rb - 1) / rb
 	tile := gradConvTile(outSize, kk)
 	units := p.g * rblocks
 	workers := nnWorkers(c, units, 2*float64(p.n)*float64(p.m)*float64(outSize)*float64(kk))
-	var scratch []float32
+	colN := 0
 	if !pointwise {
-		scratch = c.Scratch(workers * kk * tile)
+		colN = kk * tile
 	}
-	nnRunWorkers(c, workers, func(wi int) {
-		var col []float32
-		if !pointwise {
-			col = scratch[wi*kk*tile : (wi+1)*kk*tile]
-		}
+	gs := fk.Scratch(&fp32.GemmOp{M: kk, N: rb, K: tile})
+	per := colN + kk*rb + gs
+	scratch := c.Scratch(workers * per)
+	run := func(wi int) {
+		base := scratch[wi*per : (wi+1)*per]
+		col, acc, ws := base[:colN], base[colN:colN+kk*rb], base[colN+kk*rb:]
 		for u := wi; u < units; u += workers {
 			gi, r0 := u/rblocks, u%rblocks*rb
 			r1 := min(mg, r0+rb)
-			dwu := dw[(gi*mg+r0)*kk : (gi*mg+r1)*kk]
+			nr := r1 - r0
 			beta := float32(0)
 			for ni := 0; ni < p.n; ni++ {
 				xg := x[(ni*p.c+gi*cg)*inSize : (ni*p.c+(gi+1)*cg)*inSize]
 				dyu := dy[(ni*p.m+gi*mg+r0)*outSize : (ni*p.m+gi*mg+r1)*outSize]
 				for col0 := 0; col0 < outSize; col0 += tile {
 					nc := min(tile, outSize-col0)
-					bm, ldb := xg[col0:], inSize
+					am, lda := xg[col0:], inSize
 					if !pointwise {
 						geom.Im2col(col, xg, cg, col0, nc)
-						bm, ldb = col[:kk*nc], nc
+						am, lda = col[:kk*nc], nc
 					}
-					fp32.Gemm(false, true, r1-r0, kk, nc, 1, dyu[col0:], outSize, bm, ldb, beta, dwu, kk)
+					fk.Run(ws, &fp32.GemmOp{M: kk, N: nr, K: nc, Alpha: 1, Beta: beta,
+						A: fp32.Mat{Data: am, Ld: lda}, B: fp32.Mat{Data: dyu[col0:], Ld: outSize, Trans: true},
+						C: acc, LdC: nr})
 					beta = 1
 				}
 			}
+			dwu := dw[(gi*mg+r0)*kk : (gi*mg+r1)*kk]
 			if beta == 0 {
 				clear(dwu)
+				continue
+			}
+			for r := 0; r < nr; r++ {
+				row := dwu[r*kk : (r+1)*kk]
+				for j := range row {
+					row[j] = acc[j*nr+r]
+				}
 			}
 		}
-	})
+	}
+	if workers <= 1 {
+		run(0)
+		return
+	}
+	nnRunWorkers(c, workers, run)
 }
 
 // gradConvIter walks the output positions of a convolution window and,

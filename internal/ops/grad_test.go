@@ -14,13 +14,18 @@ import (
 // gradRun builds a goslim-domain op through the table and runs it once;
 // want lists the requested outputs (nil: all nOut).
 func gradRun(op string, attrs ir.Attrs, want []bool, threads int, in ...*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return gradRunTier(kernel.TierGeneric, op, attrs, want, threads, in...)
+}
+
+// gradRunTier is gradRun in a session of the given tier.
+func gradRunTier(tier kernel.Tier, op string, attrs ir.Attrs, want []bool, threads int, in ...*tensor.Tensor) ([]*tensor.Tensor, error) {
 	node := &ir.Node{Op: op, Domain: gradDomain, Name: "n", Attrs: attrs, Inputs: make([]ir.ValueID, len(in)), Outputs: make([]ir.ValueID, len(want))}
 	for i, w := range want {
 		if !w {
 			node.Outputs[i] = ir.NoValue
 		}
 	}
-	info := &kernel.Info{Node: node, Opset: 1, Inputs: make([]ir.Type, len(in)), Consts: make([]*tensor.Tensor, len(in))}
+	info := &kernel.Info{Node: node, Opset: 1, Inputs: make([]ir.Type, len(in)), Consts: make([]*tensor.Tensor, len(in)), Tier: tier}
 	k, _, err := NewTable().Lookup(info)
 	if err != nil {
 		return nil, err
@@ -107,6 +112,10 @@ var gradConvTCs = []gradConvTC{
 	{name: "3x3-pad", x: []int{2, 3, 7, 6}, w: []int{5, 3, 3, 3}, attrs: ir.Attrs{ir.IntsAttr("pads", 1, 1, 1, 1)}},
 	{name: "stride-dil-asym", x: []int{2, 4, 9, 8}, w: []int{3, 4, 3, 2},
 		attrs: ir.Attrs{ir.IntsAttr("strides", 2, 3), ir.IntsAttr("dilations", 2, 1), ir.IntsAttr("pads", 1, 0, 2, 1)}},
+	{name: "dil-stride1", x: []int{2, 3, 9, 8}, w: []int{4, 3, 3, 2},
+		attrs: ir.Attrs{ir.IntsAttr("dilations", 2, 1), ir.IntsAttr("pads", 1, 0, 2, 1)}},
+	// Padding beyond dilation*(kernel-1): dX takes the col2im path.
+	{name: "1x1-pad", x: []int{2, 3, 5, 4}, w: []int{4, 3, 1, 1}, attrs: ir.Attrs{ir.IntsAttr("pads", 1, 0, 1, 2)}},
 	{name: "groups", x: []int{3, 6, 5, 5}, w: []int{4, 3, 3, 3}, attrs: ir.Attrs{ir.IntAttr("group", 2)}},
 	{name: "depthwise-mult2", x: []int{2, 5, 8, 7}, w: []int{10, 1, 3, 3},
 		attrs: ir.Attrs{ir.IntAttr("group", 5), ir.StringAttr("auto_pad", "SAME_LOWER"), ir.IntsAttr("strides", 2, 2)}},
@@ -143,24 +152,26 @@ func TestGradConvF32(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var prevI, prevW []*tensor.Tensor
-			for _, th := range []int{1, 3, 8} {
-				gi, err := gradRun("ConvGradInput", tc.attrs, []bool{true}, th, dy, w, xs)
-				if err != nil {
-					t.Fatal(err)
+			for _, tier := range gradTiers() {
+				var prevI, prevW []*tensor.Tensor
+				for _, th := range []int{1, 3, 8} {
+					gi, err := gradRunTier(tier, "ConvGradInput", tc.attrs, []bool{true}, th, dy, w, xs)
+					if err != nil {
+						t.Fatal(err)
+					}
+					gw, err := gradRunTier(tier, "ConvGradWeight", tc.attrs, []bool{true, true}, th, dy, x, w)
+					if err != nil {
+						t.Fatal(err)
+					}
+					gradClose(t, tier.String()+" dX", gi[0], ref[0], 1e-5)
+					gradClose(t, tier.String()+" dW", gw[0], refW[0], 1e-5)
+					gradClose(t, tier.String()+" dB", gw[1], refW[1], 1e-5)
+					if prevI != nil {
+						gradBitEqual(t, "dX", prevI, gi)
+						gradBitEqual(t, "dW", prevW, gw)
+					}
+					prevI, prevW = gi, gw
 				}
-				gw, err := gradRun("ConvGradWeight", tc.attrs, []bool{true, true}, th, dy, x, w)
-				if err != nil {
-					t.Fatal(err)
-				}
-				gradClose(t, "dX", gi[0], ref[0], 1e-5)
-				gradClose(t, "dW", gw[0], refW[0], 1e-5)
-				gradClose(t, "dB", gw[1], refW[1], 1e-5)
-				if prevI != nil {
-					gradBitEqual(t, "dX", prevI, gi)
-					gradBitEqual(t, "dW", prevW, gw)
-				}
-				prevI, prevW = gi, gw
 			}
 			// dW alone and dB alone.
 			gb, err := gradRun("ConvGradWeight", tc.attrs, []bool{false, true}, 2, dy, x, w)
@@ -169,6 +180,17 @@ func TestGradConvF32(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gradTiers returns the kernel tiers this build and CPU run.
+func gradTiers() []kernel.Tier {
+	var ts []kernel.Tier
+	for _, t := range []kernel.Tier{kernel.TierGeneric, kernel.TierAVX2, kernel.TierAVX512} {
+		if t.Available() {
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }
 
 // TestGradConvDirectAdjoint checks the float64 direct loops against the
@@ -183,7 +205,7 @@ func TestGradConvDirectAdjoint(t *testing.T) {
 		}
 		return s
 	}
-	for _, tc := range gradConvTCs[:7] {
+	for _, tc := range gradConvTCs[:9] {
 		x := gradRand(r, tensor.Float64, tc.x...)
 		w := gradRand(r, tensor.Float64, tc.w...)
 		y, err := shapeRun("Conv", 13, tc.attrs, 1, 1, x, w)
