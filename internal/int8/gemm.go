@@ -1,38 +1,46 @@
 package int8
 
-import "github.com/goslim/goslim/internal/kernel"
+import (
+	"fmt"
 
-// Tile sizes of the micro-kernels: mr rows of A by nr columns of B (two
-// 16-lane int32 vectors).
+	"github.com/goslim/goslim/internal/kernel"
+)
+
+// Layout constants shared by every kernel.
 const (
-	mr = 12
-	nr = 32
-	kc = 256 // k-groups (of 4) per cache block
+	nr     = 32  // columns per packed panel of B
+	kc     = 256 // k-groups (of 4) per cache block
+	kAlign = 64  // K is stored padded with zeros to a multiple of kAlign (AMX tiles read 64 k-values)
 )
 
 // PackedB is a K x N int8 matrix packed for Gemm: panels of nr columns;
 // inside a panel, for each group g of 4 k-values, nr columns of 4 bytes
 // (B[4g..4g+3][j]), so one 64-byte load gives 16 int32 lanes of 4 int8
-// each, as VPDPBUSD wants. K is padded with zero rows to a multiple of 4
-// and N with zero columns to a multiple of nr.
+// each, as VPDPBUSD wants (and a 16-column half is an AMX B-tile row).
+// K is stored padded with zero rows to a multiple of 64 and N with zero
+// columns to a multiple of nr. A PackedB is read-only after PackB and safe
+// for concurrent use; every Kernel reads the same layout.
 type PackedB struct {
-	K, N   int
-	kp     int     // K rounded up to a multiple of 4
-	data   []int8  // panels, each kp*nr bytes
-	colSum []int32 // column sums of B
+	K, N     int
+	kp       int     // K rounded up to a multiple of 4: the groups kernels iterate
+	ks       int     // K rounded up to kAlign: the rows stored per panel
+	data     []int8  // panels, each ks*nr bytes
+	colSum   []int32 // column sums of B
+	pairSafe bool    // no pair of adjacent k-values can saturate VPMADDUBSW
 }
 
 // PackB packs the row-major K x N matrix b (len >= K*N) once, e.g. for
 // constant weights. It panics if K or N is not positive or b is short.
 func PackB(b []int8, K, N int) *PackedB {
 	if K <= 0 || N <= 0 || len(b) < K*N {
-		panic("int8: PackB: bad shape")
+		panic(fmt.Sprintf("int8: PackB: bad shape K=%d N=%d with %d values", K, N, len(b)))
 	}
 	kp := (K + 3) &^ 3
+	ks := (K + kAlign - 1) / kAlign * kAlign
 	np := (N + nr - 1) / nr
-	p := &PackedB{K: K, N: N, kp: kp, data: make([]int8, np*kp*nr), colSum: ColSums(b, K, N, nil)}
+	p := &PackedB{K: K, N: N, kp: kp, ks: ks, data: make([]int8, np*ks*nr), colSum: ColSums(b, K, N, nil)}
 	for pi := range np {
-		panel := p.data[pi*kp*nr : (pi+1)*kp*nr]
+		panel := p.data[pi*ks*nr : (pi+1)*ks*nr]
 		j0 := pi * nr
 		jn := min(nr, N-j0)
 		for k := range K {
@@ -43,11 +51,68 @@ func PackB(b []int8, K, N int) *PackedB {
 			}
 		}
 	}
+	p.pairSafe = pairsSafe(b, K, N)
 	return p
+}
+
+// pairsSafe reports whether, for every column and every pair of k-values
+// (2h, 2h+1), a0*b0 + a1*b1 stays in int16 for all uint8 a0, a1: the
+// positive weights of the pair sum to at most 128 and the negative ones
+// to at least -128 (255*128 = 32640). Weights with |w| <= 64 always pass.
+func pairsSafe(b []int8, K, N int) bool {
+	for k := 0; k < K; k += 2 {
+		r0 := b[k*N : k*N+N]
+		var r1 []int8
+		if k+1 < K {
+			r1 = b[(k+1)*N : (k+1)*N+N]
+		}
+		for j, v0 := range r0 {
+			var v1 int8
+			if r1 != nil {
+				v1 = r1[j]
+			}
+			pos := max(int(v0), 0) + max(int(v1), 0)
+			neg := min(int(v0), 0) + min(int(v1), 0)
+			if pos > 128 || neg < -128 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ColSums returns the column sums of B (computed at packing).
 func (p *PackedB) ColSums() []int32 { return p.colSum }
+
+// SaturationFree reports whether VPMADDUBSW cannot saturate on these
+// weights, so the AVX2 kernel takes its fast path (otherwise it takes an
+// exact path about half as fast; both equal GemmRef).
+func (p *PackedB) SaturationFree() bool { return p.pairSafe }
+
+// PackedA is an M x K uint8 matrix copied into rows of a 64-byte multiple,
+// zero padded, with spare zero rows, so every kernel reads it in place
+// without a tail copy (useful when A is constant or reused across several
+// products).
+type PackedA struct {
+	M, K int
+	ld   int // row stride: K rounded up to kAlign
+	data []uint8
+}
+
+// PackA copies the row-major M x K matrix a (leading dimension lda >= K)
+// into a PackedA. It panics on a bad shape or a short slice.
+func PackA(a []uint8, M, K, lda int) *PackedA {
+	if M <= 0 || K <= 0 || lda < K || len(a) < (M-1)*lda+K {
+		panic(fmt.Sprintf("int8: PackA: bad shape M=%d K=%d lda=%d with %d values", M, K, lda, len(a)))
+	}
+	ld := (K + kAlign - 1) / kAlign * kAlign
+	rows := (M+31)/32*32 + 32
+	p := &PackedA{M: M, K: K, ld: ld, data: make([]uint8, rows*ld)}
+	for m := range M {
+		copy(p.data[m*ld:m*ld+K], a[m*lda:m*lda+K])
+	}
+	return p
+}
 
 // RowSums stores in dst (grown if short; returned) the row sums of the
 // row-major M x K uint8 matrix a.
@@ -104,63 +169,239 @@ func GemmRef(c []int32, a []uint8, b []int8, M, N, K int) {
 	}
 }
 
-// Gemm computes c = a * b (c row-major M x b.N, a row-major M x b.K).
-// Tiers kernel.TierVNNI and above run the AVX-512 VNNI kernel when the
-// CPU and build allow it; lower tiers (and -tags noasm) run pure Go. Both
-// give exactly GemmRef's result. When K is not a multiple of 4, or for
-// the last rows when M is not a multiple of 12, A is copied into a
-// zero-padded buffer.
+// Gemm computes c = a * b (c row-major M x b.N, a row-major M x b.K) with
+// the kernel For(t). Every kernel gives exactly GemmRef's result. Gemm
+// allocates nothing; it runs on the calling goroutine (see
+// Kernel.RunParallel and Task for threads).
 func Gemm(t kernel.Tier, c []int32, a []uint8, M int, b *PackedB) {
 	if M <= 0 {
 		return
 	}
-	K, N, kp := b.K, b.N, b.kp
-	_ = a[M*K-1]
-	_ = c[M*N-1]
-	useVNNI := t >= kernel.TierVNNI && hasVNNI && kernel.TierVNNI.Available()
-	lda := K
-	if K != kp {
-		pa := make([]uint8, M*kp)
-		for m := range M {
-			copy(pa[m*kp:], a[m*K:m*K+K])
-		}
-		a, lda = pa, kp
+	For(t).Run(&GemmOp{M: M, A: a, B: b, C: c})
+}
+
+// GemmOp is one product C (+)= A * B: A is M x B.K (uint8, row-major with
+// leading dimension LdA, 0 meaning B.K; or PA when set), C is M x B.N
+// (int32, leading dimension LdC, 0 meaning B.N). With Accumulate, C +=
+// A*B; otherwise C is overwritten (never read). Only the M x N elements of
+// C are written.
+type GemmOp struct {
+	M          int
+	A          []uint8
+	LdA        int
+	PA         *PackedA
+	B          *PackedB
+	C          []int32
+	LdC        int
+	Accumulate bool
+}
+
+// Run computes op on the calling goroutine; it allocates nothing. It
+// panics on inconsistent dimensions or short slices.
+func (k Kernel) Run(op *GemmOp) {
+	var t Task
+	t.Kernel, t.Op = k, *op
+	n := t.Split(1)
+	t.Run(0, n)
+}
+
+// Parallelizer runs t.Run over [0, n) split into contiguous chunks, one
+// per thread, and returns when all are done; *kernel.Ctx implements it.
+type Parallelizer interface {
+	ParallelTask(n int, t kernel.Task)
+}
+
+// RunParallel computes op split across up to threads threads through par.
+// With threads <= 1 it is Run (nothing allocated); otherwise it allocates
+// one Task (use a long-lived Task to avoid even that).
+func (k Kernel) RunParallel(op *GemmOp, threads int, par Parallelizer) {
+	if threads <= 1 || par == nil {
+		k.Run(op)
+		return
 	}
-	kg := kp / 4
-	mFull := M / mr * mr
-	var tail []uint8
-	if mFull < M {
-		tail = make([]uint8, mr*kp)
-		for m := mFull; m < M; m++ {
-			copy(tail[(m-mFull)*kp:], a[m*lda:m*lda+K])
-		}
+	t := &Task{Kernel: k, Op: *op}
+	par.ParallelTask(t.Split(threads), t)
+}
+
+// Task is a GemmOp split into independent units (row tiles or column
+// tiles of C) for kernel.Ctx.ParallelTask. Keep it in a long-lived struct
+// (a kernel's state) so passing it allocates nothing:
+//
+//	t.Kernel, t.Op = int8.For(tier), op
+//	ctx.ParallelTask(t.Split(ctx.Threads), &t)
+type Task struct {
+	Kernel Kernel
+	Op     GemmOp
+
+	im        impl
+	a         []uint8
+	lda, ldc  int
+	rowsAvail int  // rows a kernel may read in place (M, or PackedA's stored rows)
+	alongN    bool // units are column tiles (else row tiles)
+}
+
+// Split checks the operation, prepares the kernel and returns the number
+// of units to hand to Run (0 when there is nothing to compute). threads
+// only chooses whether to split rows or columns.
+func (t *Task) Split(threads int) int {
+	op := &t.Op
+	if op.B == nil {
+		panic("int8: Gemm without B")
 	}
+	M, K, N := op.M, op.B.K, op.B.N
+	if M <= 0 {
+		return 0
+	}
+	t.ldc = op.LdC
+	if t.ldc == 0 {
+		t.ldc = N
+	}
+	if t.ldc < N || len(op.C) < (M-1)*t.ldc+N {
+		panic(fmt.Sprintf("int8: Gemm C has %d values with leading dimension %d, want a %dx%d matrix", len(op.C), t.ldc, M, N))
+	}
+	if op.PA != nil {
+		if op.PA.M != M || op.PA.K != K {
+			panic(fmt.Sprintf("int8: PackedA is %dx%d, want %dx%d", op.PA.M, op.PA.K, M, K))
+		}
+		t.a, t.lda, t.rowsAvail = op.PA.data, op.PA.ld, len(op.PA.data)/op.PA.ld
+	} else {
+		t.lda = op.LdA
+		if t.lda == 0 {
+			t.lda = K
+		}
+		if t.lda < K || len(op.A) < (M-1)*t.lda+K {
+			panic(fmt.Sprintf("int8: Gemm A has %d values with leading dimension %d, want a %dx%d matrix", len(op.A), t.lda, M, K))
+		}
+		t.a, t.rowsAvail = op.A, M
+	}
+	t.im = t.Kernel.impl(op.B.pairSafe)
+	mTiles := (M + t.im.mr - 1) / t.im.mr
+	nTiles := (N + t.im.nc - 1) / t.im.nc
+	t.alongN = threads > 1 && mTiles < 2*threads && nTiles > mTiles
+	if t.alongN {
+		return nTiles
+	}
+	return mTiles
+}
+
+// Run computes units [lo, hi) (see Split); it implements kernel.Task.
+func (t *Task) Run(lo, hi int) {
+	M, N := t.Op.M, t.Op.B.N
+	r0, r1, j0, j1 := 0, M, 0, (N+t.im.nc-1)/t.im.nc
+	if t.alongN {
+		j0, j1 = lo, hi
+	} else {
+		r0, r1 = lo*t.im.mr, min(hi*t.im.mr, M)
+	}
+	if r0 >= r1 || j0 >= j1 {
+		return
+	}
+	if t.im.amx {
+		t.runAMX(r0, r1, j0, j1)
+		return
+	}
+	mr, kp := t.im.mr, t.Op.B.kp
+	// Tiles from mt on are copied: they would read rows past M or bytes
+	// past the end of A (the kernels read whole groups of 4 k-values, and
+	// asm kernels always read mr rows).
+	mt := r0
+	for mt+mr <= r1 && mt+mr <= t.rowsAvail && (mt+mr-1)*t.lda+kp <= len(t.a) {
+		mt += mr
+	}
+	if mt < r1 {
+		if r1-mt > 2*mr {
+			panic("int8: internal error: tail too long")
+		}
+		t.unitTail(r0, mt, r1, j0, j1)
+		return
+	}
+	t.unit(r0, mt, r1, j0, j1, nil)
+}
+
+// maxTail is the tail buffer size: 2 tiles of the tallest non-AMX kernel
+// (12 rows) by one K block.
+const maxTail = 2 * 12 * 4 * kc
+
+// unitTail is unit with a tail buffer on this goroutine's stack.
+func (t *Task) unitTail(r0, mt, r1, j0, j1 int) {
+	var buf [maxTail]uint8
+	t.unit(r0, mt, r1, j0, j1, buf[:])
+}
+
+// unit computes rows [r0, r1) by column tiles [j0, j1): rows [r0, mt)
+// read A in place, rows [mt, r1) through buf, one K block at a time.
+func (t *Task) unit(r0, mt, r1, j0, j1 int, buf []uint8) {
+	b, a, lda, ldc, im := t.Op.B, t.a, t.lda, t.ldc, &t.im
+	K, N, kg, mr, nc := b.K, b.N, b.kp/4, im.mr, im.nc
+	c := t.Op.C
 	for g0 := 0; g0 < kg; g0 += kc {
 		gn := min(kc, kg-g0)
-		for p0 := 0; p0 < N; p0 += nr {
-			bp := b.data[p0/nr*kp*nr+g0*nr*4 : (p0/nr+1)*kp*nr]
-			nc := min(nr, N-p0)
-			for m0 := 0; m0 < M; m0 += mr {
-				ap, ld, rows := a[m0*lda+4*g0:], lda, mr
-				if m0 >= mFull {
-					ap, ld, rows = tail[4*g0:], kp, M-m0
-				}
-				cp := c[m0*N+p0:]
-				if useVNNI {
-					tileVNNIGo(gn, ap, ld, bp, cp, N, rows, nc, g0 > 0)
-				} else {
-					tileGo(gn, ap, ld, bp, cp, N, rows, nc, g0 > 0)
-				}
+		acc := g0 > 0 || t.Op.Accumulate
+		ldt := 4 * gn
+		if mt < r1 {
+			k0, k1 := 4*g0, min(4*(g0+gn), K)
+			for r := mt; r < r1; r++ {
+				row := buf[(r-mt)*ldt : (r-mt+1)*ldt]
+				n := copy(row, a[r*lda+k0:r*lda+k1])
+				clear(row[n:])
+			}
+		}
+		for j := j0; j < j1; j++ {
+			col := j * nc
+			ncols := min(nc, N-col)
+			bp := b.data[col/nr*b.ks*nr+g0*nr*4+(col%nr)*4:]
+			for m0 := r0; m0 < mt; m0 += mr {
+				im.call(gn, a[m0*lda+4*g0:], lda, bp, c[m0*ldc+col:], ldc, mr, ncols, acc)
+			}
+			for m0 := mt; m0 < r1; m0 += mr {
+				im.call(gn, buf[(m0-mt)*ldt:], ldt, bp, c[m0*ldc+col:], ldc, min(mr, r1-m0), ncols, acc)
 			}
 		}
 	}
 }
 
-// tileGo is the pure-Go micro-kernel: c[r*ldc+j] = sum over kg groups of
+// call runs the micro-kernel: c[r*ldc+j] (+)= sum over kg groups of 4
+// k-values of a[r*lda+4g+t]*b[g*128+4j+t], for r < rows, j < ncols; with
+// acc it adds to c. Assembly kernels read mr rows of a whatever rows is.
+func (im *impl) call(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
+	switch im.tile {
+	case tVNNI:
+		tileVNNIGo(kg, a, lda, b, c, ldc, rows, ncols, acc)
+	case tAVXVNNI:
+		tileAVXVNNIGo(kg, a, lda, b, c, ldc, rows, ncols, acc)
+	case tAVX2:
+		tileAVX2Go(kg, a, lda, b, c, ldc, rows, ncols, acc)
+	case tAVX2X:
+		tileAVX2XGo(kg, a, lda, b, c, ldc, rows, ncols, acc)
+	default:
+		tileGo(kg, a, lda, b, c, ldc, rows, ncols, acc)
+	}
+}
+
+// impl is a kernel's tile shape and micro-kernel.
+type impl struct {
+	mr, nc int // rows and columns of a tile (nc 32: a whole panel; 16: half)
+	tile   tileKind
+	amx    bool
+}
+
+// tileKind names a micro-kernel; impl.call dispatches with a switch
+// rather than a func value so buffers passed to it stay on the stack.
+type tileKind int
+
+const (
+	tGo tileKind = iota
+	tVNNI
+	tAVXVNNI
+	tAVX2
+	tAVX2X
+)
+
+// tileGo is the pure-Go micro-kernel (nr columns; rows <= 12 read): c[r*ldc+j] = sum over kg groups of
 // 4 k-values of a[r*lda+4g+t]*b[g*128+4j+t], for r < rows, j < ncols.
 // It runs four rows at a time, then single rows. With acc it adds to c.
 func tileGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
-	b = b[:kg*nr*4]
+	b = b[:(kg-1)*nr*4+nr*4]
 	r := 0
 	for ; r+3 < rows; r += 4 {
 		var acc0, acc1, acc2, acc3 [nr]int32

@@ -2,10 +2,15 @@
 
 package int8
 
+import "golang.org/x/sys/cpu"
+
 //go:generate go run gen_tile.go
 
-// hasVNNI reports whether the VNNI kernel is built.
-const hasVNNI = true
+// hasAsm reports whether the assembly kernels are built.
+const hasAsm = true
+
+// hasAVXVNNI reports whether the CPU has AVX-VNNI (VEX VPDPBUSD).
+func hasAVXVNNI() bool { return cpu.X86.HasAVXVNNI }
 
 // tileVNNI is the AVX-512 VNNI micro-kernel (12 x 32 register tile, 24 zmm
 // accumulators, VPDPBUSD); its pure-Go twin is tileGo. It reads 12 rows of
@@ -15,23 +20,87 @@ const hasVNNI = true
 //go:noescape
 func tileVNNI(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, acc int)
 
-// tileVNNIGo checks the slices and calls tileVNNI (acc: add to c) (kg >= 1, 1 <= rows <=
-// 12, 1 <= ncols <= 32); a must hold 12 rows.
-func tileVNNIGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
-	if kg < 1 || rows < 1 || rows > mr || ncols < 1 || ncols > nr || lda < 4*kg {
+// tileAVXVNNI is the AVX-VNNI micro-kernel (6 x 16, VEX VPDPBUSD ymm). Like
+// the other 16-column kernels it reads 6 rows of a, groups of b 128 bytes
+// apart, and stores rows rows and ncols (<= 16) columns of c; with acc !=
+// 0 it adds to c.
+//
+//go:noescape
+func tileAVXVNNI(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows, ncols, acc int)
+
+// tileAVX2 is the AVX2 micro-kernel (6 x 16, VPMADDUBSW + VPMADDWD),
+// exact only when PackedB.pairSafe.
+//
+//go:noescape
+func tileAVX2(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows, ncols, acc int)
+
+// tileAVX2X is the exact AVX2 micro-kernel for any weights (4 x 16).
+//
+//go:noescape
+func tileAVX2X(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows, ncols, acc int)
+
+// checkTile panics unless the slices hold what a kernel of mr rows by nc
+// columns reads and writes.
+func checkTile(mr, nc, kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int) {
+	if kg < 1 || rows < 1 || rows > mr || ncols < 1 || ncols > nc || lda < 1 {
 		panic("int8: bad tile")
 	}
 	_ = a[(mr-1)*lda+4*kg-1]
-	_ = b[kg*nr*4-1]
+	_ = b[(kg-1)*nr*4+4*nc-1]
 	_ = c[(rows-1)*ldc+ncols-1]
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// tileVNNIGo checks the slices and calls tileVNNI (kg >= 1, 1 <= rows <=
+// 12, 1 <= ncols <= 32); a must hold 12 rows.
+func tileVNNIGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
+	checkTile(12, 32, kg, a, lda, b, c, ldc, rows, ncols)
 	m0 := uint64(1)<<min(ncols, 16) - 1
 	m1 := uint64(0)
 	if ncols > 16 {
 		m1 = uint64(1)<<(ncols-16) - 1
 	}
-	ac := 0
-	if acc {
-		ac = 1
+	tileVNNI(kg, &a[0], lda, &b[0], &c[0], ldc, rows, m0, m1, b2i(acc))
+}
+
+// tileAVXVNNIGo checks the slices and calls tileAVXVNNI.
+func tileAVXVNNIGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
+	checkTile(6, 16, kg, a, lda, b, c, ldc, rows, ncols)
+	tileAVXVNNI(kg, &a[0], lda, &b[0], &c[0], ldc, rows, ncols, b2i(acc))
+}
+
+// tileAVX2Go checks the slices and calls tileAVX2.
+func tileAVX2Go(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
+	checkTile(6, 16, kg, a, lda, b, c, ldc, rows, ncols)
+	tileAVX2(kg, &a[0], lda, &b[0], &c[0], ldc, rows, ncols, b2i(acc))
+}
+
+// tileAVX2XGo checks the slices and calls tileAVX2X.
+func tileAVX2XGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
+	checkTile(4, 16, kg, a, lda, b, c, ldc, rows, ncols)
+	tileAVX2X(kg, &a[0], lda, &b[0], &c[0], ldc, rows, ncols, b2i(acc))
+}
+
+// asmImpl returns the tiles of an assembly kernel.
+func asmImpl(k Kernel, pairSafe bool) (impl, bool) {
+	switch k {
+	case KernelVNNI:
+		return impl{mr: 12, nc: 32, tile: tVNNI}, true
+	case KernelAVXVNNI:
+		return impl{mr: 6, nc: 16, tile: tAVXVNNI}, true
+	case KernelAVX2:
+		if pairSafe {
+			return impl{mr: 6, nc: 16, tile: tAVX2}, true
+		}
+		return impl{mr: 4, nc: 16, tile: tAVX2X}, true
+	case KernelAMX:
+		return amxImpl()
 	}
-	tileVNNI(kg, &a[0], lda, &b[0], &c[0], ldc, rows, m0, m1, ac)
+	return impl{}, false
 }

@@ -2,10 +2,32 @@
 
 package int8
 
-// hasVNNI reports whether the VNNI kernel is built (not without assembly).
-const hasVNNI = false
+// hasAsm reports whether the assembly kernels are built (not here).
+const hasAsm = false
 
-// tileVNNIGo is never called without assembly.
+// hasAMXKernel reports whether the AMX kernel is built (not here).
+const hasAMXKernel = false
+
+func hasAVXVNNI() bool { return false }
+
+// asmImpl has no assembly kernels to offer.
+func asmImpl(Kernel, bool) (impl, bool) { return impl{}, false }
+
+// runAMX is never called without assembly.
+func (t *Task) runAMX(r0, r1, j0, j1 int) { panic("int8: AMX kernel in a noasm build") }
+
 func tileVNNIGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
+	panic("int8: assembly kernel in a noasm build")
+}
+
+func tileAVXVNNIGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
+	panic("int8: assembly kernel in a noasm build")
+}
+
+func tileAVX2Go(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
+	panic("int8: assembly kernel in a noasm build")
+}
+
+func tileAVX2XGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
 	panic("int8: assembly kernel in a noasm build")
 }
