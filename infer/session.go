@@ -64,6 +64,10 @@ type Options struct {
 	// with a bias Add, elementwise arithmetic with an activation) into
 	// internal kernels.
 	NoFusion bool
+	// NoInt8Lowering disables the INT8 lowering of QDQ patterns into
+	// integer kernels (lower_int8.go), leaving DequantizeLinear -> FP32 op
+	// -> QuantizeLinear as written; GOSLIM_INT8=off does the same.
+	NoInt8Lowering bool
 }
 
 // NodeKernel records which implementation runs a node. Every node of the
@@ -81,6 +85,9 @@ type NodeKernel struct {
 	// FusedInto is the index of the node whose kernel also computes this
 	// node (its value is never materialized), or -1.
 	FusedInto int
+	// Note says why a node of a quantized (QDQ) pattern stayed in FP32
+	// instead of being lowered to an integer kernel; empty otherwise.
+	Note string
 }
 
 type step struct {
@@ -218,30 +225,36 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 	for i := range absorbedBy {
 		absorbedBy[i] = -1
 	}
-	if !opts.NoFusion {
-		protect := func(id ir.ValueID) bool { return s.isOut[id] || s.kept[id] || s.tapped[id] }
-		accept := func(f *fusion) bool {
-			if s.exec.Opsets == nil {
-				s.exec.Opsets = map[string]int64{}
+	protect := func(id ir.ValueID) bool { return s.isOut[id] || s.kept[id] || s.tapped[id] }
+	accept := func(f *fusion) bool {
+		for _, a := range append([]int{f.head}, f.absorbed...) {
+			if _, ok := built[a]; ok || absorbedBy[a] >= 0 {
+				return false // already in a lowered group
 			}
-			if _, ok := s.exec.Opsets[FusedDomain]; !ok {
-				s.exec.Opsets[FusedDomain] = 1
-			}
-			orig := s.exec.Nodes[f.head]
-			s.exec.Nodes[f.head] = f.node
-			k, e, err := table.Lookup(s.info(f.head, tier))
-			if err != nil {
-				// No kernel takes the fused node: try another group.
-				s.exec.Nodes[f.head] = orig
-				return false
-			}
-			built[f.head] = builtKernel{k, e}
-			stepAt[f.at] = f.head
-			for _, a := range f.absorbed {
-				absorbedBy[a] = f.head
-			}
-			return true
 		}
+		if s.exec.Opsets == nil {
+			s.exec.Opsets = map[string]int64{}
+		}
+		if _, ok := s.exec.Opsets[FusedDomain]; !ok {
+			s.exec.Opsets[FusedDomain] = 1
+		}
+		orig := s.exec.Nodes[f.head]
+		s.exec.Nodes[f.head] = f.node
+		k, e, err := table.Lookup(s.info(f.head, tier))
+		if err != nil {
+			// No kernel takes the fused node: try another group.
+			s.exec.Nodes[f.head] = orig
+			return false
+		}
+		built[f.head] = builtKernel{k, e}
+		stepAt[f.at] = f.head
+		for _, a := range f.absorbed {
+			absorbedBy[a] = f.head
+		}
+		return true
+	}
+	notes := s.lowerInt8(order, table, tier, protect, accept)
+	if !opts.NoFusion {
 		planFusions(s.exec, order, protect, accept)
 	}
 	s.pool = kernel.NewPool(opts.Threads)
@@ -286,6 +299,7 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 			out:   make([]*tensor.Tensor, len(xn.Outputs)),
 			inIDs: xn.Inputs, outIDs: xn.Outputs})
 	}
+	s.annotateInt8(notes)
 	for id := range s.exec.Values {
 		if s.exec.Values[id].Const != nil {
 			s.consts = append(s.consts, ir.ValueID(id))
@@ -293,7 +307,7 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 	}
 	// Lifetimes: a computed value dies after its last reader, unless it is
 	// a graph output or kept.
-	last := make([]int, len(g.Values))
+	last := make([]int, len(s.exec.Values))
 	for i := range last {
 		last[i] = -1
 	}

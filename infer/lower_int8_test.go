@@ -1,0 +1,439 @@
+package infer_test
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/goslim/goslim/dataset"
+	"github.com/goslim/goslim/infer"
+	"github.com/goslim/goslim/internal/kernel"
+	"github.com/goslim/goslim/internal/ops"
+	"github.com/goslim/goslim/ir"
+	"github.com/goslim/goslim/npy"
+	"github.com/goslim/goslim/ptq"
+	"github.com/goslim/goslim/tensor"
+	"github.com/goslim/goslim/zoo"
+)
+
+// int8Model is a QDQ model made by goslim ptq from a zoo architecture with
+// random weights, calibrated on random images.
+type int8Model struct {
+	name string
+	g    *ir.Graph
+	in   tensor.Shape // one sample
+}
+
+func randImages(seed uint64, n int, shape tensor.Shape) *tensor.Tensor {
+	r := rand.New(rand.NewPCG(seed, 7))
+	sh := append(tensor.Shape{n}, shape...)
+	d := make([]float32, sh.Size())
+	for i := range d {
+		d[i] = r.Float32()
+	}
+	return tensor.FromFloat32(sh, d)
+}
+
+// quantizeZoo builds spec with zoo and quantizes it with goslim ptq.
+func quantizeZoo(t testing.TB, spec string, o zoo.Options, cfg *ptq.Config) int8Model {
+	t.Helper()
+	g, err := zoo.Build(spec, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := g.Values[g.Inputs[0]].Type
+	var shape tensor.Shape
+	for _, d := range in.Shape[1:] {
+		shape = append(shape, int(d.Size))
+	}
+	x := randImages(1, 32, shape)
+	path := filepath.Join(t.TempDir(), "calib.npy")
+	if err := npy.WriteFile(path, x); err != nil {
+		t.Fatal(err)
+	}
+	cal, err := dataset.Open("npy:"+path, dataset.Options{BatchSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg == nil {
+		cfg = ptq.DefaultConfig()
+	}
+	out, err := ptq.Run(context.Background(), g, cfg, ptq.Options{Calib: cal, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int8Model{name: spec, g: out.Graph, in: shape}
+}
+
+// outputStep returns the scale of the DequantizeLinear that produces the
+// graph's first output (the size of one output quantization step).
+func outputStep(t testing.TB, g *ir.Graph) float64 {
+	t.Helper()
+	out := g.Outputs[0]
+	for _, n := range g.Nodes {
+		if len(n.Outputs) == 1 && n.Outputs[0] == out && n.Op == "DequantizeLinear" {
+			return float64(g.Values[n.Inputs[1]].Const.F32()[0])
+		}
+	}
+	t.Fatal("the output is not dequantized")
+	return 0
+}
+
+// withinStep counts the elements of a and b that differ by more than one
+// output step.
+func withinStep(a, b *tensor.Tensor, step float64) (bad, maxSteps int) {
+	x, y := a.F32(), b.F32()
+	for i := range x {
+		d := math.Abs(float64(x[i]) - float64(y[i]))
+		k := int(math.Round(d / step))
+		maxSteps = max(maxSteps, k)
+		if d > step*1.001 {
+			bad++
+		}
+	}
+	return bad, maxSteps
+}
+
+func run1(t testing.TB, s *infer.Session, x *tensor.Tensor) *tensor.Tensor {
+	t.Helper()
+	out, err := s.RunInputs(context.Background(), []*tensor.Tensor{x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out[0]
+}
+
+// lowered counts the nodes that run in integer kernels and returns the
+// notes of those that stayed in float.
+func lowered(s *infer.Session) (n int, notes []string) {
+	for _, r := range s.Kernels() {
+		if strings.HasPrefix(r.Fused, infer.FusedDomain+".Q") || strings.HasPrefix(r.Fused, "int8 ") {
+			n++
+		}
+		if r.Note != "" {
+			notes = append(notes, r.Label+": "+r.Note)
+		}
+	}
+	return n, notes
+}
+
+// refTable is ops.NewTable plus reference kernels for the internal
+// integer ops, written in float from their definition (dequantize, the
+// float op, quantize, clamp to act_min..act_max), so the lowering is
+// tested independently of the integer kernels. They win over any entry of
+// ops.NewTable.
+func refTable() *kernel.Table {
+	t := ops.NewTable()
+	for _, op := range []string{infer.QLinearConv, infer.QLinearMatMul, infer.QGemm, infer.QLinearAdd, infer.QLinearMul,
+		infer.QLinearConcat, infer.QLinearGlobalAveragePool, infer.QLinearAveragePool} {
+		t.Add(kernel.Entry{Domain: infer.FusedDomain, Op: op, Name: "test.reference", Priority: kernel.Arch + 10, Build: refBuild})
+	}
+	return t
+}
+
+func refBuild(info *kernel.Info) (kernel.Kernel, error) {
+	n := info.Node
+	eval := infer.NodeEvaluator(nil)
+	type qin struct{ x, s, z int } // input slots of a quantized operand
+	var ins []qin                  // dequantized float operands, in float-op order
+	var ys, yz int                 // output scale and zero point slots
+	var float ir.Node
+	bias := -1
+	attrs := n.Attrs.Without("act_min").Without("act_max")
+	switch n.Op {
+	case infer.QLinearConv:
+		ins, ys, yz, bias = []qin{{0, 1, 2}, {3, 4, 5}}, 6, 7, 8
+		float = ir.Node{Op: "Conv", Attrs: attrs}
+	case infer.QLinearMatMul:
+		ins, ys, yz = []qin{{0, 1, 2}, {3, 4, 5}}, 6, 7
+		float = ir.Node{Op: "MatMul"}
+	case infer.QGemm:
+		ins, ys, yz, bias = []qin{{0, 1, 2}, {3, 4, 5}}, 7, 8, 6
+		float = ir.Node{Op: "Gemm", Attrs: attrs}
+	case infer.QLinearAdd, infer.QLinearMul:
+		ins, ys, yz = []qin{{0, 1, 2}, {3, 4, 5}}, 6, 7
+		float = ir.Node{Op: strings.TrimPrefix(n.Op, "QLinear")}
+	case infer.QLinearGlobalAveragePool:
+		ins, ys, yz = []qin{{0, 1, 2}}, 3, 4
+		float = ir.Node{Op: "GlobalAveragePool"}
+	case infer.QLinearAveragePool:
+		ins, ys, yz = []qin{{0, 1, 2}}, 3, 4
+		float = ir.Node{Op: "AveragePool", Attrs: attrs.Without("channels_last")}
+	case infer.QLinearConcat:
+		ys, yz = 0, 1
+		for i := 2; i+2 < len(n.Inputs); i += 3 {
+			ins = append(ins, qin{i, i + 1, i + 2})
+		}
+		float = ir.Node{Op: "Concat", Attrs: attrs}
+	}
+	lo, hi := n.Attrs.Int("act_min", math.MinInt32), n.Attrs.Int("act_max", math.MaxInt32)
+	return kernel.Func(func(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+		var fin []*tensor.Tensor
+		for _, q := range ins {
+			fin = append(fin, deq(in[q.x], in[q.s], in[q.z]))
+		}
+		if bias >= 0 && bias < len(in) && in[bias] != nil {
+			sx, sw := in[ins[0].s].F32(), in[ins[1].s].F32()
+			b := in[bias].I32()
+			f := make([]float32, len(b))
+			for i, v := range b {
+				f[i] = float32(v) * (sx[0] * sw[i%len(sw)])
+			}
+			fin = append(fin, tensor.FromFloat32(tensor.Shape{len(b)}, f))
+		}
+		float.Inputs = make([]ir.ValueID, len(fin))
+		float.Outputs = []ir.ValueID{0}
+		res, err := eval(&float, 13, fin)
+		if err != nil {
+			return err
+		}
+		z := in[yz]
+		y, err := c.Output(0, z.DType, res[0].Shape)
+		if err != nil {
+			return err
+		}
+		s := in[ys].F32()[0]
+		zv := int64(z.Float64At(0))
+		qmin, qmax := int64(0), int64(255)
+		if z.DType == tensor.Int8 {
+			qmin, qmax = -128, 127
+		}
+		for i, v := range res[0].F32() {
+			q := int64(math.RoundToEven(float64(v/s))) + zv
+			q = min(max(q, qmin, lo), qmax, hi)
+			if z.DType == tensor.Int8 {
+				y.I8()[i] = int8(q)
+			} else {
+				y.U8()[i] = uint8(q)
+			}
+		}
+		return nil
+	}), nil
+}
+
+// deq dequantizes x with per-tensor or per-axis-0/last-axis scales (the
+// axis is the one whose length matches the scale count).
+func deq(x, s, z *tensor.Tensor) *tensor.Tensor {
+	sc := s.F32()
+	n := x.Len()
+	out := make([]float32, n)
+	axisInner := 1
+	if len(sc) > 1 {
+		if x.Shape[0] == len(sc) && x.Rank() > 1 {
+			axisInner = n / x.Shape[0]
+		} else { // last axis (Gemm/MatMul B [K, N])
+			axisInner = 0
+		}
+	}
+	for i := range out {
+		c := 0
+		if len(sc) > 1 {
+			if axisInner == 0 {
+				c = i % len(sc)
+			} else {
+				c = i / axisInner
+			}
+		}
+		zp := 0.0
+		if z != nil {
+			zp = z.Float64At(c % z.Len())
+		}
+		out[i] = float32(x.Float64At(i)-zp) * sc[c]
+	}
+	return tensor.FromFloat32(x.Shape.Clone(), out)
+}
+
+// checkLowering compares the lowered session (table) with the reference
+// DQ -> FP32 -> Q session on random inputs and returns how many nodes
+// were lowered.
+func checkLowering(t *testing.T, m int8Model, table *kernel.Table, tier string, batch int) int {
+	t.Helper()
+	ref, err := infer.NewSession(m.g, infer.Options{Threads: 1, NoInt8Lowering: true, Kernels: tier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	low, err := infer.NewSession(m.g, infer.Options{Threads: 1, Table: table, Kernels: tier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, notes := lowered(low)
+	step := outputStep(t, m.g)
+	x := randImages(99, batch, m.in)
+	a, b := run1(t, ref, x), run1(t, low, x)
+	bad, steps := withinStep(a, b, step)
+	if float64(bad) > 0.001*float64(a.Len()) {
+		t.Errorf("%s: %d of %d outputs differ by more than one step (max %d steps)", m.name, bad, a.Len(), steps)
+	}
+	t.Logf("%s tier %q: %d nodes lowered, %d/%d outputs beyond one step, max %d steps; notes %q", m.name, tier, n, bad, a.Len(), steps, notes)
+	return n
+}
+
+var int8Zoo = []struct {
+	spec string
+	o    zoo.Options
+	want int // lowered nodes at least
+}{
+	{"lenet", zoo.Options{Seed: 3}, 8},
+	{"mlp", zoo.Options{Seed: 3}, 3},
+	{"resnet8", zoo.Options{Seed: 3, InC: 3, InH: 32, InW: 32}, 15},
+	{"mobilenetv2:0.5", zoo.Options{Seed: 3, InC: 3, InH: 32, InW: 32}, 60},
+}
+
+// TestLowerInt8Reference checks the lowering against the unlowered graph
+// with reference integer kernels: the pass's rewiring (weights, biases,
+// zero points, clamps, passthrough ops) is right whatever the kernels do.
+func TestLowerInt8Reference(t *testing.T) {
+	for _, z := range int8Zoo {
+		t.Run(z.spec, func(t *testing.T) {
+			m := quantizeZoo(t, z.spec, z.o, nil)
+			if n := checkLowering(t, m, refTable(), "generic", 8); n < z.want {
+				t.Errorf("%d nodes lowered, want at least %d", n, z.want)
+			}
+		})
+	}
+}
+
+// TestLowerInt8Kernels runs the same comparison with the table's own
+// integer kernels on every tier this CPU has, and checks that all tiers
+// give the same bits.
+func TestLowerInt8Kernels(t *testing.T) {
+	if !ops.NewTable().Has(infer.FusedDomain, infer.QLinearConv) {
+		t.Skip("no integer kernels registered yet")
+	}
+	for _, z := range int8Zoo {
+		t.Run(z.spec, func(t *testing.T) {
+			m := quantizeZoo(t, z.spec, z.o, nil)
+			var first *tensor.Tensor
+			x := randImages(5, 2, m.in)
+			for _, tier := range []string{"generic", "avx2", "avx512", "vnni", "amx"} {
+				tr, _ := kernel.ParseTier(tier)
+				if !tr.Available() {
+					continue
+				}
+				checkLowering(t, m, nil, tier, 2)
+				s, err := infer.NewSession(m.g, infer.Options{Threads: 1, Kernels: tier})
+				if err != nil {
+					t.Fatal(err)
+				}
+				y := run1(t, s, x)
+				if first == nil {
+					first = y
+					continue
+				}
+				for i, v := range y.F32() {
+					if v != first.F32()[i] {
+						t.Fatalf("tier %s differs from generic at %d: %g vs %g", tier, i, v, first.F32()[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestLowerInt8Structure checks what the pass hides and keeps.
+func TestLowerInt8Structure(t *testing.T) {
+	m := quantizeZoo(t, "resnet8", zoo.Options{Seed: 4, InC: 3, InH: 16, InW: 16}, nil)
+	s, err := infer.NewSession(m.g, infer.Options{Threads: 1, Table: refTable()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]int{}
+	float := map[string]int{}
+	for _, r := range s.Kernels() {
+		switch {
+		case r.Fused != "":
+			ops[r.Fused]++
+		case r.FusedInto < 0:
+			float[r.Op]++
+		}
+	}
+	// Every Conv, Add and the Gemm are integer; what runs in float is the
+	// input QuantizeLinear and the output DequantizeLinear.
+	if ops["goslim.QLinearConv"] != 9 || ops["goslim.QLinearAdd"] != 3 || ops["goslim.QGemm"] != 1 ||
+		ops["goslim.QLinearGlobalAveragePool"] != 1 || ops["int8 Flatten"] != 1 {
+		t.Errorf("lowered ops %v", ops)
+	}
+	if len(float) != 2 || float["QuantizeLinear"] != 1 || float["DequantizeLinear"] != 1 {
+		t.Errorf("ops left in float: %v", float)
+	}
+
+	// A tap on every value disables the lowering, and sees every value.
+	seen := 0
+	tapped, err := infer.NewSession(m.g, infer.Options{Threads: 1, Table: refTable(),
+		Tap: func(ir.ValueID, *tensor.Tensor) error { seen++; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, notes := lowered(tapped); n != 0 || len(notes) == 0 {
+		t.Errorf("with a tap on every value: %d lowered, notes %q", n, notes)
+	}
+	run1(t, tapped, randImages(1, 1, m.in))
+	if seen == 0 {
+		t.Error("tap saw nothing")
+	}
+	// The off switch.
+	off, err := infer.NewSession(m.g, infer.Options{Threads: 1, Table: refTable(), NoInt8Lowering: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := lowered(off); n != 0 {
+		t.Errorf("NoInt8Lowering: %d nodes lowered", n)
+	}
+	t.Setenv(infer.Int8EnvVar, "off")
+	off, err = infer.NewSession(m.g, infer.Options{Threads: 1, Table: refTable()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := lowered(off); n != 0 {
+		t.Errorf("%s=off: %d nodes lowered", infer.Int8EnvVar, n)
+	}
+}
+
+// TestLowerInt8Notes checks that a pattern without a kernel stays in
+// float, correct, with a note.
+func TestLowerInt8Notes(t *testing.T) {
+	m := quantizeZoo(t, "lenet", zoo.Options{Seed: 6}, nil)
+	s, err := infer.NewSession(m.g, infer.Options{Threads: 1, Table: noQLinearTable()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var convNotes int
+	for _, r := range s.Kernels() {
+		if r.Op == "Conv" && strings.Contains(r.Note, "no integer kernel") {
+			convNotes++
+		}
+	}
+	if convNotes != 2 {
+		t.Errorf("%d Conv notes, want 2: %+v", convNotes, s.Kernels())
+	}
+	ref, err := infer.NewSession(m.g, infer.Options{Threads: 1, NoInt8Lowering: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randImages(3, 2, m.in)
+	if bad, _ := withinStep(run1(t, ref, x), run1(t, s, x), outputStep(t, m.g)); bad != 0 {
+		t.Errorf("%d outputs differ", bad)
+	}
+}
+
+// noQLinearTable is ops.NewTable without the internal integer ops.
+func noQLinearTable() *kernel.Table {
+	full := ops.NewTable()
+	t := kernel.NewTable()
+	for _, name := range full.Ops() {
+		domain, op, ok := strings.Cut(name, ".")
+		if !ok {
+			domain, op = "", name
+		}
+		if domain == infer.FusedDomain && strings.HasPrefix(op, "Q") {
+			continue
+		}
+		for _, e := range full.Entries(domain, op) {
+			t.Add(e)
+		}
+	}
+	return t
+}
