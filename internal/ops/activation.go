@@ -197,21 +197,40 @@ func ewPReluOne[T Number](x, s T) T {
 // X's dtype (either may be omitted). Y = min(max(X, min), max), so a min
 // above max yields max everywhere, as the spec says.
 func ewClipBuild(info *kernel.Info, vk vec.Kernels) (kernel.Kernel, error) {
+	k := &clipKernel{vk: vk}
 	if info.Opset < 11 {
-		bounds := [2]float32{info.Attrs().Float("min", -math.MaxFloat32), info.Attrs().Float("max", math.MaxFloat32)}
-		return kernel.Func(func(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-			return ewClip(c, in, &bounds, vk)
-		}), nil
+		k.attrs = &[2]float32{info.Attrs().Float("min", -math.MaxFloat32), info.Attrs().Float("max", math.MaxFloat32)}
 	}
-	return kernel.Func(func(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-		return ewClip(c, in, nil, vk)
-	}), nil
+	return k, nil
 }
+
+// clipKernel is Clip: bounds from attrs (opset < 11, else nil: from the
+// inputs), and the task of its parallel float32 path (kept here so that
+// a call allocates nothing).
+type clipKernel struct {
+	attrs *[2]float32
+	vk    vec.Kernels
+	task  clipTask
+}
+
+func (k *clipKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+	return ewClip(c, in, k.attrs, k.vk, &k.task)
+}
+
+// clipTask clips a range of float32 elements.
+type clipTask struct {
+	clip   func(o, x []float32, lo, hi float32)
+	o, x   []float32
+	lo, hi float32
+}
+
+// Run clips elements [l, h) (kernel.Task).
+func (t *clipTask) Run(l, h int) { t.clip(t.o[l:h], t.x[l:h], t.lo, t.hi) }
 
 // ewClip runs Clip with bounds from attrs (opset < 11) or from inputs 1
 // and 2 (attrs == nil). float32 and float16 run vk.Clip with an absent
 // bound as an infinite one (the same values).
-func ewClip(c *kernel.Ctx, in []*tensor.Tensor, attrs *[2]float32, vk vec.Kernels) error {
+func ewClip(c *kernel.Ctx, in []*tensor.Tensor, attrs *[2]float32, vk vec.Kernels, task *clipTask) error {
 	x, err := need(c, in, 0, "input")
 	if err != nil {
 		return err
@@ -257,7 +276,7 @@ func ewClip(c *kernel.Ctx, in []*tensor.Tensor, attrs *[2]float32, vk vec.Kernel
 				b[i] = tensor.HalfToFloat32(t.Data.([]uint16)[0])
 			}
 		}
-		ewClipF32(c, x, o, b[0], b[1], vk)
+		ewClipF32(c, x, o, b[0], b[1], vk, task)
 	case tensor.Float64:
 		ewClipTyped[float64](c, x, o, lo, hi, attrs)
 	case tensor.Int8:
@@ -283,7 +302,7 @@ func ewClip(c *kernel.Ctx, in []*tensor.Tensor, attrs *[2]float32, vk vec.Kernel
 // ewClipF32 clips float32 (or float16, through float32) x into o on the
 // vec loops; kept apart so that the closures of the parallel paths do not
 // make the caller's variables escape.
-func ewClipF32(c *kernel.Ctx, x, o *tensor.Tensor, lo, hi float32, vk vec.Kernels) {
+func ewClipF32(c *kernel.Ctx, x, o *tensor.Tensor, lo, hi float32, vk vec.Kernels, task *clipTask) {
 	clip := vk.Clip // closures capture this, not the large vk
 	if x.DType != tensor.Float32 {
 		ewHalfUnary(c, o.Data.([]uint16), x.Data.([]uint16), func(o, x []float32) { clip(o, x, lo, hi) })
@@ -294,7 +313,9 @@ func ewClipF32(c *kernel.Ctx, x, o *tensor.Tensor, lo, hi float32, vk vec.Kernel
 		clip(os, xs, lo, hi)
 		return
 	}
-	ewSplit(c, len(xs), func(l, h int) { clip(os[l:h], xs[l:h], lo, hi) })
+	*task = clipTask{clip: clip, o: os, x: xs, lo: lo, hi: hi}
+	c.ParallelTask(len(xs), task)
+	*task = clipTask{}
 }
 
 // ewClipTyped clips T storage; attrs (float dtypes only) override lo/hi.

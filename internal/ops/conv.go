@@ -2,6 +2,7 @@ package ops
 
 import (
 	"math"
+	"slices"
 
 	"github.com/goslim/goslim/internal/fp32"
 	"github.com/goslim/goslim/internal/kernel"
@@ -38,6 +39,48 @@ type convKernel struct {
 	// than 32 positions, W^T per group packed as a right operand (the
 	// transposed product keeps vector lanes full; see fp32.ConvOp.PWT).
 	packedT []*fp32.PackedB
+	// st is the per-call state of the float32 path, kept so that a call
+	// allocates nothing (calls on one kernel never overlap).
+	st convState
+}
+
+// convState is the state of one float32 convolution call: the resolved
+// window (cached per input shape), the problem and the parallel jobs. A
+// kernel keeps one; code running one kernel's convolution from several
+// goroutines at once gives each its own.
+type convState struct {
+	winIn, winK []int // spatial input and kernel sizes win was resolved for
+	win         nnWin
+	winOK       bool
+	shape       tensor.Shape // output shape buffer
+	p           convProblem
+	geom        fp32.ConvGeom
+	job         convJob
+	dw          dwJob
+	pt          ptJob
+}
+
+// window returns the window of a for spatial input sizes in and kernel
+// sizes k, resolving it only when they differ from the last call's.
+func (st *convState) window(c *kernel.Ctx, a *nnWinAttrs, in, k []int) (*nnWin, error) {
+	if st.winOK && slices.Equal(st.winIn, in) && slices.Equal(st.winK, k) {
+		return &st.win, nil
+	}
+	st.winOK = false
+	st.winIn = append(st.winIn[:0], in...)
+	st.winK = append(st.winK[:0], k...)
+	win, err := a.resolve(c, st.winIn, st.winK)
+	if err != nil {
+		return nil, err
+	}
+	st.win, st.winOK = win, true
+	return &st.win, nil
+}
+
+// outShape returns [n, m, out...] in the state's buffer.
+func (st *convState) outShape(n, m int, out []int) tensor.Shape {
+	st.shape = append(append(st.shape[:0], n, m), out...)
+	return st.shape
 }
 
 // fusedAct reads the activation attributes of goslim.FusedConv and
@@ -280,18 +323,20 @@ func (k *convKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if err != nil {
 		return err
 	}
-	win, err := k.win.resolve(c, inSp, kSp)
+	st := &k.st
+	win, err := st.window(c, &k.win, inSp, kSp)
 	if err != nil {
 		return err
 	}
-	y, err := c.Output(0, x.DType, nnSpatialShape(n, m, win.out))
+	y, err := c.Output(0, x.DType, st.outShape(n, m, win.out))
 	if err != nil {
 		return err
 	}
 	if y.Len() == 0 {
 		return nil
 	}
-	p := convProblem{n: n, c: ch, m: m, g: k.group, win: &win, act: k.act, fk: k.fk}
+	st.p = convProblem{n: n, c: ch, m: m, g: k.group, win: win, act: k.act, fk: k.fk}
+	p := &st.p
 	if w == k.wConst {
 		p.packed, p.packedT = k.packed, k.packedT
 	}
@@ -301,13 +346,13 @@ func (k *convKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		if b != nil {
 			bias = b.F32()
 		}
-		convF32(c, &p, x.F32(), w.F32(), bias, y.F32())
+		convF32(c, st, x.F32(), w.F32(), bias, y.F32())
 	case tensor.Float64:
 		var bias []float64
 		if b != nil {
 			bias = b.F64()
 		}
-		convDirect(c, &p, x.F64(), w.F64(), bias, y.F64())
+		convDirect(c, p, x.F64(), w.F64(), bias, y.F64())
 		k.act.ApplyF64(y.F64())
 	case tensor.Float16:
 		wf := k.wF32
@@ -318,7 +363,7 @@ func (k *convKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		// The activation runs on the rounded float16 values, as the
 		// unfused activation op would.
 		p.act = fp32.Act{}
-		convF32(c, &p, nnToF32(x), wf, nnToF32(b), yf)
+		convF32(c, st, nnToF32(x), wf, nnToF32(b), yf)
 		f32ToHalf(y.Data.([]uint16), yf)
 		fusedActHalf(k.act, y.Data.([]uint16), yf)
 	}
@@ -352,24 +397,28 @@ type convProblem struct {
 	packedT    []*fp32.PackedB
 }
 
-// convF32 computes a float32 convolution into y (fully overwritten).
-func convF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
+// convF32 computes the float32 convolution st.p into y (fully
+// overwritten).
+func convF32(c *kernel.Ctx, st *convState, x, w, b, y []float32) {
+	p := &st.p
 	win := p.win
 	if win.nd() > 3 {
 		convDirect(c, p, x, w, b, y)
 		p.act.Apply(y)
 		return
 	}
-	geom, err := fp32.NewConvGeom(win.in, win.out, win.kernel, win.stride, win.dil, win.padB)
+	var err error
+	st.geom, err = fp32.NewConvGeom(win.in, win.out, win.kernel, win.stride, win.dil, win.padB)
 	if err != nil {
 		// Unreachable: the window was validated.
 		convDirect(c, p, x, w, b, y)
 		p.act.Apply(y)
 		return
 	}
+	geom := &st.geom
 	cg, mg := p.c/p.g, p.m/p.g
 	if cg == 1 && p.g > 1 && mg <= 4 {
-		convDepthwiseF32(c, p, &geom, x, w, b, y)
+		convDepthwiseF32(c, st, x, w, b, y)
 		return
 	}
 	outSize, K := geom.OutSize(), geom.KernelSize()
@@ -391,7 +440,7 @@ func convF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 	units := p.n * p.g * tiles
 	workers := nnWorkers(c, units, flops)
 	fk := p.fk
-	sizing := fp32.ConvOp{Geom: &geom, M: mg, Channels: cg, NCol: tile, LdY: outSize}
+	sizing := fp32.ConvOp{Geom: geom, M: mg, Channels: cg, NCol: tile, LdY: outSize}
 	if p.packed != nil {
 		sizing.PW = p.packed[0]
 	}
@@ -406,51 +455,69 @@ func convF32(c *kernel.Ctx, p *convProblem, x, w, b, y []float32) {
 	}
 	if p.packedT != nil && p.g == 1 && p.n > 1 && outSize < 32 && geom.KernelSize() == 1 && geom.InSize() == outSize &&
 		geom.Stride == [3]int{1, 1, 1} && geom.Pad == [3]int{} {
-		convPointwiseBatchT(c, p, outSize, x, b, y)
+		convPointwiseBatchT(c, st, outSize, x, b, y)
 		return
 	}
-	job := convJob{p: *p, geom: geom, x: x, w: w, b: b, y: y, tile: tile, tiles: tiles, units: units, workers: workers}
-	job.scratch = c.Scratch(workers * per)
-	job.per = per
+	st.job = convJob{p: p, geom: geom, x: x, w: w, b: b, y: y, tile: tile, tiles: tiles, units: units, workers: workers}
+	st.job.scratch = c.Scratch(workers * per)
+	st.job.per = per
 	if workers <= 1 {
-		job.run(0)
+		st.job.run(0)
 		return
 	}
-	shared := job // captured by the workers (the sequential path above stays on the stack)
-	nnRunWorkers(c, workers, func(wi int) { shared.run(wi) })
+	c.ParallelTask(workers, &st.job)
+}
+
+// ptJob is convPointwiseBatchT's parallel work: worker wi computes images
+// [wi*chunk, ...).
+type ptJob struct {
+	op         fp32.PointwiseTOp
+	fk         fp32.Kernels
+	x, y       []float32
+	scratch    []float32
+	per, chunk int
+	n, c, m    int
+	size       int
+}
+
+// Run runs workers [lo, hi) (kernel.Task).
+func (j *ptJob) Run(lo, hi int) {
+	for wi := lo; wi < hi; wi++ {
+		q := j.op
+		i0 := wi * j.chunk
+		q.Batch = min(j.chunk, j.n-i0)
+		q.X, q.Y = j.x[i0*j.c*j.size:], j.y[i0*j.m*j.size:]
+		j.fk.PointwiseT(j.scratch[wi*j.per:(wi+1)*j.per], &q)
+	}
 }
 
 // convPointwiseBatchT runs a 1x1 convolution with small outputs for a
 // batch as one transposed GEMM per worker (its images' positions are the
 // rows; see fp32.PointwiseTOp), so the packed W^T is read once per worker.
-func convPointwiseBatchT(c *kernel.Ctx, p *convProblem, size int, x, b, y []float32) {
+func convPointwiseBatchT(c *kernel.Ctx, st *convState, size int, x, b, y []float32) {
+	p := &st.p
 	flops := 2 * float64(p.n) * float64(p.m) * float64(size) * float64(p.c)
 	workers := nnWorkers(c, p.n, flops)
 	chunk := (p.n + workers - 1) / workers
 	workers = (p.n + chunk - 1) / chunk
-	op := fp32.PointwiseTOp{Batch: chunk, Channels: p.c, M: p.m, Size: size, PWT: p.packedT[0], Bias: b, Act: p.act}
-	per := p.fk.PointwiseTScratch(&op)
-	scratch := c.Scratch(workers * per)
+	j := &st.pt
+	j.op = fp32.PointwiseTOp{Batch: chunk, Channels: p.c, M: p.m, Size: size, PWT: p.packedT[0], Bias: b, Act: p.act}
+	j.per = p.fk.PointwiseTScratch(&j.op)
+	j.scratch = c.Scratch(workers * j.per)
 	if workers <= 1 {
-		op.X, op.Y = x, y
-		p.fk.PointwiseT(scratch, &op)
+		j.op.X, j.op.Y = x, y
+		p.fk.PointwiseT(j.scratch, &j.op)
 		return
 	}
-	fk := p.fk
-	nnRunWorkers(c, workers, func(wi int) {
-		q := op
-		i0 := wi * chunk
-		q.Batch = min(chunk, p.n-i0)
-		q.X, q.Y = x[i0*p.c*size:], y[i0*p.m*size:]
-		fk.PointwiseT(scratch[wi*per:(wi+1)*per], &q)
-	})
+	j.fk, j.x, j.y, j.chunk, j.n, j.c, j.m, j.size = p.fk, x, y, chunk, p.n, p.c, p.m, size
+	c.ParallelTask(workers, j)
 }
 
 // convJob is the float32 GEMM convolution split into units of (image,
 // group, column tile), worker wi doing units wi, wi+workers, ...
 type convJob struct {
-	p              convProblem
-	geom           fp32.ConvGeom
+	p              *convProblem
+	geom           *fp32.ConvGeom
 	x, w, b, y     []float32
 	scratch        []float32
 	per            int
@@ -458,8 +525,15 @@ type convJob struct {
 	units, workers int
 }
 
+// Run runs workers [lo, hi) (kernel.Task).
+func (j *convJob) Run(lo, hi int) {
+	for wi := lo; wi < hi; wi++ {
+		j.run(wi)
+	}
+}
+
 func (j *convJob) run(wi int) {
-	p := &j.p
+	p := j.p
 	cg, mg := p.c/p.g, p.m/p.g
 	inSize, outSize := j.geom.InSize(), j.geom.OutSize()
 	kk := cg * j.geom.KernelSize()
@@ -469,7 +543,7 @@ func (j *convJob) run(wi int) {
 		ng := u / j.tiles
 		gi, ni := ng%p.g, ng/p.g
 		col0 := t * j.tile
-		op := fp32.ConvOp{Geom: &j.geom, M: mg, Channels: cg, Col0: col0, NCol: min(j.tile, outSize-col0),
+		op := fp32.ConvOp{Geom: j.geom, M: mg, Channels: cg, Col0: col0, NCol: min(j.tile, outSize-col0),
 			X: j.x[(ni*p.c+gi*cg)*inSize : (ni*p.c+(gi+1)*cg)*inSize], Y: j.y[(ni*p.m+gi*mg)*outSize:], LdY: outSize, Act: p.act}
 		if p.packedT != nil {
 			op.PWT = p.packedT[gi]
@@ -486,12 +560,48 @@ func (j *convJob) run(wi int) {
 	}
 }
 
+// dwJob is the 2-D depthwise convolution split into units of (image,
+// block of input channels), worker wi doing units wi, wi+workers, ...
+type dwJob struct {
+	p              *convProblem
+	g              *fp32.ConvGeom
+	x, w, b, y     []float32
+	scratch        []float32
+	per, blk, nblk int
+	units, workers int
+}
+
+// Run runs workers [lo, hi) (kernel.Task).
+func (j *dwJob) Run(lo, hi int) {
+	for wi := lo; wi < hi; wi++ {
+		j.run(wi)
+	}
+}
+
+func (j *dwJob) run(wi int) {
+	p, g := j.p, j.g
+	inSize, outSize, K := g.InSize(), g.OutSize(), g.KernelSize()
+	mg := p.m / p.g
+	ws := j.scratch[wi*j.per : (wi+1)*j.per]
+	for u := wi; u < j.units; u += j.workers {
+		ni, c0 := u/j.nblk, u%j.nblk*j.blk
+		c1 := min(p.g, c0+j.blk)
+		op := fp32.DepthwiseOp{Geom: g, Channels: c1 - c0, M: mg, X: j.x[(ni*p.c+c0)*inSize : (ni*p.c+c1)*inSize],
+			W: j.w[c0*mg*K : c1*mg*K], Y: j.y[(ni*p.m+c0*mg)*outSize:], LdY: outSize, Act: p.act}
+		if j.b != nil {
+			op.Bias = j.b[c0*mg : c1*mg]
+		}
+		p.fk.Depthwise(ws, &op)
+	}
+}
+
 // convDepthwiseF32 is the direct float32 convolution for groups with one
 // input channel each (depthwise, with a channel multiplier mg <= 4): each
 // output plane accumulates kernel-tap-weighted rows of its input plane
 // (fp32's Depthwise kernel of the tier for one or two spatial axes, a Go
 // loop for three).
-func convDepthwiseF32(c *kernel.Ctx, p *convProblem, g *fp32.ConvGeom, x, w, b, y []float32) {
+func convDepthwiseF32(c *kernel.Ctx, st *convState, x, w, b, y []float32) {
+	p, g := &st.p, &st.geom
 	inSize, outSize, K := g.InSize(), g.OutSize(), g.KernelSize()
 	mg := p.m / p.g
 	if g.In[0] == 1 && g.Kernel[0] == 1 && g.Out[0] == 1 {
@@ -505,20 +615,13 @@ func convDepthwiseF32(c *kernel.Ctx, p *convProblem, g *fp32.ConvGeom, x, w, b, 
 		units := p.n * nblk
 		workers := nnWorkers(c, units, 2*float64(p.n*p.m)*float64(outSize)*float64(K))
 		per := p.fk.DepthwiseScratch(g)
-		scratch := c.Scratch(workers * per)
-		nnRunWorkers(c, workers, func(wi int) {
-			ws := scratch[wi*per : (wi+1)*per]
-			for u := wi; u < units; u += workers {
-				ni, c0 := u/nblk, u%nblk*blk
-				c1 := min(p.g, c0+blk)
-				op := fp32.DepthwiseOp{Geom: g, Channels: c1 - c0, M: mg, X: x[(ni*p.c+c0)*inSize : (ni*p.c+c1)*inSize],
-					W: w[c0*mg*K : c1*mg*K], Y: y[(ni*p.m+c0*mg)*outSize:], LdY: outSize, Act: p.act}
-				if b != nil {
-					op.Bias = b[c0*mg : c1*mg]
-				}
-				p.fk.Depthwise(ws, &op)
-			}
-		})
+		st.dw = dwJob{p: p, g: g, x: x, w: w, b: b, y: y, scratch: c.Scratch(workers * per), per: per, blk: blk, nblk: nblk,
+			units: units, workers: workers}
+		if workers <= 1 {
+			st.dw.run(0)
+			return
+		}
+		c.ParallelTask(workers, &st.dw)
 		return
 	}
 	units := p.n * p.m

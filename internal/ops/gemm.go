@@ -27,6 +27,9 @@ type gemmKernel struct {
 	// packed holds a constant float32 (or float16) B packed for fk at
 	// build time; it is used when the run-time B is that constant.
 	packed *gemmConstB
+	// task holds the float32 product of a call (kept here so that a call
+	// allocates nothing).
+	task gemmTask
 }
 
 // gemmConstB is a constant right-hand operand packed once.
@@ -165,14 +168,15 @@ func (k *gemmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 			yf = make([]float32, y.Len())
 			act = fp32.Act{} // applied to the rounded float16 values below
 		}
-		op := fp32.GemmOp{M: m, N: n, K: ka, Alpha: k.alpha, A: fp32.Mat{Data: nnToF32(a), Ld: lda, Trans: k.transA},
+		op := &k.task.op
+		*op = fp32.GemmOp{M: m, N: n, K: ka, Alpha: k.alpha, A: fp32.Mat{Data: nnToF32(a), Ld: lda, Trans: k.transA},
 			C: yf, LdC: n, Act: act}
 		if pb := k.packed.use(b); pb != nil {
 			op.PB = pb
 		} else {
 			op.B = fp32.Mat{Data: nnToF32(b), Ld: ldb, Trans: k.transB}
 		}
-		gemmRunC(c, k.fk, &op, cm, beta)
+		gemmRunC(c, k.fk, &k.task, cm, beta)
 		if a.DType == tensor.Float16 {
 			f32ToHalf(y.Data.([]uint16), yf)
 			fusedActHalf(k.act, y.Data.([]uint16), yf)
@@ -305,10 +309,11 @@ func mmGeneric[T Number](c *kernel.Ctx, transA, transB bool, m, n, k int, a []T,
 // none): a scalar, row vector or column vector C becomes the epilogue's
 // column or row bias (beta*C, so each element is alpha*s + beta*c as in
 // the reference), a full C is copied into op.C and read with op.Beta.
-func gemmRunC(c *kernel.Ctx, fk fp32.Kernels, op *fp32.GemmOp, cm *tensor.Tensor, beta float32) {
+func gemmRunC(c *kernel.Ctx, fk fp32.Kernels, t *gemmTask, cm *tensor.Tensor, beta float32) {
+	op := &t.op
 	m, n := op.M, op.N
 	if cm == nil || beta == 0 {
-		gemmRun(c, fk, op, 0, nil)
+		gemmRun(c, fk, t, gemmBias{})
 		return
 	}
 	cv := nnToF32(cm)
@@ -324,29 +329,61 @@ func gemmRunC(c *kernel.Ctx, fk fp32.Kernels, op *fp32.GemmOp, cm *tensor.Tensor
 		// Full C (or a 1x1 product).
 		gemmFillC(op.C, cv, cm.Shape, m, n)
 		op.Beta = beta
-		gemmRun(c, fk, op, 0, nil)
+		gemmRun(c, fk, t, gemmBias{})
 	case rows == 1:
 		// Row vector or scalar: a bias per column.
-		gemmRun(c, fk, op, n, func(bias []float32) {
-			if cols == 1 {
-				v := beta * cv[0]
-				if beta == 1 {
-					v = cv[0]
-				}
-				for j := range bias {
-					bias[j] = v
-				}
-			} else {
-				gemmScaled(bias, cv[:n], beta)
-			}
-			op.ColBias = bias
-		})
+		gemmRun(c, fk, t, gemmBias{kind: gemmColBias, cv: cv, beta: beta, scalar: cols == 1})
 	default:
 		// Column vector (M x 1): a bias per row.
-		gemmRun(c, fk, op, m, func(bias []float32) {
-			gemmScaled(bias, cv[:m], beta)
-			op.RowBias = bias
-		})
+		gemmRun(c, fk, t, gemmBias{kind: gemmRowBias, cv: cv, beta: beta})
+	}
+}
+
+// gemmBias describes a bias gemmRun writes into scratch before the
+// product: beta*cv per column (or one value, scalar) or per row.
+type gemmBias struct {
+	kind   uint8 // gemmNoBias, gemmColBias or gemmRowBias
+	cv     []float32
+	beta   float32
+	scalar bool
+}
+
+const (
+	gemmNoBias uint8 = iota
+	gemmColBias
+	gemmRowBias
+)
+
+// size returns the scratch floats the bias needs for op.
+func (b *gemmBias) size(op *fp32.GemmOp) int {
+	switch b.kind {
+	case gemmColBias:
+		return op.N
+	case gemmRowBias:
+		return op.M
+	}
+	return 0
+}
+
+// set fills bias (size(op) floats) and points op at it.
+func (b *gemmBias) set(bias []float32, op *fp32.GemmOp) {
+	switch b.kind {
+	case gemmColBias:
+		if b.scalar {
+			v := b.beta * b.cv[0]
+			if b.beta == 1 {
+				v = b.cv[0]
+			}
+			for j := range bias {
+				bias[j] = v
+			}
+		} else {
+			gemmScaled(bias, b.cv[:op.N], b.beta)
+		}
+		op.ColBias = bias
+	case gemmRowBias:
+		gemmScaled(bias, b.cv[:op.M], b.beta)
+		op.RowBias = bias
 	}
 }
 
@@ -361,12 +398,64 @@ func gemmScaled(dst, src []float32, beta float32) {
 	}
 }
 
-// gemmRun runs op on the context's threads: C is split into blocks of
+// gemmTask is one float32 product run by gemmRun: the op, and how it is
+// split over workers. Kernels keep it in their struct, so passing it to
+// the worker pool allocates nothing.
+type gemmTask struct {
+	op         fp32.GemmOp
+	fk         fp32.Kernels
+	scratch    []float32
+	per, chunk int
+	byRows     bool
+}
+
+// Run computes the parts of workers [lo, hi) (kernel.Task).
+func (t *gemmTask) Run(lo, hi int) {
+	for wi := lo; wi < hi; wi++ {
+		t.part(wi)
+	}
+}
+
+func (t *gemmTask) part(wi int) {
+	ws := t.scratch[wi*t.per : (wi+1)*t.per]
+	q := t.op
+	m, n, chunk := t.op.M, t.op.N, t.chunk
+	if t.byRows {
+		r0, r1 := wi*chunk, min(m, (wi+1)*chunk)
+		q.M = r1 - r0
+		if q.PA == nil {
+			if q.A.Trans {
+				q.A.Data = q.A.Data[r0:]
+			} else {
+				q.A.Data = q.A.Data[r0*q.A.Ld:]
+			}
+		}
+		q.C = q.C[r0*q.LdC:]
+		if q.RowBias != nil {
+			q.RowBias = q.RowBias[r0:r1]
+		}
+	} else {
+		c0, c1 := wi*chunk, min(n, (wi+1)*chunk)
+		q.N = c1 - c0
+		if q.B.Trans {
+			q.B.Data = q.B.Data[c0*q.B.Ld:]
+		} else {
+			q.B.Data = q.B.Data[c0:]
+		}
+		q.C = q.C[c0:]
+		if q.ColBias != nil {
+			q.ColBias = q.ColBias[c0:c1]
+		}
+	}
+	t.fk.Run(ws, &q)
+}
+
+// gemmRun runs t.op on the context's threads: C is split into blocks of
 // rows (or of columns when C is short and wide and B is not packed), each
-// worker with its own packing workspace from c.Scratch. When extra > 0,
-// setup is first called with a scratch slice of extra floats (for a bias
-// the op then refers to).
-func gemmRun(c *kernel.Ctx, fk fp32.Kernels, op *fp32.GemmOp, extra int, setup func([]float32)) {
+// worker with its own packing workspace from c.Scratch. A bias, when
+// given, is first written into scratch and t.op pointed at it.
+func gemmRun(c *kernel.Ctx, fk fp32.Kernels, t *gemmTask, bias gemmBias) {
+	op := &t.op
 	m, n := op.M, op.N
 	if m == 0 || n == 0 {
 		return
@@ -397,46 +486,17 @@ func gemmRun(c *kernel.Ctx, fk fp32.Kernels, op *fp32.GemmOp, extra int, setup f
 		}
 	}
 	per := fk.Scratch(&part)
+	extra := bias.size(op)
 	scratch := c.Scratch(extra + workers*per)
-	if setup != nil {
-		setup(scratch[:extra])
+	if extra > 0 {
+		bias.set(scratch[:extra], op)
 	}
 	if workers <= 1 {
 		fk.Run(scratch[extra:], op)
 		return
 	}
-	nnRunWorkers(c, workers, func(wi int) {
-		ws := scratch[extra+wi*per : extra+(wi+1)*per]
-		q := *op
-		if byRows {
-			r0, r1 := wi*chunk, min(m, (wi+1)*chunk)
-			q.M = r1 - r0
-			if q.PA == nil {
-				if q.A.Trans {
-					q.A.Data = q.A.Data[r0:]
-				} else {
-					q.A.Data = q.A.Data[r0*q.A.Ld:]
-				}
-			}
-			q.C = q.C[r0*q.LdC:]
-			if q.RowBias != nil {
-				q.RowBias = q.RowBias[r0:r1]
-			}
-		} else {
-			c0, c1 := wi*chunk, min(n, (wi+1)*chunk)
-			q.N = c1 - c0
-			if q.B.Trans {
-				q.B.Data = q.B.Data[c0*q.B.Ld:]
-			} else {
-				q.B.Data = q.B.Data[c0:]
-			}
-			q.C = q.C[c0:]
-			if q.ColBias != nil {
-				q.ColBias = q.ColBias[c0:c1]
-			}
-		}
-		fk.Run(ws, &q)
-	})
+	t.fk, t.scratch, t.per, t.chunk, t.byRows = fk, scratch[extra:], per, chunk, byRows
+	c.ParallelTask(workers, t)
 }
 
 // registerMatrixOps registers the ops built on the fp32 GEMM: Conv,

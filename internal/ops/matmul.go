@@ -25,6 +25,8 @@ func mmBuilder(fk fp32.Kernels) kernel.Builder {
 type mmKernel struct {
 	fk     fp32.Kernels
 	packed *gemmConstB
+	// task holds the float32 product of a call (no allocation per call).
+	task gemmTask
 }
 
 // mmPlan is a resolved batched matrix product: batch products of (m x k)
@@ -145,7 +147,7 @@ func (k *mmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	}
 	switch a.DType {
 	case tensor.Float32:
-		mmF32(c, k.fk, &p, a.F32(), b.F32(), y.F32(), k.packed.use(b))
+		mmF32(c, k.fk, &k.task, &p, a.F32(), b.F32(), y.F32(), k.packed.use(b))
 	case tensor.Float16:
 		yf := make([]float32, y.Len())
 		pb := k.packed.use(b)
@@ -153,7 +155,7 @@ func (k *mmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		if pb == nil || p.offB != nil || !p.contigA {
 			bf = nnToF32(b)
 		}
-		mmF32(c, k.fk, &p, nnToF32(a), bf, yf, pb)
+		mmF32(c, k.fk, &k.task, &p, nnToF32(a), bf, yf, pb)
 		f32ToHalf(y.Data.([]uint16), yf)
 	case tensor.Float64:
 		mmBatched(c, &p, a.F64(), b.F64(), y.F64())
@@ -174,15 +176,16 @@ func (k *mmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 // prepacked when pb is not nil); otherwise batches run in parallel when
 // there are enough, else one after another with each product split over
 // the threads.
-func mmF32(c *kernel.Ctx, fk fp32.Kernels, p *mmPlan, a, b, y []float32, pb *fp32.PackedB) {
+func mmF32(c *kernel.Ctx, fk fp32.Kernels, t *gemmTask, p *mmPlan, a, b, y []float32, pb *fp32.PackedB) {
 	if p.offB == nil && p.contigA {
-		op := fp32.GemmOp{M: p.batch * p.m, N: p.n, K: p.k, Alpha: 1, A: fp32.Mat{Data: a, Ld: max(p.k, 1)}, C: y, LdC: max(p.n, 1)}
+		op := &t.op
+		*op = fp32.GemmOp{M: p.batch * p.m, N: p.n, K: p.k, Alpha: 1, A: fp32.Mat{Data: a, Ld: max(p.k, 1)}, C: y, LdC: max(p.n, 1)}
 		if pb != nil && pb.K() == p.k && pb.N() == p.n {
 			op.PB = pb
 		} else {
 			op.B = fp32.Mat{Data: b, Ld: max(p.n, 1)}
 		}
-		gemmRun(c, fk, &op, 0, nil)
+		gemmRun(c, fk, t, gemmBias{})
 		return
 	}
 	one := func(i int) fp32.GemmOp {
@@ -205,8 +208,8 @@ func mmF32(c *kernel.Ctx, fk fp32.Kernels, p *mmPlan, a, b, y []float32, pb *fp3
 		return
 	}
 	for i := 0; i < p.batch; i++ {
-		op := one(i)
-		gemmRun(c, fk, &op, 0, nil)
+		t.op = one(i)
+		gemmRun(c, fk, t, gemmBias{})
 	}
 }
 
