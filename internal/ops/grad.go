@@ -21,7 +21,7 @@ func registerGrad(t *kernel.Table) {
 	gradAdd(t, "SumTo", simple(gradSumTo))
 	gradAdd(t, "ReduceGrad", gradBuildReduceGrad)
 	gradAdd(t, "ReluGrad", gradElemBuilder(func(*kernel.Info) (gradElemF, error) {
-		return gradElemF{gradReluRow[float32], gradReluRow[float64]}, nil
+		return gradElemF{gradReluRow32, gradReluRow[float64]}, nil
 	}))
 	gradAdd(t, "SigmoidGrad", gradElemBuilder(func(*kernel.Info) (gradElemF, error) {
 		return gradElemF{gradSigmoidRow[float32], gradSigmoidRow[float64]}, nil
@@ -355,6 +355,20 @@ func gradReluRow[T Float](dx, dy, y []T) {
 		} else {
 			dx[i] = 0
 		}
+	}
+}
+
+// gradReluRow32 is gradReluRow for float32 without a data-dependent
+// branch (the sign of y is random in training, so a branch mispredicts):
+// dy's bits are masked by y > 0.
+func gradReluRow32(dx, dy, y []float32) {
+	dx, y = dx[:len(dy)], y[:len(dy)]
+	for i, g := range dy {
+		m := uint32(0)
+		if y[i] > 0 {
+			m = ^uint32(0)
+		}
+		dx[i] = math.Float32frombits(math.Float32bits(g) & m)
 	}
 }
 

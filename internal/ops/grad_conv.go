@@ -316,26 +316,43 @@ const gradConvWeightRows = 64
 // output channels, dW_rows^T = sum over images and column tiles of
 // col(X) * dY_rows^T (col as the packed left operand, read along its
 // rows), accumulated in a workspace and transposed into dW at the end.
+// Stride-1 convolutions with at most two spatial axes use the wide layout
+// (gradConvWide) instead of im2col's per-tap walk.
 func gradConvWeightF32(c *kernel.Ctx, fk fp32.Kernels, p *convProblem, geom *fp32.ConvGeom, x, dy, dw []float32) {
 	inSize, outSize, K := geom.InSize(), geom.OutSize(), geom.KernelSize()
 	cg, mg := p.c/p.g, p.m/p.g
 	kk := cg * K
 	pointwise := gradConvPointwise(geom)
+	wide, wok := gradConvWideOf(geom)
+	if pointwise {
+		wok = false
+	}
 	rb := min(mg, gradConvWeightRows)
 	rblocks := (mg + rb - 1) / rb
-	tile := gradConvTile(outSize, kk)
+	cols := outSize // columns of the product per image
+	if wok {
+		cols = wide.cols
+	}
+	tile := gradConvTile(cols, kk)
 	units := p.g * rblocks
 	workers := nnWorkers(c, units, 2*float64(p.n)*float64(p.m)*float64(outSize)*float64(kk))
-	colN := 0
+	colN, padN, dyN := 0, 0, 0
 	if !pointwise {
 		colN = kk * tile
 	}
+	if wok {
+		padN = cg * wide.plane
+		dyN = rb * wide.cols
+	}
 	gs := fk.Scratch(&fp32.GemmOp{M: kk, N: rb, K: tile})
-	per := colN + kk*rb + gs
+	per := colN + padN + dyN + kk*rb + gs
 	scratch := c.Scratch(workers * per)
 	run := func(wi int) {
 		base := scratch[wi*per : (wi+1)*per]
-		col, acc, ws := base[:colN], base[colN:colN+kk*rb], base[colN+kk*rb:]
+		col, base := base[:colN], base[colN:]
+		xp, base := base[:padN], base[padN:]
+		dyw, base := base[:dyN], base[dyN:]
+		acc, ws := base[:kk*rb], base[kk*rb:]
 		for u := wi; u < units; u += workers {
 			gi, r0 := u/rblocks, u%rblocks*rb
 			r1 := min(mg, r0+rb)
@@ -344,15 +361,25 @@ func gradConvWeightF32(c *kernel.Ctx, fk fp32.Kernels, p *convProblem, geom *fp3
 			for ni := 0; ni < p.n; ni++ {
 				xg := x[(ni*p.c+gi*cg)*inSize : (ni*p.c+(gi+1)*cg)*inSize]
 				dyu := dy[(ni*p.m+gi*mg+r0)*outSize : (ni*p.m+gi*mg+r1)*outSize]
-				for col0 := 0; col0 < outSize; col0 += tile {
-					nc := min(tile, outSize-col0)
+				ldb := outSize
+				if wok {
+					wide.padInput(xp, xg, cg)
+					wide.widenRows(dyw, dyu, nr)
+					dyu, ldb = dyw[:nr*wide.cols], wide.cols
+				}
+				for col0 := 0; col0 < cols; col0 += tile {
+					nc := min(tile, cols-col0)
 					am, lda := xg[col0:], inSize
-					if !pointwise {
+					switch {
+					case wok:
+						wide.cols2(col, xp, cg, col0, nc)
+						am, lda = col[:kk*nc], nc
+					case !pointwise:
 						geom.Im2col(col, xg, cg, col0, nc)
 						am, lda = col[:kk*nc], nc
 					}
 					fk.Run(ws, &fp32.GemmOp{M: kk, N: nr, K: nc, Alpha: 1, Beta: beta,
-						A: fp32.Mat{Data: am, Ld: lda}, B: fp32.Mat{Data: dyu[col0:], Ld: outSize, Trans: true},
+						A: fp32.Mat{Data: am, Ld: lda}, B: fp32.Mat{Data: dyu[col0:], Ld: ldb, Trans: true},
 						C: acc, LdC: nr})
 					beta = 1
 				}
@@ -375,6 +402,82 @@ func gradConvWeightF32(c *kernel.Ctx, fk fp32.Kernels, p *convProblem, geom *fp3
 		return
 	}
 	nnRunWorkers(c, workers, run)
+}
+
+// gradConvWide is the wide layout of a stride-1 convolution with at most
+// two spatial axes: the image zero-padded to hp x wp (plus slack), and the
+// output computed on rows of width wp, so that the column-matrix row of
+// tap (kh, kw) is the contiguous slice of the padded plane starting at
+// kh*dh*wp + kw*dw. The wp - outW extra columns of each output row are
+// junk: dY is widened with zeros there, so they add nothing.
+type gradConvWide struct {
+	g            *fp32.ConvGeom
+	h, w, hp, wp int
+	outH, outW   int
+	padT, padL   int
+	cols, plane  int
+	offs         []int // per tap
+}
+
+// gradConvWideOf returns the wide layout of g, or ok false.
+func gradConvWideOf(g *fp32.ConvGeom) (gradConvWide, bool) {
+	if g.In[0] != 1 || g.Out[0] != 1 || g.Kernel[0] != 1 || g.Pad[0] != 0 || g.Stride != [3]int{1, 1, 1} {
+		return gradConvWide{}, false
+	}
+	v := gradConvWide{g: g, h: g.In[1], w: g.In[2], outH: g.Out[1], outW: g.Out[2], padT: g.Pad[1], padL: g.Pad[2]}
+	kh, kw, dh, dw := g.Kernel[1], g.Kernel[2], g.Dilation[1], g.Dilation[2]
+	// Rows and columns the windows reach (at least the image).
+	v.hp = max(v.outH+dh*(kh-1), v.padT+v.h)
+	v.wp = max(v.outW+dw*(kw-1), v.padL+v.w)
+	v.cols = v.outH * v.wp
+	// The last tap of the last wide row reads up to dw*(kw-1) past the
+	// rows the windows cover.
+	v.plane = v.hp*v.wp + dw*(kw-1)
+	for i := 0; i < kh; i++ {
+		for j := 0; j < kw; j++ {
+			v.offs = append(v.offs, i*dh*v.wp+j*dw)
+		}
+	}
+	return v, true
+}
+
+// padInput writes the channels of x (h x w planes) zero-padded into dst
+// (planes of v.plane values).
+func (v *gradConvWide) padInput(dst, x []float32, channels int) {
+	clear(dst[:channels*v.plane])
+	for c := 0; c < channels; c++ {
+		pl := dst[c*v.plane:]
+		src := x[c*v.h*v.w:]
+		for r := 0; r < v.h; r++ {
+			copy(pl[(r+v.padT)*v.wp+v.padL:(r+v.padT)*v.wp+v.padL+v.w], src[r*v.w:(r+1)*v.w])
+		}
+	}
+}
+
+// widenRows copies rows of outH x outW values into rows of outH x wp
+// values, zero in the extra columns.
+func (v *gradConvWide) widenRows(dst, src []float32, rows int) {
+	for r := 0; r < rows; r++ {
+		d := dst[r*v.cols : (r+1)*v.cols]
+		s := src[r*v.outH*v.outW:]
+		for i := 0; i < v.outH; i++ {
+			copy(d[i*v.wp:i*v.wp+v.outW], s[i*v.outW:(i+1)*v.outW])
+			clear(d[i*v.wp+v.outW : (i+1)*v.wp])
+		}
+	}
+}
+
+// cols2 writes columns [col0, col0+nc) of the wide column matrix of the
+// padded planes xp into dst ((channels*taps) x nc).
+func (v *gradConvWide) cols2(dst, xp []float32, channels, col0, nc int) {
+	K := len(v.offs)
+	for c := 0; c < channels; c++ {
+		pl := xp[c*v.plane : (c+1)*v.plane]
+		for t, off := range v.offs {
+			r := c*K + t
+			copy(dst[r*nc:(r+1)*nc], pl[off+col0:off+col0+nc])
+		}
+	}
 }
 
 // gradConvIter walks the output positions of a convolution window and,

@@ -128,9 +128,7 @@ func gradBNForward[T Float](c *kernel.Ctx, x, y []T, scale, bias, mean, vr, inv 
 		for j := wi; j < ch; j += workers {
 			var s float64
 			for ni := 0; ni < n; ni++ {
-				for _, v := range x[(ni*ch+j)*size : (ni*ch+j+1)*size] {
-					s += float64(v)
-				}
+				s += gradSum4(x[(ni*ch+j)*size : (ni*ch+j+1)*size])
 			}
 			mu := 0.0
 			if m > 0 {
@@ -138,10 +136,7 @@ func gradBNForward[T Float](c *kernel.Ctx, x, y []T, scale, bias, mean, vr, inv 
 			}
 			var q float64
 			for ni := 0; ni < n; ni++ {
-				for _, v := range x[(ni*ch+j)*size : (ni*ch+j+1)*size] {
-					d := float64(v) - mu
-					q += d * d
-				}
+				q += gradSumSqDev4(x[(ni*ch+j)*size:(ni*ch+j+1)*size], mu)
 			}
 			s2 := 0.0
 			if m > 0 {
@@ -154,12 +149,79 @@ func gradBNForward[T Float](c *kernel.Ctx, x, y []T, scale, bias, mean, vr, inv 
 			for ni := 0; ni < n; ni++ {
 				xs := x[(ni*ch+j)*size : (ni*ch+j+1)*size]
 				ys := y[(ni*ch+j)*size : (ni*ch+j+1)*size]
+				ys = ys[:len(xs)]
 				for i, v := range xs {
 					ys[i] = T(float64(v)*a + b)
 				}
 			}
 		}
 	})
+}
+
+// gradSum4 returns the sum of xs in float64, with four interleaved
+// partial sums (a fixed order: lanes i%4, added at the end, then the tail).
+func gradSum4[T Float](xs []T) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(xs); i += 4 {
+		v := xs[i : i+4 : i+4]
+		s0 += float64(v[0])
+		s1 += float64(v[1])
+		s2 += float64(v[2])
+		s3 += float64(v[3])
+	}
+	s := (s0 + s1) + (s2 + s3)
+	for ; i < len(xs); i++ {
+		s += float64(xs[i])
+	}
+	return s
+}
+
+// gradSumSqDev4 returns sum (x - mu)^2 in float64, summed like gradSum4.
+func gradSumSqDev4[T Float](xs []T, mu float64) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(xs); i += 4 {
+		v := xs[i : i+4 : i+4]
+		d0, d1, d2, d3 := float64(v[0])-mu, float64(v[1])-mu, float64(v[2])-mu, float64(v[3])-mu
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	s := (s0 + s1) + (s2 + s3)
+	for ; i < len(xs); i++ {
+		d := float64(xs[i]) - mu
+		s += d * d
+	}
+	return s
+}
+
+// gradSumDotDev4 returns sum g and sum g*(x - mu) in float64, summed like
+// gradSum4.
+func gradSumDotDev4[T Float](g, xs []T, mu float64) (float64, float64) {
+	xs = xs[:len(g)]
+	var s0, s1, s2, s3, q0, q1, q2, q3 float64
+	i := 0
+	for ; i+4 <= len(g); i += 4 {
+		v := g[i : i+4 : i+4]
+		w := xs[i : i+4 : i+4]
+		g0, g1, g2, g3 := float64(v[0]), float64(v[1]), float64(v[2]), float64(v[3])
+		s0 += g0
+		s1 += g1
+		s2 += g2
+		s3 += g3
+		q0 += g0 * (float64(w[0]) - mu)
+		q1 += g1 * (float64(w[1]) - mu)
+		q2 += g2 * (float64(w[2]) - mu)
+		q3 += g3 * (float64(w[3]) - mu)
+	}
+	s, q := (s0+s1)+(s2+s3), (q0+q1)+(q2+q3)
+	for ; i < len(g); i++ {
+		s += float64(g[i])
+		q += float64(g[i]) * (float64(xs[i]) - mu)
+	}
+	return s, q
 }
 
 // gradBNGrad is goslim.BatchNormGrad(dY, X, scale, mean, inv) -> (dX,
@@ -257,13 +319,11 @@ func gradBNBackward[T Float](c *kernel.Ctx, dy, x, dx []T, scale, mean, inv, sdy
 			var s, sx float64
 			for ni := 0; ni < n; ni++ {
 				lo, hi := (ni*ch+j)*size, (ni*ch+j+1)*size
-				xs := x[lo:hi]
-				for i, g := range dy[lo:hi] {
-					gv := float64(g)
-					s += gv
-					sx += gv * (float64(xs[i]) - mu) * iv
-				}
+				a, b := gradSumDotDev4(dy[lo:hi], x[lo:hi], mu)
+				s += a
+				sx += b
 			}
+			sx *= iv
 			sdy[j], sdyx[j] = s, sx
 			if dx == nil {
 				continue
@@ -275,8 +335,10 @@ func gradBNBackward[T Float](c *kernel.Ctx, dy, x, dx []T, scale, mean, inv, sdy
 			}
 			for ni := 0; ni < n; ni++ {
 				lo, hi := (ni*ch+j)*size, (ni*ch+j+1)*size
+				gs := dy[lo:hi]
 				xs, ds := x[lo:hi], dx[lo:hi]
-				for i, g := range dy[lo:hi] {
+				xs, ds = xs[:len(gs)], ds[:len(gs)]
+				for i, g := range gs {
 					xh := (float64(xs[i]) - mu) * iv
 					ds[i] = T(a * (float64(g) - b - xh*cx))
 				}
