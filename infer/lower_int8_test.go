@@ -44,6 +44,12 @@ func quantizeZoo(t testing.TB, spec string, o zoo.Options, cfg *ptq.Config) int8
 	if err != nil {
 		t.Fatal(err)
 	}
+	return quantizeGraph(t, spec, g, cfg)
+}
+
+// quantizeGraph quantizes g with goslim ptq, calibrated on random images.
+func quantizeGraph(t testing.TB, name string, g *ir.Graph, cfg *ptq.Config) int8Model {
+	t.Helper()
 	in := g.Values[g.Inputs[0]].Type
 	var shape tensor.Shape
 	for _, d := range in.Shape[1:] {
@@ -65,7 +71,7 @@ func quantizeZoo(t testing.TB, spec string, o zoo.Options, cfg *ptq.Config) int8
 	if err != nil {
 		t.Fatal(err)
 	}
-	return int8Model{name: spec, g: out.Graph, in: shape}
+	return int8Model{name: name, g: out.Graph, in: shape}
 }
 
 // outputStep returns the scale of the DequantizeLinear that produces the
@@ -436,4 +442,80 @@ func noQLinearTable() *kernel.Table {
 		}
 	}
 	return t
+}
+
+// patternModel has the patterns the zoo models lack: AveragePool,
+// Transpose, Clip after a 1x1 Conv, Concat, Mul of two activations,
+// Reshape, MatMul with a constant weight, and an Add of a float constant
+// (which stays in float).
+func patternModel() *ir.Graph {
+	r := rand.New(rand.NewPCG(11, 12))
+	param := func(shape ...int) *tensor.Tensor {
+		sh := tensor.Shape(shape)
+		d := make([]float32, sh.Size())
+		for i := range d {
+			d[i] = r.Float32() - 0.5
+		}
+		return tensor.FromFloat32(sh, d)
+	}
+	b := ir.NewBuilder("patterns", 13)
+	x := b.Input("input", tensor.Float32, -1, 4, 8, 8)
+	c1 := b.Op("Conv", "conv1", []ir.ValueID{x, b.Param("w1", param(8, 4, 3, 3)), b.Param("b1", param(8))},
+		ir.IntsAttr("pads", 1, 1, 1, 1), ir.IntsAttr("kernel_shape", 3, 3))
+	r1 := b.Op("Relu", "relu1", []ir.ValueID{c1})
+	ap := b.Op("AveragePool", "ap", []ir.ValueID{r1}, ir.IntsAttr("kernel_shape", 2, 2), ir.IntsAttr("strides", 2, 2))
+	tr := b.Op("Transpose", "tr", []ir.ValueID{ap}, ir.IntsAttr("perm", 0, 1, 3, 2))
+	c2 := b.Op("Conv", "conv2", []ir.ValueID{tr, b.Param("w2", param(8, 8, 1, 1)), b.Param("b2", param(8))},
+		ir.IntsAttr("kernel_shape", 1, 1))
+	lo := b.Const("lo", tensor.FromFloat32(tensor.Shape{}, []float32{0}))
+	hi := b.Const("hi", tensor.FromFloat32(tensor.Shape{}, []float32{0.5}))
+	cl := b.Op("Clip", "clip", []ir.ValueID{c2, lo, hi})
+	cat := b.Op("Concat", "cat", []ir.ValueID{ap, cl}, ir.IntAttr("axis", 1))
+	mu := b.Op("Mul", "mul", []ir.ValueID{cat, cat})
+	rs := b.Op("Reshape", "rs", []ir.ValueID{mu, b.Const("shape", tensor.FromInt64(tensor.Shape{2}, []int64{0, -1}))})
+	mm := b.Op("MatMul", "mm", []ir.ValueID{rs, b.Param("wm", param(256, 10))})
+	out := b.Op("Add", "bias", []ir.ValueID{mm, b.Param("bm", param(10))})
+	b.Output(out)
+	return b.G
+}
+
+// TestLowerInt8Patterns checks each pattern of patternModel, with uint8
+// and int8 activations, against reference kernels and (when registered)
+// the table's integer kernels.
+func TestLowerInt8Patterns(t *testing.T) {
+	for _, act := range []string{"uint8", "int8"} {
+		t.Run(act, func(t *testing.T) {
+			cfg := ptq.DefaultConfig()
+			cfg.Activations = act
+			m := quantizeGraph(t, "patterns/"+act, patternModel(), cfg)
+			checkLowering(t, m, refTable(), "generic", 8)
+			if ops.NewTable().Has(infer.FusedDomain, infer.QLinearConv) {
+				checkLowering(t, m, nil, "", 8)
+			}
+			s, err := infer.NewSession(m.g, infer.Options{Threads: 1, Table: refTable()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, r := range s.Kernels() {
+				if r.FusedInto < 0 {
+					got[r.Label] = r.Fused + r.Note
+				}
+			}
+			want := map[string]string{
+				`"conv1" (Conv)`: "goslim.QLinearConv", `"ap" (AveragePool)`: "goslim.QLinearAveragePool",
+				`"tr" (Transpose)`: "int8 Transpose", `"conv2" (Conv)`: "goslim.QLinearConv",
+				`"cat" (Concat)`: "int8 Concat", `"mul" (Mul)`: "goslim.QLinearMul", `"rs" (Reshape)`: "int8 Reshape",
+				`"mm" (MatMul)`: "goslim.QLinearMatMul",
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("%s: got %q, want %q", k, got[k], v)
+				}
+			}
+			if !strings.Contains(got[`"bias" (Add)`], "stays FP32") {
+				t.Errorf("Add of a float constant: %q", got[`"bias" (Add)`])
+			}
+		})
+	}
 }
