@@ -9,10 +9,30 @@ import (
 	"strings"
 
 	"github.com/goslim/goslim/infer"
+	"github.com/goslim/goslim/internal/fp32"
+	"github.com/goslim/goslim/internal/int8"
 	"github.com/goslim/goslim/internal/kernel"
 	"github.com/goslim/goslim/zoo"
 	"github.com/spf13/cobra"
 )
+
+// amxReport says whether AMX can run: the CPU's CPUID bits and the OS's
+// answer to the tile-state permission request.
+type amxReport struct {
+	CPU     bool   `json:"cpu"`
+	Granted bool   `json:"os_granted"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// int8Notes says what each INT8 kernel means for speed here (GOP/s
+// measured on a Zen 5 VM, 1 thread, M=N=K=1024; docs/performance.md).
+var int8Notes = map[int8.Kernel]string{
+	int8.KernelGo:      "no SIMD integer kernel: INT8 runs in pure Go and will be much slower than FP32 here",
+	int8.KernelAVX2:    "AVX2 only (VPMADDUBSW): INT8 GEMM about as fast as FP32 on full-range weights, about 2x with |w| <= 64",
+	int8.KernelAVXVNNI: "AVX-VNNI (ymm): INT8 GEMM about 3x the FP32 AVX2 GEMM",
+	int8.KernelVNNI:    "AVX-512 VNNI: INT8 GEMM about 3x the FP32 AVX-512 GEMM",
+	int8.KernelAMX:     "AMX tiles: INT8 GEMM several times the AVX-512 VNNI kernel on large products",
+}
 
 // hwReport is what `goslim hw --json` prints.
 type hwReport struct {
@@ -22,6 +42,15 @@ type hwReport struct {
 	Tiers    map[string]bool  `json:"tiers"`
 	Best     string           `json:"best_tier"`
 	Selected string           `json:"selected_tier"`
+	AMX      amxReport        `json:"amx"`
+	// FP32GEMM and INT8GEMM name the GEMM kernels of the selected tier;
+	// INT8Kernels lists every INT8 kernel this machine can run and
+	// INT8ByTier the one each tier picks.
+	FP32GEMM    string            `json:"fp32_gemm"`
+	INT8GEMM    string            `json:"int8_gemm"`
+	INT8Kernels []string          `json:"int8_kernels"`
+	INT8ByTier  map[string]string `json:"int8_by_tier"`
+	INT8Note    string            `json:"int8_note"`
 	// Kernels maps op to the kernel that runs it on a built-in reference
 	// model (LeNet-5 and a ResNet-8) at the selected tier.
 	Kernels map[string][]string `json:"kernels"`
@@ -40,8 +69,21 @@ func newHWCmd(stdout io.Writer) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r := hwReport{Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), Features: kernel.CPUFeatures(),
 				Tiers: map[string]bool{}, Best: kernel.Best().String(), Kernels: map[string][]string{}}
+			r.INT8ByTier = map[string]string{}
 			for t := kernel.TierGeneric; t <= kernel.TierAMX; t++ {
 				r.Tiers[t.String()] = t.Available()
+				if t.Available() {
+					r.INT8ByTier[t.String()] = int8.For(t).String()
+				}
+			}
+			var amxErr error
+			r.AMX.CPU, amxErr = kernel.AMXStatus()
+			r.AMX.Granted = amxErr == nil
+			if amxErr != nil {
+				r.AMX.Reason = amxErr.Error()
+			}
+			for _, k := range int8.Kernels() {
+				r.INT8Kernels = append(r.INT8Kernels, k.String())
 			}
 			for _, arch := range []string{"lenet", "resnet8"} {
 				g, err := zoo.Build(arch, zoo.Options{Seed: 1})
@@ -53,6 +95,9 @@ func newHWCmd(stdout io.Writer) *cobra.Command {
 					return err
 				}
 				r.Selected = s.Tier().String()
+				r.FP32GEMM = fp32.For(s.Tier()).Name()
+				k8 := int8.For(s.Tier())
+				r.INT8GEMM, r.INT8Note = k8.String(), int8Notes[k8]
 				for _, k := range s.Kernels() {
 					name := k.Kernel
 					if strings.HasPrefix(name, "fused into") {
@@ -84,7 +129,18 @@ func newHWCmd(stdout io.Writer) *cobra.Command {
 				}
 				fmt.Fprintf(stdout, " %s=%s", t, state)
 			}
-			fmt.Fprintf(stdout, "\nbest tier %s, selected %s (override with --kernels or %s)\nkernels on the reference models:\n", r.Best, r.Selected, kernel.EnvTier)
+			fmt.Fprintf(stdout, "\nAMX:      cpu=%v os_granted=%v", r.AMX.CPU, r.AMX.Granted)
+			if r.AMX.Reason != "" {
+				fmt.Fprintf(stdout, " (%s)", r.AMX.Reason)
+			}
+			fmt.Fprintf(stdout, "\nbest tier %s, selected %s (override with --kernels or %s)\n", r.Best, r.Selected, kernel.EnvTier)
+			fmt.Fprintf(stdout, "FP32 GEMM: %s\nINT8 GEMM: %s (available here: %s)\n  %s\nINT8 kernel per tier:", r.FP32GEMM, r.INT8GEMM, strings.Join(r.INT8Kernels, ", "), r.INT8Note)
+			for t := kernel.TierGeneric; t <= kernel.TierAMX; t++ {
+				if k, ok := r.INT8ByTier[t.String()]; ok {
+					fmt.Fprintf(stdout, " %s=%s", t, k)
+				}
+			}
+			fmt.Fprintf(stdout, "\nkernels on the reference models:\n")
 			ops := make([]string, 0, len(r.Kernels))
 			for op := range r.Kernels {
 				ops = append(ops, op)

@@ -19,7 +19,11 @@ func (t Tier) Available() bool {
 	case TierVNNI:
 		return avx512 && x.HasAVX512VNNI
 	case TierAMX:
-		return avx512 && x.HasAVX512VNNI && x.HasAMXTile && x.HasAMXInt8
+		if !(avx512 && x.HasAVX512VNNI && x.HasAMXTile && x.HasAMXInt8) {
+			return false
+		}
+		_, err := AMXStatus()
+		return err == nil
 	}
 	return false
 }
