@@ -19,6 +19,7 @@ func NewTable() *kernel.Table {
 	registerReduce(t)
 	registerResize(t)
 	registerQuant(t)
+	registerQLinear(t)
 	registerGrad(t)
 	return t
 }
