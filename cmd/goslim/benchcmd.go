@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/goslim/goslim/bench"
+	int8bench "github.com/goslim/goslim/bench/int8"
 	"github.com/goslim/goslim/infer"
+	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/tensor"
 	"github.com/spf13/cobra"
 )
@@ -21,12 +24,15 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 	var asJSON bool
 	var kernels string
 	var shapes []string
+	var compare string
+	var rounds int
 	cmd := &cobra.Command{
 		Use:   "bench MODEL",
 		Short: "Time a model on random input of its shape",
 		Example: `  goslim bench resnet8.onnx --batch 32 --threads 1
   goslim bench model.onnx --batch 1 --json
-  goslim bench seq.onnx --shape tokens=1x128`,
+  goslim bench seq.onnx --shape tokens=1x128
+  goslim bench resnet8.onnx --compare resnet8.int8.onnx --batch 32 --threads 1`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if batch < 1 {
@@ -50,6 +56,11 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 					return err
 				}
 				given[name] = sh
+			}
+			if compare != "" {
+				return benchCompare(cmd.Context(), stdout, args[0], compare, g, given, compareOptions{
+					batch: batch, threads: threads, kernels: kernels, warmup: warmup, iters: iters,
+					minTime: minTime, rounds: rounds, json: asJSON})
 			}
 			inputs, err := bench.RandomInputs(g, batch, given, 1)
 			if err != nil {
@@ -85,5 +96,139 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (keys median_ms, p10_ms, p90_ms, samples_per_s, threads, batch)")
 	cmd.Flags().StringVar(&kernels, "kernels", "", "kernel tier: generic, avx2, avx512, vnni, amx")
 	cmd.Flags().StringArrayVar(&shapes, "shape", nil, "input shape as NAME=DxDx... for inputs with unknown dims")
+	cmd.Flags().StringVar(&compare, "compare", "", "also time OTHER.onnx in the same run (rounds alternate) and compare, e.g. FP32 vs INT8")
+	cmd.Flags().IntVar(&rounds, "rounds", 4, "with --compare: alternating measurement rounds")
 	return cmd
+}
+
+type compareOptions struct {
+	batch, threads, warmup, iters, rounds int
+	kernels                               string
+	minTime                               time.Duration
+	json                                  bool
+}
+
+// compareSide is one model of a --compare run.
+type compareSide struct {
+	Model       string             `json:"model"`
+	Precision   string             `json:"precision"`
+	Timing      int8bench.Timing   `json:"timing"`
+	SamplesPerS float64            `json:"samples_per_s"`
+	Integer     int                `json:"integer_nodes"`
+	Float       int                `json:"float_nodes"`
+	FP32Ops     []int8bench.OpNote `json:"fp32_ops,omitempty"`
+	low         int8bench.Lowering
+}
+
+// benchCompare times model a (already loaded as ga) and model b in
+// alternating rounds on the same random inputs and reports which is
+// faster and, for quantized models, which ops stayed in FP32 and why.
+func benchCompare(ctx context.Context, stdout io.Writer, a, b string, ga *ir.Graph, given map[string]tensor.Shape, o compareOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	gb, err := loadModel(b)
+	if err != nil {
+		return err
+	}
+	if o.rounds < 1 {
+		return fmt.Errorf("--rounds must be at least 1")
+	}
+	var samplers []*int8bench.Sampler
+	var sides []*compareSide
+	for _, m := range []struct {
+		path string
+		g    *ir.Graph
+	}{{a, ga}, {b, gb}} {
+		inputs, err := bench.RandomInputs(m.g, o.batch, given, 1)
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.path, err)
+		}
+		sess, err := infer.NewSession(m.g, infer.Options{Threads: o.threads, Kernels: o.kernels})
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.path, err)
+		}
+		low := int8bench.Summarize(sess)
+		prec := "FP32"
+		if low.Quantized {
+			prec = "QDQ in FP32"
+			for op := range low.IntegerOps {
+				if strings.HasPrefix(op, "Q") {
+					prec = "INT8"
+				}
+			}
+		}
+		sides = append(sides, &compareSide{Model: m.path, Precision: prec, Integer: low.Integer, Float: low.Float,
+			FP32Ops: low.FP32, low: low})
+		samplers = append(samplers, int8bench.NewSampler(sess, inputs))
+	}
+	per := o.minTime / time.Duration(o.rounds)
+	minRuns := max(1, o.iters/o.rounds)
+	if err := int8bench.Alternate(ctx, samplers, o.rounds, o.warmup, minRuns, per); err != nil {
+		return err
+	}
+	for i, s := range samplers {
+		t := s.Timing()
+		if o.threads > 1 {
+			t.CPUMs = 0 // other threads' work is not in the caller's CPU time
+		}
+		sides[i].Timing = t
+		sides[i].SamplesPerS = float64(o.batch) / (t.Ms() / 1000)
+	}
+	ratio := sides[0].Timing.Ms() / sides[1].Timing.Ms()
+	clock := "per-run CPU time of the running thread"
+	if sides[0].Timing.CPUMs == 0 {
+		clock = "wall time"
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Batch   int            `json:"batch"`
+			Threads int            `json:"threads"`
+			Kernels string         `json:"kernels"`
+			Clock   string         `json:"clock"`
+			Models  []*compareSide `json:"models"`
+			// Speedup is the time of the first model over the second's.
+			Speedup float64 `json:"speedup"`
+		}{o.batch, o.threads, samplers[0].Tier(), clock, sides, ratio})
+	}
+	fmt.Fprintf(stdout, "batch %d, threads %d, kernels %s; median %s over %d alternating rounds\n",
+		o.batch, o.threads, samplers[0].Tier(), clock, o.rounds)
+	for _, sd := range sides {
+		fmt.Fprintf(stdout, "  %-11s %-40s %9.3f ms  (wall median %.3f, min %.3f; %d runs)  %.1f samples/s\n",
+			sd.Precision, sd.Model, sd.Timing.Ms(), sd.Timing.WallMs, sd.Timing.WallMinMs, sd.Timing.Runs, sd.SamplesPerS)
+	}
+	fast, slow, r := sides[1], sides[0], ratio
+	if ratio < 1 {
+		fast, slow, r = sides[0], sides[1], 1/ratio
+	}
+	fmt.Fprintf(stdout, "%s (%s) is %.2fx faster than %s (%s) on this machine\n", fast.Precision, fast.Model, r, slow.Precision, slow.Model)
+	for _, sd := range sides {
+		if !sd.low.Quantized {
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: %d nodes run on 8-bit data %s, %d compute nodes in float %s, %d QuantizeLinear and %d DequantizeLinear left\n",
+			sd.Model, sd.Integer, opCounts(sd.low.IntegerOps), sd.Float, opCounts(sd.low.FloatOp), sd.low.Quantize, sd.low.Dequant)
+		if len(sd.FP32Ops) == 0 {
+			fmt.Fprintf(stdout, "  no quantized pattern stayed in FP32\n")
+		}
+		for _, n := range sd.FP32Ops {
+			fmt.Fprintf(stdout, "  FP32: %s (%s): %s\n", n.Node, n.Op, n.Reason)
+		}
+	}
+	return nil
+}
+
+// opCounts formats op counts as "(Conv×2 Gemm×1)", sorted by name.
+func opCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return ""
+	}
+	var parts []string
+	for op, n := range m {
+		parts = append(parts, fmt.Sprintf("%s×%d", op, n))
+	}
+	sort.Strings(parts)
+	return "(" + strings.Join(parts, " ") + ")"
 }
