@@ -238,12 +238,21 @@ type Task struct {
 	lda, ldc  int
 	rowsAvail int  // rows a kernel may read in place (M, or PackedA's stored rows)
 	alongN    bool // units are column tiles (else row tiles)
+	amxEmu    bool // tests: run the AMX driver on the Go emulation of the kernels
 }
 
 // Split checks the operation, prepares the kernel and returns the number
 // of units to hand to Run (0 when there is nothing to compute). threads
 // only chooses whether to split rows or columns.
 func (t *Task) Split(threads int) int {
+	if t.Op.B == nil {
+		panic("int8: Gemm without B")
+	}
+	return t.split(t.Kernel.impl(t.Op.B.pairSafe), threads)
+}
+
+// split is Split with the kernel's tiles given.
+func (t *Task) split(im impl, threads int) int {
 	op := &t.Op
 	if op.B == nil {
 		panic("int8: Gemm without B")
@@ -274,7 +283,7 @@ func (t *Task) Split(threads int) int {
 		}
 		t.a, t.rowsAvail = op.A, M
 	}
-	t.im = t.Kernel.impl(op.B.pairSafe)
+	t.im = im
 	mTiles := (M + t.im.mr - 1) / t.im.mr
 	nTiles := (N + t.im.nc - 1) / t.im.nc
 	t.alongN = threads > 1 && mTiles < 2*threads && nTiles > mTiles

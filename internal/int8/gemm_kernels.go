@@ -59,7 +59,7 @@ func (k Kernel) Available() bool {
 	case KernelVNNI:
 		return hasAsm && kernel.TierVNNI.Available()
 	case KernelAMX:
-		return hasAsm && hasAMXKernel && kernel.TierAMX.Available()
+		return hasAsm && hasAMXKernel && kernel.TierAMX.Available() && amxSelfTest()
 	}
 	return false
 }

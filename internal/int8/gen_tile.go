@@ -49,6 +49,11 @@ func main() {
 	genYmm("tileAVXVNNI", 6, "avxvnni")
 	genYmm("tileAVX2", 6, "avx2")
 	genYmm("tileAVX2X", 4, "avx2x")
+	for _, h := range []int{1, 2} {
+		for _, c := range []int{1, 2} {
+			genAMX(h, c)
+		}
+	}
 	if err := os.WriteFile("tile_amd64.s", w.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -278,6 +283,160 @@ func genYmm(name string, rows int, kind string) {
 	}
 	p("%s_done:", lbl)
 	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// x86 register numbers for the AMX encodings.
+const (
+	rAX, rCX, rDX, rBX, rSP, rBP, rSI, rDI = 0, 1, 2, 3, 4, 5, 6, 7
+	r8, r9, r10, r11, r12, r13, r14, r15   = 8, 9, 10, 11, 12, 13, 14, 15
+)
+
+var regName = []string{"AX", "CX", "DX", "BX", "SP", "BP", "SI", "DI", "R8", "R9", "R10", "R11", "R12", "R13", "R14", "R15"}
+
+func bytesLine(bs []byte, comment string) {
+	var b bytes.Buffer
+	for i, x := range bs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "BYTE $0x%02x", x)
+	}
+	p("\t%s // %s", b.String(), comment)
+}
+
+// vex3 returns the three VEX bytes for map 0F38, W0, L0 (128-bit, as AMX
+// wants): reg, index and base extension bits, vvvv and pp (0 none, 1 66,
+// 2 F3, 3 F2).
+func vex3(reg, index, base, vvvv, pp int) []byte {
+	b1 := byte(0x02) | byte(^(reg>>3)&1)<<7 | byte(^(index>>3)&1)<<6 | byte(^(base>>3)&1)<<5
+	b2 := byte(^vvvv&15)<<3 | byte(pp)
+	return []byte{0xc4, b1, b2}
+}
+
+// tileMem encodes TILELOADD (pp F2) or TILESTORED (pp F3) of tile tmm at
+// [base + index*1 + disp8].
+func tileMem(pp, tmm, base, index, disp int) []byte {
+	bs := vex3(0, index, base, 0, pp)
+	return append(bs, 0x4b, byte(0x40|tmm<<3|4), byte((index&7)<<3|base&7), byte(disp))
+}
+
+func tileload(tmm, base, index, disp int) {
+	bytesLine(tileMem(3, tmm, base, index, disp), fmt.Sprintf("TILELOADD %d(%s)(%s*1), TMM%d", disp, regName[base], regName[index], tmm))
+}
+
+func tilestore(tmm, base, index, disp int) {
+	bytesLine(tileMem(2, tmm, base, index, disp), fmt.Sprintf("TILESTORED TMM%d, %d(%s)(%s*1)", tmm, disp, regName[base], regName[index]))
+}
+
+func tilezero(tmm int) {
+	bytesLine(append(vex3(0, 0, 0, 0, 3), 0x49, byte(0xc0|tmm<<3)), fmt.Sprintf("TILEZERO TMM%d", tmm))
+}
+
+// tdpbusd encodes TDPBUSD tmm1 += tmm2 (u8) . tmm3 (s8): VEX.128.66.0F38.W0 5E
+// with ModRM.reg tmm1, ModRM.rm tmm2, vvvv tmm3.
+func tdpbusd(t1, t2, t3 int) {
+	bytesLine(append(vex3(0, 0, 0, t3, 1), 0x5e, byte(0xc0|t1<<3|t2)), fmt.Sprintf("TDPBUSD TMM%d += TMM%d(u8) . TMM%d(s8)", t1, t2, t3))
+}
+
+// genAMX writes amx<h><c>: h row halves (16 rows each) by c column halves
+// (16 columns each) of C in tiles TMM0 (h0,c0), TMM1 (h0,c1), TMM2 (h1,c0),
+// TMM3 (h1,c1); A halves in TMM4, TMM5; B halves in TMM6, TMM7. All tile
+// state lives inside this one call: LDTILECFG at entry, TILERELEASE at
+// exit, so the goroutine never holds tile state between calls.
+//
+// func amx<h><c>(p *amxArgs), amxArgs offsets: cfg 0, a 64, lda 72, b 80,
+// bstride 88, c 96, ldc (bytes) 104, mtiles 112, np 120, ksteps 128, acc 136.
+func genAMX(h, c int) {
+	name := fmt.Sprintf("amx%d%d", h, c)
+	p("// func %s(p *amxArgs)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-8", name)
+	p("\tMOVQ p+0(FP), DI")
+	bytesLine(append(vex3(0, 0, rDI, 0, 0), 0x49, 0x07), "LDTILECFG (DI)")
+	p("\tMOVQ 72(DI), BX")
+	p("\tMOVQ 104(DI), DX")
+	p("\tMOVQ $128, R9")
+	p("\tMOVQ 80(DI), R10")
+	p("\tMOVQ 96(DI), R11")
+	p("%s_panel:", name)
+	p("\tMOVQ 64(DI), R12")
+	p("\tMOVQ R11, R13")
+	p("\tMOVQ 112(DI), R14")
+	p("%s_mtile:", name)
+	// R8: row half 1 of C.
+	p("\tMOVQ DX, R8")
+	p("\tSHLQ $4, R8")
+	p("\tADDQ R13, R8")
+	p("\tCMPQ 136(DI), $0")
+	p("\tJEQ %s_zero", name)
+	for hi := range h {
+		base := r13
+		if hi == 1 {
+			base = r8
+		}
+		for ci := range c {
+			tileload(2*hi+ci, base, rDX, 64*ci)
+		}
+	}
+	p("\tJMP %s_k", name)
+	p("%s_zero:", name)
+	for hi := range h {
+		for ci := range c {
+			tilezero(2*hi + ci)
+		}
+	}
+	p("%s_k:", name)
+	p("\tMOVQ R12, SI")
+	p("\tMOVQ BX, R8")
+	p("\tSHLQ $4, R8")
+	p("\tADDQ R12, R8")
+	p("\tMOVQ R10, CX")
+	p("\tMOVQ 128(DI), AX")
+	p("%s_kloop:", name)
+	tileload(4, rSI, rBX, 0)
+	if h == 2 {
+		tileload(5, r8, rBX, 0)
+	}
+	tileload(6, rCX, r9, 0)
+	if c == 2 {
+		tileload(7, rCX, r9, 64)
+	}
+	for hi := range h {
+		for ci := range c {
+			tdpbusd(2*hi+ci, 4+hi, 6+ci)
+		}
+	}
+	p("\tADDQ $64, SI")
+	p("\tADDQ $64, R8")
+	p("\tADDQ $2048, CX")
+	p("\tDECQ AX")
+	p("\tJNZ %s_kloop", name)
+	p("\tMOVQ DX, R8")
+	p("\tSHLQ $4, R8")
+	p("\tADDQ R13, R8")
+	for hi := range h {
+		base := r13
+		if hi == 1 {
+			base = r8
+		}
+		for ci := range c {
+			tilestore(2*hi+ci, base, rDX, 64*ci)
+		}
+	}
+	p("\tMOVQ BX, AX")
+	p("\tSHLQ $5, AX")
+	p("\tADDQ AX, R12")
+	p("\tMOVQ DX, AX")
+	p("\tSHLQ $5, AX")
+	p("\tADDQ AX, R13")
+	p("\tDECQ R14")
+	p("\tJNZ %s_mtile", name)
+	p("\tADDQ 88(DI), R10")
+	p("\tADDQ $128, R11")
+	p("\tDECQ 120(DI)")
+	p("\tJNZ %s_panel", name)
+	bytesLine([]byte{0xc4, 0xe2, 0x78, 0x49, 0xc0}, "TILERELEASE")
 	p("\tRET")
 	p("")
 }
