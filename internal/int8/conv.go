@@ -130,6 +130,9 @@ func NewConvWeights(w []int8, zb []int32, M, Cg, KH, KW, group int) (*ConvWeight
 // Depthwise reports whether the weights run the direct depthwise kernel.
 func (cw *ConvWeights) Depthwise() bool { return cw.dw != nil }
 
+// convRowAlign aligns patch-row blocks to the GEMM's register-tile rows.
+const convRowAlign = 12
+
 // convBlockBytes bounds the patch rows one GEMM call reads.
 const convBlockBytes = 48 << 10
 
@@ -137,7 +140,7 @@ const convBlockBytes = 48 << 10
 type convPlan struct {
 	cs, hp, wp, p int // transposed-input row stride, padded height and width, output positions
 	kp            int // reduction length padded to 4
-	rows          int // patch rows per block (multiple of mr)
+	rows          int // patch rows per block (multiple of convRowAlign)
 	blocks        int // blocks per group
 	xt            int // bytes of the transposed input (int32 words)
 	perThread     int // int32 words per thread
@@ -158,8 +161,8 @@ func (cw *ConvWeights) plan(s *ConvShape, threads int) convPlan {
 		pl.cs = pl.kp
 	}
 	pl.xt = (pl.hp*pl.wp*pl.cs + 3) / 4
-	pl.rows = max(mr, convBlockBytes/pl.kp/mr*mr)
-	pl.rows = min(pl.rows, (pl.p+mr-1)/mr*mr)
+	pl.rows = max(convRowAlign, convBlockBytes/pl.kp/convRowAlign*convRowAlign)
+	pl.rows = min(pl.rows, (pl.p+convRowAlign-1)/convRowAlign*convRowAlign)
 	pl.blocks = (pl.p + pl.rows - 1) / pl.rows
 	mg := s.M / s.Group
 	// A block (bytes), C block, row sums.
@@ -207,7 +210,8 @@ type ConvArgs struct {
 //
 // with X' the input patches padded WITH THE ZERO POINT (so padding taps
 // contribute nothing). y (M x OH x OW, channel-major) receives uint8 or
-// int8 values per the requantization's range. int8 activations are
+// int8 values per the requantization's range, or, when a.Req is nil, the
+// int32 sums themselves (y must then be []int32). int8 activations are
 // shifted to uint8 by +128 (zero point too), which changes no product of
 // zero-point-corrected values. The GEMM path transposes the padded image to
 // rows of channels, gathers patch rows in blocks that fit the L1/L2 cache,
@@ -215,7 +219,7 @@ type ConvArgs struct {
 // transposed image directly) and requantizes each block into Y; the
 // depthwise path runs a direct loop per channel. Results do not depend on
 // the tier or the thread count.
-func Conv[T uint8 | int8](tier kernel.Tier, s *ConvShape, cw *ConvWeights, a *ConvArgs, y []T) error {
+func Conv[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeights, a *ConvArgs, y []T) error {
 	if err := s.check(); err != nil {
 		return err
 	}
@@ -229,6 +233,9 @@ func Conv[T uint8 | int8](tier kernel.Tier, s *ConvShape, cw *ConvWeights, a *Co
 	pl := cw.plan(s, threads)
 	if len(a.X) < s.C*s.H*s.W || len(y) < s.M*pl.p || len(a.WS) < pl.xt+s.M+threads*pl.perThread {
 		return fmt.Errorf("int8: conv: short input, output or workspace")
+	}
+	if _, ok := any(y).([]int32); ok != (a.Req == nil) {
+		return fmt.Errorf("int8: conv: int32 output goes with no requantization")
 	}
 	if a.Bias != nil && len(a.Bias) < s.M {
 		return fmt.Errorf("int8: conv: %d bias values for %d channels", len(a.Bias), s.M)
@@ -306,7 +313,7 @@ func transposePad(xt, x []uint8, s *ConvShape, pl *convPlan, flip, z uint8) {
 
 // convBlock computes patch-row block bi of group g: gathers the block's
 // patches, runs the GEMM and requantizes into y.
-func convBlock[T uint8 | int8](tier kernel.Tier, s *ConvShape, cw *ConvWeights, pl *convPlan, a *ConvArgs, xt []uint8, off []int32, y []T, buf []int32, g, bi int) {
+func convBlock[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeights, pl *convPlan, a *ConvArgs, xt []uint8, off []int32, y []T, buf []int32, g, bi int) {
 	mg := s.M / s.Group
 	p0 := bi * pl.rows
 	rows := min(pl.rows, pl.p-p0)
@@ -342,6 +349,22 @@ func convBlock[T uint8 | int8](tier kernel.Tier, s *ConvShape, cw *ConvWeights, 
 		RowSums(am, rows, kp, rs)
 	}
 	r := a.Req
+	if r == nil {
+		yi := any(y).([]int32)
+		for j := range mg {
+			m := g*mg + j
+			o := off[m]
+			var zb int32
+			if cw.zb != nil {
+				zb = cw.zb[m]
+			}
+			dst := yi[m*pl.p+p0 : m*pl.p+p0+rows]
+			for i := range dst {
+				dst[i] = c[i*mg+j] + o - zb*rs[i]
+			}
+		}
+		return
+	}
 	zero, lo, hi := int64(r.Zero), int64(r.Lo), int64(r.Hi)
 	for j := range mg {
 		m := g*mg + j
@@ -370,7 +393,7 @@ func convBlock[T uint8 | int8](tier kernel.Tier, s *ConvShape, cw *ConvWeights, 
 // convDepthwise runs the direct depthwise kernel for channels [c0, c1):
 // each channel's plane is copied into a buffer padded with the zero
 // point, accumulated tap by tap and requantized.
-func convDepthwise[T uint8 | int8](s *ConvShape, cw *ConvWeights, pl *convPlan, a *ConvArgs, flip uint8, za int32, y []T, buf []int32, c0, c1 int) {
+func convDepthwise[T uint8 | int8 | int32](s *ConvShape, cw *ConvWeights, pl *convPlan, a *ConvArgs, flip uint8, za int32, y []T, buf []int32, c0, c1 int) {
 	hp, wp := pl.hp, pl.wp
 	plane := bytesOf(buf[:(hp*wp+3)/4])[:hp*wp]
 	acc := buf[(hp*wp+3)/4:][:pl.p]
@@ -421,14 +444,24 @@ func convDepthwise[T uint8 | int8](s *ConvShape, cw *ConvWeights, pl *convPlan, 
 		if a.Bias != nil {
 			b = a.Bias[m]
 		}
-		RequantRow(y[m*pl.p:(m+1)*pl.p], acc, a.Req, m, b-za*cw.dwSum[m])
+		add := b - za*cw.dwSum[m]
+		switch yt := any(y).(type) {
+		case []uint8:
+			RequantRow(yt[m*pl.p:(m+1)*pl.p], acc, a.Req, m, add)
+		case []int8:
+			RequantRow(yt[m*pl.p:(m+1)*pl.p], acc, a.Req, m, add)
+		case []int32:
+			for i, v := range acc {
+				yt[m*pl.p+i] = v + add
+			}
+		}
 	}
 }
 
 // ConvRef is the plain reference of Conv for tests: direct loops over
 // (x - za) * (w - zb) with zero-point padding, bias, then requantization
 // (x holds int8 bytes when signed).
-func ConvRef[T uint8 | int8](s *ConvShape, w []int8, zb []int32, x []uint8, signed bool, za int32, bias []int32, r *Requant, y []T) {
+func ConvRef[T uint8 | int8 | int32](s *ConvShape, w []int8, zb []int32, x []uint8, signed bool, za int32, bias []int32, r *Requant, y []T) {
 	cg, mg := s.C/s.Group, s.M/s.Group
 	for m := range s.M {
 		g := m / mg
@@ -462,7 +495,11 @@ func ConvRef[T uint8 | int8](s *ConvShape, w []int8, zb []int32, x []uint8, sign
 				if bias != nil {
 					acc += bias[m]
 				}
-				y[(m*s.OH+oh)*s.OW+ow] = T(r.One(acc, m))
+				if r == nil {
+					y[(m*s.OH+oh)*s.OW+ow] = T(acc)
+				} else {
+					y[(m*s.OH+oh)*s.OW+ow] = T(r.One(acc, m))
+				}
 			}
 		}
 	}

@@ -120,6 +120,36 @@ func TestConvMatchesRef(t *testing.T) {
 	}
 }
 
+func TestConvInt32Output(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for trial := range 40 {
+		s := randConvShape(rng, trial%4)
+		cg := s.C / s.Group
+		w := make([]int8, s.M*cg*s.KH*s.KW)
+		for i := range w {
+			w[i] = int8(rng.IntN(256) - 128)
+		}
+		x := make([]uint8, s.C*s.H*s.W)
+		for i := range x {
+			x[i] = uint8(rng.IntN(256))
+		}
+		zb := []int32{int32(trial%3 - 1)}
+		cw, _ := NewConvWeights(w, zb, s.M, cg, s.KH, s.KW, s.Group)
+		want := make([]int32, s.M*s.OH*s.OW)
+		ConvRef(&s, w, zb, x, false, 7, nil, nil, want)
+		got := make([]int32, len(want))
+		a := &ConvArgs{X: x, Zero: 7, WS: make([]int32, cw.ConvScratch(&s, 1))}
+		if err := Conv(kernel.Best(), &s, cw, a, got); err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%+v: y[%d] = %d, want %d", s, i, got[i], want[i])
+			}
+		}
+	}
+}
+
 func TestConvSignedOutput(t *testing.T) {
 	rng := rand.New(rand.NewPCG(23, 24))
 	s := randConvShape(rng, 0)
