@@ -248,7 +248,7 @@ func (t *Task) Split(threads int) int {
 	if t.Op.B == nil {
 		panic("int8: Gemm without B")
 	}
-	return t.split(t.Kernel.impl(t.Op.B.pairSafe), threads)
+	return t.split(t.Kernel.impl(t.Op.B.pairSafe, t.Op.B.N), threads)
 }
 
 // split is Split with the kernel's tiles given.
@@ -359,31 +359,36 @@ func (t *Task) unit(r0, mt, r1, j0, j1 int, buf []uint8) {
 			col := j * nc
 			ncols := min(nc, N-col)
 			bp := b.data[col/nr*b.ks*nr+g0*nr*4+(col%nr)*4:]
-			for m0 := r0; m0 < mt; m0 += mr {
-				im.call(gn, a[m0*lda+4*g0:], lda, bp, c[m0*ldc+col:], ldc, mr, ncols, acc)
+			if mt > r0 {
+				im.call(gn, a[r0*lda+4*g0:], lda, bp, c[r0*ldc+col:], ldc, mr, ncols, acc, (mt-r0)/mr)
 			}
 			for m0 := mt; m0 < r1; m0 += mr {
-				im.call(gn, buf[(m0-mt)*ldt:], ldt, bp, c[m0*ldc+col:], ldc, min(mr, r1-m0), ncols, acc)
+				im.call(gn, buf[(m0-mt)*ldt:], ldt, bp, c[m0*ldc+col:], ldc, min(mr, r1-m0), ncols, acc, 1)
 			}
 		}
 	}
 }
 
-// call runs the micro-kernel: c[r*ldc+j] (+)= sum over kg groups of 4
+// call runs the micro-kernel on nt tiles of mr rows one below the other
+// (rows < mr only when nt is 1): c[r*ldc+j] (+)= sum over kg groups of 4
 // k-values of a[r*lda+4g+t]*b[g*128+4j+t], for r < rows, j < ncols; with
 // acc it adds to c. Assembly kernels read mr rows of a whatever rows is.
-func (im *impl) call(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
+func (im *impl) call(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool, nt int) {
 	switch im.tile {
 	case tVNNI:
-		tileVNNIGo(kg, a, lda, b, c, ldc, rows, ncols, acc)
+		tileVNNIGo(kg, a, lda, b, c, ldc, rows, ncols, acc, nt)
+	case tVNNI24:
+		tileVNNI24Go(kg, a, lda, b, c, ldc, rows, ncols, acc, nt)
 	case tAVXVNNI:
-		tileAVXVNNIGo(kg, a, lda, b, c, ldc, rows, ncols, acc)
+		tileAVXVNNIGo(kg, a, lda, b, c, ldc, rows, ncols, acc, nt)
 	case tAVX2:
-		tileAVX2Go(kg, a, lda, b, c, ldc, rows, ncols, acc)
+		tileAVX2Go(kg, a, lda, b, c, ldc, rows, ncols, acc, nt)
 	case tAVX2X:
-		tileAVX2XGo(kg, a, lda, b, c, ldc, rows, ncols, acc)
+		tileAVX2XGo(kg, a, lda, b, c, ldc, rows, ncols, acc, nt)
 	default:
-		tileGo(kg, a, lda, b, c, ldc, rows, ncols, acc)
+		for i := range nt {
+			tileGo(kg, a[i*im.mr*lda:], lda, b, c[i*im.mr*ldc:], ldc, rows, ncols, acc)
+		}
 	}
 }
 
@@ -401,6 +406,7 @@ type tileKind int
 const (
 	tGo tileKind = iota
 	tVNNI
+	tVNNI24
 	tAVXVNNI
 	tAVX2
 	tAVX2X

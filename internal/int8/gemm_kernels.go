@@ -101,11 +101,11 @@ func For(t kernel.Tier) Kernel {
 	return KernelGo
 }
 
-// impl returns the kernel's tiles; pairSafe selects AVX2's fast path. An
-// unavailable kernel runs pure Go.
-func (k Kernel) impl(pairSafe bool) impl {
+// impl returns the kernel's tiles for B (pairSafe selects AVX2's fast
+// path, n the columns). An unavailable kernel runs pure Go.
+func (k Kernel) impl(pairSafe bool, n int) impl {
 	if k != KernelGo && k.Available() {
-		if im, ok := asmImpl(k, pairSafe); ok {
+		if im, ok := asmImpl(k, pairSafe, n); ok {
 			return im
 		}
 	}

@@ -45,7 +45,8 @@ func main() {
 	p("DATA bit0<>+0(SB)/4, $0x01010101")
 	p("GLOBL bit0<>(SB), RODATA|NOPTR, $4")
 	p("")
-	genVNNI()
+	genVNNI("tileVNNI", 12, 2)
+	genVNNI("tileVNNI24", 24, 1)
 	genYmm("tileAVXVNNI", 6, "avxvnni")
 	genYmm("tileAVX2", 6, "avx2")
 	genYmm("tileAVX2X", 4, "avx2x")
@@ -60,10 +61,13 @@ func main() {
 	}
 }
 
-// rowAddr returns the address of row r's current group: rows 3q..3q+2 are
-// at base q + 0, lda, 2*lda (lda in R10).
+// bases are the row-base registers: rows 3q..3q+2 of A are at base q +
+// 0, lda, 2*lda (lda in R10). BX is last: it holds 3*lda while the bases
+// are computed.
+var bases = []string{"R8", "R9", "R11", "R12", "CX", "DX", "DI", "BX"}
+
+// rowAddr returns the address of row r's current group.
 func rowAddr(r int) string {
-	bases := []string{"R8", "R9", "R11", "R12"}
 	addr := "(" + bases[r/3] + ")"
 	switch r % 3 {
 	case 1:
@@ -74,86 +78,112 @@ func rowAddr(r int) string {
 	return addr
 }
 
-func rowBases(rows int) []string {
-	return []string{"R8", "R9", "R11", "R12"}[:(rows+2)/3]
-}
+func rowBases(rows int) []string { return bases[:(rows+2)/3] }
 
-// prologueA loads kg, the row bases and b.
-func prologueA(rows int) {
+// setBases loads kg into AX, b into SI and the row bases from the tile's
+// A (R14).
+func setBases(rows int) {
 	p("\tMOVQ kg+0(FP), AX")
-	p("\tMOVQ a+8(FP), R8")
-	p("\tMOVQ lda+16(FP), R10")
 	p("\tMOVQ b+24(FP), SI")
-	p("\tLEAQ (R10)(R10*2), BX")
+	p("\tMOVQ R14, R8")
 	bs := rowBases(rows)
-	for i := 1; i < len(bs); i++ {
-		p("\tLEAQ (%s)(BX*1), %s", bs[i-1], bs[i])
+	if len(bs) > 1 {
+		p("\tLEAQ (R10)(R10*2), BX")
+		for i := 1; i < len(bs); i++ {
+			p("\tLEAQ (%s)(BX*1), %s", bs[i-1], bs[i])
+		}
 	}
 }
 
-func genVNNI() {
-	p("// func tileVNNI(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, acc int)")
-	p("// Z0-Z23: accumulators (row r: Z2r, Z2r+1); Z24, Z25: B; Z26, Z27: A broadcasts.")
-	p("// Rows 3q..3q+2 of A are at base q (R8, R9, R11, R12) + 0, lda, 2*lda.")
-	p("TEXT ·tileVNNI(SB), NOSPLIT, $0-80")
-	prologueA(12)
-	for i := range 24 {
+// advanceTile moves R14 (A) and R13 (C) to the next tile of rows rows
+// and loops to label while ntiles (at offset nt of the frame) stays > 0.
+func advanceTile(rows int, nt int, label string) {
+	p("\tMOVQ lda+16(FP), R10")
+	p("\tMOVQ ldc+40(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tMOVQ $%d, BX", rows)
+	p("\tIMULQ BX, R10")
+	p("\tIMULQ BX, DX")
+	p("\tADDQ R10, R14")
+	p("\tADDQ DX, R13")
+	p("\tMOVQ lda+16(FP), R10")
+	p("\tDECQ ntiles+%d(FP)", nt)
+	p("\tJNZ %s", label)
+}
+
+// genVNNI writes an AVX-512 VNNI kernel of rows rows by vecs vectors of
+// 16 columns (accumulator of row r, vector v: Z(vecs*r+v); B in Z24,
+// Z25; A broadcasts in Z26, Z27). It computes ntiles tiles of rows rows,
+// one after the other (A and C advance by rows rows), storing only the
+// first rows rows of each (rows <= its size when ntiles is 1).
+func genVNNI(name string, rows, vecs int) {
+	p("// func %s(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, acc, ntiles int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-88", name)
+	p("\tMOVQ a+8(FP), R14")
+	p("\tMOVQ c+32(FP), R13")
+	p("\tMOVQ lda+16(FP), R10")
+	p("\tMOVQ m0+56(FP), BX")
+	p("\tKMOVW BX, K1")
+	p("\tMOVQ m1+64(FP), BX")
+	p("\tKMOVW BX, K2")
+	p("%s_tile:", name)
+	acc := rows * vecs
+	for i := range acc {
 		p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
 	}
 	// acc != 0: start from the rows of C (masked loads; rows past rows stay 0).
 	p("\tMOVQ acc+72(FP), CX")
 	p("\tTESTQ CX, CX")
-	p("\tJZ vloop")
-	p("\tMOVQ c+32(FP), DI")
+	p("\tJZ %s_start", name)
+	p("\tMOVQ R13, DI")
 	p("\tMOVQ ldc+40(FP), DX")
 	p("\tSHLQ $2, DX")
 	p("\tMOVQ rows+48(FP), CX")
-	p("\tMOVQ m0+56(FP), BX")
-	p("\tKMOVW BX, K1")
-	p("\tMOVQ m1+64(FP), BX")
-	p("\tKMOVW BX, K2")
-	for r := range 12 {
-		p("\tVMOVDQU32 (DI), K1, Z%d", 2*r)
-		p("\tVMOVDQU32 64(DI), K2, Z%d", 2*r+1)
-		if r < 11 {
+	for r := range rows {
+		for v := range vecs {
+			p("\tVMOVDQU32 %d(DI), K%d, Z%d", 64*v, 1+v, vecs*r+v)
+		}
+		if r < rows-1 {
 			p("\tDECQ CX")
-			p("\tJZ vloop")
+			p("\tJZ %s_start", name)
 			p("\tADDQ DX, DI")
 		}
 	}
-	p("vloop:")
-	p("\tVMOVDQU32 (SI), Z24")
-	p("\tVMOVDQU32 64(SI), Z25")
-	for r := range 12 {
+	p("%s_start:", name)
+	setBases(rows)
+	p("%s_loop:", name)
+	for v := range vecs {
+		p("\tVMOVDQU32 %d(SI), Z%d", 64*v, 24+v)
+	}
+	for r := range rows {
 		z := 26 + r%2
 		p("\tVPBROADCASTD %s, Z%d", rowAddr(r), z)
-		p("\tVPDPBUSD Z24, Z%d, Z%d", z, 2*r)
-		p("\tVPDPBUSD Z25, Z%d, Z%d", z, 2*r+1)
+		for v := range vecs {
+			p("\tVPDPBUSD Z%d, Z%d, Z%d", 24+v, z, vecs*r+v)
+		}
 	}
 	p("\tADDQ $128, SI")
-	for _, b := range rowBases(12) {
+	for _, b := range rowBases(rows) {
 		p("\tADDQ $4, %s", b)
 	}
 	p("\tDECQ AX")
-	p("\tJNZ vloop")
-	p("\tMOVQ c+32(FP), DI")
+	p("\tJNZ %s_loop", name)
+	p("\tMOVQ R13, DI")
 	p("\tMOVQ ldc+40(FP), DX")
 	p("\tSHLQ $2, DX")
 	p("\tMOVQ rows+48(FP), CX")
-	p("\tMOVQ m0+56(FP), BX")
-	p("\tKMOVW BX, K1")
-	p("\tMOVQ m1+64(FP), BX")
-	p("\tKMOVW BX, K2")
-	for r := range 12 {
-		p("\tVMOVDQU32 Z%d, K1, (DI)", 2*r)
-		p("\tVMOVDQU32 Z%d, K2, 64(DI)", 2*r+1)
-		if r < 11 {
+	for r := range rows {
+		for v := range vecs {
+			p("\tVMOVDQU32 Z%d, K%d, %d(DI)", vecs*r+v, 1+v, 64*v)
+		}
+		if r < rows-1 {
 			p("\tDECQ CX")
-			p("\tJZ vdone")
+			p("\tJZ %s_next", name)
 			p("\tADDQ DX, DI")
 		}
 	}
-	p("vdone:")
+	p("%s_next:", name)
+	advanceTile(rows, 80, name+"_tile")
 	p("\tVZEROUPPER")
 	p("\tRET")
 	p("")
@@ -170,27 +200,31 @@ func vpdpbusdVEX(dst, src1, rm int) string {
 
 // genYmm writes a 16-column ymm kernel of rows rows (accumulators Y0 ..
 // Y(2*rows-1), row r in Y2r, Y2r+1) with signature
-// func name(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows, ncols, acc int);
+// func name(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows, ncols, acc, ntiles int);
 // b's groups are 128 bytes apart (16-column halves of a 32-column panel).
+// Like genVNNI it computes ntiles tiles one after the other.
 func genYmm(name string, rows int, kind string) {
 	lbl := name
-	p("// func %s(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows, ncols, acc int)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
-	prologueA(rows)
+	p("// func %s(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows, ncols, acc, ntiles int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-80", name)
+	p("\tMOVQ a+8(FP), R14")
+	p("\tMOVQ c+32(FP), R13")
+	p("\tMOVQ lda+16(FP), R10")
+	// R12 (not a row base for <= 6 rows): the column masks (two vectors) in maskTab.
+	p("\tMOVQ ncols+56(FP), BX")
+	p("\tSHLQ $2, BX")
+	p("\tLEAQ maskTab<>+64(SB), R12")
+	p("\tSUBQ BX, R12")
+	p("%s_tile:", lbl)
 	for i := range 2 * rows {
 		p("\tVPXOR Y%d, Y%d, Y%d", i, i, i)
 	}
-	// Masks of the two column vectors in Y12, Y13 (free until the loop).
-	p("\tMOVQ ncols+56(FP), BX")
-	p("\tSHLQ $2, BX")
-	p("\tLEAQ maskTab<>+64(SB), R13")
-	p("\tSUBQ BX, R13")
 	p("\tMOVQ acc+64(FP), CX")
 	p("\tTESTQ CX, CX")
 	p("\tJZ %s_init", lbl)
-	p("\tVMOVDQU (R13), Y12")
-	p("\tVMOVDQU 32(R13), Y13")
-	p("\tMOVQ c+32(FP), DI")
+	p("\tVMOVDQU (R12), Y12")
+	p("\tVMOVDQU 32(R12), Y13")
+	p("\tMOVQ R13, DI")
 	p("\tMOVQ ldc+40(FP), DX")
 	p("\tSHLQ $2, DX")
 	p("\tMOVQ rows+48(FP), CX")
@@ -213,6 +247,7 @@ func genYmm(name string, rows int, kind string) {
 		p("\tVPBROADCASTD low7<>(SB), Y14")
 		p("\tVPBROADCASTD bit0<>(SB), Y15")
 	}
+	setBases(rows)
 	p("%s_loop:", lbl)
 	switch kind {
 	case "avxvnni":
@@ -266,9 +301,9 @@ func genYmm(name string, rows int, kind string) {
 	}
 	p("\tDECQ AX")
 	p("\tJNZ %s_loop", lbl)
-	p("\tVMOVDQU (R13), Y12")
-	p("\tVMOVDQU 32(R13), Y13")
-	p("\tMOVQ c+32(FP), DI")
+	p("\tVMOVDQU (R12), Y12")
+	p("\tVMOVDQU 32(R12), Y13")
+	p("\tMOVQ R13, DI")
 	p("\tMOVQ ldc+40(FP), DX")
 	p("\tSHLQ $2, DX")
 	p("\tMOVQ rows+48(FP), CX")
@@ -277,11 +312,12 @@ func genYmm(name string, rows int, kind string) {
 		p("\tVPMASKMOVD Y%d, Y13, 32(DI)", 2*r+1)
 		if r < rows-1 {
 			p("\tDECQ CX")
-			p("\tJZ %s_done", lbl)
+			p("\tJZ %s_next", lbl)
 			p("\tADDQ DX, DI")
 		}
 	}
-	p("%s_done:", lbl)
+	p("%s_next:", lbl)
+	advanceTile(rows, 72, lbl+"_tile")
 	p("\tVZEROUPPER")
 	p("\tRET")
 	p("")
@@ -293,7 +329,7 @@ const (
 	r8, r9, r10, r11, r12, r13, r14, r15   = 8, 9, 10, 11, 12, 13, 14, 15
 )
 
-var regName = []string{"AX", "CX", "DX", "BX", "SP", "BP", "SI", "DI", "R8", "R9", "R10", "R11", "R12", "R13", "R14", "R15"}
+var regName = []string{"AX", "CX", "DX", "BX", "SP", "BP", "SI", "DI", "R8", "R9", "R10", "R11", "R12", "R13", "R14", "R12"}
 
 func bytesLine(bs []byte, comment string) {
 	var b bytes.Buffer

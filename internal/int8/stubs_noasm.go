@@ -11,26 +11,30 @@ const hasAMXKernel = false
 func hasAVXVNNI() bool { return false }
 
 // asmImpl has no assembly kernels to offer.
-func asmImpl(Kernel, bool) (impl, bool) { return impl{}, false }
+func asmImpl(Kernel, bool, int) (impl, bool) { return impl{}, false }
 
 // runAMX is never called without assembly.
 func (t *Task) runAMX(r0, r1, j0, j1 int) { panic("int8: AMX kernel in a noasm build") }
 
-func tileVNNIGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
+func tileVNNIGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool, nt int) {
 	panic("int8: assembly kernel in a noasm build")
 }
 
-func tileAVXVNNIGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
+func tileAVXVNNIGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool, nt int) {
 	panic("int8: assembly kernel in a noasm build")
 }
 
-func tileAVX2Go(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
+func tileAVX2Go(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool, nt int) {
 	panic("int8: assembly kernel in a noasm build")
 }
 
-func tileAVX2XGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool) {
+func tileAVX2XGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool, nt int) {
 	panic("int8: assembly kernel in a noasm build")
 }
 
 // amxSelfTest reports false: no AMX kernel is built.
 func amxSelfTest() bool { return false }
+
+func tileVNNI24Go(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool, nt int) {
+	panic("int8: assembly kernel in a noasm build")
+}

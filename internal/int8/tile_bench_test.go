@@ -14,7 +14,7 @@ func BenchmarkTile(b *testing.B) {
 			continue
 		}
 		for _, safe := range []bool{true, false} {
-			im := k.impl(safe)
+			im := k.impl(safe, 32)
 			if k != KernelAVX2 && !safe {
 				continue
 			}
@@ -25,7 +25,7 @@ func BenchmarkTile(b *testing.B) {
 					c := make([]int32, im.mr*nr)
 					for b.Loop() {
 						for j := 0; j < nr; j += im.nc {
-							im.call(kg, a, 4*kg, bp[4*j:], c[j:], nr, im.mr, im.nc, false)
+							im.call(kg, a, 4*kg, bp[4*j:], c[j:], nr, im.mr, im.nc, false, 1)
 						}
 					}
 					b.ReportMetric(2*float64(im.mr*nr*4*kg)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
