@@ -111,3 +111,9 @@ func (k Kernel) impl(pairSafe bool, n int) impl {
 	}
 	return impl{mr: 12, nc: nr, tile: tGo}
 }
+
+// RowTile returns the rows of the kernel's register tile for B with n
+// columns. Callers that split M into blocks (convolutions) should use
+// multiples of it, so that only the last block has a partial tile (which
+// is copied); 96 is a multiple of every kernel's tile.
+func (k Kernel) RowTile(n int) int { return k.impl(true, n).mr }
