@@ -239,6 +239,7 @@ type Task struct {
 	rowsAvail int  // rows a kernel may read in place (M, or PackedA's stored rows)
 	alongN    bool // units are column tiles (else row tiles)
 	amxEmu    bool // tests: run the AMX driver on the Go emulation of the kernels
+	mcBytes   int  // tests: the row-block size (0: mcBytes)
 }
 
 // Split checks the operation, prepares the kernel and returns the number
@@ -327,6 +328,9 @@ func (t *Task) Run(lo, hi int) {
 	t.unit(r0, mt, r1, j0, j1, nil)
 }
 
+// mcBytes bounds the bytes of A one row block reads per K block (L2).
+const mcBytes = 256 << 10
+
 // maxTail is the tail buffer size: 2 tiles of the tallest non-AMX kernel
 // (12 rows) by one K block.
 const maxTail = 2 * 12 * 4 * kc
@@ -355,15 +359,27 @@ func (t *Task) unit(r0, mt, r1, j0, j1 int, buf []uint8) {
 				clear(row[n:])
 			}
 		}
-		for j := j0; j < j1; j++ {
-			col := j * nc
-			ncols := min(nc, N-col)
-			bp := b.data[col/nr*b.ks*nr+g0*nr*4+(col%nr)*4:]
-			if mt > r0 {
-				im.call(gn, a[r0*lda+4*g0:], lda, bp, c[r0*ldc+col:], ldc, mr, ncols, acc, (mt-r0)/mr)
-			}
-			for m0 := mt; m0 < r1; m0 += mr {
-				im.call(gn, buf[(m0-mt)*ldt:], ldt, bp, c[m0*ldc+col:], ldc, min(mr, r1-m0), ncols, acc, 1)
+		// Rows read in place go in blocks of about mcBytes of A, so a
+		// block stays in L2 while the panels of B stream past it.
+		mcb := mcBytes
+		if t.mcBytes > 0 {
+			mcb = t.mcBytes
+		}
+		mb := max(mr, mcb/(4*gn)/mr*mr)
+		for m0 := r0; m0 < r1; m0 += mb {
+			m1 := min(m0+mb, mt)
+			for j := j0; j < j1; j++ {
+				col := j * nc
+				ncols := min(nc, N-col)
+				bp := b.data[col/nr*b.ks*nr+g0*nr*4+(col%nr)*4:]
+				if m1 > m0 {
+					im.call(gn, a[m0*lda+4*g0:], lda, bp, c[m0*ldc+col:], ldc, mr, ncols, acc, (m1-m0)/mr)
+				}
+				if m0+mb >= r1 {
+					for mm := mt; mm < r1; mm += mr {
+						im.call(gn, buf[(mm-mt)*ldt:], ldt, bp, c[mm*ldc+col:], ldc, min(mr, r1-mm), ncols, acc, 1)
+					}
+				}
 			}
 		}
 	}
