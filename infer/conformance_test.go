@@ -27,7 +27,8 @@ Relu LeakyRelu PRelu Clip Sigmoid HardSigmoid HardSwish Tanh Erf Softmax LogSoft
 MaxPool AveragePool GlobalAveragePool GlobalMaxPool BatchNormalization LayerNormalization
 Reshape Flatten Transpose Concat Split Slice Squeeze Unsqueeze Gather Shape Cast Pad Resize
 ReduceMean ReduceSum ReduceMax Identity Dropout Constant ConstantOfShape Expand Where
-Equal Greater Less ArgMax QuantizeLinear DequantizeLinear`)
+Equal Greater Less ArgMax QuantizeLinear DequantizeLinear
+QLinearConv QLinearMatMul MatMulInteger ConvInteger DynamicQuantizeLinear`)
 
 // testDataDir is Debian's libonnx-testdata.
 const testDataDir = "/usr/share/libonnx-testdata/data"
