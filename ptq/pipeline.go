@@ -29,6 +29,10 @@ type Options struct {
 	// Threads and Kernels configure every inference session.
 	Threads int
 	Kernels string
+	// Reference, when set, is the FP32 evaluation to compare with (see
+	// NewReference): Eval and EvalBatches are then ignored and the FP32
+	// model is not evaluated again. It must come from the same model.
+	Reference *Reference
 	// Progress is called as work advances; note names the phase
 	// ("calibrate", "evaluate", "analyze", "search", ...).
 	Progress func(done, total int, note string)
@@ -204,16 +208,18 @@ func Run(ctx context.Context, g *ir.Graph, cfg *Config, opts Options) (*Outcome,
 	out := &Outcome{Graph: res.Graph, Report: rep}
 
 	evalReader := opts.Eval
-	if evalReader == nil && search {
+	if evalReader == nil && search && opts.Reference == nil {
 		evalReader = opts.Calib
 		rep.EvalData = "calibration data (no --eval given)"
 	}
-	if evalReader != nil {
+	if evalReader != nil || opts.Reference != nil {
 		if opts.Progress != nil {
 			opts.Progress(0, 1, "evaluate")
 		}
-		ref, err := newRefSet(ctx, pg, evalReader, opts.EvalBatches, opts.Threads, opts.Kernels)
-		if err != nil {
+		var ref *refSet
+		if opts.Reference != nil {
+			ref = opts.Reference.set
+		} else if ref, err = newRefSet(ctx, pg, evalReader, opts.EvalBatches, opts.Threads, opts.Kernels); err != nil {
 			return nil, err
 		}
 		fp := ref.fp32
