@@ -184,26 +184,41 @@ func (c *Config) Validate() error {
 }
 
 // ReadConfig reads a config file over the defaults. The file is JSON
-// (.json, or any name whose content starts with '{'); unknown fields are
-// errors, so a typo cannot silently change a run. YAML is not supported
-// yet: a .yaml or .yml file is refused with a message saying so.
+// (content starting with '{') or YAML (the subset parseYAML documents:
+// block mappings and sequences, single-line flow collections, scalars,
+// comments); both have the same fields. Unknown fields are errors, so a
+// typo cannot silently change a run.
 func ReadConfig(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("ptq: %w", err)
 	}
-	return ParseConfig(b, filepath.Ext(path))
+	c, err := ParseConfig(b, filepath.Ext(path))
+	if err != nil {
+		return nil, fmt.Errorf("%w (config %s)", err, path)
+	}
+	return c, nil
 }
 
-// ParseConfig parses a config file's content over the defaults; ext is the
-// file name's extension (".json", ".yaml", ...), used for messages only.
+// ParseConfig parses a config file's content over the defaults: JSON when
+// it starts with '{' (after white space), else YAML. ext is the file name's
+// extension (".json", ".yaml", ...): a .json file must hold JSON.
 func ParseConfig(b []byte, ext string) (*Config, error) {
 	trimmed := bytes.TrimSpace(b)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		if e := strings.ToLower(ext); e == ".yaml" || e == ".yml" {
-			return nil, fmt.Errorf("ptq: YAML config files are not supported yet; write the same fields as JSON")
+		if strings.EqualFold(ext, ".json") {
+			return nil, fmt.Errorf("ptq: config file is not a JSON object")
 		}
-		return nil, fmt.Errorf("ptq: config file is not a JSON object")
+		v, err := parseYAML(b)
+		if err != nil {
+			return nil, fmt.Errorf("ptq: config: %w", err)
+		}
+		if _, ok := v.(map[string]any); !ok {
+			return nil, fmt.Errorf("ptq: config: YAML: the document must be a mapping of fields (version: 1, method: ..., ...)")
+		}
+		if trimmed, err = json.Marshal(v); err != nil {
+			return nil, fmt.Errorf("ptq: config: %w", err)
+		}
 	}
 	c := DefaultConfig()
 	c.Version = 0

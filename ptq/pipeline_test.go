@@ -80,6 +80,33 @@ func TestRunLeNet(t *testing.T) {
 	if rep.Layers != 5 {
 		t.Errorf("%d quantized layers, want 5 (2 conv, 3 gemm)", rep.Layers)
 	}
+
+	// A shared Reference gives the same report as evaluating in Run.
+	ref, err := NewReference(context.Background(), g, ev, 0, 2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out2, err := Run(context.Background(), g, cfg, Options{Calib: cal, Reference: ref, Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2 := out2.Report; *r2.FP32Metrics != *rep.FP32Metrics || r2.QuantMetrics.Top1 != rep.QuantMetrics.Top1 ||
+		math.Abs(r2.QuantMetrics.SQNR-rep.QuantMetrics.SQNR) > 1e-6 || *r2.Drop != *rep.Drop {
+		t.Errorf("with a Reference: fp32 %+v quant %+v, without: fp32 %+v quant %+v", r2.FP32Metrics, r2.QuantMetrics, rep.FP32Metrics, rep.QuantMetrics)
+	}
+
+	// The evaluation folds the weight DequantizeLinear nodes: no node with
+	// only constant inputs is left, and the outputs match the QDQ graph's.
+	f := foldQDQ(out.Graph)
+	for _, n := range f.Nodes {
+		if n.Op == "DequantizeLinear" && f.Values[n.Inputs[0]].Const != nil {
+			t.Errorf("folded graph still dequantizes constant %s", f.Values[n.Inputs[0]].Name)
+		}
+	}
+	x1 := randTensor(3, 1, 4, 1, 28, 28)
+	if d := maxRelDiff(runOne(t, out.Graph, x1), runOne(t, f, x1)); d > 1e-5 {
+		t.Errorf("folded QDQ graph differs by %g (relative)", d)
+	}
 }
 
 func TestRunMethodsAndOptions(t *testing.T) {
@@ -352,8 +379,8 @@ func TestConfigFile(t *testing.T) {
 			t.Errorf("%s: no error", bad)
 		}
 	}
-	if _, err := ParseConfig([]byte("version: 1\n"), ".yaml"); err == nil || !strings.Contains(err.Error(), "YAML") {
-		t.Errorf("yaml: %v", err)
+	if c, err := ParseConfig([]byte("version: 1\n"), ".yaml"); err != nil || c.Method != MethodMinMax {
+		t.Errorf("yaml: %+v, %v", c, err)
 	}
 	round, err := ParseConfig(DefaultConfig().JSON(), ".json")
 	if err != nil {

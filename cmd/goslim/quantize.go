@@ -53,12 +53,14 @@ With --eval the report compares FP32 and INT8 top-1 (labels) or agreement (no la
 layers in FP32 until the top-1 drop is at most X points, and exits with code 1 if it cannot
 (the best model found is saved anyway).
 
---config FILE reads a versioned JSON file with the same fields (see --print-config) plus
-per-layer overrides under "layers"; flags given on the command line win. YAML is not supported yet.`,
+--config FILE reads a versioned JSON or YAML file with the same fields (see --print-config) plus
+per-layer overrides under "layers"; flags given on the command line win. YAML is a strict subset
+(block mappings and sequences, one-line [..] and {..}, scalars, comments; no anchors, tags or
+multi-line strings): anything else is an error naming the line.`,
 		Example: `  goslim quantize lenet.onnx --calib mnist:train --batches 10 --out lenet.int8.onnx
   goslim quantize resnet8.onnx --calib npy:calib.npy --out r8.int8.onnx --method percentile --percentile 99.99
   goslim quantize m.onnx --calib mnist:train --eval mnist:test --analyze --max-drop 0.3 --out m.int8.onnx
-  goslim quantize m.onnx --config ptq.json --out m.int8.onnx --json`,
+  goslim quantize m.onnx --config ptq.yaml --out m.int8.onnx --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
@@ -158,7 +160,7 @@ per-layer overrides under "layers"; flags given on the command line win. YAML is
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configFile, "config", "", "versioned JSON config with the same fields as the flags, plus per-layer overrides (flags win)")
+	f.StringVar(&configFile, "config", "", "versioned JSON or YAML config with the same fields as the flags, plus per-layer overrides (flags win)")
 	f.BoolVar(&printConfig, "print-config", false, "print the effective config as JSON and exit")
 	f.StringVar(&calibSpec, "calib", "", "calibration data spec (labels not needed), e.g. mnist:train, npy:x.npy")
 	f.StringVar(&out, "out", "", "output QDQ model path")

@@ -105,6 +105,24 @@ func TestQuantizeConfigAndFlags(t *testing.T) {
 	if c["method"] != "mse" || c["per_channel"] != false || c["percentile"].(float64) != 99.9 {
 		t.Errorf("flags should win over the file: %v", c)
 	}
+	// The same file as YAML.
+	yamlPath := filepath.Join(dir, "ptq.yaml")
+	if err := os.WriteFile(yamlPath, []byte("version: 1  # format\nmethod: percentile\npercentile: 99.9\nper_channel: false\nexclude:\n  - Gemm\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = goslim(t, "quantize", model, "--config", yamlPath, "--method", "mse", "--print-config")
+	var cy map[string]any
+	if code != 0 || json.Unmarshal([]byte(stdout), &cy) != nil || cy["method"] != "mse" || cy["per_channel"] != false ||
+		cy["percentile"].(float64) != 99.9 || len(cy["exclude"].([]any)) != 1 {
+		t.Errorf("YAML config: exit %d: %s%s", code, stdout, stderr)
+	}
+	badYAML := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(badYAML, []byte("version: 1\nmethod: &m kl\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := goslim(t, "quantize", model, "--config", badYAML, "--print-config"); code != 2 || !strings.Contains(stderr, "line 2") {
+		t.Errorf("bad YAML: exit %d: %s", code, stderr)
+	}
 	out := filepath.Join(dir, "m.onnx")
 	code, stdout, stderr = goslim(t, "quantize", model, "--config", cfgPath, "--calib", writeCalibNPY(t, 16, false), "--out", out, "--progress", "none")
 	if code != 0 || !strings.Contains(stdout, "excluded by op type") {
