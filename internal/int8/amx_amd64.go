@@ -88,8 +88,11 @@ func (t *Task) runAMX(r0, r1, j0, j1 int) {
 			}
 			t.amxRegion(buf[:], ldt, 0, ms, r1, j0, j1, g0, steps, acc)
 		}
-		if r0 < ms {
-			t.amxRegion(a, lda, r0*lda+4*g0, r0, ms, j0, j1, g0, steps, acc)
+		// Rows read in place go in blocks of about mcBytes of A (L2).
+		mb := max(32, mcBytes/ldt/32*32)
+		for m0 := r0; m0 < ms; m0 += mb {
+			m1 := min(m0+mb, ms)
+			t.amxRegion(a, lda, m0*lda+4*g0, m0, m1, j0, j1, g0, steps, acc)
 		}
 	}
 }

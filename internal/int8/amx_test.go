@@ -28,7 +28,7 @@ func TestAMXArgsLayout(t *testing.T) {
 // every shape of the kernel tests, against GemmRef.
 func TestAMXDriver(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
-	shapes := append(testShapes(rng), [3]int{70, 70, 1100}, [3]int{64, 64, 64}, [3]int{33, 17, 2}, [3]int{100, 1, 1})
+	shapes := append(testShapes(rng), [3]int{300, 40, 1100}, [3]int{70, 70, 1100}, [3]int{64, 64, 64}, [3]int{33, 17, 2}, [3]int{100, 1, 1})
 	for i, s := range shapes {
 		M, N, K := s[0], s[1], s[2]
 		a0, b := randInputs(rng, M, N, K, i%4)
