@@ -30,7 +30,9 @@ func testTiers() []kernel.Tier {
 }
 
 // randInputs returns random A and B: mode 0 uniform, 1 all extremes
-// (255, -128), 2 random extremes, 3 weights in [-64, 64] (VPMADDUBSW-safe).
+// (255, -128), 2 random extremes, 3 weights in [-64, 64] (VPMADDUBSW-safe),
+// 4 A at 0 or 255 and weight pairs at the edge of VPMADDUBSW-safe (a pair
+// sums to +-128 at 255: exactly what the fast path must still get right).
 func randInputs(rng *rand.Rand, M, N, K int, mode int) ([]uint8, []int8) {
 	a := make([]uint8, M*K)
 	b := make([]int8, K*N)
@@ -54,6 +56,23 @@ func randInputs(rng *rand.Rand, M, N, K int, mode int) ([]uint8, []int8) {
 			b[i] = int8(rng.IntN(129) - 64)
 		default:
 			b[i] = int8(rng.IntN(256) - 128)
+		}
+	}
+	if mode == 4 {
+		pairs := [][2]int8{{127, 1}, {1, 127}, {-128, 0}, {0, -128}, {64, 64}, {-64, -64}, {127, -128}, {-128, 127}, {100, 28}, {-100, -28}}
+		for k := 0; k < K; k += 2 {
+			for j := range N {
+				pr := pairs[rng.IntN(len(pairs))]
+				b[k*N+j] = pr[0]
+				if k+1 < K {
+					b[(k+1)*N+j] = pr[1]
+				} else if pr[0] > 0 {
+					b[k*N+j] = 127
+				}
+			}
+		}
+		for i := range a {
+			a[i] = uint8([]int{0, 255, 255}[rng.IntN(3)])
 		}
 	}
 	return a, b
@@ -142,7 +161,7 @@ func TestGemmKernels(t *testing.T) {
 	for _, k := range Kernels() {
 		t.Run(k.String(), func(t *testing.T) {
 			for i, s := range shapes {
-				for mode := range 4 {
+				for mode := range 5 {
 					gc := gemmCase{M: s[0], N: s[1], K: s[2], mode: mode}
 					switch (i + mode) % 4 {
 					case 1:
@@ -202,6 +221,15 @@ func TestGemmExtremeK(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, k := range Kernels() {
 		checkGemm(t, k, gemmCase{M: 13, N: 35, K: 70001, mode: 1}, rng)
+	}
+}
+
+// TestPairSafeEdge: edge-of-safe weights take the fast AVX2 path.
+func TestPairSafeEdge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	_, b := randInputs(rng, 3, 40, 31, 4)
+	if !PackB(b, 31, 40).SaturationFree() {
+		t.Fatal("edge weights not SaturationFree")
 	}
 }
 

@@ -34,3 +34,39 @@ func BenchmarkTile(b *testing.B) {
 		}
 	}
 }
+
+// TestAVX2FastPathSaturates shows why the exact path exists: the fast
+// VPMADDUBSW kernel, forced onto full-range weights, gets wrong sums,
+// while Kernel.Run (which sees SaturationFree false) does not.
+func TestAVX2FastPathSaturates(t *testing.T) {
+	if !KernelAVX2.Available() {
+		t.Skip("no AVX2")
+	}
+	M, N, K := 6, 16, 8
+	a := make([]uint8, M*K)
+	b := make([]int8, K*N)
+	for i := range a {
+		a[i] = 255
+	}
+	for i := range b {
+		b[i] = 127
+	}
+	want := make([]int32, M*N)
+	GemmRef(want, a, b, M, N, K)
+	p := PackB(b, K, N)
+	if p.SaturationFree() {
+		t.Fatal("full-range weights reported SaturationFree")
+	}
+	got := make([]int32, M*N)
+	tk := Task{Kernel: KernelAVX2, Op: GemmOp{M: M, A: a, B: p, C: got}}
+	tk.Run(0, tk.split(impl{mr: 6, nc: 16, tile: tAVX2}, 1))
+	if got[0] == want[0] {
+		t.Fatalf("fast path did not saturate: %d", got[0])
+	}
+	KernelAVX2.Run(&GemmOp{M: M, A: a, B: p, C: got})
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("exact path: c[%d] = %d, want %d", i, got[i], want[i])
+		}
+	}
+}
