@@ -387,3 +387,31 @@ func BenchmarkGemm(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGemmThreads runs the best kernel at 1024^3 and a conv shape on
+// 1 and 2 threads through kernel.Ctx.ParallelTask with a session-style
+// worker pool (wall GOP/s: thread CPU time does not add up across threads).
+func BenchmarkGemmThreads(b *testing.B) {
+	k := For(kernel.Best())
+	for _, s := range []struct {
+		name    string
+		M, N, K int
+	}{{"1024", 1024, 1024, 1024}, {"conv3x3_32x32x32_c16", 32 * 32 * 32, 16, 144}} {
+		for _, th := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%v/%s/threads=%d", k, s.name, th), func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(7, 8))
+				a, bm := randInputs(rng, s.M, s.N, s.K, 0)
+				ctx := kernel.NewCtx(nil, th, nil)
+				ctx.Pool = kernel.NewPool(th)
+				if ctx.Pool != nil {
+					defer ctx.Pool.Close()
+				}
+				task := Task{Kernel: k, Op: GemmOp{M: s.M, A: a, B: PackB(bm, s.K, s.N), C: make([]int32, s.M*s.N)}}
+				for b.Loop() {
+					ctx.ParallelTask(task.Split(th), &task)
+				}
+				b.ReportMetric(2*float64(s.M)*float64(s.N)*float64(s.K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
+			})
+		}
+	}
+}
