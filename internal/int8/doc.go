@@ -13,7 +13,7 @@
 //
 //	kernel      tile     instructions
 //	go          12 x 32  pure Go (always; the only one with -tags noasm)
-//	avx2        6 x 16   VPMADDUBSW + VPMADDWD; 4 x 16 exact path when B could saturate int16
+//	avx2        6 x 16   VPMADDUBSW + VPMADDWD; 3 x 16 VPMADDWD on int16 weights when B could saturate
 //	avxvnni     6 x 16   VEX VPDPBUSD ymm (BYTE-encoded: the Go assembler only emits EVEX)
 //	avx512vnni  12 x 32  VPDPBUSD zmm; 24 x 16 when N <= 16
 //	amx         32 x 32  TDPBUSD on 2 x 2 tiles of 16 x 16 (BYTE-encoded)
@@ -28,9 +28,10 @@
 // int16. PackB checks every pair of adjacent k-values of every column
 // (PackedB.SaturationFree: positive weights of a pair sum to <= 128 and
 // negative ones to >= -128; true whenever |w| <= 64); otherwise the avx2
-// kernel splits A into its low 7 bits and its top bit, two products that
-// cannot saturate, widened exactly with VPMADDWD by 1 and by 128 (about
-// half the speed of the fast path).
+// kernel multiplies A widened to int16 (VPUNPCKLBW) by a copy of B
+// widened to int16 pairs (built on first use, twice B's size) with
+// VPMADDWD, which cannot overflow, and adds the two halves of each column
+// with VPHADDD at the end of a tile (about 0.75x the fast path's speed).
 //
 // AMX: the tier needs the OS to grant the tile state
 // (arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA), asked once by
@@ -75,5 +76,5 @@
 // for every kernel at 256/512/1024 and CNN shapes; docs/performance.md
 // ("INT8 GEMM") has the table. On this shared 2-vCPU Zen 5 VM, 1024^3,
 // cpu-GOP/s: avx512vnni ~650 (limit ~855), avxvnni ~360 (limit ~453),
-// avx2 ~95 full-range / ~160 with |w| <= 64, go ~8.
+// avx2 ~140 full-range / ~180 with |w| <= 64, go ~8.
 package int8

@@ -13,7 +13,7 @@ type Kernel int
 // The kernels, slowest first.
 const (
 	KernelGo      Kernel = iota // pure Go, 12 x 32 tiles (always available)
-	KernelAVX2                  // AVX2 VPMADDUBSW + VPMADDWD, 6 x 16 (4 x 16 exact path for saturating weights)
+	KernelAVX2                  // AVX2 VPMADDUBSW + VPMADDWD, 6 x 16 (3 x 16 on int16-widened weights when they could saturate)
 	KernelAVXVNNI               // AVX-VNNI: VEX VPDPBUSD on ymm, 6 x 16
 	KernelVNNI                  // AVX-512 VNNI: VPDPBUSD on zmm, 12 x 32
 	KernelAMX                   // AMX TDPBUSD, 32 x 32 (two by two 16 x 16 tiles)

@@ -3,9 +3,10 @@
 // gen_tile writes tile_amd64.s: the micro-kernels tileVNNI (AVX-512 VNNI,
 // 12 x 32), tileAVXVNNI (AVX-VNNI, VEX-encoded VPDPBUSD ymm as BYTEs since
 // the Go assembler only emits the EVEX form, 6 x 16), tileAVX2 (VPMADDUBSW
-// + VPMADDWD, 6 x 16; only for weights that cannot saturate int16) and
-// tileAVX2X (the exact AVX2 path for any weights, 4 x 16: A is split into
-// its low 7 bits and its top bit, so no VPMADDUBSW pair can saturate).
+// + VPMADDWD, 6 x 16; only for weights that cannot saturate int16),
+// tileAVX2W (the exact AVX2 path for any weights, 3 x 16: VPMADDWD on B
+// widened to int16 pairs), tileVNNI24 (24 x 16, for N <= 16) and the AMX
+// kernels amx11..amx22.
 // Run with go generate (see stubs_amd64.go).
 package main
 
@@ -38,18 +39,12 @@ func main() {
 	p("GLOBL maskTab<>(SB), RODATA|NOPTR, $128")
 	p("DATA onesW<>+0(SB)/4, $0x00010001")
 	p("GLOBL onesW<>(SB), RODATA|NOPTR, $4")
-	p("DATA w128<>+0(SB)/4, $0x00800080")
-	p("GLOBL w128<>(SB), RODATA|NOPTR, $4")
-	p("DATA low7<>+0(SB)/4, $0x7f7f7f7f")
-	p("GLOBL low7<>(SB), RODATA|NOPTR, $4")
-	p("DATA bit0<>+0(SB)/4, $0x01010101")
-	p("GLOBL bit0<>(SB), RODATA|NOPTR, $4")
 	p("")
 	genVNNI("tileVNNI", 12, 2)
 	genVNNI("tileVNNI24", 24, 1)
 	genYmm("tileAVXVNNI", 6, "avxvnni")
 	genYmm("tileAVX2", 6, "avx2")
-	genYmm("tileAVX2X", 4, "avx2x")
+	genAVX2W("tileAVX2W", 3)
 	for _, h := range []int{1, 2} {
 		for _, c := range []int{1, 2} {
 			genAMX(h, c)
@@ -241,11 +236,6 @@ func genYmm(name string, rows int, kind string) {
 	switch kind {
 	case "avx2":
 		p("\tVPBROADCASTD onesW<>(SB), Y14")
-	case "avx2x":
-		p("\tVPBROADCASTD onesW<>(SB), Y12")
-		p("\tVPBROADCASTD w128<>(SB), Y13")
-		p("\tVPBROADCASTD low7<>(SB), Y14")
-		p("\tVPBROADCASTD bit0<>(SB), Y15")
 	}
 	setBases(rows)
 	p("%s_loop:", lbl)
@@ -271,29 +261,6 @@ func genYmm(name string, rows int, kind string) {
 			p("\tVPADDD Y13, Y%d, Y%d", 2*r, 2*r)
 			p("\tVPADDD Y15, Y%d, Y%d", 2*r+1, 2*r+1)
 		}
-	case "avx2x":
-		// a = (a & 0x7f) + 128*(a >> 7): Y8 low 7 bits, Y9 top bit, Y10,
-		// Y11 products; Y12 int16 ones, Y13 int16 128s, Y14 0x7f bytes, Y15
-		// 0x01 bytes. |low7*b pair| <= 127*256 and |top*b pair| <= 256 fit
-		// int16; VPMADDWD by 1 and 128 widens both exactly.
-		for r := range rows {
-			p("\tVPBROADCASTD %s, Y8", rowAddr(r))
-			p("\tVPSRLW $7, Y8, Y9")
-			p("\tVPAND Y15, Y9, Y9")
-			p("\tVPAND Y14, Y8, Y8")
-			for v := range 2 {
-				off := ""
-				if v == 1 {
-					off = "32"
-				}
-				p("\tVPMADDUBSW %s(SI), Y8, Y10", off)
-				p("\tVPMADDUBSW %s(SI), Y9, Y11", off)
-				p("\tVPMADDWD Y12, Y10, Y10")
-				p("\tVPMADDWD Y13, Y11, Y11")
-				p("\tVPADDD Y10, Y%d, Y%d", 2*r+v, 2*r+v)
-				p("\tVPADDD Y11, Y%d, Y%d", 2*r+v, 2*r+v)
-			}
-		}
 	}
 	p("\tADDQ $128, SI")
 	for _, b := range rowBases(rows) {
@@ -318,6 +285,77 @@ func genYmm(name string, rows int, kind string) {
 	}
 	p("%s_next:", lbl)
 	advanceTile(rows, 72, lbl+"_tile")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// genAVX2W writes the exact AVX2 kernel on widened weights (PackedB.w16):
+// rows rows by 16 columns; per group, 4 vectors of 8 int16 pairs, vector
+// v holding columns {b, b+1, b+4, b+5} (b = 8(v/2) + 2(v%2)) with the
+// pairs (k0,k1) and (k2,k3) alternating, so VPMADDWD against the A bytes
+// widened to int16 (a0,a1),(a2,a3),... gives exact int32 partial sums
+// and VPHADDD of vectors 0,1 (2,3) at the end gives columns 0-7 (8-15) in
+// order. Accumulators Y(4r+v); Y12 zero, Y13 A, Y14 widened A, Y15
+// product. Groups are 256 bytes apart. Same signature as genYmm's.
+func genAVX2W(name string, rows int) {
+	p("// func %s(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows, ncols, acc, ntiles int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-80", name)
+	p("\tMOVQ a+8(FP), R14")
+	p("\tMOVQ c+32(FP), R13")
+	p("\tMOVQ lda+16(FP), R10")
+	p("\tMOVQ ncols+56(FP), BX")
+	p("\tSHLQ $2, BX")
+	p("\tLEAQ maskTab<>+64(SB), R12")
+	p("\tSUBQ BX, R12")
+	p("%s_tile:", name)
+	for i := range 4 * rows {
+		p("\tVPXOR Y%d, Y%d, Y%d", i, i, i)
+	}
+	p("\tVPXOR Y12, Y12, Y12")
+	setBases(rows)
+	p("%s_loop:", name)
+	for r := range rows {
+		p("\tVPBROADCASTD %s, Y13", rowAddr(r))
+		p("\tVPUNPCKLBW Y12, Y13, Y14")
+		for v := range 4 {
+			p("\tVPMADDWD %d(SI), Y14, Y15", 32*v)
+			p("\tVPADDD Y15, Y%d, Y%d", 4*r+v, 4*r+v)
+		}
+	}
+	p("\tADDQ $256, SI")
+	for _, b := range rowBases(rows) {
+		p("\tADDQ $4, %s", b)
+	}
+	p("\tDECQ AX")
+	p("\tJNZ %s_loop", name)
+	p("\tVMOVDQU (R12), Y12")
+	p("\tVMOVDQU 32(R12), Y14")
+	p("\tMOVQ R13, DI")
+	p("\tMOVQ ldc+40(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tMOVQ rows+48(FP), CX")
+	p("\tMOVQ acc+64(FP), BX")
+	for r := range rows {
+		p("\tVPHADDD Y%d, Y%d, Y15", 4*r+1, 4*r)
+		p("\tVPHADDD Y%d, Y%d, Y13", 4*r+3, 4*r+2)
+		p("\tTESTQ BX, BX")
+		p("\tJZ %s_st%d", name, r)
+		p("\tVPMASKMOVD (DI), Y12, Y%d", 4*r)
+		p("\tVPADDD Y%d, Y15, Y15", 4*r)
+		p("\tVPMASKMOVD 32(DI), Y14, Y%d", 4*r+1)
+		p("\tVPADDD Y%d, Y13, Y13", 4*r+1)
+		p("%s_st%d:", name, r)
+		p("\tVPMASKMOVD Y15, Y12, (DI)")
+		p("\tVPMASKMOVD Y13, Y14, 32(DI)")
+		if r < rows-1 {
+			p("\tDECQ CX")
+			p("\tJZ %s_next", name)
+			p("\tADDQ DX, DI")
+		}
+	}
+	p("%s_next:", name)
+	advanceTile(rows, 72, name+"_tile")
 	p("\tVZEROUPPER")
 	p("\tRET")
 	p("")

@@ -41,10 +41,12 @@ func tileAVXVNNI(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows, ncols,
 //go:noescape
 func tileAVX2(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows, ncols, acc, ntiles int)
 
-// tileAVX2X is the exact AVX2 micro-kernel for any weights (4 x 16).
+// tileAVX2W is the exact AVX2 micro-kernel on widened weights
+// (PackedB.widened; 3 x 16, VPMADDWD on int16 pairs, groups 256 bytes
+// apart).
 //
 //go:noescape
-func tileAVX2X(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows, ncols, acc, ntiles int)
+func tileAVX2W(kg int, a *uint8, lda int, b *int8, c *int32, ldc, rows, ncols, acc, ntiles int)
 
 // checkTile panics unless the slices hold what a kernel of mr rows by nc
 // columns reads and writes for nt tiles (rows < mr only when nt is 1).
@@ -94,10 +96,11 @@ func tileAVX2Go(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncol
 	tileAVX2(kg, &a[0], lda, &b[0], &c[0], ldc, rows, ncols, b2i(acc), nt)
 }
 
-// tileAVX2XGo checks the slices and calls tileAVX2X.
-func tileAVX2XGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool, nt int) {
-	checkTile(4, 16, kg, a, lda, b, c, ldc, rows, ncols, nt)
-	tileAVX2X(kg, &a[0], lda, &b[0], &c[0], ldc, rows, ncols, b2i(acc), nt)
+// tileAVX2WGo checks the slices and calls tileAVX2W (b is widened).
+func tileAVX2WGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool, nt int) {
+	checkTile(3, 16, kg, a, lda, b, c, ldc, rows, ncols, nt)
+	_ = b[(kg-1)*256+127]
+	tileAVX2W(kg, &a[0], lda, &b[0], &c[0], ldc, rows, ncols, b2i(acc), nt)
 }
 
 // asmImpl returns the tiles of an assembly kernel for B with n columns.
@@ -114,7 +117,7 @@ func asmImpl(k Kernel, pairSafe bool, n int) (impl, bool) {
 		if pairSafe {
 			return impl{mr: 6, nc: 16, tile: tAVX2}, true
 		}
-		return impl{mr: 4, nc: 16, tile: tAVX2X}, true
+		return impl{mr: 3, nc: 16, tile: tAVX2W}, true
 	case KernelAMX:
 		return amxImpl()
 	}

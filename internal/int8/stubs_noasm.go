@@ -28,13 +28,13 @@ func tileAVX2Go(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncol
 	panic("int8: assembly kernel in a noasm build")
 }
 
-func tileAVX2XGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool, nt int) {
-	panic("int8: assembly kernel in a noasm build")
-}
-
 // amxSelfTest reports false: no AMX kernel is built.
 func amxSelfTest() bool { return false }
 
 func tileVNNI24Go(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool, nt int) {
+	panic("int8: assembly kernel in a noasm build")
+}
+
+func tileAVX2WGo(kg int, a []uint8, lda int, b []int8, c []int32, ldc, rows, ncols int, acc bool, nt int) {
 	panic("int8: assembly kernel in a noasm build")
 }
