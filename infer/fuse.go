@@ -2,6 +2,7 @@ package infer
 
 import (
 	"math"
+	"strconv"
 
 	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/tensor"
@@ -31,7 +32,24 @@ const (
 	// activation: inputs X, W, B (or none), Z; the Conv attributes plus the
 	// activation attributes. Y = act(Conv(X, W, B) + Z).
 	FusedConvAdd = "FusedConvAdd"
+	// ConvChain is a chain of 2-D convolutions, each but the first reading
+	// only the previous one's output (through its optional activation),
+	// optionally ending with the Add of a residual tensor Z of the last
+	// output's shape and an activation. Inputs: X, then W and B (NoValue
+	// when absent) of each stage, then Z when attribute "residual" is 1.
+	// Attribute "stages" counts the stages; stage i's Conv and activation
+	// attributes carry the prefix "s<i>_" ("s0_strides", "s1_activation");
+	// the unprefixed activation attributes apply after the residual Add.
+	// The kernel runs the chain a few images at a time, so the values
+	// between the stages stay in cache instead of making a round trip
+	// through memory for the whole batch.
+	ConvChain = "ConvChain"
 )
+
+// chainMinBytes is the per-image size from which a value between two
+// convolutions is worth keeping in cache by running them as a ConvChain
+// (smaller values of a whole batch already fit in the caches).
+const chainMinBytes = 64 << 10
 
 // fusion is one group of ONNX nodes computed by a single internal node.
 type fusion struct {
@@ -75,7 +93,7 @@ func planFusions(g *ir.Graph, order []int, protect func(ir.ValueID) bool, accept
 		var cands []*fusion
 		switch n.Op {
 		case "Conv":
-			cands = append(cands, e.fuseAct(ni, FusedConv, nil), e.fuseConvAdd(ni))
+			cands = append(cands, e.fuseConvChain(ni, true), e.fuseAct(ni, FusedConv, nil), e.fuseConvAdd(ni), e.fuseConvChain(ni, false))
 		case "Gemm":
 			if e.isFloat(n.Input(0)) {
 				cands = append(cands, e.fuseAct(ni, FusedGemm, nil))
@@ -348,5 +366,136 @@ func (e *fuseEnv) fuseMatMulAdd(ni int) *fusion {
 			f.node.Attrs = act
 		}
 	}
+	return f
+}
+
+// chainConv reports whether node ni can be a ConvChain stage: an ONNX
+// Conv of a statically float32 rank-4 input with constant float32 rank-4
+// weights and a constant bias (or none).
+func (e *fuseEnv) chainConv(ni int) bool {
+	n := &e.g.Nodes[ni]
+	if n.Op != "Conv" || (n.Domain != "" && n.Domain != "ai.onnx") || len(n.Inputs) < 2 || len(n.Inputs) > 3 || len(n.Outputs) != 1 {
+		return false
+	}
+	xt := e.g.Values[n.Inputs[0]].Type
+	if xt.DType != tensor.Float32 || !xt.Ranked || len(xt.Shape) != 4 {
+		return false
+	}
+	w := e.constant(n.Inputs[1])
+	if w == nil || w.DType != tensor.Float32 || w.Rank() != 4 {
+		return false
+	}
+	if b := n.Input(2); b != ir.NoValue {
+		if c := e.constant(b); c == nil || c.DType != tensor.Float32 {
+			return false
+		}
+	}
+	return true
+}
+
+// imageBytes returns the size of one image (all dims but the first) of a
+// float32 value with a static shape, or 0 when unknown.
+func (e *fuseEnv) imageBytes(id ir.ValueID) int64 {
+	t := e.g.Values[id].Type
+	if !t.Ranked || len(t.Shape) < 2 || t.DType != tensor.Float32 {
+		return 0
+	}
+	n := int64(4)
+	for _, d := range t.Shape[1:] {
+		if d.Size < 0 {
+			return 0
+		}
+		n *= d.Size
+	}
+	return n
+}
+
+// fuseConvChain fuses a chain of convolutions starting at Conv ni into a
+// ConvChain (see there): Conv [-> activation] -> Conv [-> activation] ...
+// while each value between two stages has exactly one reader, is not
+// protected and holds at least chainMinBytes per image; then an Add of a
+// residual tensor of the same shape [-> activation] when it follows.
+// With multi, the chain needs at least two stages; without, it is one
+// stage and the residual Add (the FusedConvAdd pattern, the candidate
+// after FusedConvAdd itself). The fused step runs where its last node was.
+func (e *fuseEnv) fuseConvChain(ni int, multi bool) *fusion {
+	if !e.chainConv(ni) {
+		return nil
+	}
+	f := &fusion{head: ni, at: ni}
+	n := &e.g.Nodes[ni]
+	inputs := []ir.ValueID{n.Inputs[0]}
+	var attrs ir.Attrs
+	stages := 0
+	var out ir.ValueID
+	for cur := ni; ; {
+		c := &e.g.Nodes[cur]
+		inputs = append(inputs, c.Inputs[1], c.Input(2))
+		pre := "s" + strconv.Itoa(stages) + "_"
+		for _, a := range c.Attrs.Clone() {
+			a.Name = pre + a.Name
+			attrs = attrs.Set(a)
+		}
+		if cur != ni {
+			f.absorbed = append(f.absorbed, cur)
+		}
+		stages++
+		out = c.Outputs[0]
+		if ri := e.soleReader(out); ri >= 0 {
+			if act, ok := e.actAttrs(ri, out); ok {
+				f.absorbed = append(f.absorbed, ri)
+				for _, a := range act {
+					a.Name = pre + a.Name
+					attrs = attrs.Set(a)
+				}
+				out = e.g.Nodes[ri].Outputs[0]
+			}
+		}
+		next := e.soleReader(out)
+		if !multi || next < 0 || !e.chainConv(next) || e.g.Nodes[next].Inputs[0] != out || e.imageBytes(out) < chainMinBytes {
+			break
+		}
+		cur = next
+	}
+	residual := false
+	if ai := e.soleReader(out); ai >= 0 {
+		add := &e.g.Nodes[ai]
+		if add.Op == "Add" && (add.Domain == "" || add.Domain == "ai.onnx") && len(add.Inputs) == 2 && len(add.Outputs) == 1 {
+			z := add.Inputs[1]
+			if add.Inputs[0] != out {
+				z = add.Inputs[0]
+			}
+			ot := e.g.Values[out].Type
+			if (add.Inputs[0] == out || add.Inputs[1] == out) && z != out && ot.DType == tensor.Float32 &&
+				sameShape(ot, e.g.Values[z].Type) && sameShape(ot, e.g.Values[add.Outputs[0]].Type) {
+				residual = true
+				inputs = append(inputs, z)
+				f.absorbed = append(f.absorbed, ai)
+				f.at = ai
+				out = add.Outputs[0]
+				if ri := e.soleReader(out); ri >= 0 {
+					if act, ok := e.actAttrs(ri, out); ok {
+						f.absorbed = append(f.absorbed, ri)
+						for _, a := range act {
+							attrs = attrs.Set(a)
+						}
+						out = e.g.Nodes[ri].Outputs[0]
+					}
+				}
+			}
+		}
+	}
+	if (multi && stages < 2) || (!multi && !residual) {
+		return nil
+	}
+	if !residual && len(f.absorbed) > 0 {
+		f.at = f.absorbed[len(f.absorbed)-1]
+	}
+	res := int64(0)
+	if residual {
+		res = 1
+	}
+	attrs = attrs.Set(ir.IntAttr("stages", int64(stages))).Set(ir.IntAttr("residual", res))
+	f.node = ir.Node{Op: ConvChain, Domain: FusedDomain, Name: n.Name, Inputs: inputs, Outputs: []ir.ValueID{out}, Attrs: attrs}
 	return f
 }

@@ -439,14 +439,15 @@ func TestFuseConvAdd(t *testing.T) {
 			t.Fatalf("act %v: records %+v", act, recs)
 		}
 	}
-	// Without a FusedConvAdd kernel, the Add and Relu still fuse.
-	s := fuseRun(t, residualGraph(t, true), infer.Options{Threads: 1}, x, 1e-6)
+	// Without a FusedConvAdd kernel, a one-stage ConvChain computes the
+	// group, exactly as the unfused nodes.
+	s := fuseRun(t, residualGraph(t, true), infer.Options{Threads: 1}, x, 0)
 	found := false
 	for _, r := range s.Kernels() {
-		found = found || r.Fused == "goslim.FusedBinary"
+		found = found || r.Fused == "goslim.ConvChain"
 	}
-	if !found {
-		t.Fatalf("no fallback to FusedBinary: %+v", s.Kernels())
+	if !found || fuseCount(s) != 2 {
+		t.Fatalf("no fallback to ConvChain: %+v", s.Kernels())
 	}
 	// A Z that broadcasts is not a residual.
 	b := ir.NewBuilder("bias", 13)
@@ -501,6 +502,97 @@ func TestConstantNodesFold(t *testing.T) {
 	for _, rec := range s.Kernels() {
 		if rec.Node == 2 && rec.Kernel == "constant" {
 			t.Fatalf("a tapped Constant node was folded: %+v", rec)
+		}
+	}
+}
+
+// chainGraph builds an inverted-residual block on 8x24x24: a 1x1
+// expansion to 48 channels and Clip(0, 6), a 3x3 depthwise convolution
+// with the given stride and Clip, a 1x1 projection to 8 channels and, for
+// stride 1, the Add of the input and a Relu. The expanded values hold
+// 110 KB per image, enough for a ConvChain.
+func chainGraph(t *testing.T, stride int64) (*ir.Graph, []ir.ValueID) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(21, 22))
+	b := ir.NewBuilder("chain", 13)
+	x := b.Input("x", tensor.Float32, -1, 8, 24, 24)
+	lo := b.Const("lo", tensor.FromFloat32(tensor.Shape{}, []float32{0}))
+	hi := b.Const("hi", tensor.FromFloat32(tensor.Shape{}, []float32{6}))
+	e := b.Op("Conv", "expand", []ir.ValueID{x, b.Const("we", fuseRand(r, 48, 8, 1, 1)), b.Const("be", fuseRand(r, 48))})
+	ea := b.Op("Clip", "expand_act", []ir.ValueID{e, lo, hi})
+	d := b.Op("Conv", "dw", []ir.ValueID{ea, b.Const("wd", fuseRand(r, 48, 1, 3, 3)), b.Const("bd", fuseRand(r, 48))},
+		ir.IntAttr("group", 48), ir.IntsAttr("pads", 1, 1, 1, 1), ir.IntsAttr("strides", stride, stride))
+	da := b.Op("Clip", "dw_act", []ir.ValueID{d, lo, hi})
+	y := b.Op("Conv", "project", []ir.ValueID{da, b.Const("wp", fuseRand(r, 8, 48, 1, 1))})
+	if stride == 1 {
+		y = b.Op("Relu", "relu", []ir.ValueID{b.Op("Add", "add", []ir.ValueID{x, y})})
+	}
+	b.Output(y)
+	return b.G, []ir.ValueID{ea, da}
+}
+
+// TestFuseConvChain checks that chains of convolutions run as one
+// goslim.ConvChain whose results equal the unfused nodes bit for bit, for
+// batches that do and do not split evenly over threads, and that a tapped
+// value between stages stops the chain.
+func TestFuseConvChain(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	for _, stride := range []int64{1, 2} {
+		g, mid := chainGraph(t, stride)
+		// Stride 1: expand, dw, project, Add, Relu and both Clips in one
+		// node; stride 2: the 27 KB per image after the depthwise stage end
+		// the chain before the projection (expand_act, dw, dw_act absorbed).
+		wantAbsorbed := 6
+		if stride == 2 {
+			wantAbsorbed = 3
+		}
+		for _, threads := range []int{1, 2} {
+			for _, batch := range []int{1, 3, 8} {
+				s := fuseRun(t, g, infer.Options{Threads: threads}, fuseRand(r, batch, 8, 24, 24), 0)
+				var head infer.NodeKernel
+				for _, k := range s.Kernels() {
+					if k.Fused == "goslim.ConvChain" {
+						head = k
+					}
+				}
+				if head.Op != "Conv" || head.Label != `"expand" (Conv)` || fuseCount(s) != wantAbsorbed {
+					t.Fatalf("stride %d: records %+v", stride, s.Kernels())
+				}
+				// Runs again on the same session (buffers and windows reused).
+				fuseRunAgain(t, s, g, threads, fuseRand(r, batch, 8, 24, 24))
+			}
+		}
+		// A tapped value between stages is never hidden.
+		tap := func(ir.ValueID, *tensor.Tensor) error { return nil }
+		s := fuseRun(t, g, infer.Options{Threads: 1, Tap: tap, TapValues: mid[:1]}, fuseRand(r, 2, 8, 24, 24), 0)
+		for _, k := range s.Kernels() {
+			if k.Fused == "goslim.ConvChain" && k.Label == `"expand" (Conv)` {
+				t.Fatalf("stride %d: chain hides a tapped value: %+v", stride, s.Kernels())
+			}
+		}
+	}
+}
+
+// fuseRunAgain runs s and an unfused session of g on x and checks that the
+// outputs are identical.
+func fuseRunAgain(t *testing.T, s *infer.Session, g *ir.Graph, threads int, x *tensor.Tensor) {
+	t.Helper()
+	rs, err := infer.NewSession(g, infer.Options{Threads: threads, NoFusion: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	got, err := s.RunInputs(ctx, []*tensor.Tensor{x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := rs.RunInputs(ctx, []*tensor.Tensor{x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, w := range want[0].F32() {
+		if got[0].F32()[j] != w {
+			t.Fatalf("output [%d] = %v fused, %v unfused", j, got[0].F32()[j], w)
 		}
 	}
 }

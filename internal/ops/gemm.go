@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"github.com/goslim/goslim/internal/asm/vec"
 	"github.com/goslim/goslim/internal/fp32"
 	"github.com/goslim/goslim/internal/kernel"
 	"github.com/goslim/goslim/tensor"
@@ -500,8 +501,8 @@ func gemmRun(c *kernel.Ctx, fk fp32.Kernels, t *gemmTask, bias gemmBias) {
 }
 
 // registerMatrixOps registers the ops built on the fp32 GEMM: Conv,
-// ConvTranspose, Gemm, MatMul and the internal fused ops goslim.FusedConv
-// and goslim.FusedGemm (inserted by the session's fusion pass; never
+// ConvTranspose, Gemm, MatMul and the internal fused ops goslim.FusedConv,
+// goslim.ConvChain and goslim.FusedGemm (inserted by the session's fusion pass; never
 // exported to ONNX). Each gets, for float32 inputs, one entry per CPU tier
 // (Arch priority for AVX-512 and AVX2, Typed for pure Go) named
 // "TIER.ALGORITHM" (avx512.im2col, avx2.gemm, generic.depthwise, ...), and
@@ -527,6 +528,8 @@ func registerMatrixOps(t *kernel.Table) {
 					Build: matrixF32Only(convAccept(algo), convBuilder(fk, op.fused))})
 			}
 		}
+		t.Add(kernel.Entry{Domain: "goslim", Op: "ConvChain", Name: name + ".chain", Priority: tc.prio, Tier: tc.tier,
+			Build: matrixF32Only(nil, convChainBuilder(fk, vec.For(tc.tier)))})
 		t.Add(kernel.Entry{Op: "ConvTranspose", Name: name + ".col2im", Priority: tc.prio, Tier: tc.tier,
 			Build: matrixF32Only(nil, convTBuilder(fk))})
 		t.Add(kernel.Entry{Op: "Gemm", Name: name + ".gemm", Priority: tc.prio, Tier: tc.tier,
