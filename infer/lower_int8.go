@@ -440,7 +440,11 @@ func (p *int8Pass) actIn(x ir.ValueID) (qparams, string) {
 	if pi < 0 || !isONNX(&p.g.Nodes[pi]) || p.g.Nodes[pi].Op != "DequantizeLinear" {
 		return qparams{}, fmt.Sprintf("input %q is not dequantized (no DequantizeLinear before it)", p.g.Values[x].Name)
 	}
-	return p.qdqParams(pi, p.g.Nodes[pi].Inputs[0])
+	q := p.g.Nodes[pi].Input(0)
+	if q == ir.NoValue {
+		return qparams{}, fmt.Sprintf("DequantizeLinear %s has no input", p.g.Nodes[pi].Label())
+	}
+	return p.qdqParams(pi, q)
 }
 
 // actOut follows the output of node ni through an optional Relu or Clip
@@ -671,8 +675,11 @@ func allZero(t *tensor.Tensor) bool {
 	return true
 }
 
-// dims returns a constant's dimension i, or -1.
+// dim returns dimension i of a value's constant or static shape, or -1.
 func (p *int8Pass) dim(id ir.ValueID, i int) int {
+	if id == ir.NoValue {
+		return -1
+	}
 	t := p.g.Values[id].Type
 	if c := p.constOf(id); c != nil {
 		if i < c.Rank() {

@@ -650,3 +650,40 @@ func TestLowerInt8Patterns(t *testing.T) {
 		})
 	}
 }
+
+// TestLowerInt8Overridable checks that a scale a feed can override (an
+// initializer that is also a graph input) keeps its patterns in float,
+// with a note, and that the session still runs.
+func TestLowerInt8Overridable(t *testing.T) {
+	m := quantizeZoo(t, "lenet", zoo.Options{Seed: 8}, nil)
+	g := m.g.Clone()
+	var conv ir.Node
+	for _, n := range g.Nodes {
+		if n.Op == "Conv" {
+			conv = n
+			break
+		}
+	}
+	prod := g.Producers()
+	dq := g.Nodes[prod[conv.Inputs[0]]]
+	g.Inputs = append(g.Inputs, dq.Inputs[1]) // the input's scale
+	s, err := infer.NewSession(g, infer.Options{Threads: 1, Table: refTable()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range s.Kernels() {
+		if r.Node >= 0 && g.Nodes[r.Node].Name == conv.Name {
+			found = strings.Contains(r.Note, "scale")
+			if !found {
+				t.Errorf("note %q", r.Note)
+			}
+		}
+	}
+	if !found {
+		t.Error("no note on the Conv whose input scale is overridable")
+	}
+	if _, err := s.RunInputs(context.Background(), []*tensor.Tensor{randImages(1, 1, m.in), nil}); err != nil {
+		t.Fatal(err)
+	}
+}
