@@ -687,3 +687,38 @@ func TestLowerInt8Overridable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLowerInt8ConcatScales gives the inputs of the pattern model's Concat
+// different scales (as other quantizers may), so it lowers to
+// QLinearConcat instead of a plain Concat of the 8-bit data.
+func TestLowerInt8ConcatScales(t *testing.T) {
+	m := quantizeGraph(t, "patterns", patternModel(), nil)
+	g := m.g.Clone()
+	prod := g.Producers()
+	for _, n := range g.Nodes {
+		if n.Op != "Concat" {
+			continue
+		}
+		dq := &g.Nodes[prod[n.Inputs[1]]]
+		q := &g.Nodes[prod[dq.Inputs[0]]]
+		s := g.Values[dq.Inputs[1]].Const.F32()[0]
+		id := g.AddValue(ir.Value{Name: "other_scale", Const: tensor.FromFloat32(tensor.Shape{}, []float32{s * 1.37}),
+			Type: ir.Type{DType: tensor.Float32, Ranked: true}})
+		dq.Inputs[1], q.Inputs[1] = id, id
+	}
+	m.g = g
+	m.name = "patterns/concat-scales"
+	checkLowering(t, m, refTable(), "generic", 4)
+	if ops.NewTable().Has(infer.FusedDomain, infer.QLinearConcat) {
+		checkLowering(t, m, nil, "", 4)
+	}
+	s, err := infer.NewSession(g, infer.Options{Threads: 1, Table: refTable()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range s.Kernels() {
+		if r.Op == "Concat" && r.Fused != "goslim.QLinearConcat" {
+			t.Errorf("Concat runs as %q %q", r.Fused, r.Note)
+		}
+	}
+}
