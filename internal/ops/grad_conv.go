@@ -11,7 +11,7 @@ import (
 func registerGradNN(t *kernel.Table) {
 	gradAdd(t, "ConvGradInput", gradBuildConv(false))
 	gradAdd(t, "ConvGradWeight", gradBuildConv(true))
-	gradAdd(t, "MatMulGrad", simple(gradMatMul))
+	gradAdd(t, "MatMulGrad", gradBuildMatMul)
 	gradAdd(t, "GemmGrad", gradBuildGemmGrad)
 	gradAdd(t, "MaxPoolGrad", gradBuildMaxPoolGrad)
 	gradAdd(t, "AveragePoolGrad", gradBuildAvgPoolGrad)

@@ -12,11 +12,17 @@ import (
 //	dA_i = dY_i * B_i^T,  dB_i = A_i^T * dY_i
 //
 // summed over the batches that share an operand matrix (broadcasting).
-// Either output may be omitted. float32 runs fp32.Gemm; a shared B with
+// Either output may be omitted. float32 runs the GEMM of the session's
+// tier (fp32.For(info.Tier)) with Ctx scratch; a shared B with
 // contiguous A batches (a linear layer on a 3-D input) is one product with
 // the batches folded into the rows (dA) or the inner dimension (dB). Work
 // units are (operand matrix, block of 32 rows), fixed by the shapes.
-func gradMatMul(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+func gradBuildMatMul(info *kernel.Info) (kernel.Kernel, error) {
+	fk := fp32.For(info.Tier)
+	return kernel.Func(func(c *kernel.Ctx, in, out []*tensor.Tensor) error { return gradMatMul(c, fk, in, out) }), nil
+}
+
+func gradMatMul(c *kernel.Ctx, fk fp32.Kernels, in, out []*tensor.Tensor) error {
 	dy, err := need(c, in, 0, "dY")
 	if err != nil {
 		return err
@@ -46,9 +52,9 @@ func gradMatMul(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		}
 		switch a.DType {
 		case tensor.Float32:
-			gradMMA(c, &p, dy.F32(), b.F32(), da.F32())
+			gradMMA(c, fk, &p, dy.F32(), b.F32(), da.F32())
 		case tensor.Float64:
-			gradMMA(c, &p, dy.F64(), b.F64(), da.F64())
+			gradMMA(c, fk, &p, dy.F64(), b.F64(), da.F64())
 		}
 	}
 	if nnWants(c, out, 1) {
@@ -58,9 +64,9 @@ func gradMatMul(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		}
 		switch a.DType {
 		case tensor.Float32:
-			gradMMB(c, &p, dy.F32(), a.F32(), db.F32())
+			gradMMB(c, fk, &p, dy.F32(), a.F32(), db.F32())
 		case tensor.Float64:
-			gradMMB(c, &p, dy.F64(), a.F64(), db.F64())
+			gradMMB(c, fk, &p, dy.F64(), a.F64(), db.F64())
 		}
 	}
 	return nil
@@ -94,13 +100,13 @@ const gradMMRows = 32
 
 // gradMMA computes dA (zero where no batch reads a matrix, which cannot
 // happen for a valid broadcast).
-func gradMMA[T Float](c *kernel.Ctx, p *mmPlan, dy, b, da []T) {
+func gradMMA[T Float](c *kernel.Ctx, fk fp32.Kernels, p *mmPlan, dy, b, da []T) {
 	m, n, k := p.m, p.n, p.k
 	if p.offB == nil && p.contigA {
 		// dA (batch*m x k) = dY (batch*m x n) * B^T.
 		rows := p.batch * m
-		gradGemmRows(c, rows, k, n, func(r0, r1 int) {
-			gradGemm(false, true, r1-r0, k, n, dy[r0*n:], max(n, 1), b, max(n, 1), false, da[r0*k:], max(k, 1))
+		gradGemmRows(c, fk, rows, k, n, func(ws []float32, r0, r1 int) {
+			gradGemm(fk, ws, false, true, r1-r0, k, n, dy[r0*n:], max(n, 1), b, max(n, 1), false, da[r0*k:], max(k, 1))
 		})
 		return
 	}
@@ -108,7 +114,10 @@ func gradMMA[T Float](c *kernel.Ctx, p *mmPlan, dy, b, da []T) {
 	blocks := (m + gradMMRows - 1) / gradMMRows
 	units := len(targets) * max(blocks, 1)
 	workers := nnWorkers(c, units, 2*float64(p.batch)*float64(m)*float64(n)*float64(k))
+	per := gradGemmScratch[T](fk, min(m, gradMMRows), k, n)
+	scratch := c.Scratch(workers * per)
 	nnRunWorkers(c, workers, func(wi int) {
+		ws := scratch[wi*per : (wi+1)*per]
 		for u := wi; u < units; u += workers {
 			j, r0 := u/max(blocks, 1), u%max(blocks, 1)*gradMMRows
 			r1 := min(m, r0+gradMMRows)
@@ -118,20 +127,20 @@ func gradMMA[T Float](c *kernel.Ctx, p *mmPlan, dy, b, da []T) {
 				if p.offB != nil {
 					ob = p.offB[i]
 				}
-				gradGemm(false, true, r1-r0, k, n, dy[i*m*n+r0*n:], max(n, 1), b[ob:], max(n, 1), q > 0, dst, max(k, 1))
+				gradGemm(fk, ws, false, true, r1-r0, k, n, dy[i*m*n+r0*n:], max(n, 1), b[ob:], max(n, 1), q > 0, dst, max(k, 1))
 			}
 		}
 	})
 }
 
 // gradMMB computes dB.
-func gradMMB[T Float](c *kernel.Ctx, p *mmPlan, dy, a, db []T) {
+func gradMMB[T Float](c *kernel.Ctx, fk fp32.Kernels, p *mmPlan, dy, a, db []T) {
 	m, n, k := p.m, p.n, p.k
 	if p.offB == nil && p.contigA {
 		// dB (k x n) = A^T (k x batch*m) * dY (batch*m x n).
 		inner := p.batch * m
-		gradGemmRows(c, k, n, inner, func(r0, r1 int) {
-			gradGemm(true, false, r1-r0, n, inner, a[r0:], max(k, 1), dy, max(n, 1), false, db[r0*n:], max(n, 1))
+		gradGemmRows(c, fk, k, n, inner, func(ws []float32, r0, r1 int) {
+			gradGemm(fk, ws, true, false, r1-r0, n, inner, a[r0:], max(k, 1), dy, max(n, 1), false, db[r0*n:], max(n, 1))
 		})
 		return
 	}
@@ -139,7 +148,10 @@ func gradMMB[T Float](c *kernel.Ctx, p *mmPlan, dy, a, db []T) {
 	blocks := (k + gradMMRows - 1) / gradMMRows
 	units := len(targets) * max(blocks, 1)
 	workers := nnWorkers(c, units, 2*float64(p.batch)*float64(m)*float64(n)*float64(k))
+	per := gradGemmScratch[T](fk, min(k, gradMMRows), n, m)
+	scratch := c.Scratch(workers * per)
 	nnRunWorkers(c, workers, func(wi int) {
+		ws := scratch[wi*per : (wi+1)*per]
 		for u := wi; u < units; u += workers {
 			j, r0 := u/max(blocks, 1), u%max(blocks, 1)*gradMMRows
 			r1 := min(k, r0+gradMMRows)
@@ -151,36 +163,56 @@ func gradMMB[T Float](c *kernel.Ctx, p *mmPlan, dy, a, db []T) {
 				} else if p.contigA {
 					oa = i * m * k
 				}
-				gradGemm(true, false, r1-r0, n, m, a[oa+r0:], max(k, 1), dy[i*m*n:], max(n, 1), q > 0, dst, max(n, 1))
+				gradGemm(fk, ws, true, false, r1-r0, n, m, a[oa+r0:], max(k, 1), dy[i*m*n:], max(n, 1), q > 0, dst, max(n, 1))
 			}
 		}
 	})
 }
 
-// gradGemmRows splits a product with rows output rows into blocks of
-// gradMMRows rows run in parallel (the split depends only on rows).
-func gradGemmRows(c *kernel.Ctx, rows, n, k int, fn func(r0, r1 int)) {
+// gradGemmRows splits a product with rows output rows (n columns, inner
+// dimension k) into blocks of gradMMRows rows run in parallel (the split
+// depends only on rows); fn gets its worker's GEMM workspace.
+func gradGemmRows(c *kernel.Ctx, fk fp32.Kernels, rows, n, k int, fn func(ws []float32, r0, r1 int)) {
 	blocks := (rows + gradMMRows - 1) / gradMMRows
 	if blocks == 0 {
 		return
 	}
 	workers := nnWorkers(c, blocks, 2*float64(rows)*float64(n)*float64(k))
+	per := fk.Scratch(&fp32.GemmOp{M: min(rows, gradMMRows), N: n, K: k})
+	scratch := c.Scratch(workers * per)
+	if workers <= 1 {
+		for u := 0; u < blocks; u++ {
+			fn(scratch, u*gradMMRows, min(rows, (u+1)*gradMMRows))
+		}
+		return
+	}
 	nnRunWorkers(c, workers, func(wi int) {
+		ws := scratch[wi*per : (wi+1)*per]
 		for u := wi; u < blocks; u += workers {
-			fn(u*gradMMRows, min(rows, (u+1)*gradMMRows))
+			fn(ws, u*gradMMRows, min(rows, (u+1)*gradMMRows))
 		}
 	})
 }
 
+// gradGemmScratch returns the float32 workspace of an m x n x k product
+// (0 for other types, which do not use one).
+func gradGemmScratch[T Float](fk fp32.Kernels, m, n, k int) int {
+	var z T
+	if _, ok := any(z).(float32); !ok {
+		return 0
+	}
+	return fk.Scratch(&fp32.GemmOp{M: m, N: n, K: k})
+}
+
 // gradGemm computes y = op(A)*op(B) (acc false) or y += op(A)*op(B) (acc
 // true) for an m x n result with inner dimension k, row-major with leading
-// dimensions; float32 uses fp32.Gemm, other types a plain loop.
-func gradGemm[T Float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, acc bool, y []T, ldy int) {
-	gradGemmAlpha(transA, transB, m, n, k, 1, a, lda, b, ldb, acc, y, ldy)
+// dimensions; float32 runs fk with workspace ws, other types a plain loop.
+func gradGemm[T Float](fk fp32.Kernels, ws []float32, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, acc bool, y []T, ldy int) {
+	gradGemmAlpha(fk, ws, transA, transB, m, n, k, 1, a, lda, b, ldb, acc, y, ldy)
 }
 
 // gradGemmAlpha is gradGemm with op(A)*op(B) scaled by alpha.
-func gradGemmAlpha[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, acc bool, y []T, ldy int) {
+func gradGemmAlpha[T Float](fk fp32.Kernels, ws []float32, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, acc bool, y []T, ldy int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -189,7 +221,9 @@ func gradGemmAlpha[T Float](transA, transB bool, m, n, k int, alpha T, a []T, ld
 		if acc {
 			beta = 1
 		}
-		fp32.Gemm(transA, transB, m, n, k, float32(alpha), af, lda, any(b).([]float32), ldb, beta, any(y).([]float32), ldy)
+		fk.Run(ws, &fp32.GemmOp{M: m, N: n, K: k, Alpha: float32(alpha), Beta: beta,
+			A: fp32.Mat{Data: af, Ld: lda, Trans: transA}, B: fp32.Mat{Data: any(b).([]float32), Ld: ldb, Trans: transB},
+			C: any(y).([]float32), LdC: ldy})
 		return
 	}
 	for i := 0; i < m; i++ {
@@ -229,12 +263,13 @@ func gradGemmAlpha[T Float](transA, transB bool, m, n, k int, alpha T, a []T, ld
 type gradGemmKernel struct {
 	transA, transB bool
 	alpha          float64
+	fk             fp32.Kernels
 }
 
 func gradBuildGemmGrad(info *kernel.Info) (kernel.Kernel, error) {
 	a := info.Attrs()
 	return &gradGemmKernel{transA: a.Int("transA", 0) != 0, transB: a.Int("transB", 0) != 0,
-		alpha: float64(a.Float("alpha", 1))}, nil
+		alpha: float64(a.Float("alpha", 1)), fk: fp32.For(info.Tier)}, nil
 }
 
 func (k *gradGemmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
@@ -302,18 +337,18 @@ func gradGemmA[T Float](c *kernel.Ctx, k *gradGemmKernel, m, n, kk int, alpha T,
 	ldb := max(b2cols(k.transB, kk, n), 1)
 	if !k.transA {
 		// dA (m x kk) = alpha * dY (m x n) * op(B)^T.
-		gradGemmRows(c, m, kk, n, func(r0, r1 int) {
-			gradGemmAlpha(false, !k.transB, r1-r0, kk, n, alpha, dy[r0*n:], max(n, 1), b, ldb, false, da[r0*kk:], max(kk, 1))
+		gradGemmRows(c, k.fk, m, kk, n, func(ws []float32, r0, r1 int) {
+			gradGemmAlpha(k.fk, ws, false, !k.transB, r1-r0, kk, n, alpha, dy[r0*n:], max(n, 1), b, ldb, false, da[r0*kk:], max(kk, 1))
 		})
 		return
 	}
 	// dA stored (kk x m) = alpha * op(B) (kk x n) * dY^T.
-	gradGemmRows(c, kk, m, n, func(r0, r1 int) {
+	gradGemmRows(c, k.fk, kk, m, n, func(ws []float32, r0, r1 int) {
 		bs := b[r0*ldb:]
 		if k.transB {
 			bs = b[r0:]
 		}
-		gradGemmAlpha(k.transB, true, r1-r0, m, n, alpha, bs, ldb, dy, max(n, 1), false, da[r0*m:], max(m, 1))
+		gradGemmAlpha(k.fk, ws, k.transB, true, r1-r0, m, n, alpha, bs, ldb, dy, max(n, 1), false, da[r0*m:], max(m, 1))
 	})
 }
 
@@ -322,18 +357,18 @@ func gradGemmB[T Float](c *kernel.Ctx, k *gradGemmKernel, m, n, kk int, alpha T,
 	lda := max(b2cols(k.transA, m, kk), 1)
 	if !k.transB {
 		// dB (kk x n) = alpha * op(A)^T (kk x m) * dY (m x n).
-		gradGemmRows(c, kk, n, m, func(r0, r1 int) {
+		gradGemmRows(c, k.fk, kk, n, m, func(ws []float32, r0, r1 int) {
 			as := a[r0:]
 			if k.transA {
 				as = a[r0*lda:]
 			}
-			gradGemmAlpha(!k.transA, false, r1-r0, n, m, alpha, as, lda, dy, max(n, 1), false, db[r0*n:], max(n, 1))
+			gradGemmAlpha(k.fk, ws, !k.transA, false, r1-r0, n, m, alpha, as, lda, dy, max(n, 1), false, db[r0*n:], max(n, 1))
 		})
 		return
 	}
 	// dB stored (n x kk) = alpha * dY^T (n x m) * op(A) (m x kk).
-	gradGemmRows(c, n, kk, m, func(r0, r1 int) {
-		gradGemmAlpha(true, k.transA, r1-r0, kk, m, alpha, dy[r0:], max(n, 1), a, lda, false, db[r0*kk:], max(kk, 1))
+	gradGemmRows(c, k.fk, n, kk, m, func(ws []float32, r0, r1 int) {
+		gradGemmAlpha(k.fk, ws, true, k.transA, r1-r0, kk, m, alpha, dy[r0:], max(n, 1), a, lda, false, db[r0*kk:], max(kk, 1))
 	})
 }
 

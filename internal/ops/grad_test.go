@@ -252,18 +252,20 @@ func TestGradMatMulF32(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var prev []*tensor.Tensor
-		for _, th := range []int{1, 4} {
-			g, err := gradRun("MatMulGrad", nil, []bool{true, true}, th, dy, a, b)
-			if err != nil {
-				t.Fatal(err)
+		for _, tier := range gradTiers() {
+			var prev []*tensor.Tensor
+			for _, th := range []int{1, 4} {
+				g, err := gradRunTier(tier, "MatMulGrad", nil, []bool{true, true}, th, dy, a, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gradClose(t, tier.String()+" dA", g[0], ref[0], 1e-5)
+				gradClose(t, tier.String()+" dB", g[1], ref[1], 1e-5)
+				if prev != nil {
+					gradBitEqual(t, "MatMulGrad", prev, g)
+				}
+				prev = g
 			}
-			gradClose(t, "dA", g[0], ref[0], 1e-5)
-			gradClose(t, "dB", g[1], ref[1], 1e-5)
-			if prev != nil {
-				gradBitEqual(t, "MatMulGrad", prev, g)
-			}
-			prev = g
 		}
 	}
 }
@@ -317,18 +319,20 @@ func TestGradGemmF32(t *testing.T) {
 					}
 				}
 			}
-			var prev []*tensor.Tensor
-			for _, th := range []int{1, 5} {
-				g, err := gradRun("GemmGrad", attrs, []bool{true, true}, th, dy, a, b)
-				if err != nil {
-					t.Fatal(err)
+			for _, tier := range gradTiers() {
+				var prev []*tensor.Tensor
+				for _, th := range []int{1, 5} {
+					g, err := gradRunTier(tier, "GemmGrad", attrs, []bool{true, true}, th, dy, a, b)
+					if err != nil {
+						t.Fatal(err)
+					}
+					gradClose(t, tier.String()+" dA", g[0], ref[0], 1e-5)
+					gradClose(t, tier.String()+" dB", g[1], ref[1], 1e-5)
+					if prev != nil {
+						gradBitEqual(t, "GemmGrad", prev, g)
+					}
+					prev = g
 				}
-				gradClose(t, "dA", g[0], ref[0], 1e-5)
-				gradClose(t, "dB", g[1], ref[1], 1e-5)
-				if prev != nil {
-					gradBitEqual(t, "GemmGrad", prev, g)
-				}
-				prev = g
 			}
 		}
 	}
