@@ -221,8 +221,9 @@ func (s *Session) lowerInt8(order []int, table *kernel.Table, tier kernel.Tier,
 
 func isONNX(n *ir.Node) bool { return n.Domain == "" || n.Domain == "ai.onnx" }
 
-// inQDQ reports whether node ni reads a dequantized value or feeds a
-// QuantizeLinear: only such nodes get a note when they are not lowered.
+// inQDQ reports whether node ni reads a dequantized value: only such
+// nodes (ops of a quantized pattern) get a note when they are not lowered.
+// Float ops before the input's QuantizeLinear are not patterns.
 func (p *int8Pass) inQDQ(ni int) bool {
 	n := &p.g.Nodes[ni]
 	if n.Op == "QuantizeLinear" || n.Op == "DequantizeLinear" || n.Op == "Constant" {
@@ -231,16 +232,6 @@ func (p *int8Pass) inQDQ(ni int) bool {
 	for _, in := range n.Inputs {
 		if in != ir.NoValue {
 			if pi := p.prod[in]; pi >= 0 && p.g.Nodes[pi].Op == "DequantizeLinear" {
-				return true
-			}
-		}
-	}
-	for _, o := range n.Outputs {
-		if o == ir.NoValue {
-			continue
-		}
-		for _, r := range p.e.cons[o] {
-			if p.g.Nodes[r].Op == "QuantizeLinear" {
 				return true
 			}
 		}
