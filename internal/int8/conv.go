@@ -165,8 +165,8 @@ func (cw *ConvWeights) plan(s *ConvShape, threads int) convPlan {
 	pl.rows = min(pl.rows, (pl.p+convRowAlign-1)/convRowAlign*convRowAlign)
 	pl.blocks = (pl.p + pl.rows - 1) / pl.rows
 	mg := s.M / s.Group
-	// A block (bytes), C block, row sums.
-	pl.perThread = (pl.rows*pl.kp+3)/4 + pl.rows*mg + pl.rows
+	// A block (bytes), C block, row sums, one requantized row.
+	pl.perThread = (pl.rows*pl.kp+3)/4 + pl.rows*mg + pl.rows + (mg+3)/4
 	return pl
 }
 
@@ -326,6 +326,7 @@ func convBlock[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvW
 		am = xt[p0*kp : (p0+rows)*kp]
 	} else {
 		am = ab[:rows*kp]
+		contig := s.DW == 1 && cg == pl.cs
 		for r := range rows {
 			p := p0 + r
 			oh, ow := p/s.OW, p%s.OW
@@ -334,6 +335,12 @@ func convBlock[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvW
 			for kh := range s.KH {
 				ih := oh*s.SH + kh*s.DH
 				base := (ih*pl.wp+ow*s.SW)*pl.cs + g*cg
+				if contig {
+					// The KW taps of all channels are adjacent in xt.
+					copy(row[t*cg:(t+s.KW)*cg], xt[base:base+s.KW*cg])
+					t += s.KW
+					continue
+				}
 				for kw := range s.KW {
 					src := base + kw*s.DW*pl.cs
 					copy(row[t*cg:(t+1)*cg], xt[src:src+cg])
@@ -365,29 +372,37 @@ func convBlock[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvW
 		}
 		return
 	}
-	zero, lo, hi := int64(r.Zero), int64(r.Lo), int64(r.Hi)
-	for j := range mg {
-		m := g*mg + j
-		ch := r.channel(m)
-		mult, shift := int64(r.Mult[ch]), r.Shift[ch]
-		round := int64(1)<<(shift-1) - 1
-		o := off[m]
-		dst := y[m*pl.p+p0 : m*pl.p+p0+rows]
-		if cw.zb != nil && cw.zb[m] != 0 {
-			zb := cw.zb[m]
-			for i := range dst {
-				p := int64(c[i*mg+j]+o-zb*rs[i]) * mult
-				v := (p+round+((p>>shift)&1))>>shift + zero
-				dst[i] = T(min(max(v, lo), hi))
+	var yb []uint8
+	switch yt := any(y).(type) {
+	case []uint8:
+		yb = yt
+	case []int8:
+		yb = bytesOfI8(yt)
+	}
+	tmp := bytesOf(rs[pl.rows:][:(mg+3)/4])[:mg]
+	offs := off[g*mg : (g+1)*mg]
+	for i := range rows {
+		row := c[i*mg : (i+1)*mg]
+		if cw.zb != nil {
+			zbs := cw.zb[g*mg : (g+1)*mg]
+			for j := range row {
+				row[j] -= zbs[j] * rs[i]
 			}
-			continue
 		}
-		for i := range dst {
-			p := int64(c[i*mg+j]+o) * mult
-			v := (p+round+((p>>shift)&1))>>shift + zero
-			dst[i] = T(min(max(v, lo), hi))
+		r.ColsBytes(tier, tmp, row, g*mg, offs)
+		dst := yb[g*mg*pl.p+p0+i:]
+		for j, v := range tmp {
+			dst[j*pl.p] = v
 		}
 	}
+}
+
+// bytesOfI8 views int8 values as bytes.
+func bytesOfI8(v []int8) []uint8 {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint8)(unsafe.Pointer(&v[0])), len(v))
 }
 
 // convDepthwise runs the direct depthwise kernel for channels [c0, c1):

@@ -3,6 +3,8 @@ package int8
 import (
 	"fmt"
 	"math"
+
+	"github.com/goslim/goslim/internal/kernel"
 )
 
 // Requantization maps an int32 accumulator acc (a sum of products of
@@ -66,7 +68,13 @@ type Requant struct {
 	Zero  int32
 	Lo    int32
 	Hi    int32
+	// vmult and vshift are Mult and Shift as int32 for the vector kernel
+	// (16 copies for per-tensor); set by NewRequant.
+	vmult, vshift []int32
 }
+
+// requantZeros is the add operand of vector calls without additions.
+var requantZeros [16]int32
 
 // NewRequant returns the requantization of multipliers real (one per
 // channel, or a single one for all), output zero point zero and clamp
@@ -87,7 +95,43 @@ func NewRequant(real []float64, zero, lo, hi int32) (*Requant, error) {
 		}
 		r.Mult[i], r.Shift[i] = m, s
 	}
+	if len(real) == 1 {
+		r.vmult, r.vshift = make([]int32, 16), make([]int32, 16)
+		for i := range 16 {
+			r.vmult[i], r.vshift[i] = r.Mult[0], int32(r.Shift[0])
+		}
+	} else {
+		r.vmult, r.vshift = r.Mult, make([]int32, len(real))
+		for i, s := range r.Shift {
+			r.vshift[i] = int32(s)
+		}
+	}
 	return r, nil
+}
+
+// ColsBytes is RequantCols for uint8 or int8 outputs viewed as bytes
+// (dst[j] is the byte of the value) on tier t: from kernel.TierAVX512 up
+// an AVX-512 kernel (16 values per step), else the Go loop; both give the
+// same bits. add may be nil.
+func (r *Requant) ColsBytes(t kernel.Tier, dst []byte, acc []int32, ch0 int, add []int32) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	if !requantAsm(t) || r.vmult == nil || len(acc) < n || (add != nil && len(add) < n) {
+		RequantCols(dst, acc, r, ch0, add)
+		return
+	}
+	astep := 64
+	if add == nil {
+		add, astep = requantZeros[:], 0
+	}
+	mult, shift, mstep := r.vmult, r.vshift, 0
+	if len(r.Mult) > 1 {
+		mult, shift, mstep = r.vmult[ch0:ch0+n], r.vshift[ch0:ch0+n], 64
+	}
+	z := int64(r.Zero)
+	requantColsAsm(dst, acc, add, astep, mult, shift, mstep, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z)
 }
 
 // Channels returns the number of multipliers (1 for per-tensor).

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/goslim/goslim/internal/kernel"
 )
 
 func TestQuantizeMultiplier(t *testing.T) {
@@ -146,5 +148,96 @@ func TestRequantPerChannel(t *testing.T) {
 	}
 	if _, err := NewRequant([]float64{-1}, 0, 0, 255); err == nil {
 		t.Fatal("negative multiplier accepted")
+	}
+}
+
+// TestRequantColsBytesTiers checks the vector requantization against the
+// Go loop (every tier must give the same bits), with guard bytes.
+func TestRequantColsBytesTiers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	tiers := []kernel.Tier{kernel.TierGeneric, kernel.Best()}
+	for trial := range 300 {
+		n := 1 + rng.IntN(70)
+		nch := 1
+		if trial%2 == 1 {
+			nch = n + rng.IntN(5)
+		}
+		reals := make([]float64, nch)
+		for i := range reals {
+			reals[i] = math.Exp(rng.Float64()*16 - 14)
+			if rng.IntN(20) == 0 {
+				reals[i] = 0
+			}
+		}
+		lo, hi := int32(0), int32(255)
+		if trial%3 == 1 {
+			lo, hi = -128, 127
+		}
+		if trial%5 == 2 {
+			lo, hi = lo+7, hi-30
+		}
+		r, err := NewRequant(reals, lo+int32(rng.IntN(int(hi-lo+1))), lo, hi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc := make([]int32, n)
+		for i := range acc {
+			if rng.IntN(4) == 0 {
+				acc[i] = int32(rng.Uint32())
+			} else {
+				acc[i] = int32(rng.IntN(200001) - 100000)
+			}
+		}
+		var add []int32
+		if trial%4 != 0 {
+			add = make([]int32, n)
+			for i := range add {
+				add[i] = int32(rng.IntN(2001) - 1000)
+			}
+		}
+		ch0 := 0
+		if nch > n {
+			ch0 = rng.IntN(nch - n + 1)
+		}
+		want := make([]uint8, n)
+		RequantCols(want, acc, r, ch0, add)
+		for _, tier := range tiers {
+			buf := make([]byte, n+2*guard)
+			for i := range buf {
+				buf[i] = 0xa5
+			}
+			r.ColsBytes(tier, buf[guard:guard+n], acc, ch0, add)
+			for i := range guard {
+				if buf[i] != 0xa5 || buf[guard+n+i] != 0xa5 {
+					t.Fatalf("%v n=%d: guard overwritten", tier, n)
+				}
+			}
+			for i := range want {
+				if buf[guard+i] != want[i] {
+					t.Fatalf("%v trial %d n=%d ch %d real %g acc %d add %v: %d, want %d", tier, trial, n, ch0+i, reals[r.channel(ch0+i)], acc[i], add != nil, buf[guard+i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkRequantCols measures requantization of 1024 per-channel values
+// per call (Go loop vs the vector kernel).
+func BenchmarkRequantCols(b *testing.B) {
+	reals := make([]float64, 1024)
+	acc := make([]int32, 1024)
+	for i := range reals {
+		reals[i] = 0.001 + float64(i)*1e-6
+		acc[i] = int32(i*977%20000 - 10000)
+	}
+	r, _ := NewRequant(reals, 3, 0, 255)
+	dst := make([]byte, 1024)
+	for _, tier := range []kernel.Tier{kernel.TierGeneric, kernel.Best()} {
+		b.Run(tier.String(), func(b *testing.B) {
+			for b.Loop() {
+				r.ColsBytes(tier, dst, acc, 0, acc)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1024, "ns/value")
+		})
 	}
 }

@@ -185,7 +185,7 @@ func qORTElemCases(r *rand.Rand) []qORTCase {
 		for _, inc := range []int64{0, 1} {
 			cases = append(cases, qORTCase{name: fmt.Sprintf("QLinearAveragePool %v include_pad %d", dt, inc), domain: "com.microsoft", op: "QLinearAveragePool",
 				attrs: ir.Attrs{ir.IntsAttr("kernel_shape", 3, 3), ir.IntsAttr("strides", 2, 1), ir.IntsAttr("pads", 1, 1, 1, 0), ir.IntAttr("count_include_pad", inc)},
-				in: pin, nOut: 1})
+				in:    pin, nOut: 1})
 		}
 		cin := []*tensor.Tensor{qRand(r, dt, 2, 3, 4), qVals(tensor.Float32, 0.05), qVals(dt, qRandZero(r, dt)), qVals(tensor.Float32, 0.05), qVals(dt, qRandZero(r, dt)),
 			qRand(r, dt, 2, 2, 4), qVals(tensor.Float32, 0.0291), qVals(dt, qRandZero(r, dt))}

@@ -766,8 +766,10 @@ func TestQLinearErrors(t *testing.T) {
 			qVals(tensor.Float32, 0.2), qVals(tensor.Uint8, 128)}
 	}
 	cases := map[string]func(in []*tensor.Tensor){
-		"zero scale":       func(in []*tensor.Tensor) { in[1] = qVals(tensor.Float32, 0) },
-		"float x":          func(in []*tensor.Tensor) { in[0] = &tensor.Tensor{DType: tensor.Float32, Shape: tensor.Shape{1, 4, 6, 6}, Data: make([]float32, 144)} },
+		"zero scale": func(in []*tensor.Tensor) { in[1] = qVals(tensor.Float32, 0) },
+		"float x": func(in []*tensor.Tensor) {
+			in[0] = &tensor.Tensor{DType: tensor.Float32, Shape: tensor.Shape{1, 4, 6, 6}, Data: make([]float32, 144)}
+		},
 		"zp type":          func(in []*tensor.Tensor) { in[2] = qVals(tensor.Int8, 1) },
 		"w_scale length":   func(in []*tensor.Tensor) { in[4] = qVals(tensor.Float32, 0.1, 0.2) },
 		"channel mismatch": func(in []*tensor.Tensor) { in[3] = qRand(r, tensor.Int8, 5, 3, 3, 3) },

@@ -1,0 +1,94 @@
+//go:build amd64 && !noasm
+
+#include "textflag.h"
+
+// func requantAVX512(dst *byte, acc *int32, add *int32, astep int, mult *int32, shift *int32, mstep int, n int, zero int32, lo int64, hi int64)
+//
+// For j < n: dst[j] = clamp(round_half_even((acc[j]+add[j]) * mult[j] / 2^shift[j]), lo, hi) + zero
+// (the low byte). lo and hi are the clamp bounds minus zero. add, mult and
+// shift advance by astep / mstep bytes per 16 elements (0: the same 16
+// values again). Products are formed in 64-bit lanes: even elements with
+// VPMULDQ directly, odd ones after a 32-bit right shift.
+TEXT ·requantAVX512(SB), NOSPLIT, $0-88
+	MOVQ dst+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ add+16(FP), R8
+	MOVQ astep+24(FP), R9
+	MOVQ mult+32(FP), R10
+	MOVQ shift+40(FP), R11
+	MOVQ mstep+48(FP), R12
+	MOVQ n+56(FP), CX
+	MOVL zero+64(FP), AX
+	VPBROADCASTD AX, Z28
+	MOVQ lo+72(FP), AX
+	VPBROADCASTQ AX, Z30
+	MOVQ hi+80(FP), AX
+	VPBROADCASTQ AX, Z29
+	MOVQ $1, AX
+	VPBROADCASTQ AX, Z31
+	MOVQ $0xffffffff, AX
+	VPBROADCASTQ AX, Z27
+	MOVQ $0xffff, AX
+	KMOVW AX, K1
+
+loop:
+	CMPQ CX, $0
+	JLE done
+	CMPQ CX, $16
+	JGE full
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1
+
+full:
+	VMOVDQU32.Z (SI), K1, Z0
+	VMOVDQU32.Z (R8), K1, Z9
+	VPADDD Z9, Z0, Z0
+	VMOVDQU32.Z (R10), K1, Z1
+	VMOVDQU32.Z (R11), K1, Z2
+	// even lanes
+	VPMULDQ Z1, Z0, Z3
+	VPANDQ Z27, Z2, Z5
+	VPSRAVQ Z5, Z3, Z7
+	VPANDQ Z31, Z7, Z7
+	VPSUBQ Z31, Z5, Z8
+	VPSLLVQ Z8, Z31, Z8
+	VPSUBQ Z31, Z8, Z8
+	VPADDQ Z7, Z3, Z3
+	VPADDQ Z8, Z3, Z3
+	VPSRAVQ Z5, Z3, Z3
+	VPMAXSQ Z30, Z3, Z3
+	VPMINSQ Z29, Z3, Z3
+	// odd lanes
+	VPSRLQ $32, Z0, Z4
+	VPSRLQ $32, Z1, Z6
+	VPMULDQ Z6, Z4, Z4
+	VPSRLQ $32, Z2, Z6
+	VPSRAVQ Z6, Z4, Z7
+	VPANDQ Z31, Z7, Z7
+	VPSUBQ Z31, Z6, Z8
+	VPSLLVQ Z8, Z31, Z8
+	VPSUBQ Z31, Z8, Z8
+	VPADDQ Z7, Z4, Z4
+	VPADDQ Z8, Z4, Z4
+	VPSRAVQ Z6, Z4, Z4
+	VPMAXSQ Z30, Z4, Z4
+	VPMINSQ Z29, Z4, Z4
+	// interleave back into 32-bit lanes
+	VPANDQ Z27, Z3, Z3
+	VPSLLQ $32, Z4, Z4
+	VPORQ Z4, Z3, Z3
+	VPADDD Z28, Z3, Z3
+	VPMOVDB Z3, K1, (DI)
+	ADDQ $16, DI
+	ADDQ $64, SI
+	ADDQ R9, R8
+	ADDQ R12, R10
+	ADDQ R12, R11
+	SUBQ $16, CX
+	JMP loop
+
+done:
+	VZEROUPPER
+	RET
