@@ -56,6 +56,7 @@ type config struct {
 	ort       bool
 	kernels   string
 	keep      string
+	profile   bool
 }
 
 func main() {
@@ -71,6 +72,7 @@ func main() {
 	flag.BoolVar(&cfg.ort, "ort", true, "also time ONNX Runtime (when installed)")
 	flag.StringVar(&cfg.kernels, "kernels", "", "goslim kernel tier (default: best)")
 	flag.StringVar(&cfg.keep, "keep", "", "write the QDQ models to this folder")
+	flag.BoolVar(&cfg.profile, "profile", true, "profile each INT8 model by layer kind at the largest batch")
 	flag.Parse()
 	cfg.names = strings.Split(names, ",")
 	for _, b := range strings.Split(batches, ",") {
@@ -102,6 +104,9 @@ type model struct {
 	fp32File   []byte
 	qdqFile    []byte
 	agree      string // lowered vs unlowered agreement
+	prof       []int8bench.LayerTime
+	profMs     float64
+	profBatch  int
 	low        int8bench.Lowering
 	lowCount   string
 	ortAgree   string
@@ -153,6 +158,19 @@ func measure(ctx context.Context, cfg config) (string, error) {
 			rows = append(rows, r)
 			fmt.Fprintf(os.Stderr, "int8table: %-12s b%-3d goslim FP32 %.3f INT8 %.3f ms CPU (wall %.3f, %.3f); ORT FP32 %.3f QDQ %.3f ms CPU (wall %.3f, %.3f)\n",
 				m.name, b, r.fp32.Ms(), r.int8.Ms(), r.fp32.WallMs, r.int8.WallMs, r.ortFP32Raw, r.ortQDQRaw, r.ortFP32Wall, r.ortQDQWall)
+		}
+	}
+	if cfg.profile {
+		b := cfg.batches[len(cfg.batches)-1]
+		for _, m := range models {
+			inputs, err := bench.RandomInputs(m.qdq, b, nil, 1)
+			if err != nil {
+				return "", err
+			}
+			if m.prof, m.profMs, err = int8bench.Profile(ctx, m.qdq, inputs, cfg.kernels, time.Second); err != nil {
+				return "", fmt.Errorf("%s: profile: %w", m.name, err)
+			}
+			m.profBatch = b
 		}
 	}
 	overhead := 0.0
@@ -416,6 +434,20 @@ func report(cfg config, models []*model, rows []row, tier string, ort *ortoracle
 			fmt.Fprintf(&b, "; FP32: %s", strings.Join(ns, "; "))
 		}
 		fmt.Fprintf(&b, "\n")
+	}
+	if cfg.profile {
+		fmt.Fprintf(&b, "\nWhere goslim INT8's time goes (batch %d, CPU ms per run by layer kind; a layer's time runs from the previous\n", cfg.batches[len(cfg.batches)-1])
+		fmt.Fprintf(&b, "8-bit activation to its own, so it includes its QuantizeLinear/DequantizeLinear work when it stayed in float):\n\n")
+		for _, m := range models {
+			var parts []string
+			for _, lt := range m.prof {
+				if lt.Share < 0.01 {
+					continue
+				}
+				parts = append(parts, fmt.Sprintf("%s ×%d %.3f (%.0f%%)", lt.Kind, lt.Count, lt.Ms, 100*lt.Share))
+			}
+			fmt.Fprintf(&b, "- %s (%.3f ms): %s\n", label(m.name), m.profMs, strings.Join(parts, ", "))
+		}
 	}
 	return b.String()
 }
