@@ -58,6 +58,8 @@ type config struct {
 	ort       string // "auto" or "off"
 	optLevel  string
 	simplify  bool
+	cpuTime   bool // time one-thread rows by CPU time
+	sgemm     bool // also time SGEMM 256/512/1024
 }
 
 // run parses args, measures and prints the report; it returns the exit
@@ -111,6 +113,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.ort, "ort", "auto", `"auto": compare with ONNX Runtime when installed; "off": goslim only`)
 	fs.StringVar(&cfg.optLevel, "ort-opt", ortoracle.OptAll, "ONNX Runtime graphOptimizationLevel (disabled, basic, extended, all)")
 	fs.BoolVar(&cfg.simplify, "simplify", true, "run rewrite.Simplify on each model before goslim compiles it")
+	fs.BoolVar(&cfg.sgemm, "sgemm", true, "also time one-thread SGEMM at 256, 512 and 1024")
+	fs.BoolVar(&cfg.cpuTime, "cpu-time", true, "time one-thread rows by CPU time (goslim: the calling thread's, ORT: the node process's); rows with more threads always use wall time")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

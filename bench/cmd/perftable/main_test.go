@@ -45,7 +45,7 @@ func TestGoslimOnly(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	for _, want := range []string{"ONNX Runtime not measured", "| LeNet-5 | 1 | 1 |", "| LeNet-5 | 3 | 1 |",
-		"| model | batch | threads | goslim ms | goslim img/s | goslim GFLOP/s |", "Machine: "} {
+		"| model | batch | threads | clock | goslim ms | goslim img/s | goslim GFLOP/s |", "| LeNet-5 | 1 | 1 | cpu |", "SGEMM, one thread", "Machine: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

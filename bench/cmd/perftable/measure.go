@@ -14,6 +14,7 @@ import (
 	"github.com/goslim/goslim/bench"
 	"github.com/goslim/goslim/infer"
 	"github.com/goslim/goslim/inspect"
+	"github.com/goslim/goslim/internal/kernel"
 	"github.com/goslim/goslim/internal/ortoracle"
 	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/onnx"
@@ -141,9 +142,11 @@ func measure(ctx context.Context, cfg config, progress func(string, ...any)) (*r
 	}
 
 	for _, th := range cfg.threads {
-		var ort *ortoracle.Oracle
+		var ort *ortTimer
 		if rep.ort != nil {
-			ort = rep.ort.With(ortoracle.Options{Threads: th, OptLevel: cfg.optLevel})
+			if ort, err = newORTTimer(th, cfg.optLevel); err != nil {
+				return nil, err
+			}
 		}
 		first := len(rep.rows)
 		var overhead []float64 // Identity medians (µs) from every round at this thread count
@@ -155,10 +158,10 @@ func measure(ctx context.Context, cfg config, progress func(string, ...any)) (*r
 				}
 				overhead = append(overhead, id...)
 				if ort != nil {
-					progress("perftable: %-12s b%-3d t%d  goslim %9.3f ms  ORT %9.3f ms (binding overhead included)",
-						m.name, b, th, r.goMs, r.ortRaw)
+					progress("perftable: %-12s b%-3d t%d  goslim %9.3f ms  ORT %9.3f ms (%s time, binding overhead included)",
+						m.name, b, th, r.goMs, r.ortRaw, r.clock)
 				} else {
-					progress("perftable: %-12s b%-3d t%d  goslim %9.3f ms", m.name, b, th, r.goMs)
+					progress("perftable: %-12s b%-3d t%d  goslim %9.3f ms (%s time)", m.name, b, th, r.goMs, r.clock)
 				}
 				rep.rows = append(rep.rows, r)
 			}
@@ -175,6 +178,19 @@ func measure(ctx context.Context, cfg config, progress func(string, ...any)) (*r
 				}
 			}
 		}
+	}
+	if cfg.sgemm {
+		progress("perftable: SGEMM 256/512/1024, one thread")
+		tier := kernel.TierGeneric
+		if cfg.kernels != "" {
+			if tier, err = kernel.ParseTier(cfg.kernels); err != nil {
+				return nil, err
+			}
+		} else {
+			tier, _ = kernel.Resolve(kernel.TierGeneric, false)
+		}
+		rep.sgemmTier = tier.String()
+		rep.sgemm = measureSGEMM(tier, []int{256, 512, 1024}, cfg.roundTime)
 	}
 	rep.elapsed = time.Since(rep.start)
 	rep.loadEnd = loadAvg()
@@ -296,15 +312,27 @@ type row struct {
 	ortRaw  float64 // ORT median before subtracting the binding overhead
 	ortMs   float64 // after subtracting it; 0 when ORT was not measured
 	rounds  int
+	// clock is "cpu" (goslim: the calling thread's CPU time; ORT: the node
+	// process's CPU time) or "wall".
+	clock string
 }
+
+// cpuClock reports whether rows with this thread count are timed by CPU
+// time: one thread, unless -cpu-time=false. With more threads the work
+// of all threads would add up, so they are timed by wall clock.
+func cpuClock(cfg config, threads int) bool { return cfg.cpuTime && threads == 1 }
 
 // measureRow times one model, batch and thread count: rounds that
 // alternate goslim and ORT (when ort is non-nil). Each ORT round also times
 // the Identity model right after the model, so the binding overhead is
 // sampled under the same conditions; those medians (µs) are returned for
 // the caller to pool, and the row's ortMs is left for it to fill in.
-func measureRow(ctx context.Context, cfg config, m *loaded, batch, threads int, ort *ortoracle.Oracle) (row, []float64, error) {
-	r := row{model: m, batch: batch, threads: threads, rounds: cfg.rounds}
+func measureRow(ctx context.Context, cfg config, m *loaded, batch, threads int, ort *ortTimer) (row, []float64, error) {
+	r := row{model: m, batch: batch, threads: threads, rounds: cfg.rounds, clock: "wall"}
+	useCPU := cpuClock(cfg, threads)
+	if useCPU {
+		r.clock = "cpu"
+	}
 	sess, err := infer.NewSession(m.graph, infer.Options{Threads: threads, Kernels: cfg.kernels})
 	if err != nil {
 		return r, nil, err
@@ -318,25 +346,34 @@ func measureRow(ctx context.Context, cfg config, m *loaded, batch, threads int, 
 	if err != nil {
 		return r, nil, err
 	}
+	pick := func(t ortTimes) []float64 {
+		if useCPU {
+			return t.CPU
+		}
+		return t.Wall
+	}
 
 	// Size ORT's rounds from a short probe, so each round times about
 	// cfg.roundTime of work after a warm-up of about a quarter of that.
 	ortIters, ortWarm := 0, 0
 	if ort != nil {
-		probe, err := ort.Bench(m.file, feeds, 3, 5)
+		probe, _, err := ort.bench(m.file, feeds, idModel, idFeeds, 3, 5, 1)
 		if err != nil {
 			return r, nil, err
 		}
-		per := max(medianMs(probe), 1e-3)
+		per := max(medianNs(probe.Wall)/1e6, 1e-3)
 		ortIters = clampInt(int(float64(cfg.roundTime.Milliseconds())/per), 5, 20000)
 		ortWarm = clampInt(ortIters/4, 3, 2000)
 	}
 
 	var goMeds, ortMeds, idMeds []float64
 	goRound := func() error {
-		res, err := bench.Run(ctx, sess, inputs, batch, bench.Options{Warmup: 2, MinIters: 3, MinTime: cfg.roundTime})
+		res, err := bench.Run(ctx, sess, inputs, batch, bench.Options{Warmup: 2, MinIters: 3, MinTime: cfg.roundTime, CPUTime: useCPU})
 		if err != nil {
 			return err
+		}
+		if useCPU && res.Clock != "thread-cpu" {
+			return fmt.Errorf("the thread CPU clock is unavailable here; run with -cpu-time=false")
 		}
 		goMeds = append(goMeds, res.MedianMs)
 		return nil
@@ -345,15 +382,12 @@ func measureRow(ctx context.Context, cfg config, m *loaded, batch, threads int, 
 		if ort == nil {
 			return nil
 		}
-		times, err := ort.Bench(m.file, feeds, ortWarm, ortIters)
+		mt, it, err := ort.bench(m.file, feeds, idModel, idFeeds, ortWarm, ortIters, 1000)
 		if err != nil {
 			return err
 		}
-		ortMeds = append(ortMeds, medianMs(times))
-		if times, err = ort.Bench(idModel, idFeeds, 200, 1000); err != nil {
-			return fmt.Errorf("Identity (binding overhead): %w", err)
-		}
-		idMeds = append(idMeds, medianMs(times)*1000)
+		ortMeds = append(ortMeds, medianNs(pick(mt))/1e6)
+		idMeds = append(idMeds, medianNs(pick(it))/1e3)
 		return nil
 	}
 	for i := 0; i < cfg.rounds; i++ {
@@ -377,13 +411,8 @@ func measureRow(ctx context.Context, cfg config, m *loaded, batch, threads int, 
 
 func clampInt(v, lo, hi int) int { return min(max(v, lo), hi) }
 
-func medianMs(times []time.Duration) float64 {
-	ms := make([]float64, len(times))
-	for i, d := range times {
-		ms[i] = float64(d) / 1e6
-	}
-	return median(ms)
-}
+// medianNs is the median of per-call times in nanoseconds.
+func medianNs(ns []float64) float64 { return median(ns) }
 
 // median of xs (the mean of the two middle values for even lengths).
 func median(xs []float64) float64 {

@@ -35,6 +35,8 @@ type report struct {
 	overheadUs  map[int]float64 // binding overhead per thread count
 	models      []*loaded
 	rows        []row
+	sgemm       []sgemmResult
+	sgemmTier   string
 }
 
 // describeMachine fills in the CPU model and the git commit.
@@ -111,7 +113,7 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintf(w, ", timed with bench.Run\n")
 	if r.ort != nil {
 		fmt.Fprintf(w, "- ONNX Runtime %s (onnxruntime-node, CPU, graphOptimizationLevel %s, intraOpNumThreads = threads)\n", r.ortVersion, r.cfg.optLevel)
-		fmt.Fprintf(w, "- ORT times exclude the Node binding overhead, measured on a 1-element Identity model in every ORT round (right after the model, same settings; median over all rounds) and subtracted:")
+		fmt.Fprintf(w, "- ORT times exclude the Node binding overhead, measured on a 1-element Identity model in every ORT round (right after the model, same settings and clock; median over all rounds) and subtracted:")
 		for i, th := range r.cfg.threads {
 			sep := ","
 			if i == 0 {
@@ -126,6 +128,11 @@ func (r *report) write(w io.Writer) {
 			fmt.Fprintf(w, " Install it with\n  `npm install --prefix .cache/ort --ignore-scripts onnxruntime-node@1.30.0`")
 		}
 		fmt.Fprintf(w, "\n")
+	}
+	if r.cfg.cpuTime {
+		fmt.Fprintf(w, "- Clock: one-thread rows (clock `cpu`) are timed by CPU time, which excludes the time the shared machine gives to other processes: goslim by the CPU time of the thread running the session (CLOCK_THREAD_CPUTIME_ID; a one-thread session never starts goroutines), ORT by the CPU time of the node process (process.cpuUsage, user + system, all threads) around each session.run. Rows with more threads (clock `wall`) are timed by wall clock and include whatever the load takes from them.\n")
+	} else {
+		fmt.Fprintf(w, "- Clock: wall time for every row (-cpu-time=false)\n")
 	}
 	fmt.Fprintf(w, "- Method: %d round%s per row, about %v of timed runs per engine per round", r.cfg.rounds, plural(r.cfg.rounds), r.cfg.roundTime)
 	if r.ort != nil {
@@ -154,15 +161,15 @@ func (r *report) write(w io.Writer) {
 
 	// The timings.
 	if r.ort != nil {
-		fmt.Fprintf(w, "| model | batch | threads | goslim ms | ORT ms | goslim/ORT | goslim img/s | ORT img/s | goslim GFLOP/s |\n")
-		fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(w, "| model | batch | threads | clock | goslim ms | ORT ms | goslim/ORT | goslim img/s | ORT img/s | goslim GFLOP/s |\n")
+		fmt.Fprintf(w, "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
 	} else {
-		fmt.Fprintf(w, "| model | batch | threads | goslim ms | goslim img/s | goslim GFLOP/s |\n")
-		fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(w, "| model | batch | threads | clock | goslim ms | goslim img/s | goslim GFLOP/s |\n")
+		fmt.Fprintf(w, "|---|---:|---:|---|---:|---:|---:|\n")
 	}
 	for _, x := range r.rows {
 		gflops := 2 * float64(x.model.macs) * float64(x.batch) / (x.goMs / 1000) / 1e9
-		fmt.Fprintf(w, "| %s | %d | %d | %s |", x.model.label, x.batch, x.threads, fmtMs(x.goMs))
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %s |", x.model.label, x.batch, x.threads, x.clock, fmtMs(x.goMs))
 		if r.ort != nil {
 			ratio := x.goMs / x.ortMs
 			rs := fmt.Sprintf("%.2f", ratio)
@@ -177,6 +184,13 @@ func (r *report) write(w io.Writer) {
 	}
 	if r.ort != nil {
 		fmt.Fprintf(w, "\nRatios above the %.1f target are in bold.\n", ratioTarget)
+	}
+	if len(r.sgemm) > 0 {
+		fmt.Fprintf(w, "\nSGEMM, one thread, kernel tier %s, packing included, thread-CPU time (best of %d rounds):\n\n", r.sgemmTier, sgemmRounds)
+		fmt.Fprintf(w, "| M=N=K | GFLOP/s |\n|---:|---:|\n")
+		for _, g := range r.sgemm {
+			fmt.Fprintf(w, "| %d | %.1f |\n", g.n, g.gflops)
+		}
 	}
 }
 
