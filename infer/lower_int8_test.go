@@ -722,3 +722,62 @@ func TestLowerInt8ConcatScales(t *testing.T) {
 		}
 	}
 }
+
+// ortStyle rewrites a goslim ptq graph the way ONNX Runtime's quantizer
+// writes QDQ models: bias scales stored as initializers (not computed by a
+// Mul) and explicit int8 zero points on the weights.
+func ortStyle(t *testing.T, g *ir.Graph) *ir.Graph {
+	t.Helper()
+	g = g.Clone()
+	cons := g.Consumers()
+	for ni := range g.Nodes {
+		n := &g.Nodes[ni]
+		switch {
+		case n.Op == "Mul" && len(n.Inputs) == 2 && g.Values[n.Inputs[0]].Const != nil && g.Values[n.Inputs[1]].Const != nil:
+			a, b := g.Values[n.Inputs[0]].Const.F32(), g.Values[n.Inputs[1]].Const.F32()
+			p := make([]float32, max(len(a), len(b)))
+			for i := range p {
+				p[i] = a[i%len(a)] * b[i%len(b)]
+			}
+			shape := g.Values[n.Inputs[1]].Const.Shape
+			if len(b) < len(a) {
+				shape = g.Values[n.Inputs[0]].Const.Shape
+			}
+			c := tensor.FromFloat32(shape.Clone(), p)
+			id := g.AddValue(ir.Value{Name: g.Values[n.Outputs[0]].Name + "_init", Const: c,
+				Type: ir.Type{DType: tensor.Float32, Ranked: true, Shape: ir.ShapeDims(c.Shape)}})
+			for _, r := range cons[n.Outputs[0]] {
+				for i, in := range g.Nodes[r].Inputs {
+					if in == n.Outputs[0] {
+						g.Nodes[r].Inputs[i] = id
+					}
+				}
+			}
+		case n.Op == "DequantizeLinear" && len(n.Inputs) == 2 && g.Values[n.Inputs[0]].Const != nil && g.Values[n.Inputs[0]].Const.DType == tensor.Int8:
+			sc := g.Values[n.Inputs[1]].Const
+			z, _ := tensor.New(tensor.Int8, sc.Shape.Clone())
+			n.Inputs = append(n.Inputs, g.AddValue(ir.Value{Name: g.Values[n.Inputs[0]].Name + "_zp", Const: z,
+				Type: ir.Type{DType: tensor.Int8, Ranked: true, Shape: ir.ShapeDims(z.Shape)}}))
+		}
+	}
+	g, _ = rewrite.RemoveDead(g)
+	for _, n := range g.Nodes {
+		if n.Op == "Mul" {
+			t.Fatalf("ortStyle left a Mul: %s", n.Label())
+		}
+	}
+	return g
+}
+
+// TestLowerInt8ORTStyle lowers QDQ graphs written in ONNX Runtime's style.
+func TestLowerInt8ORTStyle(t *testing.T) {
+	m := quantizeZoo(t, "resnet8", zoo.Options{Seed: 9, InC: 3, InH: 16, InW: 16}, nil)
+	m.g = ortStyle(t, m.g)
+	m.name = "resnet8/ort-style"
+	if n := checkLowering(t, m, refTable(), "generic", 4); n != 15 {
+		t.Errorf("%d nodes lowered, want 15", n)
+	}
+	if ops.NewTable().Has(infer.FusedDomain, infer.QLinearConv) {
+		checkLowering(t, m, nil, "", 4)
+	}
+}
