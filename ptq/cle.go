@@ -1,9 +1,12 @@
 package ptq
 
 import (
+	"context"
 	"fmt"
 	"math"
 
+	"github.com/goslim/goslim/calib"
+	"github.com/goslim/goslim/dataset"
 	"github.com/goslim/goslim/ir"
 )
 
@@ -14,12 +17,29 @@ type CLEOptions struct {
 	// Tolerance stops early when no scale in a pass moves further than
 	// this from 1 (default 1e-3).
 	Tolerance float64
+	// Calib, when set, is calibration data for pairs joined through a
+	// ReLU6 (Clip with lower bound 0 and a finite upper bound): one pass
+	// over Batches batches (0: one epoch) measures the per-channel maximum
+	// of the Clip's input, which bounds the scales (see Equalize). Without
+	// it such pairs are skipped.
+	Calib   dataset.Reader
+	Batches int
+	Threads int
+	Kernels string
 }
 
 // CLEReport says what Equalize did.
 type CLEReport struct {
-	// Pairs lists the equalized layer pairs as "producer -> consumer".
+	// Pairs lists the equalized layer pairs as "producer -> consumer";
+	// pairs joined through a ReLU6 end in " (clip)".
 	Pairs []string `json:"pairs"`
+	// ClipPairs counts the pairs joined through a ReLU6, ClipSaturated
+	// the channels of those pairs left unscaled because the calibration
+	// data reaches the Clip's upper bound, ClipSkipped the ReLU6 pairs not
+	// equalized for lack of calibration data.
+	ClipPairs     int `json:"clip_pairs,omitempty"`
+	ClipSaturated int `json:"clip_saturated_channels,omitempty"`
+	ClipSkipped   int `json:"clip_skipped,omitempty"`
 	// Iterations is the number of passes run.
 	Iterations int `json:"iterations"`
 	// SpreadBefore and SpreadAfter average, over the equalized layers'
@@ -32,8 +52,8 @@ type CLEReport struct {
 // Equalize applies cross-layer equalization (Nagel et al. 2019, "Data-Free
 // Quantization"): for each pair of layers P -> L joined through ops that
 // commute with a positive per-channel scale (Relu, LeakyRelu, pools,
-// Flatten, identity; not Clip/ReLU6), channel c of P's output is divided
-// by s_c and L's matching input weights are multiplied by it, with
+// Flatten, identity), channel c of P's output is divided by s_c and L's
+// matching input weights are multiplied by it, with
 //
 //	s_c = sqrt(r1_c / r2_c)
 //
@@ -44,8 +64,30 @@ type CLEReport struct {
 // their per-channel ranges differ wildly and per-tensor activations of the
 // following pointwise layer suffer. Passes repeat until the scales settle.
 //
+// ReLU6 (a Clip with lower bound 0 and upper bound h, the other chain ops
+// homogeneous) is not homogeneous: scaling through it gives
+// s·Clip(0, h)(x/s) = Clip(0, s·h)(x), a per-channel bound ONNX's Clip
+// cannot express. The rule applied when opts.Calib is set: let m_c be the
+// largest value of channel c entering the Clip on the calibration data
+// and M the largest over all channels. A channel with m_c >= h (the data
+// saturates it) keeps s_c = 1; any other channel's scale is raised to at
+// least m_c / min(h, M) (tracking the scales already applied), so the
+// moved bound s·h stays above every calibrated input and no channel grows
+// beyond the tensor's calibrated range. The function is then unchanged for
+// every input up to m_c, which includes the whole calibration set; an
+// input above m_c (never seen in calibration) can differ: it is clipped
+// at s_c·h instead of h. Without calibration data ReLU6 pairs are skipped
+// (ClipSkipped). Run does not pass calibration data: on the models
+// measured (TestCLEThroughReLU6, an untrained MobileNetV2) the bounded
+// scales lowered the SQNR, so --cle equalizes homogeneous pairs only.
+//
 // The returned graph keeps every ValueID; changed weights are new tensors.
 func Equalize(g *ir.Graph, opts CLEOptions) (*ir.Graph, *CLEReport, error) {
+	return EqualizeContext(context.Background(), g, opts)
+}
+
+// EqualizeContext is Equalize with a context for the calibration pass.
+func EqualizeContext(ctx context.Context, g *ir.Graph, opts CLEOptions) (*ir.Graph, *CLEReport, error) {
 	if opts.Iterations <= 0 {
 		opts.Iterations = 20
 	}
@@ -54,10 +96,65 @@ func Equalize(g *ir.Graph, opts CLEOptions) (*ir.Graph, *CLEReport, error) {
 	}
 	var edges []edge
 	rep := &CLEReport{}
+	var clipEdges []edge
 	for _, e := range findEdges(g) {
-		if e.homogeneous {
+		switch {
+		case e.homogeneous:
 			edges = append(edges, e)
 			rep.Pairs = append(rep.Pairs, fmt.Sprintf("%s -> %s", nodeName(g, e.p), nodeName(g, e.l)))
+		case e.clipIn != ir.NoValue:
+			clipEdges = append(clipEdges, e)
+		}
+	}
+	// bound[i][c]: the current largest input of channel c to edge i's
+	// Clip, divided by the Clip's bound (nil for homogeneous edges).
+	var bound [][]float64
+	if len(clipEdges) > 0 && opts.Calib == nil {
+		rep.ClipSkipped = len(clipEdges)
+	} else if len(clipEdges) > 0 {
+		ids := make([]ir.ValueID, len(clipEdges))
+		for i, e := range clipEdges {
+			ids[i] = e.clipIn
+		}
+		if err := opts.Calib.Seek(dataset.Position{}); err != nil {
+			return nil, nil, err
+		}
+		st, err := calib.Collect(ctx, g, opts.Calib, calib.Spec{Values: ids,
+			Observer: func(ir.ValueID) calib.Factory {
+				return func() calib.Observer { return calib.NewMinMaxPerChannel(1) }
+			},
+			Batches: opts.Batches, Threads: opts.Threads, Kernels: opts.Kernels})
+		if err != nil {
+			return nil, nil, fmt.Errorf("ptq: CLE calibration: %w", err)
+		}
+		bound = make([][]float64, len(edges))
+		for _, e := range clipEdges {
+			_, hi, ok := st.Range(e.clipIn)
+			if !ok || len(hi) != e.channels {
+				rep.ClipSkipped++
+				continue
+			}
+			// The cap is the Clip's bound, or the tensor's calibrated
+			// maximum when that is lower: growing a channel beyond the
+			// largest one would widen the per-tensor activation range.
+			top := 0.0
+			for _, m := range hi {
+				top = max(top, float64(m))
+			}
+			limit := min(float64(e.clipHi), top)
+			b := make([]float64, e.channels)
+			for c, m := range hi {
+				if float64(m) >= float64(e.clipHi) {
+					b[c] = -1 // saturated: never scaled
+					rep.ClipSaturated++
+				} else if limit > 0 {
+					b[c] = float64(m) / limit
+				}
+			}
+			edges = append(edges, e)
+			bound = append(bound, b)
+			rep.ClipPairs++
+			rep.Pairs = append(rep.Pairs, fmt.Sprintf("%s -> %s (clip)", nodeName(g, e.p), nodeName(g, e.l)))
 		}
 	}
 	if len(edges) == 0 {
@@ -72,6 +169,10 @@ func Equalize(g *ir.Graph, opts CLEOptions) (*ir.Graph, *CLEReport, error) {
 			e := &edges[i]
 			pw, pb, pl := st.pViews(g, e)
 			lv, ll := st.lView(g, e)
+			var b []float64
+			if i < len(bound) {
+				b = bound[i]
+			}
 			for c := 0; c < e.channels; c++ {
 				r1, r2 := float64(pw.absMax(c)), float64(lv.absMax(c))
 				if r1 == 0 || r2 == 0 {
@@ -80,6 +181,13 @@ func Equalize(g *ir.Graph, opts CLEOptions) (*ir.Graph, *CLEReport, error) {
 				s := math.Sqrt(r1 / r2)
 				if !(s > 0) || math.IsInf(s, 0) {
 					continue
+				}
+				if b != nil {
+					if b[c] < 0 {
+						continue // the data reaches the Clip's bound
+					}
+					s = max(s, b[c]) // keep s·cap above every calibrated input
+					b[c] /= s
 				}
 				moved = max(moved, math.Abs(s-1))
 				pw.scale(c, float32(1/s))

@@ -23,6 +23,13 @@ type edge struct {
 	// homogeneous: every chain op commutes with a positive per-channel
 	// scale (f(a·x) = a·f(x)), so channels may be scaled, not just copied.
 	homogeneous bool
+	// clipIn is the input of the chain's one Clip with lower bound 0 (or
+	// none) and a finite upper bound clipHi > 0 (ReLU6), when every other
+	// chain op is homogeneous; NoValue otherwise. Such an edge may be
+	// scaled only where the data keeps the Clip's upper bound inactive
+	// (see Equalize).
+	clipIn ir.ValueID
+	clipHi float32
 	// depthwise: L is a depthwise Conv (its input channel c is its
 	// weight's rows c·mult..(c+1)·mult).
 	depthwise bool
@@ -226,7 +233,9 @@ func findEdges(g *ir.Graph) []edge {
 		if !ok || !soleUse(pw.w) || !soleUse(pw.b) || len(p.Outputs) != 1 {
 			continue
 		}
-		e := edge{p: pi, flatten: -1, spatial: 1, homogeneous: true, channels: pw.outChannels, pGrouped: pw.group > 1}
+		e := edge{p: pi, flatten: -1, spatial: 1, homogeneous: true, channels: pw.outChannels, pGrouped: pw.group > 1,
+			clipIn: ir.NoValue}
+		clips, otherHom := 0, true
 		x := p.Outputs[0]
 		for {
 			e.vals = append(e.vals, x)
@@ -261,6 +270,20 @@ func findEdges(g *ir.Graph) []edge {
 					e.l = -1
 					break
 				}
+				if n.Op == "Clip" {
+					clips++
+					if lo, hi, ok := clipBounds(g, n); ok && (lo == 0 || math.IsInf(float64(lo), -1)) && hi > 0 {
+						if math.IsInf(float64(hi), 1) {
+							hom = lo == 0 // Clip(0, inf) is a Relu
+						} else {
+							e.clipIn, e.clipHi = x, hi
+						}
+					} else {
+						clips++ // not equalizable
+					}
+				} else {
+					otherHom = otherHom && hom
+				}
 				e.homogeneous = e.homogeneous && hom
 				x = n.Outputs[0]
 				continue
@@ -270,6 +293,9 @@ func findEdges(g *ir.Graph) []edge {
 		}
 		if e.l < 0 {
 			continue
+		}
+		if clips != 1 || !otherHom || e.flatten >= 0 {
+			e.clipIn = ir.NoValue
 		}
 		l := &g.Nodes[e.l]
 		lw, ok := weightsOf(g, l)
@@ -377,4 +403,26 @@ func (s *weightState) pViews(g *ir.Graph, e *edge) (w, b *chanView, lw layerWeig
 		b = s.view(lw.b, 0, 1)
 	}
 	return w, b, lw
+}
+
+// clipBounds returns a Clip's bounds (inputs from opset 11, attributes
+// before; absent bounds are ±Inf); ok is false when a bound is not a
+// constant scalar.
+func clipBounds(g *ir.Graph, n *ir.Node) (lo, hi float32, ok bool) {
+	lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
+	if g.Opset("") < 11 {
+		return n.Attrs.Float("min", lo), n.Attrs.Float("max", hi), true
+	}
+	for slot, dst := range []*float32{&lo, &hi} {
+		id := n.Input(slot + 1)
+		if id == ir.NoValue {
+			continue
+		}
+		c := constOf(g, id)
+		if c == nil || c.Len() != 1 {
+			return 0, 0, false
+		}
+		*dst = c.F32()[0]
+	}
+	return lo, hi, true
 }
