@@ -1,6 +1,7 @@
 package int8
 
 import (
+	"encoding/binary"
 	"fmt"
 	"unsafe"
 
@@ -165,8 +166,8 @@ func (cw *ConvWeights) plan(s *ConvShape, threads int) convPlan {
 	pl.rows = min(pl.rows, (pl.p+convRowAlign-1)/convRowAlign*convRowAlign)
 	pl.blocks = (pl.p + pl.rows - 1) / pl.rows
 	mg := s.M / s.Group
-	// A block (bytes), C block, row sums, one requantized row.
-	pl.perThread = (pl.rows*pl.kp+3)/4 + pl.rows*mg + pl.rows + (mg+3)/4
+	// A block (bytes), C block, row sums, eight requantized rows.
+	pl.perThread = (pl.rows*pl.kp+3)/4 + pl.rows*mg + pl.rows + 2*mg
 	return pl
 }
 
@@ -291,18 +292,48 @@ func Conv[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeight
 // int8 inputs.
 func transposePad(xt, x []uint8, s *ConvShape, pl *convPlan, flip, z uint8) {
 	cs := pl.cs
-	for i := range xt {
-		xt[i] = z
+	// Padding rows and columns get the zero point (interior positions are
+	// overwritten below), the row tail beyond C gets 0.
+	fill := func(p0, p1 int) {
+		seg := xt[p0*cs : p1*cs]
+		for i := range seg {
+			seg[i] = z
+		}
 	}
+	fill(0, s.PadT*pl.wp)
+	for ih := range s.H {
+		r := (ih + s.PadT) * pl.wp
+		fill(r, r+s.PadL)
+		fill(r+s.PadL+s.W, r+pl.wp)
+	}
+	fill((s.PadT+s.H)*pl.wp, pl.hp*pl.wp)
 	if cs > s.C {
 		for p := range pl.hp * pl.wp {
 			clear(xt[p*cs+s.C : (p+1)*cs])
 		}
 	}
 	hw := s.H * s.W
+	flip8 := uint64(flip) * 0x0101010101010101
 	for ih := range s.H {
 		rowOut := xt[((ih+s.PadT)*pl.wp+s.PadL)*cs:]
-		for c := range s.C {
+		c := 0
+		// Eight channels at a time: one 8-byte store per position.
+		for ; c+8 <= s.C; c += 8 {
+			x0 := x[c*hw+ih*s.W:][:s.W]
+			x1 := x[(c+1)*hw+ih*s.W:][:s.W]
+			x2 := x[(c+2)*hw+ih*s.W:][:s.W]
+			x3 := x[(c+3)*hw+ih*s.W:][:s.W]
+			x4 := x[(c+4)*hw+ih*s.W:][:s.W]
+			x5 := x[(c+5)*hw+ih*s.W:][:s.W]
+			x6 := x[(c+6)*hw+ih*s.W:][:s.W]
+			x7 := x[(c+7)*hw+ih*s.W:][:s.W]
+			for iw := range x0 {
+				v := uint64(x0[iw]) | uint64(x1[iw])<<8 | uint64(x2[iw])<<16 | uint64(x3[iw])<<24 |
+					uint64(x4[iw])<<32 | uint64(x5[iw])<<40 | uint64(x6[iw])<<48 | uint64(x7[iw])<<56
+				binary.LittleEndian.PutUint64(rowOut[iw*cs+c:], v^flip8)
+			}
+		}
+		for ; c < s.C; c++ {
 			src := x[c*hw+ih*s.W : c*hw+ih*s.W+s.W]
 			for iw, v := range src {
 				rowOut[iw*cs+c] = v ^ flip
@@ -379,20 +410,37 @@ func convBlock[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvW
 	case []int8:
 		yb = bytesOfI8(yt)
 	}
-	tmp := bytesOf(rs[pl.rows:][:(mg+3)/4])[:mg]
+	// Requantize eight rows (positions) at a time into tmp (row-major),
+	// then store each channel's eight bytes at once.
+	tmp := bytesOf(rs[pl.rows:][:2*mg])[:8*mg]
 	offs := off[g*mg : (g+1)*mg]
-	for i := range rows {
-		row := c[i*mg : (i+1)*mg]
-		if cw.zb != nil {
-			zbs := cw.zb[g*mg : (g+1)*mg]
-			for j := range row {
-				row[j] -= zbs[j] * rs[i]
+	for i0 := 0; i0 < rows; i0 += 8 {
+		nr8 := min(8, rows-i0)
+		for i := i0; i < i0+nr8; i++ {
+			row := c[i*mg : (i+1)*mg]
+			if cw.zb != nil {
+				zbs := cw.zb[g*mg : (g+1)*mg]
+				for j := range row {
+					row[j] -= zbs[j] * rs[i]
+				}
 			}
+			r.ColsBytes(tier, tmp[(i-i0)*mg:(i-i0+1)*mg], row, g*mg, offs)
 		}
-		r.ColsBytes(tier, tmp, row, g*mg, offs)
-		dst := yb[g*mg*pl.p+p0+i:]
-		for j, v := range tmp {
-			dst[j*pl.p] = v
+		dst := yb[g*mg*pl.p+p0+i0:]
+		if nr8 == 8 {
+			t0, t1, t2, t3 := tmp[:mg], tmp[mg:2*mg], tmp[2*mg:3*mg], tmp[3*mg:4*mg]
+			t4, t5, t6, t7 := tmp[4*mg:5*mg], tmp[5*mg:6*mg], tmp[6*mg:7*mg], tmp[7*mg:8*mg]
+			for j := range t0 {
+				v := uint64(t0[j]) | uint64(t1[j])<<8 | uint64(t2[j])<<16 | uint64(t3[j])<<24 |
+					uint64(t4[j])<<32 | uint64(t5[j])<<40 | uint64(t6[j])<<48 | uint64(t7[j])<<56
+				binary.LittleEndian.PutUint64(dst[j*pl.p:], v)
+			}
+			continue
+		}
+		for i := range nr8 {
+			for j, v := range tmp[i*mg : (i+1)*mg] {
+				dst[j*pl.p+i] = v
+			}
 		}
 	}
 }

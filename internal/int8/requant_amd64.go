@@ -7,10 +7,11 @@ import "github.com/goslim/goslim/internal/kernel"
 //go:noescape
 func requantAVX512(dst *byte, acc *int32, add *int32, astep int, mult *int32, shift *int32, mstep int, n int, zero int32, lo int64, hi int64)
 
+// avx512OK records (once, read-only) whether the CPU runs AVX-512.
+var avx512OK = kernel.TierAVX512.Available()
+
 // requantAsm reports whether tier t runs the AVX-512 requantization.
-func requantAsm(t kernel.Tier) bool {
-	return t >= kernel.TierAVX512 && kernel.TierAVX512.Available()
-}
+func requantAsm(t kernel.Tier) bool { return t >= kernel.TierAVX512 && avx512OK }
 
 // requantColsAsm is requantColsGo in AVX-512 (see requantAVX512).
 func requantColsAsm(dst []byte, acc, add []int32, astep int, mult, shift []int32, mstep int, zero int32, lo, hi int64) {
