@@ -110,6 +110,18 @@ func (a *arena) AllocSlot(t *tensor.Tensor, dt tensor.DType, n, hint int) (int, 
 	return h, nil
 }
 
+// detach returns a copy of a value for the caller, with storage of
+// exactly the value's length: the arena buffer behind a value may be
+// larger (it is reused across values and runs) and is overwritten by the
+// next run, so a result handed out never pins or aliases it.
+func detach(t *tensor.Tensor) *tensor.Tensor {
+	c := &tensor.Tensor{}
+	if copyInto(c, t) != nil {
+		return t.Clone() // storage copyInto does not know: Clone copies it
+	}
+	return c
+}
+
 func (a *arena) retain(h int) {
 	if h >= 0 {
 		a.bufs[h].refs++

@@ -409,7 +409,7 @@ func (s *Session) RunInputs(ctx context.Context, inputs []*tensor.Tensor) ([]*te
 	}
 	outs := make([]*tensor.Tensor, len(s.g.Outputs))
 	for i, id := range s.g.Outputs {
-		outs[i] = s.vals[id].Clone()
+		outs[i] = detach(s.vals[id])
 	}
 	s.finish()
 	return outs, nil

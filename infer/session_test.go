@@ -77,6 +77,50 @@ func TestSessionOutputsBelongToCaller(t *testing.T) {
 	}
 }
 
+// TestSessionOutputsRightSized checks that outputs handed to the caller
+// have storage of exactly their length, also when the arena buffer behind
+// the output slot is larger (a smaller batch after a larger one, an output
+// that is a view of a large value), and do not change on later runs.
+func TestSessionOutputsRightSized(t *testing.T) {
+	b := ir.NewBuilder("views", 13)
+	x := b.Input("x", tensor.Float32, -1, 64)
+	r := b.Op("Relu", "relu", []ir.ValueID{x})
+	shape := b.Const("shape", tensor.FromInt64(tensor.Shape{2}, []int64{-1, 8}))
+	b.Output(b.Op("Reshape", "view", []ir.ValueID{r, shape}))
+	b.Output(b.Op("ReduceMax", "small", []ir.ValueID{r}, ir.IntsAttr("axes", 1), ir.IntAttr("keepdims", 0)))
+	s, err := infer.NewSession(b.G, infer.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var prev []*tensor.Tensor
+	var keep []*tensor.Tensor
+	for _, batch := range []int{32, 1, 2} {
+		x := make([]float32, batch*64)
+		for i := range x {
+			x[i] = float32(i%13) - float32(batch)
+		}
+		outs, err := s.RunInputs(ctx, []*tensor.Tensor{tensor.FromFloat32(tensor.Shape{batch, 64}, x)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, o := range outs {
+			if d := o.F32(); cap(d) != len(d) || len(d) != o.Shape.Size() {
+				t.Fatalf("batch %d: output %d %v has storage len %d cap %d", batch, i, o.Shape, len(d), cap(d))
+			}
+		}
+		for i, o := range prev {
+			for j, v := range o.F32() {
+				if v != keep[i].F32()[j] {
+					t.Fatalf("batch %d overwrote output %d of the previous run", batch, i)
+				}
+			}
+		}
+		prev = outs
+		keep = []*tensor.Tensor{outs[0].Clone(), outs[1].Clone()}
+	}
+}
+
 func TestSessionTapSeesEveryValue(t *testing.T) {
 	g, a, r, y := chain(t)
 	seen := map[ir.ValueID][]float32{}
