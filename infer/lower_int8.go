@@ -32,7 +32,10 @@ import (
 // is monotone). Order-preserving ops (MaxPool, GlobalMaxPool) and data
 // movement (Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Concat with
 // one shared scale) between a DequantizeLinear and a QuantizeLinear with
-// the same parameters run as the plain ONNX op on the 8-bit data.
+// the same parameters run as the plain ONNX op on the 8-bit data; a
+// Reshape, Flatten, Squeeze, Unsqueeze or Transpose between a
+// DequantizeLinear and a lowered op (no QuantizeLinear after it) moves the
+// DequantizeLinear past itself and runs on the 8-bit data too.
 //
 // A group that does not match, or that no kernel accepts, stays DQ -> FP32
 // op -> Q (correct, slower), and its record in Session.Kernels says why
@@ -117,6 +120,10 @@ type lowering struct {
 	head    int   // the op node; the internal node takes its place
 	members []int // other nodes of the group (activation, QuantizeLinear)
 	node    ir.Node
+	// views are data-movement nodes (Reshape, Flatten, ...) between a
+	// DequantizeLinear and this group with no QuantizeLinear after them:
+	// they are lowered with the group, to run on the 8-bit data.
+	views []*lowering
 }
 
 // int8Pass is the state of one lowering pass over a session's private graph.
@@ -128,6 +135,11 @@ type int8Pass struct {
 	notes map[int]string
 	zeros map[string]ir.ValueID
 	nAdd  int
+	// viewOf holds the pending lowering of a data-movement node by the
+	// float value it defined (see viewIn).
+	viewOf map[ir.ValueID]*lowering
+	// views collects the view lowerings the current match uses.
+	views []*lowering
 }
 
 // lowerInt8 runs the lowering on the session's private graph: matching
@@ -152,7 +164,7 @@ func (s *Session) lowerInt8(order []int, table *kernel.Table, tier kernel.Tier,
 	if !hasQ {
 		return nil
 	}
-	p := &int8Pass{s: s, g: g, e: &fuseEnv{g: g, cons: g.Consumers(), protect: protect, opset: g.Opset("")},
+	p := &int8Pass{s: s, g: g, viewOf: map[ir.ValueID]*lowering{}, e: &fuseEnv{g: g, cons: g.Consumers(), protect: protect, opset: g.Opset("")},
 		prod: make([]int, len(g.Values)), notes: map[int]string{}, zeros: map[string]ir.ValueID{}}
 	for i := range p.prod {
 		p.prod[i] = -1
@@ -177,6 +189,7 @@ func (s *Session) lowerInt8(order []int, table *kernel.Table, tier kernel.Tier,
 		if used[ni] || !isONNX(n) || !p.inQDQ(ni) {
 			continue
 		}
+		p.views = nil
 		l, why := p.match(ni)
 		if l == nil {
 			if why != "" {
@@ -184,15 +197,25 @@ func (s *Session) lowerInt8(order []int, table *kernel.Table, tier kernel.Tier,
 			}
 			continue
 		}
+		l.views = p.views
 		free := true
 		for _, m := range l.members {
 			free = free && !used[m]
+		}
+		for _, v := range l.views {
+			free = free && !used[v.head]
 		}
 		if !free {
 			p.notes[ni] = "its activation or QuantizeLinear belongs to another lowered group"
 			continue
 		}
-		if err := p.try(l, table, tier); err != nil {
+		err := p.try(l, table, tier)
+		for _, v := range l.views {
+			if err == nil {
+				err = p.try(v, table, tier)
+			}
+		}
+		if err != nil {
 			p.notes[ni] = "no integer kernel: " + err.Error()
 			continue
 		}
@@ -201,6 +224,11 @@ func (s *Session) lowerInt8(order []int, table *kernel.Table, tier kernel.Tier,
 			used[m] = true
 		}
 		groups = append(groups, l)
+		for _, v := range l.views {
+			used[v.head] = true
+			delete(p.notes, v.head)
+			groups = append(groups, v)
+		}
 	}
 	if len(groups) == 0 {
 		return p.notes
@@ -427,6 +455,9 @@ func (p *int8Pass) actIn(x ir.ValueID) (qparams, string) {
 	if x == ir.NoValue {
 		return qparams{}, "an input is missing"
 	}
+	if prm, ok := p.viewIn(x); ok {
+		return prm, ""
+	}
 	pi := p.prod[x]
 	if pi < 0 || !isONNX(&p.g.Nodes[pi]) || p.g.Nodes[pi].Op != "DequantizeLinear" {
 		return qparams{}, fmt.Sprintf("input %q is not dequantized (no DequantizeLinear before it)", p.g.Values[x].Name)
@@ -500,8 +531,14 @@ func (p *int8Pass) actOut(ni int, allowAct bool) (qparams, []int, ir.Attrs, stri
 // per-value state.
 func (p *int8Pass) addConst(name string, t *tensor.Tensor) ir.ValueID {
 	p.nAdd++
-	id := p.g.AddValue(ir.Value{Name: fmt.Sprintf("%s.int8_%d", name, p.nAdd), Const: t,
+	return p.addValue(ir.Value{Name: fmt.Sprintf("%s.int8_%d", name, p.nAdd), Const: t,
 		Type: ir.Type{DType: t.DType, Ranked: true, Shape: ir.ShapeDims(t.Shape)}})
+}
+
+// addValue adds a value to the private graph, growing the session's
+// per-value state.
+func (p *int8Pass) addValue(v ir.Value) ir.ValueID {
+	id := p.g.AddValue(v)
 	s := p.s
 	s.vals = append(s.vals, nil)
 	s.handle = append(s.handle, -1)
@@ -975,4 +1012,52 @@ func (s *Session) annotateInt8(notes map[int]string) {
 			}
 		}
 	}
+}
+
+// viewIn moves a DequantizeLinear past a data-movement node: when x is
+// the only output of a Reshape, Flatten, Squeeze, Unsqueeze or Transpose
+// whose input is a per-tensor dequantized value, and the node reading x
+// is its only reader, the node can run on the 8-bit data instead
+// (DQ(view(q)) = view(DQ(q))): x's reader then reads a new 8-bit value
+// with the DequantizeLinear's parameters. The view's lowering joins the
+// current match (p.views).
+func (p *int8Pass) viewIn(x ir.ValueID) (qparams, bool) {
+	pi := p.prod[x]
+	if pi < 0 {
+		return qparams{}, false
+	}
+	n := &p.g.Nodes[pi]
+	if !isONNX(n) || len(n.Outputs) != 1 || p.e.soleReader(x) < 0 {
+		return qparams{}, false
+	}
+	switch n.Op {
+	case "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose":
+	default:
+		return qparams{}, false
+	}
+	in := n.Input(0)
+	dpi := -1
+	if in != ir.NoValue {
+		dpi = p.prod[in]
+	}
+	if dpi < 0 || !isONNX(&p.g.Nodes[dpi]) || p.g.Nodes[dpi].Op != "DequantizeLinear" || p.g.Nodes[dpi].Input(0) == ir.NoValue {
+		return qparams{}, false
+	}
+	prm, why := p.qdqParams(dpi, p.g.Nodes[dpi].Input(0))
+	if why != "" {
+		return qparams{}, false
+	}
+	v, ok := p.viewOf[x]
+	if !ok {
+		t := p.g.Values[x].Type
+		t.DType = prm.dt
+		t.Shape = append([]ir.Dim(nil), t.Shape...)
+		q8 := p.addValue(ir.Value{Name: p.g.Values[x].Name + ".int8", Type: t})
+		v = &lowering{head: pi, node: ir.Node{Op: n.Op, Domain: n.Domain, Name: n.Name,
+			Inputs: append([]ir.ValueID{prm.q}, n.Inputs[1:]...), Outputs: []ir.ValueID{q8}, Attrs: n.Attrs.Clone()}}
+		p.viewOf[x] = v
+	}
+	p.views = append(p.views, v)
+	prm.q = v.node.Outputs[0]
+	return prm, true
 }

@@ -781,3 +781,47 @@ func TestLowerInt8ORTStyle(t *testing.T) {
 		checkLowering(t, m, nil, "", 4)
 	}
 }
+
+// TestLowerInt8ViewWithoutQ removes the QuantizeLinear/DequantizeLinear
+// pair after LeNet's Flatten (DQ -> Flatten -> Gemm, as some quantizers
+// write it): the DequantizeLinear moves past the Flatten, which runs on
+// the 8-bit data, and the Gemm is still lowered.
+func TestLowerInt8ViewWithoutQ(t *testing.T) {
+	m := quantizeZoo(t, "lenet", zoo.Options{Seed: 10}, nil)
+	g := m.g.Clone()
+	cons := g.Consumers()
+	for _, n := range g.Nodes {
+		if n.Op != "Flatten" {
+			continue
+		}
+		f := n.Outputs[0]
+		q := g.Nodes[cons[f][0]]
+		d := g.Nodes[cons[q.Outputs[0]][0]].Outputs[0]
+		for _, r := range cons[d] {
+			for i, in := range g.Nodes[r].Inputs {
+				if in == d {
+					g.Nodes[r].Inputs[i] = f
+				}
+			}
+		}
+	}
+	g, _ = rewrite.RemoveDead(g)
+	m.g, m.name = g, "lenet/flatten-without-q"
+	checkLowering(t, m, refTable(), "generic", 4)
+	if ops.NewTable().Has(infer.FusedDomain, infer.QGemm) {
+		checkLowering(t, m, nil, "", 4)
+	}
+	s, err := infer.NewSession(g, infer.Options{Threads: 1, Table: refTable()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range s.Kernels() {
+		if r.FusedInto < 0 {
+			got[r.Op] += r.Fused + r.Note + ";"
+		}
+	}
+	if got["Flatten"] != "int8 Flatten;" || !strings.HasPrefix(got["Gemm"], "goslim.QGemm;") {
+		t.Errorf("Flatten %q, Gemm %q", got["Flatten"], got["Gemm"])
+	}
+}
