@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -37,6 +38,7 @@ var int8Notes = map[int8.Kernel]string{
 // hwReport is what `goslim hw --json` prints.
 type hwReport struct {
 	Arch     string           `json:"arch"`
+	Model    string           `json:"cpu_model,omitempty"`
 	CPUs     int              `json:"cpus"`
 	Features []kernel.Feature `json:"features"`
 	Tiers    map[string]bool  `json:"tiers"`
@@ -67,7 +69,7 @@ func newHWCmd(stdout io.Writer) *cobra.Command {
   GOSLIM_KERNELS=avx2 goslim hw`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r := hwReport{Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), Features: kernel.CPUFeatures(),
+			r := hwReport{Arch: runtime.GOARCH, Model: cpuModel(), CPUs: runtime.NumCPU(), Features: kernel.CPUFeatures(),
 				Tiers: map[string]bool{}, Best: kernel.Best().String(), Kernels: map[string][]string{}}
 			r.INT8ByTier = map[string]string{}
 			for t := kernel.TierGeneric; t <= kernel.TierAMX; t++ {
@@ -113,7 +115,11 @@ func newHWCmd(stdout io.Writer) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(r)
 			}
-			fmt.Fprintf(stdout, "%s, %d CPUs\nfeatures:", r.Arch, r.CPUs)
+			fmt.Fprintf(stdout, "%s, %d CPUs", r.Arch, r.CPUs)
+			if r.Model != "" {
+				fmt.Fprintf(stdout, ", %s", r.Model)
+			}
+			fmt.Fprintf(stdout, "\nfeatures:")
 			for _, f := range r.Features {
 				mark := "-"
 				if f.Has {
@@ -155,6 +161,21 @@ func newHWCmd(stdout io.Writer) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().StringVar(&kernels, "kernels", "", "kernel tier to report for: generic, avx2, avx512, vnni, amx")
 	return cmd
+}
+
+// cpuModel returns the CPU's model name from /proc/cpuinfo ("" when it
+// cannot be read, e.g. off Linux).
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 func contains(s []string, v string) bool {
