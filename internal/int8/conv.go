@@ -145,6 +145,7 @@ type convPlan struct {
 	blocks        int // blocks per group
 	xt            int // bytes of the transposed input (int32 words)
 	perThread     int // int32 words per thread
+	plane         int // depthwise: bytes of the padded plane buffer
 }
 
 func (cw *ConvWeights) plan(s *ConvShape, threads int) convPlan {
@@ -152,8 +153,10 @@ func (cw *ConvWeights) plan(s *ConvShape, threads int) convPlan {
 	pl.p = s.OH * s.OW
 	pl.hp, pl.wp = s.H+s.PadT+s.PadB, s.W+s.PadL+s.PadR
 	if cw.dw != nil {
-		// Padded plane (bytes) and accumulators, per thread.
-		pl.perThread = (pl.hp*pl.wp+3)/4 + pl.p
+		// Padded plane (bytes, with slack for the vector kernel's wide
+		// rows) and accumulators (OH full padded rows), per thread.
+		pl.plane = max(pl.hp*pl.wp, (s.KH-1)*s.DH*pl.wp+(s.KW-1)*s.DW+s.SW*(s.OH*pl.wp-1)+1) + dwSlack
+		pl.perThread = (pl.plane+3)/4 + max(pl.p, s.OH*pl.wp)
 		return pl
 	}
 	pl.kp = (cw.k + 3) &^ 3
@@ -256,7 +259,7 @@ func Conv[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeight
 			for t := lo; t < hi; t++ {
 				c0, c1 := t*s.M/threads, (t+1)*s.M/threads
 				buf := ws[pl.xt+s.M+t*pl.perThread : pl.xt+s.M+(t+1)*pl.perThread]
-				convDepthwise(s, cw, &pl, a, flip, za, y, buf, c0, c1)
+				convDepthwise(tier, s, cw, &pl, a, flip, za, y, buf, c0, c1)
 			}
 		})
 		return nil
@@ -453,22 +456,50 @@ func bytesOfI8(v []int8) []uint8 {
 	return unsafe.Slice((*uint8)(unsafe.Pointer(&v[0])), len(v))
 }
 
+// dwSlack is the number of bytes the vector depthwise kernel may read
+// past the last input it uses.
+const dwSlack = 32
+
 // convDepthwise runs the direct depthwise kernel for channels [c0, c1):
 // each channel's plane is copied into a buffer padded with the zero
-// point, accumulated tap by tap and requantized.
-func convDepthwise[T uint8 | int8 | int32](s *ConvShape, cw *ConvWeights, pl *convPlan, a *ConvArgs, flip uint8, za int32, y []T, buf []int32, c0, c1 int) {
+// point, accumulated tap by tap (AVX-512 for strides 1 and 2 from
+// kernel.TierAVX512 up, else Go; the same sums) and requantized.
+func convDepthwise[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeights, pl *convPlan, a *ConvArgs, flip uint8, za int32, y []T, buf []int32, c0, c1 int) {
 	hp, wp := pl.hp, pl.wp
-	plane := bytesOf(buf[:(hp*wp+3)/4])[:hp*wp]
-	acc := buf[(hp*wp+3)/4:][:pl.p]
+	plane := bytesOf(buf[:(pl.plane+3)/4])[:pl.plane]
+	acc := buf[(pl.plane+3)/4:][:max(pl.p, s.OH*wp)]
 	taps := s.KH * s.KW
 	hw := s.H * s.W
-	for m := c0; m < c1; m++ {
-		for i := range plane {
-			plane[i] = uint8(za)
+	// The vector kernel computes OH full padded rows at once ("wide"
+	// rows: output (oh, ow) at oh*wp + ow), which needs equal strides.
+	vec := requantAsm(tier) && s.SW <= 2 && s.SH == s.SW
+	var offArr [16]int
+	offs := offArr[:0]
+	if taps > len(offArr) {
+		offs = make([]int, 0, taps)
+	}
+	for kh := range s.KH {
+		for kw := range s.KW {
+			offs = append(offs, kh*s.DH*wp+kw*s.DW)
 		}
+	}
+	z := uint8(za)
+	fill := func(seg []uint8) {
+		for i := range seg {
+			seg[i] = z
+		}
+	}
+	clear(plane[hp*wp:])
+	for m := c0; m < c1; m++ {
+		// Zero-point padding (the interior is overwritten below).
+		fill(plane[:s.PadT*wp])
+		fill(plane[(s.PadT+s.H)*wp : hp*wp])
 		x := a.X[m*hw : (m+1)*hw]
 		for ih := range s.H {
-			row := plane[(ih+s.PadT)*wp+s.PadL:][:s.W]
+			r := plane[(ih+s.PadT)*wp:][:wp]
+			fill(r[:s.PadL])
+			fill(r[s.PadL+s.W:])
+			row := r[s.PadL:][:s.W]
 			src := x[ih*s.W : (ih+1)*s.W]
 			if flip == 0 {
 				copy(row, src)
@@ -479,17 +510,20 @@ func convDepthwise[T uint8 | int8 | int32](s *ConvShape, cw *ConvWeights, pl *co
 			}
 		}
 		w := cw.dw[m*taps : (m+1)*taps]
-		for oh := range s.OH {
-			out := acc[oh*s.OW : (oh+1)*s.OW]
-			clear(out)
-			for kh := range s.KH {
-				in := plane[(oh*s.SH+kh*s.DH)*wp:][:wp]
-				for kw := range s.KW {
-					wv := w[kh*s.KW+kw]
+		if vec && dwRowAsm(acc[:s.OH*wp], plane, offs, w, s.SW) {
+			for oh := 1; oh < s.OH; oh++ {
+				copy(acc[oh*s.OW:(oh+1)*s.OW], acc[oh*wp:oh*wp+s.OW])
+			}
+		} else {
+			for oh := range s.OH {
+				out := acc[oh*s.OW : (oh+1)*s.OW]
+				in := plane[oh*s.SH*wp:]
+				clear(out)
+				for t, wv := range w {
 					if wv == 0 {
 						continue
 					}
-					src := in[kw*s.DW:]
+					src := in[offs[t]:]
 					if s.SW == 1 {
 						src = src[:len(out)]
 						for i, v := range src {
@@ -508,13 +542,14 @@ func convDepthwise[T uint8 | int8 | int32](s *ConvShape, cw *ConvWeights, pl *co
 			b = a.Bias[m]
 		}
 		add := b - za*cw.dwSum[m]
+		accP := acc[:pl.p]
 		switch yt := any(y).(type) {
 		case []uint8:
-			RequantRow(yt[m*pl.p:(m+1)*pl.p], acc, a.Req, m, add)
+			a.Req.RowBytes(tier, yt[m*pl.p:(m+1)*pl.p], accP, m, add)
 		case []int8:
-			RequantRow(yt[m*pl.p:(m+1)*pl.p], acc, a.Req, m, add)
+			a.Req.RowBytes(tier, bytesOfI8(yt[m*pl.p:(m+1)*pl.p]), accP, m, add)
 		case []int32:
-			for i, v := range acc {
+			for i, v := range accP {
 				yt[m*pl.p+i] = v + add
 			}
 		}

@@ -109,6 +109,25 @@ func NewRequant(real []float64, zero, lo, hi int32) (*Requant, error) {
 	return r, nil
 }
 
+// RowBytes is RequantRow for uint8 or int8 outputs viewed as bytes, on
+// tier t (see ColsBytes).
+func (r *Requant) RowBytes(t kernel.Tier, dst []byte, acc []int32, ch int, add int32) {
+	if !requantAsm(t) || r.vmult == nil || len(acc) < len(dst) {
+		RequantRow(dst, acc, r, ch, add)
+		return
+	}
+	if len(dst) == 0 {
+		return
+	}
+	c := r.channel(ch)
+	var m, s, a [16]int32
+	for i := range 16 {
+		m[i], s[i], a[i] = r.Mult[c], int32(r.Shift[c]), add
+	}
+	z := int64(r.Zero)
+	requantColsAsm(dst, acc, a[:], 0, m[:], s[:], 0, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z)
+}
+
 // ColsBytes is RequantCols for uint8 or int8 outputs viewed as bytes
 // (dst[j] is the byte of the value) on tier t: from kernel.TierAVX512 up
 // an AVX-512 kernel (16 values per step), else the Go loop; both give the

@@ -1,0 +1,29 @@
+//go:build amd64 && !noasm
+
+package int8
+
+//go:noescape
+func dwRow1AVX512(out *int32, n int, in *uint8, offs *int, w *int32, taps int)
+
+//go:noescape
+func dwRow2AVX512(out *int32, n int, in *uint8, offs *int, w *int32, taps int)
+
+// dwRowAsm runs the AVX-512 depthwise row kernel for stride 1 or 2 and
+// reports whether it did. in must extend dwSlack bytes past the last
+// input a tap reads.
+func dwRowAsm(out []int32, in []uint8, offs []int, w []int32, stride int) bool {
+	if len(out) == 0 || len(w) == 0 || (stride != 1 && stride != 2) {
+		return false
+	}
+	last := offs[len(offs)-1] + (len(out)-1)*stride + dwSlack
+	for _, o := range offs {
+		last = max(last, o+(len(out)-1)*stride+dwSlack)
+	}
+	_ = in[last-1]
+	if stride == 1 {
+		dwRow1AVX512(&out[0], len(out), &in[0], &offs[0], &w[0], len(w))
+	} else {
+		dwRow2AVX512(&out[0], len(out), &in[0], &offs[0], &w[0], len(w))
+	}
+	return true
+}

@@ -1,0 +1,6 @@
+//go:build !amd64 || noasm
+
+package int8
+
+// dwRowAsm reports false: no assembly depthwise kernel in this build.
+func dwRowAsm(out []int32, in []uint8, offs []int, w []int32, stride int) bool { return false }
