@@ -208,7 +208,7 @@ func benchCompare(ctx context.Context, stdout io.Writer, a, b string, ga *ir.Gra
 		if !sd.low.Quantized {
 			continue
 		}
-		fmt.Fprintf(stdout, "%s: %d nodes run on 8-bit data %s, %d compute nodes in float %s, %d QuantizeLinear and %d DequantizeLinear left\n",
+		fmt.Fprintf(stdout, "%s: %d nodes run on 8-bit data%s, %d compute nodes in float%s, %d QuantizeLinear and %d DequantizeLinear left\n",
 			sd.Model, sd.Integer, opCounts(sd.low.IntegerOps), sd.Float, opCounts(sd.low.FloatOp), sd.low.Quantize, sd.low.Dequant)
 		if len(sd.FP32Ops) == 0 {
 			fmt.Fprintf(stdout, "  no quantized pattern stayed in FP32\n")
@@ -220,7 +220,8 @@ func benchCompare(ctx context.Context, stdout io.Writer, a, b string, ga *ir.Gra
 	return nil
 }
 
-// opCounts formats op counts as "(Conv×2 Gemm×1)", sorted by name.
+// opCounts formats op counts as " (Conv×2 Gemm×1)", sorted by name ("" when
+// empty).
 func opCounts(m map[string]int) string {
 	if len(m) == 0 {
 		return ""
@@ -230,5 +231,5 @@ func opCounts(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s×%d", op, n))
 	}
 	sort.Strings(parts)
-	return "(" + strings.Join(parts, " ") + ")"
+	return " (" + strings.Join(parts, " ") + ")"
 }
