@@ -316,8 +316,9 @@ const gradConvWeightRows = 64
 // output channels, dW_rows^T = sum over images and column tiles of
 // col(X) * dY_rows^T (col as the packed left operand, read along its
 // rows), accumulated in a workspace and transposed into dW at the end.
-// Stride-1 convolutions with at most two spatial axes use the wide layout
-// (gradConvWide) instead of im2col's per-tap walk.
+// Convolutions with at most two spatial axes use the wide layout
+// (gradConvWide: contiguous copies from padded stride phases) instead of
+// im2col's per-tap walk.
 func gradConvWeightF32(c *kernel.Ctx, fk fp32.Kernels, p *convProblem, geom *fp32.ConvGeom, x, dy, dw []float32) {
 	inSize, outSize, K := geom.InSize(), geom.OutSize(), geom.KernelSize()
 	cg, mg := p.c/p.g, p.m/p.g
@@ -341,7 +342,7 @@ func gradConvWeightF32(c *kernel.Ctx, fk fp32.Kernels, p *convProblem, geom *fp3
 		colN = kk * tile
 	}
 	if wok {
-		padN = cg * wide.plane
+		padN = cg * wide.chanSize()
 		dyN = rb * wide.cols
 	}
 	gs := fk.Scratch(&fp32.GemmOp{M: kk, N: rb, K: tile})
@@ -404,65 +405,95 @@ func gradConvWeightF32(c *kernel.Ctx, fk fp32.Kernels, p *convProblem, geom *fp3
 	nnRunWorkers(c, workers, run)
 }
 
-// gradConvWide is the wide layout of a stride-1 convolution with at most
-// two spatial axes: the image zero-padded to hp x wp (plus slack), and the
-// output computed on rows of width wp, so that the column-matrix row of
-// tap (kh, kw) is the contiguous slice of the padded plane starting at
-// kh*dh*wp + kw*dw. The wp - outW extra columns of each output row are
-// junk: dY is widened with zeros there, so they add nothing.
+// gradConvWide is the wide layout of a convolution with at most two
+// spatial axes: the zero-padded image split into stride phases (sub-images
+// P_ab[q][p] = Xpadded[q*sh+a][p*sw+b]; one phase for stride 1), each
+// hq x wq (plus slack), with the output computed on rows of width wq, so
+// that the column-matrix row of tap (i, j) is the contiguous slice of
+// phase ((i*dh)%sh, (j*dw)%sw) starting at ((i*dh)/sh)*wq + (j*dw)/sw.
+// The wq - outW extra columns of each output row are junk: dY is widened
+// with zeros there, so they add nothing.
 type gradConvWide struct {
-	g            *fp32.ConvGeom
-	h, w, hp, wp int
+	h, w, sh, sw int
 	outH, outW   int
 	padT, padL   int
-	cols, plane  int
-	offs         []int // per tap
+	hq, wq       int
+	cols, plane  int   // output columns; values per phase plane
+	phases       int   // sh*sw
+	offs         []int // per tap, from the channel's first phase
 }
 
 // gradConvWideOf returns the wide layout of g, or ok false.
 func gradConvWideOf(g *fp32.ConvGeom) (gradConvWide, bool) {
-	if g.In[0] != 1 || g.Out[0] != 1 || g.Kernel[0] != 1 || g.Pad[0] != 0 || g.Stride != [3]int{1, 1, 1} {
+	if g.In[0] != 1 || g.Out[0] != 1 || g.Kernel[0] != 1 || g.Pad[0] != 0 || g.Stride[0] != 1 {
 		return gradConvWide{}, false
 	}
-	v := gradConvWide{g: g, h: g.In[1], w: g.In[2], outH: g.Out[1], outW: g.Out[2], padT: g.Pad[1], padL: g.Pad[2]}
+	v := gradConvWide{h: g.In[1], w: g.In[2], sh: g.Stride[1], sw: g.Stride[2], outH: g.Out[1], outW: g.Out[2],
+		padT: g.Pad[1], padL: g.Pad[2]}
 	kh, kw, dh, dw := g.Kernel[1], g.Kernel[2], g.Dilation[1], g.Dilation[2]
-	// Rows and columns the windows reach (at least the image).
-	v.hp = max(v.outH+dh*(kh-1), v.padT+v.h)
-	v.wp = max(v.outW+dw*(kw-1), v.padL+v.w)
-	v.cols = v.outH * v.wp
-	// The last tap of the last wide row reads up to dw*(kw-1) past the
-	// rows the windows cover.
-	v.plane = v.hp*v.wp + dw*(kw-1)
+	v.hq = v.outH + (kh-1)*dh/v.sh
+	v.wq = v.outW + (kw-1)*dw/v.sw
+	v.cols = v.outH * v.wq
+	// The last tap of the last wide row reads up to (kw-1)*dw/sw past
+	// the rows the windows cover.
+	v.plane = v.hq*v.wq + (kw-1)*dw/v.sw
+	v.phases = v.sh * v.sw
 	for i := 0; i < kh; i++ {
 		for j := 0; j < kw; j++ {
-			v.offs = append(v.offs, i*dh*v.wp+j*dw)
+			ph := (i*dh%v.sh)*v.sw + j*dw%v.sw
+			v.offs = append(v.offs, ph*v.plane+(i*dh/v.sh)*v.wq+j*dw/v.sw)
 		}
 	}
 	return v, true
 }
 
-// padInput writes the channels of x (h x w planes) zero-padded into dst
-// (planes of v.plane values).
+// chanSize returns the values of one channel's phase planes.
+func (v *gradConvWide) chanSize() int { return v.phases * v.plane }
+
+// padInput writes the channels of x (h x w planes) into dst as padded
+// phase planes (v.chanSize() values per channel).
 func (v *gradConvWide) padInput(dst, x []float32, channels int) {
-	clear(dst[:channels*v.plane])
+	clear(dst[:channels*v.chanSize()])
 	for c := 0; c < channels; c++ {
-		pl := dst[c*v.plane:]
-		src := x[c*v.h*v.w:]
-		for r := 0; r < v.h; r++ {
-			copy(pl[(r+v.padT)*v.wp+v.padL:(r+v.padT)*v.wp+v.padL+v.w], src[r*v.w:(r+1)*v.w])
+		src := x[c*v.h*v.w : (c+1)*v.h*v.w]
+		for a := 0; a < v.sh; a++ {
+			for b := 0; b < v.sw; b++ {
+				pl := dst[c*v.chanSize()+(a*v.sw+b)*v.plane:]
+				// Phase columns p with 0 <= p*sw + b - padL < w.
+				p0 := max(0, (v.padL-b+v.sw-1)/v.sw)
+				p1 := min(v.wq, (v.w+v.padL-b+v.sw-1)/v.sw)
+				if p1 <= p0 {
+					continue
+				}
+				for q := 0; q < v.hq; q++ {
+					r := q*v.sh + a - v.padT
+					if r < 0 || r >= v.h {
+						continue
+					}
+					row := src[r*v.w : (r+1)*v.w]
+					d := pl[q*v.wq : (q+1)*v.wq]
+					if v.sw == 1 {
+						copy(d[p0:p1], row[p0+b-v.padL:])
+						continue
+					}
+					for p := p0; p < p1; p++ {
+						d[p] = row[p*v.sw+b-v.padL]
+					}
+				}
+			}
 		}
 	}
 }
 
-// widenRows copies rows of outH x outW values into rows of outH x wp
+// widenRows copies rows of outH x outW values into rows of outH x wq
 // values, zero in the extra columns.
 func (v *gradConvWide) widenRows(dst, src []float32, rows int) {
 	for r := 0; r < rows; r++ {
 		d := dst[r*v.cols : (r+1)*v.cols]
 		s := src[r*v.outH*v.outW:]
 		for i := 0; i < v.outH; i++ {
-			copy(d[i*v.wp:i*v.wp+v.outW], s[i*v.outW:(i+1)*v.outW])
-			clear(d[i*v.wp+v.outW : (i+1)*v.wp])
+			copy(d[i*v.wq:i*v.wq+v.outW], s[i*v.outW:(i+1)*v.outW])
+			clear(d[i*v.wq+v.outW : (i+1)*v.wq])
 		}
 	}
 }
@@ -472,7 +503,7 @@ func (v *gradConvWide) widenRows(dst, src []float32, rows int) {
 func (v *gradConvWide) cols2(dst, xp []float32, channels, col0, nc int) {
 	K := len(v.offs)
 	for c := 0; c < channels; c++ {
-		pl := xp[c*v.plane : (c+1)*v.plane]
+		pl := xp[c*v.chanSize() : (c+1)*v.chanSize()]
 		for t, off := range v.offs {
 			r := c*K + t
 			copy(dst[r*nc:(r+1)*nc], pl[off+col0:off+col0+nc])

@@ -3,6 +3,7 @@ package ops
 import (
 	"math"
 
+	"github.com/goslim/goslim/internal/asm/vec"
 	"github.com/goslim/goslim/internal/kernel"
 	"github.com/goslim/goslim/tensor"
 )
@@ -46,11 +47,16 @@ func gradBNParams(c *kernel.Ctx, in []*tensor.Tensor, first int, ch int, names .
 //
 // SavedMean = mu and SavedInvStd = inv (X's dtype) feed BatchNormGrad.
 // Statistics are float64; channels run in parallel, each summed in order.
-type gradBNTrain struct{ eps, momentum float64 }
+type gradBNTrain struct {
+	eps, momentum float64
+	// vk is the vector kernel set of the session's tier (float32 path).
+	vk vec.Kernels
+}
 
 func gradBuildBNTrain(info *kernel.Info) (kernel.Kernel, error) {
 	a := info.Attrs()
-	return &gradBNTrain{eps: float64(a.Float("epsilon", 1e-5)), momentum: float64(a.Float("momentum", 0.9))}, nil
+	return &gradBNTrain{eps: float64(a.Float("epsilon", 1e-5)), momentum: float64(a.Float("momentum", 0.9)),
+		vk: vec.For(info.Tier)}, nil
 }
 
 func (k *gradBNTrain) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
@@ -78,7 +84,7 @@ func (k *gradBNTrain) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	vr := make([]float64, ch)
 	switch x.DType {
 	case tensor.Float32:
-		gradBNForward(c, x.F32(), y.F32(), par[0], par[1], mean, vr, inv, n, ch, size, k.eps)
+		gradBNForward32(c, &k.vk, x.F32(), y.F32(), par[0], par[1], mean, vr, inv, n, ch, size, k.eps)
 	case tensor.Float64:
 		gradBNForward(c, x.F64(), y.F64(), par[0], par[1], mean, vr, inv, n, ch, size, k.eps)
 	}
@@ -156,6 +162,48 @@ func gradBNForward[T Float](c *kernel.Ctx, x, y []T, scale, bias, mean, vr, inv 
 			}
 		}
 	})
+}
+
+// gradBNForward32 is gradBNForward for float32 on the tier's vector
+// kernels: each row (one image's plane of a channel) is summed in float32
+// (Sum, then SumSqD around the mean), the row sums are added in float64,
+// and Y = X*a + b is one AXPB per row.
+func gradBNForward32(c *kernel.Ctx, vk *vec.Kernels, x, y []float32, scale, bias, mean, vr, inv []float64, n, ch, size int, eps float64) {
+	m := float64(n * size)
+	workers := nnWorkers(c, ch, 6*float64(n*ch*size))
+	run := func(wi int) {
+		for j := wi; j < ch; j += workers {
+			var s float64
+			for ni := 0; ni < n; ni++ {
+				s += float64(vk.Sum(x[(ni*ch+j)*size : (ni*ch+j+1)*size]))
+			}
+			mu := 0.0
+			if m > 0 {
+				mu = s / m
+			}
+			var q float64
+			for ni := 0; ni < n; ni++ {
+				q += float64(vk.SumSqD(x[(ni*ch+j)*size:(ni*ch+j+1)*size], float32(mu)))
+			}
+			s2 := 0.0
+			if m > 0 {
+				s2 = q / m
+			}
+			iv := 1 / math.Sqrt(s2+eps)
+			mean[j], vr[j], inv[j] = mu, s2, iv
+			a := iv * scale[j]
+			b := bias[j] - mu*a
+			for ni := 0; ni < n; ni++ {
+				lo, hi := (ni*ch+j)*size, (ni*ch+j+1)*size
+				vk.AXPB(y[lo:hi], x[lo:hi], float32(a), float32(b))
+			}
+		}
+	}
+	if workers <= 1 {
+		run(0)
+		return
+	}
+	nnRunWorkers(c, workers, run)
 }
 
 // gradSum4 returns the sum of xs in float64, with four interleaved

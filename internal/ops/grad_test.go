@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"strings"
@@ -125,6 +126,9 @@ var gradConvTCs = []gradConvTC{
 	// Many input channels and a large image: several column tiles and
 	// channel blocks, and 40 output channels: three dW row blocks.
 	{name: "tiles", x: []int{1, 64, 33, 30}, w: []int{40, 64, 3, 3}, attrs: ir.Attrs{ir.IntsAttr("pads", 1, 1, 1, 1)}},
+	// Stride 2: the wide dW layout with four phases, several column tiles.
+	{name: "tiles-stride2", x: []int{1, 64, 65, 63}, w: []int{8, 64, 3, 3},
+		attrs: ir.Attrs{ir.IntsAttr("strides", 2, 2), ir.IntsAttr("pads", 1, 0, 1, 2)}},
 	// A 7x7 kernel: several column tiles for dX too.
 	{name: "tiles-7x7", x: []int{1, 64, 33, 30}, w: []int{8, 64, 7, 7}, attrs: ir.Attrs{ir.IntsAttr("pads", 3, 3, 3, 3)}},
 }
@@ -568,6 +572,46 @@ func TestGradErrors(t *testing.T) {
 		_, err := gradRun(tc.op, tc.attrs, want, 2, tc.in...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `"n"`) {
 			t.Errorf("%s: err = %v, want one naming the node and containing %q", tc.op, err, tc.want)
+		}
+	}
+}
+
+// TestGradBatchNormTrainF32 checks the float32 BatchNormTrain (the tier's
+// vector kernels) against the float64 loop on planes with odd sizes, on
+// every tier, and that the result does not depend on the thread count.
+func TestGradBatchNormTrainF32(t *testing.T) {
+	r := rand.New(rand.NewSource(10))
+	for _, shape := range [][]int{{5, 3, 7, 9}, {2, 4, 33}, {64, 2, 1, 1}} {
+		x := gradRand(r, tensor.Float32, shape...)
+		for i := range x.F32() {
+			x.F32()[i] = 3 + 2*x.F32()[i] // a mean away from 0
+		}
+		ch := shape[1]
+		scale, bias := gradRand(r, tensor.Float32, ch), gradRand(r, tensor.Float32, ch)
+		rm, rv := gradRand(r, tensor.Float32, ch), gradRand(r, tensor.Float32, ch)
+		for i := range rv.F32() {
+			rv.F32()[i] += 2
+		}
+		want := []bool{true, true, true, true, true}
+		ref, err := gradRun("BatchNormTrain", nil, want, 1, gradTo64(x), scale, bias, rm, rv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tier := range gradTiers() {
+			var prev []*tensor.Tensor
+			for _, th := range []int{1, 3} {
+				got, err := gradRunTier(tier, "BatchNormTrain", nil, want, th, x, scale, bias, rm, rv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range want {
+					gradClose(t, fmt.Sprintf("%v %v output %d", shape, tier, i), got[i], ref[i], 1e-5)
+				}
+				if prev != nil {
+					gradBitEqual(t, "BatchNormTrain", prev, got)
+				}
+				prev = got
+			}
 		}
 	}
 }
