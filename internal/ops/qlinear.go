@@ -262,11 +262,3 @@ func bytesOfI32(w []int32) []uint8 {
 	}
 	return unsafe.Slice((*uint8)(unsafe.Pointer(&w[0])), 4*len(w))
 }
-
-// int8sOf views bytes as int8 values.
-func int8sOf(b []uint8) []int8 {
-	if len(b) == 0 {
-		return nil
-	}
-	return unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), len(b))
-}

@@ -151,7 +151,6 @@ type qmmCall struct {
 	yF32     []float32
 	rq       []*q8.Requant // 1 or M (per-row a_scale)
 	fscale   []float32     // float output: 1 or N values
-	signedY  bool
 	ws       []int32
 	per      int // scratch words per thread
 	threads  int
@@ -246,11 +245,7 @@ func (q *qmmCall) rows(r0, r1 int, ws []int32) {
 			if len(q.rq) > 1 {
 				rq = q.rq[r0+r]
 			}
-			if q.signedY {
-				q8.RequantCols(int8sOf(q.y8[o:o+n]), row, rq, 0, nil)
-			} else {
-				q8.RequantCols(q.y8[o:o+n], row, rq, 0, nil)
-			}
+			rq.ColsBytes(q.tier, q.y8[o:o+n], row, 0, nil)
 		}
 	}
 }
@@ -395,7 +390,6 @@ func (k *qmmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		if err != nil {
 			return err
 		}
-		call.signedY = odt == tensor.Int8
 		call.rq = make([]*q8.Requant, len(sa))
 		for i, s := range sa {
 			if call.rq[i], err = qRequant(c, s*k.alpha, sb, sy[0], zy[0], lo, hi); err != nil {
