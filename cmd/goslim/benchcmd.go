@@ -75,16 +75,27 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			low := int8bench.Summarize(sess)
 			if asJSON {
 				enc := json.NewEncoder(stdout)
 				enc.SetIndent("", "  ")
+				type int8Info struct {
+					Integer int                `json:"integer_nodes"`
+					FP32Ops []int8bench.OpNote `json:"fp32_ops"`
+				}
+				var q *int8Info
+				if low.Quantized {
+					q = &int8Info{Integer: low.Integer, FP32Ops: append([]int8bench.OpNote{}, low.FP32...)}
+				}
 				return enc.Encode(struct {
 					Model string `json:"model"`
 					bench.Result
-				}{args[0], r})
+					INT8 *int8Info `json:"int8,omitempty"`
+				}{args[0], r, q})
 			}
 			fmt.Fprintf(stdout, "%s: batch %d, threads %d, kernels %s, %d runs\n", args[0], r.Batch, r.Threads, r.Kernels, r.Iters)
 			fmt.Fprintf(stdout, "  median %.3f ms  (p10 %.3f, p90 %.3f)  %.1f samples/s\n", r.MedianMs, r.P10Ms, r.P90Ms, r.SamplesPerS)
+			printLowering(stdout, args[0], low)
 			return nil
 		},
 	}
@@ -205,19 +216,29 @@ func benchCompare(ctx context.Context, stdout io.Writer, a, b string, ga *ir.Gra
 	}
 	fmt.Fprintf(stdout, "%s (%s) is %.2fx faster than %s (%s) on this machine\n", fast.Precision, fast.Model, r, slow.Precision, slow.Model)
 	for _, sd := range sides {
-		if !sd.low.Quantized {
-			continue
-		}
-		fmt.Fprintf(stdout, "%s: %d nodes run on 8-bit data%s, %d compute nodes in float%s, %d QuantizeLinear and %d DequantizeLinear left\n",
-			sd.Model, sd.Integer, opCounts(sd.low.IntegerOps), sd.Float, opCounts(sd.low.FloatOp), sd.low.Quantize, sd.low.Dequant)
-		if len(sd.FP32Ops) == 0 {
-			fmt.Fprintf(stdout, "  no quantized pattern stayed in FP32\n")
-		}
-		for _, n := range sd.FP32Ops {
-			fmt.Fprintf(stdout, "  FP32: %s (%s): %s\n", n.Node, n.Op, n.Reason)
-		}
+		printLowering(stdout, sd.Model, sd.low)
 	}
 	return nil
+}
+
+// printLowering describes how a quantized (QDQ) model runs: the nodes on
+// 8-bit data and each quantized op that stayed in FP32, with the reason
+// from the kernel record. It prints nothing for float models.
+func printLowering(w io.Writer, model string, low int8bench.Lowering) {
+	if !low.Quantized {
+		return
+	}
+	fmt.Fprintf(w, "%s: %d nodes run on 8-bit data%s, %d compute nodes in float%s, %d QuantizeLinear and %d DequantizeLinear left\n",
+		model, low.Integer, opCounts(low.IntegerOps), low.Float, opCounts(low.FloatOp), low.Quantize, low.Dequant)
+	switch {
+	case low.Integer == 0 && len(low.FP32) == 0:
+		fmt.Fprintf(w, "  the INT8 lowering is off (%s=off): every quantized op runs DequantizeLinear -> FP32 -> QuantizeLinear\n", infer.Int8EnvVar)
+	case len(low.FP32) == 0:
+		fmt.Fprintf(w, "  no quantized pattern stayed in FP32\n")
+	}
+	for _, n := range low.FP32 {
+		fmt.Fprintf(w, "  FP32: %s (%s): %s\n", n.Node, n.Op, n.Reason)
+	}
 }
 
 // opCounts formats op counts as " (Conv×2 Gemm×1)", sorted by name ("" when
