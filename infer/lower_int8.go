@@ -29,7 +29,8 @@ import (
 // float bias, is requantized to that scale once, at compile time). A
 // following Relu or Clip becomes the int attributes act_min and act_max,
 // an inclusive clamp in the quantized output domain (exact: quantization
-// is monotone). Order-preserving ops (MaxPool, GlobalMaxPool) and data
+// is monotone). A Gemm whose output is not quantized (float logits)
+// becomes QGemm without y_scale, which outputs float32. Order-preserving ops (MaxPool, GlobalMaxPool) and data
 // movement (Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Concat with
 // one shared scale) between a DequantizeLinear and a QuantizeLinear with
 // the same parameters run as the plain ONNX op on the 8-bit data; a
@@ -830,13 +831,20 @@ func (p *int8Pass) matchGemm(ni int) (*lowering, string) {
 	if why != "" {
 		return nil, why
 	}
+	attrs := ir.Attrs{ir.IntAttr("transA", n.Attrs.Int("transA", 0)), ir.IntAttr("transB", n.Attrs.Int("transB", 0)),
+		ir.FloatAttr("alpha", 1)}
 	y, members, act, why := p.actOut(ni, true)
 	if why != "" {
+		// No QuantizeLinear after it (float logits, ptq --float-outputs):
+		// QGemm without y_scale computes the float output from the 8-bit
+		// inputs, a_scale*b_scale*(acc + bias).
+		if out := p.e.single(ni); out != ir.NoValue && !p.hasQReader(out) && p.g.Values[out].Type.DType == tensor.Float32 {
+			in := []ir.ValueID{a.q, a.scale, p.zp(a), w.w, w.scale, w.zp, b}
+			return &lowering{head: ni, node: p.newNode(ni, QGemm, in, out, attrs)}, ""
+		}
 		return nil, why
 	}
 	in := []ir.ValueID{a.q, a.scale, p.zp(a), w.w, w.scale, w.zp, b, y.scale, p.zp(y)}
-	attrs := ir.Attrs{ir.IntAttr("transA", n.Attrs.Int("transA", 0)), ir.IntAttr("transB", n.Attrs.Int("transB", 0)),
-		ir.FloatAttr("alpha", 1)}
 	attrs = append(attrs, act...)
 	return &lowering{head: ni, members: members, node: p.newNode(ni, QGemm, in, y.q, attrs)}, ""
 }
@@ -1060,4 +1068,19 @@ func (p *int8Pass) viewIn(x ir.ValueID) (qparams, bool) {
 	p.views = append(p.views, v)
 	prm.q = v.node.Outputs[0]
 	return prm, true
+}
+
+// hasQReader reports whether a QuantizeLinear (possibly after a Relu or
+// Clip) reads value v.
+func (p *int8Pass) hasQReader(v ir.ValueID) bool {
+	for _, r := range p.e.cons[v] {
+		rn := &p.g.Nodes[r]
+		if rn.Op == "QuantizeLinear" {
+			return true
+		}
+		if (rn.Op == "Relu" || rn.Op == "Clip") && len(rn.Outputs) == 1 && p.hasQReader(rn.Outputs[0]) {
+			return true
+		}
+	}
+	return false
 }

@@ -197,6 +197,14 @@ func refBuild(info *kernel.Info) (kernel.Kernel, error) {
 		if err != nil {
 			return err
 		}
+		if ys >= len(in) || in[ys] == nil { // QGemm with a float output
+			y, err := c.Output(0, tensor.Float32, res[0].Shape)
+			if err != nil {
+				return err
+			}
+			copy(y.F32(), res[0].F32())
+			return nil
+		}
 		z := in[yz]
 		y, err := c.Output(0, z.DType, res[0].Shape)
 		if err != nil {
@@ -823,5 +831,40 @@ func TestLowerInt8ViewWithoutQ(t *testing.T) {
 	}
 	if got["Flatten"] != "int8 Flatten;" || !strings.HasPrefix(got["Gemm"], "goslim.QGemm;") {
 		t.Errorf("Flatten %q, Gemm %q", got["Flatten"], got["Gemm"])
+	}
+}
+
+// TestLowerInt8FloatOutput lowers the last Gemm of a model quantized with
+// float outputs (no QuantizeLinear on the logits) to QGemm without
+// y_scale, which outputs float32.
+func TestLowerInt8FloatOutput(t *testing.T) {
+	cfg := ptq.DefaultConfig()
+	cfg.FloatOutputs = true
+	m := quantizeZoo(t, "lenet", zoo.Options{Seed: 12}, cfg)
+	for _, table := range []*kernel.Table{refTable(), nil} {
+		if table == nil && !ops.NewTable().Has(infer.FusedDomain, infer.QGemm) {
+			continue
+		}
+		ref, err := infer.NewSession(m.g, infer.Options{Threads: 1, NoInt8Lowering: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		low, err := infer.NewSession(m.g, infer.Options{Threads: 1, Table: table})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, notes := lowered(low); n != 8 {
+			t.Errorf("%d nodes lowered, want 8; notes %q", n, notes)
+		}
+		x := randImages(4, 4, m.in)
+		a, b := run1(t, ref, x).F32(), run1(t, low, x).F32()
+		var maxAbs, maxDiff float64
+		for i := range a {
+			maxAbs = max(maxAbs, math.Abs(float64(a[i])))
+			maxDiff = max(maxDiff, math.Abs(float64(a[i])-float64(b[i])))
+		}
+		if maxDiff > 1e-4*maxAbs {
+			t.Errorf("float logits differ by %g (max |logit| %g)", maxDiff, maxAbs)
+		}
 	}
 }
