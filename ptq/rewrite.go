@@ -467,13 +467,13 @@ func cloneStrings(m map[string]string) map[string]string {
 
 // provenance describes the quantization for the model's metadata.
 func provenance(cfg *Config) string {
+	// The metadata key names the tool, the file's ops the format, and
+	// biases are always int32 with scale s_in·s_w: only the choices are
+	// recorded (every byte counts on small models).
 	type prov struct {
-		Tool           string   `json:"tool"`
-		Format         string   `json:"format"`
 		Method         string   `json:"method"`
 		Weights        string   `json:"weights"`
 		Activations    string   `json:"activations"`
-		Bias           string   `json:"bias"`
 		Exclude        []string `json:"exclude,omitempty"`
 		OCS            float64  `json:"ocs,omitempty"`
 		CLE            bool     `json:"cle,omitempty"`
@@ -487,9 +487,9 @@ func provenance(cfg *Config) string {
 	}
 	sort.Strings(ex)
 	w := cfg.WeightScheme(&ir.Node{}, 0)
-	b, _ := json.Marshal(prov{Tool: "goslim ptq", Format: "QDQ", Method: cfg.Method,
+	b, _ := json.Marshal(prov{Method: cfg.Method,
 		Weights: w.String(), Activations: cfg.ActivationScheme().String(),
-		Bias: "int32, scale = s_in*s_w", Exclude: ex, OCS: cfg.OCS, CLE: cfg.CLE,
+		Exclude: ex, OCS: cfg.OCS, CLE: cfg.CLE,
 		BiasCorrection: cfg.BiasCorrection})
 	return string(b)
 }
