@@ -22,3 +22,40 @@ func requantColsAsm(dst []byte, acc, add []int32, astep int, mult, shift []int32
 	_ = acc[n-1]
 	requantAVX512(&dst[0], &acc[0], &add[0], astep, &mult[0], &shift[0], mstep, n, zero, lo, hi)
 }
+
+//go:noescape
+func quantizeF32AVX512(dst *byte, x *float32, n int, scale, zero, lo, hi float32)
+
+//go:noescape
+func dequantizeAVX512(dst *float32, x *byte, n int, signed int, zero int32, scale float32)
+
+// QuantizeF32 computes QuantizeLinear's float32 -> 8-bit conversion
+// dst[i] = clamp(round_half_even(x[i]/scale) + zero, lo, hi) (NaN -> lo,
+// the byte of the value) with AVX-512 when tier t allows it and reports
+// whether it did; callers run their Go loop otherwise (the same bits).
+func QuantizeF32(t kernel.Tier, dst []byte, x []float32, scale float32, zero, lo, hi int32) bool {
+	if !requantAsm(t) || len(x) < len(dst) {
+		return false
+	}
+	if len(dst) > 0 {
+		quantizeF32AVX512(&dst[0], &x[0], len(dst), scale, float32(zero), float32(lo), float32(hi))
+	}
+	return true
+}
+
+// Dequantize computes DequantizeLinear's dst[i] = float32(x[i]-zero) *
+// scale for uint8 (or, when signed, int8) bytes x with AVX-512 when tier t
+// allows it and reports whether it did (the same bits as the Go loop).
+func Dequantize(t kernel.Tier, dst []float32, x []byte, signed bool, zero int32, scale float32) bool {
+	if !requantAsm(t) || len(x) < len(dst) {
+		return false
+	}
+	if len(dst) > 0 {
+		s := 0
+		if signed {
+			s = 1
+		}
+		dequantizeAVX512(&dst[0], &x[0], len(dst), s, zero, scale)
+	}
+	return true
+}

@@ -92,3 +92,94 @@ full:
 done:
 	VZEROUPPER
 	RET
+
+// func quantizeF32AVX512(dst *byte, x *float32, n int, scale float32, zero float32, lo float32, hi float32)
+//
+// dst[i] = byte(clamp(round_half_even(x[i] / scale) + zero, lo, hi)), NaN
+// giving lo: the float32 division, rounding and clamp of QuantizeLinear.
+TEXT ·quantizeF32AVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS scale+24(FP), Z28
+	VBROADCASTSS zero+28(FP), Z29
+	VBROADCASTSS lo+32(FP), Z30
+	VBROADCASTSS hi+36(FP), Z31
+	MOVQ $0xffff, AX
+	KMOVW AX, K1
+
+qloop:
+	CMPQ CX, $0
+	JLE qdone
+	CMPQ CX, $16
+	JGE qfull
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1
+
+qfull:
+	VMOVUPS.Z (SI), K1, Z0
+	VDIVPS Z28, Z0, Z0
+	VRNDSCALEPS $0, Z0, Z0
+	VADDPS Z29, Z0, Z0
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPMOVDB Z0, K1, (DI)
+	ADDQ $16, DI
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP qloop
+
+qdone:
+	VZEROUPPER
+	RET
+
+// func dequantizeAVX512(dst *float32, x *byte, n int, signed int, zero int32, scale float32)
+//
+// dst[i] = float32(x[i] - zero) * scale for uint8 (signed == 0) or int8
+// values.
+TEXT ·dequantizeAVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ signed+24(FP), DX
+	MOVL zero+32(FP), AX
+	VPBROADCASTD AX, Z29
+	VBROADCASTSS scale+36(FP), Z28
+	MOVQ $0xffff, AX
+	KMOVW AX, K1
+
+dloop:
+	CMPQ CX, $0
+	JLE ddone
+	CMPQ CX, $16
+	JGE dfull
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1
+
+dfull:
+	CMPQ DX, $0
+	JNE dsigned
+	VPMOVZXBD.Z (SI), K1, Z0
+	JMP dconv
+
+dsigned:
+	VPMOVSXBD.Z (SI), K1, Z0
+
+dconv:
+	VPSUBD Z29, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS Z28, Z0, Z0
+	VMOVUPS Z0, K1, (DI)
+	ADDQ $64, DI
+	ADDQ $16, SI
+	SUBQ $16, CX
+	JMP dloop
+
+ddone:
+	VZEROUPPER
+	RET

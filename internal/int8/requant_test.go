@@ -241,3 +241,78 @@ func BenchmarkRequantCols(b *testing.B) {
 		})
 	}
 }
+
+// TestQuantizeDequantizeVector checks the vector QuantizeLinear and
+// DequantizeLinear conversions against the Go formulas bit for bit
+// (ties, NaN, infinities, values far outside the range).
+func TestQuantizeDequantizeVector(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)),
+		1e30, -1e30, 2.5, -2.5, 3.5, 0.5, -0.5, 1e-40}
+	for trial := range 200 {
+		n := 1 + rng.IntN(80)
+		x := make([]float32, n)
+		scale := float32(math.Exp(rng.Float64()*6 - 5))
+		for i := range x {
+			switch rng.IntN(6) {
+			case 0:
+				x[i] = special[rng.IntN(len(special))]
+			case 1:
+				x[i] = (float32(rng.IntN(600)-300) + 0.5) * scale // ties
+			default:
+				x[i] = float32(rng.NormFloat64()*200) * scale
+			}
+		}
+		lo, hi := int32(0), int32(255)
+		if trial%2 == 1 {
+			lo, hi = -128, 127
+		}
+		zero := lo + int32(rng.IntN(int(hi-lo+1)))
+		want := make([]byte, n)
+		for i, v := range x {
+			f := math.RoundToEven(float64(v/scale)) + float64(zero)
+			q := lo
+			switch {
+			case f >= float64(hi):
+				q = hi
+			case f > float64(lo):
+				q = int32(f)
+			}
+			want[i] = byte(q)
+		}
+		got := make([]byte, n+guard)
+		if QuantizeF32(kernel.Best(), got[:n], x, scale, zero, lo, hi) {
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("quantize %g / %g + %d: %d, want %d", x[i], scale, zero, got[i], want[i])
+				}
+			}
+			for i := n; i < len(got); i++ {
+				if got[i] != 0 {
+					t.Fatal("quantize wrote past the end")
+				}
+			}
+		}
+		xb := make([]byte, n)
+		for i := range xb {
+			xb[i] = byte(rng.IntN(256))
+		}
+		signed := trial%2 == 1
+		fd := make([]float32, n+1)
+		fd[n] = 42
+		if Dequantize(kernel.Best(), fd[:n], xb, signed, zero, scale) {
+			for i, b := range xb {
+				v := int32(b)
+				if signed {
+					v = int32(int8(b))
+				}
+				if w := float32(v-zero) * scale; math.Float32bits(fd[i]) != math.Float32bits(w) {
+					t.Fatalf("dequantize %d: %g, want %g", v, fd[i], w)
+				}
+			}
+			if fd[n] != 42 {
+				t.Fatal("dequantize wrote past the end")
+			}
+		}
+	}
+}

@@ -2,7 +2,9 @@ package ops
 
 import (
 	"math"
+	"unsafe"
 
+	q8 "github.com/goslim/goslim/internal/int8"
 	"github.com/goslim/goslim/internal/kernel"
 	"github.com/goslim/goslim/tensor"
 )
@@ -27,6 +29,11 @@ import (
 // bfloat16 outputs). Supported quantized types: uint8, int8, uint16, int16
 // (and int32 for DequantizeLinear). Float8 and 4-bit types are refused with
 // an error.
+//
+// Speed: float32 <-> uint8/int8 runs of one scale (per-tensor, per-axis
+// rows) use AVX-512 kernels from the AVX-512 tier up (VDIVPS, VRNDSCALEPS,
+// clamp, VPMOVDB; VPMOVZXBD/VPMOVSXBD, VCVTDQ2PS, VMULPS), which give the
+// same bits as the Go loops (the same IEEE float32 operations).
 
 func registerQuant(t *kernel.Table) {
 	add(t, "QuantizeLinear", quantBuild(true))
@@ -35,6 +42,7 @@ func registerQuant(t *kernel.Table) {
 
 // quantKernel is a QuantizeLinear (quantize=true) or DequantizeLinear node.
 type quantKernel struct {
+	tier     kernel.Tier
 	quantize bool
 	opset    int64
 	axis     int64
@@ -78,7 +86,7 @@ func quantIntType(dt tensor.DType) bool {
 func quantBuild(quantize bool) kernel.Builder {
 	return func(info *kernel.Info) (kernel.Kernel, error) {
 		a := info.Attrs()
-		k := &quantKernel{quantize: quantize, opset: info.Opset, axis: a.Int("axis", 1)}
+		k := &quantKernel{tier: info.Tier, quantize: quantize, opset: info.Opset, axis: a.Int("axis", 1)}
 		if a.Has("axis") && info.Opset < 13 {
 			return nil, info.Errorf("attribute axis needs opset 13 (model opset %d)", info.Opset)
 		}
@@ -322,7 +330,7 @@ func (k *quantKernel) runQuantize(c *kernel.Ctx, in []*tensor.Tensor) error {
 	if err != nil {
 		return err
 	}
-	q := quantizer{g: &g, xf: xf, xi: xi, sc: sc, zp: zps, prec: s.DType}
+	q := quantizer{g: &g, xf: xf, xi: xi, sc: sc, zp: zps, prec: s.DType, tier: k.tier}
 	switch d := o.Data.(type) {
 	case []uint8:
 		quantizeRun(c, &q, d, 0, math.MaxUint8)
@@ -344,6 +352,21 @@ type quantizer struct {
 	sc   []float32
 	zp   []float64 // nil: zero
 	prec tensor.DType
+	tier kernel.Tier
+}
+
+// quantBytes views uint8 or int8 storage as bytes (nil for other types).
+func quantBytes(d any) []byte {
+	switch v := d.(type) {
+	case []uint8:
+		return v
+	case []int8:
+		if len(v) == 0 {
+			return nil
+		}
+		return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v))
+	}
+	return nil
 }
 
 // quantDiv returns x / s in the scale's precision.
@@ -388,6 +411,9 @@ func quantizeRun[Q int8 | uint8 | int16 | uint16](c *kernel.Ctx, q *quantizer, d
 				return
 			}
 			if q.prec == tensor.Float32 {
+				if b := quantBytes(any(dst[l:h])); b != nil && q8.QuantizeF32(q.tier, b, q.xf[l:h], s, int32(z), int32(lo), int32(hi)) {
+					return
+				}
 				for e := l; e < h; e++ {
 					dst[e] = quantSat(float64(q.xf[e]/s), z, lo, hi)
 				}
@@ -455,18 +481,18 @@ func (k *quantKernel) runDequantize(c *kernel.Ctx, in []*tensor.Tensor) error {
 	}
 	switch xs := x.Data.(type) {
 	case []uint8:
-		dequantizeRun(c, &g, xs, sc, zps, dst)
+		dequantizeRun(c, k.tier, &g, xs, sc, zps, dst)
 	case []int8:
-		dequantizeRun(c, &g, xs, sc, zps, dst)
+		dequantizeRun(c, k.tier, &g, xs, sc, zps, dst)
 	case []int16:
-		dequantizeRun(c, &g, xs, sc, zps, dst)
+		dequantizeRun(c, k.tier, &g, xs, sc, zps, dst)
 	case []int32:
-		dequantizeRun(c, &g, xs, sc, zps, dst)
+		dequantizeRun(c, k.tier, &g, xs, sc, zps, dst)
 	case []uint16:
 		if x.DType != tensor.Uint16 {
 			return c.Errorf("DequantizeLinear input of type %v is not supported", x.DType)
 		}
-		dequantizeRun(c, &g, xs, sc, zps, dst)
+		dequantizeRun(c, k.tier, &g, xs, sc, zps, dst)
 	default:
 		return c.Errorf("DequantizeLinear input of type %s is not supported (want uint8, int8, uint16, int16 or int32)", quantTypeName(x.DType))
 	}
@@ -477,13 +503,17 @@ func (k *quantKernel) runDequantize(c *kernel.Ctx, in []*tensor.Tensor) error {
 }
 
 // dequantizeRun computes dst = float32(x - zp) * scale.
-func dequantizeRun[Q int8 | uint8 | int16 | uint16 | int32](c *kernel.Ctx, g *quantGran, xs []Q, sc []float32, zp []int64, dst []float32) {
+func dequantizeRun[Q int8 | uint8 | int16 | uint16 | int32](c *kernel.Ctx, tier kernel.Tier, g *quantGran, xs []Q, sc []float32, zp []int64, dst []float32) {
+	_, signed := any(xs).([]int8)
 	quantEach(c, g, len(xs), func(l, h, si int, perElem bool) {
 		if !perElem {
 			s := sc[si]
 			var z int64
 			if zp != nil {
 				z = zp[si]
+			}
+			if b := quantBytes(any(xs[l:h])); b != nil && q8.Dequantize(tier, dst[l:h], b, signed, int32(z), s) {
+				return
 			}
 			for e := l; e < h; e++ {
 				dst[e] = float32(int64(xs[e])-z) * s

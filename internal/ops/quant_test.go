@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/goslim/goslim/internal/kernel"
 	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/tensor"
 )
@@ -408,4 +409,81 @@ func TestQuantErrors(t *testing.T) {
 	famWantErr(t, "dequantize float input", err, "not supported")
 	_, err = famRun("DequantizeLinear", 13, nil, 1, q, famTensor(tensor.Float64, tensor.Shape{}, []float64{1}))
 	famWantErr(t, "dequantize float64 scale", err, "not supported")
+}
+
+// TestQuantTiers checks that QuantizeLinear and DequantizeLinear give the
+// same bits on every tier (the AVX-512 float32 <-> 8-bit kernels against
+// the Go loops), per tensor and per axis, with NaN, infinities and ties.
+func TestQuantTiers(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	for iter := range 60 {
+		shape := []int{1 + r.IntN(4), 1 + r.IntN(5), 1 + r.IntN(40)}
+		n := shape[0] * shape[1] * shape[2]
+		x := &tensor.Tensor{DType: tensor.Float32, Shape: shape, Data: make([]float32, n)}
+		for i := range x.F32() {
+			switch r.IntN(10) {
+			case 0:
+				x.F32()[i] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 1e30}[r.IntN(4)]
+			case 1:
+				x.F32()[i] = float32(r.IntN(61)-30) / 2
+			default:
+				x.F32()[i] = float32(r.NormFloat64() * 40)
+			}
+		}
+		dt := []tensor.DType{tensor.Uint8, tensor.Int8}[iter%2]
+		ns := 1
+		if iter%3 == 1 {
+			ns = shape[1]
+		}
+		sv, zv := make([]float64, ns), make([]float64, ns)
+		for i := range sv {
+			sv[i] = []float64{0.5, 0.1, 0.037, 2.5}[r.IntN(4)]
+			zv[i] = qRandZero(r, dt)
+		}
+		s, z := qVals(tensor.Float32, sv...), qVals(dt, zv...)
+		attrs := ir.Attrs{ir.IntAttr("axis", 1)}
+		var qs, ds []*tensor.Tensor
+		for _, tier := range qTiers() {
+			q := qRun(t, "", "QuantizeLinear", 13, attrs, tier, 1+iter%2, 1, nil, x, s, z)[0]
+			qs = append(qs, q)
+			ds = append(ds, qRun(t, "", "DequantizeLinear", 13, attrs, tier, 1, 1, nil, q, s, z)[0])
+		}
+		for i := 1; i < len(qs); i++ {
+			qSame(t, fmt.Sprintf("QuantizeLinear iter %d", iter), qs[0], qs[i])
+			qSame(t, fmt.Sprintf("DequantizeLinear iter %d", iter), ds[0], ds[i])
+		}
+	}
+}
+
+// BenchmarkQuantize measures QuantizeLinear and DequantizeLinear of a
+// 32x3x32x32 float32 <-> uint8 tensor per tier (one thread):
+//
+//	go test ./internal/ops -run XXX -bench 'Quantize' -cpu 1
+func BenchmarkQuantize(b *testing.B) {
+	n := 32 * 3 * 32 * 32
+	x := &tensor.Tensor{DType: tensor.Float32, Shape: tensor.Shape{32, 3, 32, 32}, Data: make([]float32, n)}
+	for i := range x.F32() {
+		x.F32()[i] = float32(i%255) / 255
+	}
+	s, z := qVals(tensor.Float32, 1.0/255), qVals(tensor.Uint8, 0)
+	q, _ := qRunErr("", "QuantizeLinear", 13, nil, kernel.TierGeneric, 1, 1, nil, x, s, z)
+	for _, tier := range qTiers() {
+		for _, v := range []struct {
+			op string
+			in []*tensor.Tensor
+		}{{"QuantizeLinear", []*tensor.Tensor{x, s, z}}, {"DequantizeLinear", []*tensor.Tensor{q[0], s, z}}} {
+			b.Run(v.op+"/"+tier.String(), func(b *testing.B) {
+				k := qBenchKernel(b, v.op, 13, nil, tier, v.in)
+				c := kernel.NewCtx(&ir.Node{Op: v.op, Name: "bench"}, 1, nil)
+				out := make([]*tensor.Tensor, 1)
+				for b.Loop() {
+					c.Begin(out)
+					if err := k.Run(c, v.in, out); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/value")
+			})
+		}
+	}
 }
