@@ -102,7 +102,7 @@ func TestFuseConvActivations(t *testing.T) {
 	for _, c := range cases {
 		g, _ := convAct(t, c.act, c.opset, c.attrs...)
 		for _, threads := range []int{1, 2} {
-			s := fuseRun(t, g, infer.Options{Threads: threads}, x, 1e-6)
+			s := fuseRun(t, g, infer.Options{Threads: threads}, x, 0)
 			recs := fusedRecords(s)
 			if len(recs) != 2 || recs[0].Op != "Conv" || recs[0].Fused != "goslim.FusedConv" || recs[0].FusedInto != -1 {
 				t.Fatalf("%s: head record %+v", c.act, recs)

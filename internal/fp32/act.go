@@ -3,6 +3,8 @@ package fp32
 import (
 	"fmt"
 	"math"
+
+	"github.com/goslim/goslim/internal/asm/vec"
 )
 
 // ActKind names an activation applied in a kernel epilogue.
@@ -58,7 +60,11 @@ func ParseAct(name string, lo, hi, alpha float32) (Act, error) {
 //	LeakyRelu: if x < 0 { x = x*Alpha }
 //	Sigmoid:   x = 1/(1+exp(-x)) (x >= 0), exp(x)/(1+exp(x)) (x < 0), in float64
 //
-// with Go's min and max (NaN propagates; max(-0, 0) = 0).
+// with Go's min and max (NaN propagates; max(-0, 0) = 0). Sigmoid is
+// vec.SigmoidF64, the generic tier's Sigmoid op; the assembly tiers'
+// Sigmoid ops are within 2 ulp of it, and Kernels.ApplyAct and the fused
+// epilogues use the tier's own loop, so a fused Sigmoid equals the
+// separate op of the same tier bit for bit.
 func (a Act) Apply(x []float32) {
 	switch a.Kind {
 	case ActRelu:
@@ -84,14 +90,7 @@ func (a Act) Apply(x []float32) {
 			x[i] = v
 		}
 	case ActSigmoid:
-		for i, v := range x {
-			if v >= 0 {
-				x[i] = float32(1 / (1 + math.Exp(-float64(v))))
-			} else {
-				e := math.Exp(float64(v))
-				x[i] = float32(e / (1 + e))
-			}
-		}
+		vec.SigmoidF64(x, x)
 	}
 }
 

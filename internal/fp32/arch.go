@@ -3,6 +3,7 @@ package fp32
 import (
 	"unsafe"
 
+	"github.com/goslim/goslim/internal/asm/vec"
 	"github.com/goslim/goslim/internal/kernel"
 )
 
@@ -20,7 +21,26 @@ type arch struct {
 	// asm selects the micro-kernel: 0 for tileGeneric, else the assembly
 	// kernel asmTile runs.
 	asm int
+	// sigmoid is the Sigmoid loop of the tier's vector kernels (package
+	// vec), which the Sigmoid op of the same tier runs: fused epilogues
+	// apply it so that they equal the unfused op bit for bit.
+	sigmoid func(dst, x []float32)
 }
+
+// applyAct applies act to x in place as the separate activation op of
+// the tier computes it.
+func (a *arch) applyAct(act Act, x []float32) {
+	if act.Kind == ActSigmoid && a.sigmoid != nil {
+		a.sigmoid(x, x)
+		return
+	}
+	act.Apply(x)
+}
+
+// ApplyAct applies act to x in place with the values the activation op of
+// this tier computes (Sigmoid through the tier's vector loop; the other
+// activations are exact and equal Act.Apply).
+func (k Kernels) ApplyAct(act Act, x []float32) { k.arch().applyAct(act, x) }
 
 // tile runs the micro-kernel (the contract of tileGo with mrPack = a.mr
 // and w = the strip width for ncols columns). A switch rather than a
@@ -35,7 +55,7 @@ func (a *arch) tile(k int, pa, pb, c []float32, ldc, mr, ncols int, ep *tileEp) 
 
 // archGeneric is the pure-Go tier.
 var archGeneric = &arch{tier: kernel.TierGeneric, name: "generic", mr: genericMR, nr: genericNR, vl: genericNR,
-	kc: 256, mc: 96, nc: 1024}
+	kc: 256, mc: 96, nc: 1024, sigmoid: vec.SigmoidF64}
 
 // Kernels is the float32 kernel set of one CPU tier: the GEMM driver with
 // that tier's micro-kernel and packing layout. Get one with For.

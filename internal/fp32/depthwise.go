@@ -132,7 +132,7 @@ func (k Kernels) Depthwise(ws []float32, op *DepthwiseOp) {
 				dwConvGo(y, g.Out[2], g.Out[2], g.Out[1], in, l.rowStep, offs, op.W[f*K:(f+1)*K], &ep)
 			}
 			if goAct {
-				op.Act.Apply(y)
+				ar.applyAct(op.Act, y)
 			}
 		}
 	}
@@ -160,7 +160,7 @@ func (k Kernels) dw3x3(ws []float32, op *DepthwiseOp) bool {
 		dw3x3SmallIdx(idx, g)
 		if dw3x3SmallAsm(k.arch().asm, y, op.X, op.W, op.Bias, idx, op.Channels, in, out, &ep) {
 			if goAct {
-				op.Act.Apply(y)
+				k.ApplyAct(op.Act, y)
 			}
 			return true
 		}
@@ -189,7 +189,7 @@ func (k Kernels) dw3x3(ws []float32, op *DepthwiseOp) bool {
 		}
 	}
 	if goAct {
-		op.Act.Apply(y)
+		k.ApplyAct(op.Act, y)
 	}
 	return true
 }

@@ -93,12 +93,34 @@ type GemmOp struct {
 // leading dimension lda, or k x m when transA), op(B) is k x n (B stored k
 // x n, or n x k when transB) and C is m x n with leading dimension ldc.
 // When beta is 0, C is not read. Only the m x n elements of C are written.
+// Code calling Gemm repeatedly should keep a Workspace and call its Gemm,
+// which allocates nothing once the workspace has grown.
 //
 // The reference loop is GemmRef. Gemm panics if a dimension is negative or
 // a slice is too short, like BLAS implementations.
 func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	Best().Run(nil, &GemmOp{M: m, N: n, K: k, Alpha: alpha, Beta: beta,
-		A: Mat{a, lda, transA}, B: Mat{b, ldb, transB}, C: c, LdC: ldc})
+	var w Workspace
+	w.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Workspace is reusable packing space for Gemm. The zero value is ready;
+// it grows to the largest product it has run, after which its Gemm calls
+// allocate nothing. A Workspace must not be used by two goroutines at
+// once.
+type Workspace struct {
+	buf []float32
+	op  GemmOp
+}
+
+// Gemm is the package function Gemm using the workspace.
+func (w *Workspace) Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	kk := Best()
+	w.op = GemmOp{M: m, N: n, K: k, Alpha: alpha, Beta: beta, A: Mat{a, lda, transA}, B: Mat{b, ldb, transB}, C: c, LdC: ldc}
+	if need := kk.Scratch(&w.op); len(w.buf) < need {
+		w.buf = make([]float32, need)
+	}
+	kk.Run(w.buf, &w.op)
+	w.op = GemmOp{} // do not keep the caller's matrices alive
 }
 
 // GemmRef is the plain reference loop for Gemm:
@@ -367,7 +389,7 @@ func (ar *arch) macro(op *GemmOp, ep *tileEp, ic, jc, mb, nb, kb int, pa, pb []f
 			ar.tile(kb, as, bs, c[off:off+(rows-1)*ldc+cols], ldc, rows, cols, ep)
 			if goAct {
 				for r := 0; r < rows; r++ {
-					op.Act.Apply(c[off+r*ldc : off+r*ldc+cols])
+					ar.applyAct(op.Act, c[off+r*ldc:off+r*ldc+cols])
 				}
 			}
 		}

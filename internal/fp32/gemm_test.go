@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/goslim/goslim/internal/asm/vec"
 	"github.com/goslim/goslim/internal/kernel"
 )
 
@@ -557,6 +558,79 @@ func TestTileInd4Twin(t *testing.T) {
 					t.Fatalf("k=%d mr=%d rows=%d flags=%#x: C[%d] = %g, twin %g", k, mr, nrows, ep.flags, i-band, got[i], want[i])
 				}
 			}
+		}
+	}
+}
+
+// TestWorkspaceGemm checks Workspace.Gemm against GemmRef and that it
+// allocates nothing once grown (the package function Gemm gets a fresh
+// workspace per call).
+func TestWorkspaceGemm(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	var w Workspace
+	for _, s := range []struct{ m, n, k int }{{70, 50, 90}, {1, 300, 17}, {33, 1, 5}, {5, 7, 0}} {
+		a, b := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n)
+		got, want, plain := make([]float32, s.m*s.n), make([]float32, s.m*s.n), make([]float32, s.m*s.n)
+		w.Gemm(false, true, s.m, s.n, s.k, 0.5, a, max(s.k, 1), b, max(s.k, 1), 0, got, s.n)
+		Gemm(false, true, s.m, s.n, s.k, 0.5, a, max(s.k, 1), b, max(s.k, 1), 0, plain, s.n)
+		GemmRef(false, true, s.m, s.n, s.k, 0.5, a, max(s.k, 1), b, max(s.k, 1), 0, want, s.n)
+		for i := range want {
+			if d := math.Abs(float64(got[i] - want[i])); !(d <= 1e-4*float64(s.k+1)*(1+math.Abs(float64(want[i])))) || got[i] != plain[i] {
+				t.Fatalf("%dx%dx%d: C[%d] = %g (Gemm %g), want %g", s.m, s.n, s.k, i, got[i], plain[i], want[i])
+			}
+		}
+		if n := testing.AllocsPerRun(5, func() {
+			w.Gemm(false, true, s.m, s.n, s.k, 0.5, a, max(s.k, 1), b, max(s.k, 1), 0, got, s.n)
+		}); n != 0 && s.m*s.n*s.k > 0 {
+			t.Errorf("%dx%dx%d: Workspace.Gemm allocates %v times", s.m, s.n, s.k, n)
+		}
+	}
+}
+
+// TestSigmoidMatchesOp checks that a Sigmoid applied by a tier's kernels
+// (ApplyAct, and the GEMM epilogue) equals that tier's vector Sigmoid, the
+// loop the Sigmoid op runs, bit for bit.
+func TestSigmoidMatchesOp(t *testing.T) {
+	r := rand.New(rand.NewPCG(33, 34))
+	x := randSlice(r, 1000)
+	for i := range x {
+		x[i] *= float32(1 + i%40) // up to about +-80: saturation and tails
+	}
+	x = append(x, 0, float32(math.Copysign(0, -1)), 88.7, -103.9, float32(math.Inf(1)), float32(math.Inf(-1)))
+	sig := Act{Kind: ActSigmoid}
+	for _, k := range testKernels() {
+		vs := vec.For(k.Tier())
+		want := make([]float32, len(x))
+		vs.Sigmoid(want, x)
+		got := append([]float32(nil), x...)
+		k.ApplyAct(sig, got)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%s: ApplyAct Sigmoid(%g) = %g, vec %g", k.Name(), x[i], got[i], want[i])
+			}
+		}
+		// GEMM epilogue: C = A*I (exact for finite A) then Sigmoid.
+		m, n := 3, 1000/3
+		ident := make([]float32, n*n)
+		for i := 0; i < n; i++ {
+			ident[i*n+i] = 1
+		}
+		c := make([]float32, m*n)
+		k.Run(nil, &GemmOp{M: m, N: n, K: n, Alpha: 1, A: Mat{x, n, false}, B: Mat{ident, n, false}, C: c, LdC: n, Act: sig})
+		for i := range c {
+			if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%s: GEMM epilogue Sigmoid(%g) = %g, vec %g", k.Name(), x[i], c[i], want[i])
+			}
+		}
+	}
+	// Act.Apply is the generic tier's Sigmoid.
+	got := append([]float32(nil), x...)
+	sig.Apply(got)
+	want := make([]float32, len(x))
+	vec.SigmoidF64(want, x)
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("Act.Apply Sigmoid(%g) = %g, generic %g", x[i], got[i], want[i])
 		}
 	}
 }

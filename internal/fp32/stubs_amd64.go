@@ -2,18 +2,21 @@
 
 package fp32
 
-import "github.com/goslim/goslim/internal/kernel"
+import (
+	"github.com/goslim/goslim/internal/asm/vec"
+	"github.com/goslim/goslim/internal/kernel"
+)
 
 //go:generate go run gen_tile.go
 
 // archAVX512 runs tileAVX512: an 8x32 register tile (16 zmm accumulators),
 // B strips of two 16-float vectors (one for narrow tails), tails masked.
 var archAVX512 = &arch{tier: kernel.TierAVX512, name: "avx512", mr: 8, nr: 32, vl: 16,
-	kc: 512, mc: 64, nc: 2048, asm: asmAVX512}
+	kc: 512, mc: 64, nc: 2048, asm: asmAVX512, sigmoid: vec.For(kernel.TierAVX512).Sigmoid}
 
 // archAVX2 runs tileAVX2: a 6x16 register tile (12 ymm accumulators).
 var archAVX2 = &arch{tier: kernel.TierAVX2, name: "avx2", mr: 6, nr: 16, vl: 8,
-	kc: 256, mc: 120, nc: 2048, asm: asmAVX2}
+	kc: 256, mc: 120, nc: 2048, asm: asmAVX2, sigmoid: vec.For(kernel.TierAVX2).Sigmoid}
 
 // Assembly micro-kernels (arch.asm).
 const (

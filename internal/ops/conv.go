@@ -365,14 +365,14 @@ func (k *convKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		p.act = fp32.Act{}
 		convF32(c, st, nnToF32(x), wf, nnToF32(b), yf)
 		f32ToHalf(y.Data.([]uint16), yf)
-		fusedActHalf(k.act, y.Data.([]uint16), yf)
+		fusedActHalf(k.fk, k.act, y.Data.([]uint16), yf)
 	}
 	return nil
 }
 
 // fusedActHalf applies act to float16 values h in place, through float32
 // like the unfused activation ops (buf holds at least len(h) values).
-func fusedActHalf(act fp32.Act, h []uint16, buf []float32) {
+func fusedActHalf(fk fp32.Kernels, act fp32.Act, h []uint16, buf []float32) {
 	if act.Kind == fp32.ActNone {
 		return
 	}
@@ -380,7 +380,7 @@ func fusedActHalf(act fp32.Act, h []uint16, buf []float32) {
 	for i, v := range h {
 		buf[i] = tensor.HalfToFloat32(v)
 	}
-	act.Apply(buf)
+	fk.ApplyAct(act, buf)
 	f32ToHalf(h, buf)
 }
 
@@ -404,7 +404,7 @@ func convF32(c *kernel.Ctx, st *convState, x, w, b, y []float32) {
 	win := p.win
 	if win.nd() > 3 {
 		convDirect(c, p, x, w, b, y)
-		p.act.Apply(y)
+		p.fk.ApplyAct(p.act, y)
 		return
 	}
 	var err error
@@ -412,7 +412,7 @@ func convF32(c *kernel.Ctx, st *convState, x, w, b, y []float32) {
 	if err != nil {
 		// Unreachable: the window was validated.
 		convDirect(c, p, x, w, b, y)
-		p.act.Apply(y)
+		p.fk.ApplyAct(p.act, y)
 		return
 	}
 	geom := &st.geom
@@ -682,7 +682,7 @@ func convDepthwiseF32(c *kernel.Ctx, st *convState, x, w, b, y []float32) {
 					}
 				}
 			}
-			p.act.Apply(yp)
+			p.fk.ApplyAct(p.act, yp)
 		}
 	})
 }

@@ -66,12 +66,14 @@ func fusedActCases() []fusedActCase {
 	}
 }
 
-// applyOp runs the standalone activation of ac on y (or returns y).
-func (ac fusedActCase) applyOp(t *testing.T, y *tensor.Tensor) *tensor.Tensor {
+// applyOp runs the standalone activation of ac on y at the given tier (or
+// returns y): a session runs the fused op and the activation op at one
+// tier.
+func (ac fusedActCase) applyOp(t *testing.T, y *tensor.Tensor, tier kernel.Tier) *tensor.Tensor {
 	if ac.op == "" {
 		return y
 	}
-	out, _ := fusedRun(t, "", ac.op, ac.opset, ac.opAt, kernel.TierGeneric, 1, false, append([]*tensor.Tensor{y}, ac.extra...)...)
+	out, _ := fusedRun(t, "", ac.op, ac.opset, ac.opAt, tier, 1, false, append([]*tensor.Tensor{y}, ac.extra...)...)
 	return out
 }
 
@@ -139,7 +141,7 @@ func TestFusedConvEqualsConvThenAct(t *testing.T) {
 				for _, constW := range []bool{false, true} {
 					name := fmt.Sprintf("%v tier=%v act=%s const=%v", c, tier, ac.op, constW)
 					y, _ := fusedRun(t, "", "Conv", 11, c.attrs(), tier, 1, constW, in...)
-					want := ac.applyOp(t, y)
+					want := ac.applyOp(t, y, tier)
 					got, kname := fusedRun(t, "goslim", "FusedConv", 1, append(c.attrs(), ac.attrs...), tier, 1+r.IntN(2), constW, in...)
 					if !got.Shape.Equal(want.Shape) {
 						t.Fatalf("%s: shape %v, want %v", name, got.Shape, want.Shape)
@@ -191,7 +193,7 @@ func TestFusedGemmEqualsGemmThenAct(t *testing.T) {
 				for _, constW := range []bool{false, true} {
 					name := fmt.Sprintf("%+v tier=%v act=%s const=%v", g, tier, ac.op, constW)
 					y, _ := fusedRun(t, "", "Gemm", 13, attrs, tier, 1, constW, in...)
-					want := ac.applyOp(t, y)
+					want := ac.applyOp(t, y, tier)
 					got, kname := fusedRun(t, "goslim", "FusedGemm", 1, append(attrs.Clone(), ac.attrs...), tier, 1+r.IntN(2), constW, in...)
 					if i := fusedSameBits(got.F32(), want.F32()); i >= 0 {
 						t.Fatalf("%s (%s): element %d = %v, want %v", name, kname, i, got.F32()[i], want.F32()[i])

@@ -180,7 +180,7 @@ func (k *gemmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		gemmRunC(c, k.fk, &k.task, cm, beta)
 		if a.DType == tensor.Float16 {
 			f32ToHalf(y.Data.([]uint16), yf)
-			fusedActHalf(k.act, y.Data.([]uint16), yf)
+			fusedActHalf(k.fk, k.act, y.Data.([]uint16), yf)
 		}
 	case tensor.Float64:
 		gemmGeneric(c, k, m, n, ka, a.F64(), lda, b.F64(), ldb, cm, beta, y.F64())
