@@ -266,14 +266,19 @@ func TestGemmAllocs(t *testing.T) {
 	pb := PackB(b, K, N)
 	c := make([]int32, M*N)
 	ctx := kernel.NewCtx(nil, 1, nil)
+	ctx2 := kernel.NewCtx(nil, 2, nil)
+	ctx2.Pool = kernel.NewPool(2)
+	defer ctx2.Pool.Close()
 	for _, k := range Kernels() {
 		op := &GemmOp{M: M, A: a, B: pb, C: c}
-		var task Task
+		var task, task2 Task
 		if n := testing.AllocsPerRun(5, func() {
 			Gemm(kernel.TierGeneric, c, a, M, pb)
 			k.Run(op)
 			task.Kernel, task.Op = k, *op
 			ctx.ParallelTask(task.Split(ctx.Threads), &task)
+			task2.Kernel, task2.Op = k, *op
+			ctx2.ParallelTask(task2.Split(ctx2.Threads), &task2)
 		}); n != 0 {
 			t.Errorf("%v: %v allocations per run, want 0", k, n)
 		}
