@@ -1010,7 +1010,7 @@ func (p *int8Pass) matchPassthrough(ni int) (*lowering, string) {
 func (s *Session) annotateInt8(notes map[int]string) {
 	for i := range s.records {
 		r := &s.records[i]
-		if why, ok := notes[r.Node]; ok && r.FusedInto < 0 {
+		if why, ok := notes[r.Node]; ok {
 			r.Note = "stays FP32: " + why
 		}
 		if r.Fused != "" {
