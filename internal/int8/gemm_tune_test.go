@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/goslim/goslim/internal/kernel"
 )
 
 // BenchmarkTuneMC compares row-block sizes in one loop (alternating calls,
@@ -18,7 +20,7 @@ func BenchmarkTuneMC(b *testing.B) {
 			a, bm := randInputs(rng, s.M, s.N, s.K, 0)
 			p := PackB(bm, s.K, s.N)
 			c := make([]int32, s.M*s.N)
-			k := For(99)
+			k := For(kernel.Best())
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			cpu := make([]time.Duration, len(sizes))
