@@ -9,14 +9,14 @@ import (
 // registerGradNN registers the gradient and training-mode ops of the
 // neural-network family.
 func registerGradNN(t *kernel.Table) {
-	gradAdd(t, "ConvGradInput", gradBuildConv(false))
-	gradAdd(t, "ConvGradWeight", gradBuildConv(true))
-	gradAdd(t, "MatMulGrad", gradBuildMatMul)
-	gradAdd(t, "GemmGrad", gradBuildGemmGrad)
+	gradAddTiered(t, "ConvGradInput", "gemm", gradBuildConv(false))
+	gradAddTiered(t, "ConvGradWeight", "gemm", gradBuildConv(true))
+	gradAddTiered(t, "MatMulGrad", "gemm", gradBuildMatMul)
+	gradAddTiered(t, "GemmGrad", "gemm", gradBuildGemmGrad)
 	gradAdd(t, "MaxPoolGrad", gradBuildMaxPoolGrad)
 	gradAdd(t, "AveragePoolGrad", gradBuildAvgPoolGrad)
 	gradAdd(t, "GlobalAveragePoolGrad", simple(gradGlobalAvgPool))
-	gradAdd(t, "BatchNormTrain", gradBuildBNTrain)
+	gradAddTiered(t, "BatchNormTrain", "vec", gradBuildBNTrain)
 	gradAdd(t, "BatchNormGrad", gradBuildBNGrad)
 	gradAdd(t, "LayerNormGrad", gradBuildLNGrad)
 }
@@ -31,7 +31,7 @@ func registerGradNN(t *kernel.Table) {
 //	  dW[m, c, t] = sum_{n, o} dY[n, m, o] * X[n, g*C/G + c, pos(o,t)],  dB[m] = sum_{n, o} dY[n, m, o]
 //
 // float32 with at most three spatial axes runs the GEMM of the session's
-// tier (fp32.For(info.Tier)) with workspaces from Ctx.Scratch: dX of a
+// kernel entry's tier (fp32.For) with workspaces from Ctx.Scratch: dX of a
 // stride-1 convolution is the forward convolution of dY with the flipped,
 // transposed weights (fp32 Kernels.Conv), other strides use col2im; dW is
 // im2col(X) * dY^T. float64 and higher ranks use direct loops. Work is
@@ -46,8 +46,25 @@ type gradConvKernel struct {
 	fk fp32.Kernels
 }
 
-func gradBuildConv(weight bool) kernel.Builder {
-	return func(info *kernel.Info) (kernel.Kernel, error) {
+// gradTieredBuilder builds a gradient kernel that runs the float32
+// kernels of tier.
+type gradTieredBuilder func(info *kernel.Info, tier kernel.Tier) (kernel.Kernel, error)
+
+// gradAddTiered registers a goslim-domain op with a generic entry (pure-Go
+// float32 kernels) and AVX2 and AVX-512 entries named "TIER.ALGO" (the
+// assembly kernels of that tier), so the session's kernel record names the
+// code that runs; the table picks the highest tier the session allows.
+func gradAddTiered(t *kernel.Table, op, algo string, b gradTieredBuilder) {
+	t.Add(kernel.Entry{Domain: gradDomain, Op: op, Name: "generic", Priority: kernel.Generic,
+		Build: func(info *kernel.Info) (kernel.Kernel, error) { return b(info, kernel.TierGeneric) }})
+	for _, tier := range []kernel.Tier{kernel.TierAVX2, kernel.TierAVX512} {
+		t.Add(kernel.Entry{Domain: gradDomain, Op: op, Name: tier.String() + "." + algo, Priority: kernel.Arch, Tier: tier,
+			Build: func(info *kernel.Info) (kernel.Kernel, error) { return b(info, tier) }})
+	}
+}
+
+func gradBuildConv(weight bool) gradTieredBuilder {
+	return func(info *kernel.Info, tier kernel.Tier) (kernel.Kernel, error) {
 		win, err := nnReadWin(info, true)
 		if err != nil {
 			return nil, err
@@ -59,7 +76,7 @@ func gradBuildConv(weight bool) kernel.Builder {
 		if g < 1 || g > nnMaxAttr {
 			return nil, info.Errorf("group %d must be positive", g)
 		}
-		return &gradConvKernel{win: win, group: int(g), weight: weight, fk: fp32.For(info.Tier)}, nil
+		return &gradConvKernel{win: win, group: int(g), weight: weight, fk: fp32.For(tier)}, nil
 	}
 }
 

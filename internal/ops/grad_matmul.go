@@ -13,12 +13,12 @@ import (
 //
 // summed over the batches that share an operand matrix (broadcasting).
 // Either output may be omitted. float32 runs the GEMM of the session's
-// tier (fp32.For(info.Tier)) with Ctx scratch; a shared B with
+// kernel entry's tier (fp32.For) with Ctx scratch; a shared B with
 // contiguous A batches (a linear layer on a 3-D input) is one product with
 // the batches folded into the rows (dA) or the inner dimension (dB). Work
 // units are (operand matrix, block of 32 rows), fixed by the shapes.
-func gradBuildMatMul(info *kernel.Info) (kernel.Kernel, error) {
-	fk := fp32.For(info.Tier)
+func gradBuildMatMul(_ *kernel.Info, tier kernel.Tier) (kernel.Kernel, error) {
+	fk := fp32.For(tier)
 	return kernel.Func(func(c *kernel.Ctx, in, out []*tensor.Tensor) error { return gradMatMul(c, fk, in, out) }), nil
 }
 
@@ -266,10 +266,10 @@ type gradGemmKernel struct {
 	fk             fp32.Kernels
 }
 
-func gradBuildGemmGrad(info *kernel.Info) (kernel.Kernel, error) {
+func gradBuildGemmGrad(info *kernel.Info, tier kernel.Tier) (kernel.Kernel, error) {
 	a := info.Attrs()
 	return &gradGemmKernel{transA: a.Int("transA", 0) != 0, transB: a.Int("transB", 0) != 0,
-		alpha: float64(a.Float("alpha", 1)), fk: fp32.For(info.Tier)}, nil
+		alpha: float64(a.Float("alpha", 1)), fk: fp32.For(tier)}, nil
 }
 
 func (k *gradGemmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {

@@ -49,14 +49,14 @@ func gradBNParams(c *kernel.Ctx, in []*tensor.Tensor, first int, ch int, names .
 // Statistics are float64; channels run in parallel, each summed in order.
 type gradBNTrain struct {
 	eps, momentum float64
-	// vk is the vector kernel set of the session's tier (float32 path).
+	// vk is the vector kernel set of the entry's tier (float32 path).
 	vk vec.Kernels
 }
 
-func gradBuildBNTrain(info *kernel.Info) (kernel.Kernel, error) {
+func gradBuildBNTrain(info *kernel.Info, tier kernel.Tier) (kernel.Kernel, error) {
 	a := info.Attrs()
 	return &gradBNTrain{eps: float64(a.Float("epsilon", 1e-5)), momentum: float64(a.Float("momentum", 0.9)),
-		vk: vec.For(info.Tier)}, nil
+		vk: vec.For(tier)}, nil
 }
 
 func (k *gradBNTrain) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
