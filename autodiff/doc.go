@@ -57,7 +57,8 @@
 //	forward, training mode: BatchNormTrain, DropoutTrain
 //	losses: CrossEntropy, KLDiv, MSE (see the functions of the same names)
 //	backward: SumTo, MatMulGrad, GemmGrad, ConvGradInput, ConvGradWeight,
-//	  MaxPoolGrad, AveragePoolGrad, GlobalAveragePoolGrad, BatchNormGrad,
+//	  MaxPoolGradX (from X and Y; MaxPoolGrad takes Indices), AveragePoolGrad,
+//	  GlobalAveragePoolGrad, BatchNormGrad,
 //	  LayerNormGrad, SoftmaxGrad, LogSoftmaxGrad, ReluGrad, LeakyReluGrad,
 //	  SigmoidGrad, TanhGrad, HardSigmoidGrad, HardSwishGrad, ClipGrad,
 //	  ErfGrad, GeluGrad, ConcatGrad, SliceGrad, DropoutGrad, ReduceGrad,

@@ -227,10 +227,13 @@ func ruleConv(c *RuleCtx, n *ir.Node, dOut []ir.ValueID) ([]ir.ValueID, error) {
 	return d, nil
 }
 
+// ruleMaxPool routes dY to the window maxima found from X and Y
+// (MaxPoolGradX), so the forward MaxPool needs no Indices output and keeps
+// its fast path; both are kept alive for backward anyway (X by the
+// producer's gradient, Y by the consumer's).
 func ruleMaxPool(c *RuleCtx, n *ir.Node, dOut []ir.ValueID) ([]ir.ValueID, error) {
-	idx := c.b.forwardOutput(c.node, 1, "_indices", ir.Type{DType: tensor.Int64})
-	return []ir.ValueID{c.Internal("MaxPoolGrad", []bool{true}, []ir.ValueID{dOut[0], idx, c.Shape(n.Inputs[0])},
-		pick(n, "storage_order")...)[0]}, nil
+	return []ir.ValueID{c.Internal("MaxPoolGradX", []bool{true}, []ir.ValueID{dOut[0], n.Inputs[0], n.Outputs[0]},
+		pick(n, "kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "dilations")...)[0]}, nil
 }
 
 func ruleAveragePool(c *RuleCtx, n *ir.Node, dOut []ir.ValueID) ([]ir.ValueID, error) {

@@ -14,6 +14,7 @@ func registerGradNN(t *kernel.Table) {
 	gradAddTiered(t, "MatMulGrad", "gemm", gradBuildMatMul)
 	gradAddTiered(t, "GemmGrad", "gemm", gradBuildGemmGrad)
 	gradAdd(t, "MaxPoolGrad", gradBuildMaxPoolGrad)
+	gradAdd(t, "MaxPoolGradX", gradBuildMaxPoolGradX)
 	gradAdd(t, "AveragePoolGrad", gradBuildAvgPoolGrad)
 	gradAdd(t, "GlobalAveragePoolGrad", simple(gradGlobalAvgPool))
 	gradAddTiered(t, "BatchNormTrain", "vec", gradBuildBNTrain)

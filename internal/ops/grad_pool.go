@@ -279,3 +279,193 @@ func gradSpread[T Float](c *kernel.Ctx, dy, dx []T, planes, size int) {
 		}
 	})
 }
+
+// gradMaxPoolXKernel is goslim.MaxPoolGradX(dY, X, Y) with the forward
+// MaxPool's window attributes (kernel_shape, strides, pads, auto_pad,
+// ceil_mode, dilations): dX is zero except that each dY element is added
+// at the position MaxPool's Indices would name, found from X and the
+// forward output Y: the first valid tap of the window (taps in row-major
+// order) whose X equals Y, or the first NaN when Y is NaN; when no tap
+// matches (MaxPool's fast path starts from the lowest float, so a window
+// of -Inf gives that), the first maximum by MaxPool's own comparison.
+// Needing no Indices lets the forward MaxPool take its fast path. Planes
+// run in parallel.
+type gradMaxPoolXKernel struct{ win nnWinAttrs }
+
+func gradBuildMaxPoolGradX(info *kernel.Info) (kernel.Kernel, error) {
+	win, err := nnReadWin(info, true)
+	if err != nil {
+		return nil, err
+	}
+	if win.kernel == nil {
+		return nil, info.Errorf("MaxPoolGradX needs the kernel_shape attribute")
+	}
+	return &gradMaxPoolXKernel{win: win}, nil
+}
+
+func (k *gradMaxPoolXKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+	dy, err := need(c, in, 0, "dY")
+	if err != nil {
+		return err
+	}
+	x, err := need(c, in, 1, "X")
+	if err != nil {
+		return err
+	}
+	y, err := need(c, in, 2, "Y")
+	if err != nil {
+		return err
+	}
+	if err := gradFloats(c, dy, x, y); err != nil {
+		return err
+	}
+	if x.Rank() < 3 || len(k.win.kernel) != x.Rank()-2 {
+		return c.Errorf("X shape %v does not fit kernel_shape %v", x.Shape, k.win.kernel)
+	}
+	win, err := k.win.resolve(c, append([]int(nil), x.Shape[2:]...), k.win.kernel)
+	if err != nil {
+		return err
+	}
+	want := nnSpatialShape(x.Shape[0], x.Shape[1], win.out)
+	if !dy.Shape.Equal(want) || !y.Shape.Equal(want) {
+		return c.Errorf("dY %v and Y %v, want %v", dy.Shape, y.Shape, want)
+	}
+	dx, err := c.Output(0, dy.DType, x.Shape.Clone())
+	if err != nil {
+		return err
+	}
+	planes := x.Shape[0] * x.Shape[1]
+	switch dy.DType {
+	case tensor.Float32:
+		gradMaxPoolXRun(c, &win, dy.F32(), x.F32(), y.F32(), dx.F32(), planes)
+	case tensor.Float64:
+		gradMaxPoolXRun(c, &win, dy.F64(), x.F64(), y.F64(), dx.F64(), planes)
+	}
+	return nil
+}
+
+func gradMaxPoolXRun[T Float](c *kernel.Ctx, win *nnWin, dy, x, y, dx []T, planes int) {
+	inSize, outSize := win.inSize(), win.outSize()
+	nd := win.nd()
+	workers := nnWorkers(c, planes, 4*float64(planes)*float64(outSize)*float64(win.kSize()))
+	nnRunWorkers(c, workers, func(wi int) {
+		if nd == 2 {
+			for p := wi; p < planes; p += workers {
+				gradMaxPoolX2D(win, dy[p*outSize:(p+1)*outSize], x[p*inSize:(p+1)*inSize], y[p*outSize:(p+1)*outSize], dx[p*inSize:(p+1)*inSize])
+			}
+			return
+		}
+		oidx, kidx := make([]int, nd), make([]int, nd)
+		inStr := tensor.Shape(win.in).Strides()
+		// tap returns the flat input offset of tap kidx of window oidx, or
+		// -1 outside the input.
+		tap := func() int {
+			off := 0
+			for d := 0; d < nd; d++ {
+				q := oidx[d]*win.stride[d] - win.padB[d] + kidx[d]*win.dil[d]
+				if q < 0 || q >= win.in[d] {
+					return -1
+				}
+				off += q * inStr[d]
+			}
+			return off
+		}
+		K := win.kSize()
+		for p := wi; p < planes; p += workers {
+			xp, dxp := x[p*inSize:(p+1)*inSize], dx[p*inSize:(p+1)*inSize]
+			yp, dyp := y[p*outSize:(p+1)*outSize], dy[p*outSize:(p+1)*outSize]
+			clear(dxp)
+			clear(oidx)
+			for o := range yp {
+				yv, nan := yp[o], yp[o] != yp[o]
+				at := -1
+				clear(kidx)
+				for t := 0; t < K; t++ {
+					if off := tap(); off >= 0 {
+						if v := xp[off]; v == yv || (nan && v != v) {
+							at = off
+							break
+						}
+					}
+					nnNext(kidx, win.kernel)
+				}
+				if at < 0 {
+					// MaxPool's comparison: the first valid tap, then any
+					// greater value, a NaN replacing a number.
+					var best T
+					clear(kidx)
+					for t := 0; t < K; t++ {
+						if off := tap(); off >= 0 {
+							if v := xp[off]; at < 0 || v > best || (v != v && best == best) {
+								best, at = v, off
+							}
+						}
+						nnNext(kidx, win.kernel)
+					}
+				}
+				if at >= 0 {
+					dxp[at] += dyp[o]
+				}
+				nnNext(oidx, win.out)
+			}
+		}
+	})
+}
+
+// gradMaxPoolX2D is gradMaxPoolXRun's loop for one plane of a 2-D window.
+func gradMaxPoolX2D[T Float](win *nnWin, dy, x, y, dx []T) {
+	clear(dx)
+	H, W := win.in[0], win.in[1]
+	OH, OW := win.out[0], win.out[1]
+	KH, KW := win.kernel[0], win.kernel[1]
+	sh, sw, dh, dw := win.stride[0], win.stride[1], win.dil[0], win.dil[1]
+	pt, pl := win.padB[0], win.padB[1]
+	for oh := 0; oh < OH; oh++ {
+		r0 := oh*sh - pt
+		for ow := 0; ow < OW; ow++ {
+			q0 := ow*sw - pl
+			yv := y[oh*OW+ow]
+			nan := yv != yv
+			at := -1
+		search:
+			for kh := 0; kh < KH; kh++ {
+				r := r0 + kh*dh
+				if r < 0 || r >= H {
+					continue
+				}
+				row := x[r*W : (r+1)*W]
+				for kw := 0; kw < KW; kw++ {
+					q := q0 + kw*dw
+					if q < 0 || q >= W {
+						continue
+					}
+					if v := row[q]; v == yv || (nan && v != v) {
+						at = r*W + q
+						break search
+					}
+				}
+			}
+			if at < 0 {
+				var best T
+				for kh := 0; kh < KH; kh++ {
+					r := r0 + kh*dh
+					if r < 0 || r >= H {
+						continue
+					}
+					for kw := 0; kw < KW; kw++ {
+						q := q0 + kw*dw
+						if q < 0 || q >= W {
+							continue
+						}
+						if v := x[r*W+q]; at < 0 || v > best || (v != v && best == best) {
+							best, at = v, r*W+q
+						}
+					}
+				}
+			}
+			if at >= 0 {
+				dx[at] += dy[oh*OW+ow]
+			}
+		}
+	}
+}

@@ -615,3 +615,64 @@ func TestGradBatchNormTrainF32(t *testing.T) {
 		}
 	}
 }
+
+// TestGradMaxPoolX checks MaxPoolGradX (from X and Y) against MaxPoolGrad
+// (from the forward Indices) bit for bit, with ties, NaN, -Inf windows and
+// both forward paths (with Indices, and the fast path without).
+func TestGradMaxPoolX(t *testing.T) {
+	r := rand.New(rand.NewSource(11))
+	cases := []struct {
+		name  string
+		x     []int
+		attrs ir.Attrs
+	}{
+		{"2x2s2", []int{2, 3, 8, 6}, ir.Attrs{ir.IntsAttr("kernel_shape", 2, 2), ir.IntsAttr("strides", 2, 2)}},
+		{"3x3s2-pads-ceil", []int{1, 2, 7, 6}, ir.Attrs{ir.IntsAttr("kernel_shape", 3, 3), ir.IntsAttr("strides", 2, 2),
+			ir.IntsAttr("pads", 1, 1, 1, 0), ir.IntAttr("ceil_mode", 1)}},
+		{"dil", []int{2, 2, 7, 7}, ir.Attrs{ir.IntsAttr("kernel_shape", 2, 3), ir.IntsAttr("dilations", 2, 1)}},
+		{"1d", []int{2, 3, 11}, ir.Attrs{ir.IntsAttr("kernel_shape", 3), ir.IntsAttr("strides", 2), ir.IntsAttr("pads", 1, 1)}},
+		{"3d", []int{1, 2, 4, 5, 4}, ir.Attrs{ir.IntsAttr("kernel_shape", 2, 2, 2), ir.IntsAttr("strides", 1, 2, 2)}},
+	}
+	for _, tc := range cases {
+		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float64} {
+			x := gradRand(r, dt, tc.x...)
+			for i := 0; i < x.Len(); i++ {
+				v := math.Round(x.Float64At(i) * 3) // few levels: many ties
+				switch i % 37 {
+				case 5:
+					v = math.NaN()
+				case 11, 12, 13, 14, 15:
+					v = math.Inf(-1)
+				}
+				switch d := x.Data.(type) {
+				case []float32:
+					d[i] = float32(v)
+				case []float64:
+					d[i] = v
+				}
+			}
+			fw, err := shapeRun("MaxPool", 12, tc.attrs, 2, 1, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fast, err := shapeRun("MaxPool", 12, tc.attrs, 1, 1, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dy := gradRand(r, dt, fw[0].Shape...)
+			want, err := gradRun("MaxPoolGrad", nil, []bool{true}, 1, dy, fw[1], gradShapeT(x.Shape))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, y := range []*tensor.Tensor{fw[0], fast[0]} {
+				for _, th := range []int{1, 3} {
+					got, err := gradRun("MaxPoolGradX", tc.attrs, []bool{true}, th, dy, x, y)
+					if err != nil {
+						t.Fatal(err)
+					}
+					gradBitEqual(t, tc.name+" "+dt.String(), want, got)
+				}
+			}
+		}
+	}
+}
