@@ -588,3 +588,23 @@ func TestCLEThroughReLU6(t *testing.T) {
 	t.Logf("Relu twin: per-tensor SQNR %.1f -> %.1f dB", sq(relu, false), sq(relu, true))
 	t.Logf("%+v; per-tensor SQNR %.1f -> %.1f dB", rep, before, after)
 }
+
+// TestQDQSizeTarget guards the file-size target: a ResNet-8-like net's QDQ
+// file is at most 27% of its FP32 file (26.9% when this test was written).
+func TestQDQSizeTarget(t *testing.T) {
+	g, err := zoo.Build("resnet8", zoo.Options{Seed: 3, InC: 1, InH: 28, InW: 28})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Batches = 1
+	out, err := Run(context.Background(), g, cfg, Options{Calib: npyReader(t, randTensor(8, 1, 4, 1, 28, 28), nil, 4), Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := out.Report.Size.Ratio; r > 0.27 {
+		t.Errorf("ResNet-8 QDQ file is %.2f%% of the FP32 file, want <= 27%%", 100*r)
+	} else {
+		t.Logf("ResNet-8 QDQ file: %d of %d bytes (%.2f%%)", out.Report.Size.QDQBytes, out.Report.Size.FP32Bytes, 100*r)
+	}
+}
