@@ -417,55 +417,87 @@ func gradMaxPoolX2D[T Float](win *nnWin, dy, x, y, dx []T) {
 	clear(dx)
 	H, W := win.in[0], win.in[1]
 	OH, OW := win.out[0], win.out[1]
-	KH, KW := win.kernel[0], win.kernel[1]
-	sh, sw, dh, dw := win.stride[0], win.stride[1], win.dil[0], win.dil[1]
-	pt, pl := win.padB[0], win.padB[1]
-	for oh := 0; oh < OH; oh++ {
-		r0 := oh*sh - pt
-		for ow := 0; ow < OW; ow++ {
-			q0 := ow*sw - pl
-			yv := y[oh*OW+ow]
-			nan := yv != yv
-			at := -1
-		search:
-			for kh := 0; kh < KH; kh++ {
-				r := r0 + kh*dh
-				if r < 0 || r >= H {
+	if win.kernel[0] == 2 && win.kernel[1] == 2 && win.stride[0] == 2 && win.stride[1] == 2 && win.dil[0] == 1 && win.dil[1] == 1 &&
+		win.padB[0] == 0 && win.padB[1] == 0 && 2*OH <= H && 2*OW <= W {
+		// 2x2 stride-2 windows inside the plane: taps 0 1 / 2 3, the first
+		// equal to Y picked without branching on the data (the order of
+		// the assignments makes the lowest matching tap win).
+		for oh := 0; oh < OH; oh++ {
+			base := 2 * oh * W
+			r0, r1 := x[base:base+2*OW], x[base+W:base+W+2*OW]
+			yr, gr := y[oh*OW:(oh+1)*OW], dy[oh*OW:(oh+1)*OW]
+			for ow, yv := range yr {
+				q := 2 * ow
+				off := W + 1
+				if r1[q] == yv {
+					off = W
+				}
+				if r0[q+1] == yv {
+					off = 1
+				}
+				if r0[q] == yv {
+					off = 0
+				}
+				if off == W+1 && r1[q+1] != yv { // NaN, or a window of -Inf
+					if at := gradMaxPoolXWin(win, x, yv, oh, ow); at >= 0 {
+						dx[at] += gr[ow]
+					}
 					continue
 				}
-				row := x[r*W : (r+1)*W]
-				for kw := 0; kw < KW; kw++ {
-					q := q0 + kw*dw
-					if q < 0 || q >= W {
-						continue
-					}
-					if v := row[q]; v == yv || (nan && v != v) {
-						at = r*W + q
-						break search
-					}
-				}
+				dx[base+q+off] += gr[ow]
 			}
-			if at < 0 {
-				var best T
-				for kh := 0; kh < KH; kh++ {
-					r := r0 + kh*dh
-					if r < 0 || r >= H {
-						continue
-					}
-					for kw := 0; kw < KW; kw++ {
-						q := q0 + kw*dw
-						if q < 0 || q >= W {
-							continue
-						}
-						if v := x[r*W+q]; at < 0 || v > best || (v != v && best == best) {
-							best, at = v, r*W+q
-						}
-					}
-				}
-			}
-			if at >= 0 {
+		}
+		return
+	}
+	for oh := 0; oh < OH; oh++ {
+		for ow := 0; ow < OW; ow++ {
+			if at := gradMaxPoolXWin(win, x, y[oh*OW+ow], oh, ow); at >= 0 {
 				dx[at] += dy[oh*OW+ow]
 			}
 		}
 	}
+}
+
+// gradMaxPoolXWin returns the input offset in plane x of the maximum of
+// 2-D window (oh, ow) whose MaxPool output is yv (see gradMaxPoolXKernel),
+// or -1 when the window has no valid tap.
+func gradMaxPoolXWin[T Float](win *nnWin, x []T, yv T, oh, ow int) int {
+	H, W := win.in[0], win.in[1]
+	KH, KW := win.kernel[0], win.kernel[1]
+	dh, dw := win.dil[0], win.dil[1]
+	r0, q0 := oh*win.stride[0]-win.padB[0], ow*win.stride[1]-win.padB[1]
+	nan := yv != yv
+	for kh := 0; kh < KH; kh++ {
+		r := r0 + kh*dh
+		if r < 0 || r >= H {
+			continue
+		}
+		for kw := 0; kw < KW; kw++ {
+			q := q0 + kw*dw
+			if q < 0 || q >= W {
+				continue
+			}
+			if v := x[r*W+q]; v == yv || (nan && v != v) {
+				return r*W + q
+			}
+		}
+	}
+	at := -1
+	var best T
+	for kh := 0; kh < KH; kh++ {
+		r := r0 + kh*dh
+		if r < 0 || r >= H {
+			continue
+		}
+		for kw := 0; kw < KW; kw++ {
+			q := q0 + kw*dw
+			if q < 0 || q >= W {
+				continue
+			}
+			if v := x[r*W+q]; at < 0 || v > best || (v != v && best == best) {
+				best, at = v, r*W+q
+			}
+		}
+	}
+	return at
 }
