@@ -419,16 +419,16 @@ func convBlock[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvW
 	offs := off[g*mg : (g+1)*mg]
 	for i0 := 0; i0 < rows; i0 += 8 {
 		nr8 := min(8, rows-i0)
-		for i := i0; i < i0+nr8; i++ {
-			row := c[i*mg : (i+1)*mg]
-			if cw.zb != nil {
-				zbs := cw.zb[g*mg : (g+1)*mg]
+		if cw.zb != nil {
+			zbs := cw.zb[g*mg : (g+1)*mg]
+			for i := i0; i < i0+nr8; i++ {
+				row := c[i*mg : (i+1)*mg]
 				for j := range row {
 					row[j] -= zbs[j] * rs[i]
 				}
 			}
-			r.ColsBytes(tier, tmp[(i-i0)*mg:(i-i0+1)*mg], row, g*mg, offs)
 		}
+		r.RowsBytes(tier, tmp[:nr8*mg], c[i0*mg:(i0+nr8)*mg], nr8, mg, g*mg, offs)
 		dst := yb[g*mg*pl.p+p0+i0:]
 		if nr8 == 8 {
 			t0, t1, t2, t3 := tmp[:mg], tmp[mg:2*mg], tmp[2*mg:3*mg], tmp[3*mg:4*mg]

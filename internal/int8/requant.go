@@ -128,6 +128,28 @@ func (r *Requant) RowBytes(t kernel.Tier, dst []byte, acc []int32, ch int, add i
 	requantColsAsm(dst, acc, a[:], 0, m[:], s[:], 0, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z)
 }
 
+// RowsBytes applies ColsBytes to rows consecutive rows of n values (acc
+// and dst row-major with n values per row, the same channels ch0.. and
+// additions add in every row); rows of 16 go to the vector kernel in one
+// call.
+func (r *Requant) RowsBytes(t kernel.Tier, dst []byte, acc []int32, rows, n, ch0 int, add []int32) {
+	if n == 16 && rows > 1 && requantAsm(t) && r.vmult != nil && len(dst) >= rows*16 && len(acc) >= rows*16 && (add == nil || len(add) >= 16) {
+		if add == nil {
+			add = requantZeros[:]
+		}
+		mult, shift := r.vmult[:16], r.vshift[:16]
+		if len(r.Mult) > 1 {
+			mult, shift = r.vmult[ch0:ch0+16], r.vshift[ch0:ch0+16]
+		}
+		z := int64(r.Zero)
+		requantColsAsm(dst[:rows*16], acc, add, 0, mult, shift, 0, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z)
+		return
+	}
+	for i := range rows {
+		r.ColsBytes(t, dst[i*n:(i+1)*n], acc[i*n:(i+1)*n], ch0, add)
+	}
+}
+
 // ColsBytes is RequantCols for uint8 or int8 outputs viewed as bytes
 // (dst[j] is the byte of the value) on tier t: from kernel.TierAVX512 up
 // an AVX-512 kernel (16 values per step), else the Go loop; both give the

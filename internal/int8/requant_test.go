@@ -316,3 +316,58 @@ func TestQuantizeDequantizeVector(t *testing.T) {
 		}
 	}
 }
+
+// TestRequantRowsBytes checks RowsBytes (rows of 16 in one vector call,
+// other widths row by row) against RequantCols row by row.
+func TestRequantRowsBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for trial := range 40 {
+		n := []int{16, 16, 5, 33}[trial%4]
+		rows := 1 + rng.IntN(9)
+		nch := 1
+		if trial%3 != 0 {
+			nch = n + 3
+		}
+		reals := make([]float64, nch)
+		for i := range reals {
+			reals[i] = math.Exp(rng.Float64()*8 - 10)
+		}
+		r, err := NewRequant(reals, int32(rng.IntN(256)), 0, 255)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc := make([]int32, rows*n)
+		for i := range acc {
+			acc[i] = int32(rng.IntN(2000001) - 1000000)
+		}
+		var add []int32
+		if trial%2 == 0 {
+			add = make([]int32, n)
+			for i := range add {
+				add[i] = int32(rng.IntN(20001) - 10000)
+			}
+		}
+		ch0 := 0
+		if nch > n {
+			ch0 = rng.IntN(nch - n + 1)
+		}
+		want := make([]byte, rows*n)
+		for i := range rows {
+			RequantCols(want[i*n:(i+1)*n], acc[i*n:(i+1)*n], r, ch0, add)
+		}
+		for _, tier := range []kernel.Tier{kernel.TierGeneric, kernel.Best()} {
+			got := make([]byte, rows*n+guard)
+			r.RowsBytes(tier, got[:rows*n], acc, rows, n, ch0, add)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("%v trial %d n=%d rows=%d: element %d = %d, want %d", tier, trial, n, rows, i, got[i], want[i])
+				}
+			}
+			for _, v := range got[rows*n:] {
+				if v != 0 {
+					t.Fatal("RowsBytes wrote past the end")
+				}
+			}
+		}
+	}
+}
