@@ -125,24 +125,25 @@ func (r *Requant) RowBytes(t kernel.Tier, dst []byte, acc []int32, ch int, add i
 		m[i], s[i], a[i] = r.Mult[c], int32(r.Shift[c]), add
 	}
 	z := int64(r.Zero)
-	requantColsAsm(dst, acc, a[:], 0, m[:], s[:], 0, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z)
+	requantColsAsm(dst, acc, a[:], 0, m[:], s[:], 0, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, 0)
 }
 
 // RowsBytes applies ColsBytes to rows consecutive rows of n values (acc
 // and dst row-major with n values per row, the same channels ch0.. and
-// additions add in every row); rows of 16 go to the vector kernel in one
-// call.
+// additions add in every row); when n is a multiple of 16 all rows go to
+// the vector kernel in one call.
 func (r *Requant) RowsBytes(t kernel.Tier, dst []byte, acc []int32, rows, n, ch0 int, add []int32) {
-	if n == 16 && rows > 1 && requantAsm(t) && r.vmult != nil && len(dst) >= rows*16 && len(acc) >= rows*16 && (add == nil || len(add) >= 16) {
+	if n%16 == 0 && n > 0 && rows > 1 && requantAsm(t) && r.vmult != nil && len(dst) >= rows*n && len(acc) >= rows*n && (add == nil || len(add) >= n) {
+		astep := 64
 		if add == nil {
-			add = requantZeros[:]
+			add, astep = requantZeros[:], 0
 		}
-		mult, shift := r.vmult[:16], r.vshift[:16]
+		mult, shift, mstep := r.vmult, r.vshift, 0
 		if len(r.Mult) > 1 {
-			mult, shift = r.vmult[ch0:ch0+16], r.vshift[ch0:ch0+16]
+			mult, shift, mstep = r.vmult[ch0:ch0+n], r.vshift[ch0:ch0+n], 64
 		}
 		z := int64(r.Zero)
-		requantColsAsm(dst[:rows*16], acc, add, 0, mult, shift, 0, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z)
+		requantColsAsm(dst[:rows*n], acc, add, astep, mult, shift, mstep, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, n/16)
 		return
 	}
 	for i := range rows {
@@ -172,7 +173,7 @@ func (r *Requant) ColsBytes(t kernel.Tier, dst []byte, acc []int32, ch0 int, add
 		mult, shift, mstep = r.vmult[ch0:ch0+n], r.vshift[ch0:ch0+n], 64
 	}
 	z := int64(r.Zero)
-	requantColsAsm(dst, acc, add, astep, mult, shift, mstep, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z)
+	requantColsAsm(dst, acc, add, astep, mult, shift, mstep, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, 0)
 }
 
 // Channels returns the number of multipliers (1 for per-tensor).

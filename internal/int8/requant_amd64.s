@@ -2,14 +2,15 @@
 
 #include "textflag.h"
 
-// func requantAVX512(dst *byte, acc *int32, add *int32, astep int, mult *int32, shift *int32, mstep int, n int, zero int32, lo int64, hi int64)
+// func requantAVX512(dst *byte, acc *int32, add *int32, astep int, mult *int32, shift *int32, mstep int, n int, zero int32, lo int64, hi int64, period int)
 //
 // For j < n: dst[j] = clamp(round_half_even((acc[j]+add[j]) * mult[j] / 2^shift[j]), lo, hi) + zero
 // (the low byte). lo and hi are the clamp bounds minus zero. add, mult and
 // shift advance by astep / mstep bytes per 16 elements (0: the same 16
-// values again). Products are formed in 64-bit lanes: even elements with
+// values again) and return to their start every period steps (0: never),
+// so rows of 16*period channels can be requantized in one call. Products are formed in 64-bit lanes: even elements with
 // VPMULDQ directly, odd ones after a 32-bit right shift.
-TEXT ·requantAVX512(SB), NOSPLIT, $0-88
+TEXT ·requantAVX512(SB), NOSPLIT, $0-96
 	MOVQ dst+0(FP), DI
 	MOVQ acc+8(FP), SI
 	MOVQ add+16(FP), R8
@@ -28,6 +29,11 @@ TEXT ·requantAVX512(SB), NOSPLIT, $0-88
 	VPBROADCASTQ AX, Z31
 	MOVQ $0xffffffff, AX
 	VPBROADCASTQ AX, Z27
+	MOVQ period+88(FP), BX
+	MOVQ BX, DX
+	MOVQ R8, R13
+	MOVQ R10, R14
+	MOVQ R11, R15
 	MOVQ $0xffff, AX
 	KMOVW AX, K1
 
@@ -87,6 +93,14 @@ full:
 	ADDQ R12, R10
 	ADDQ R12, R11
 	SUBQ $16, CX
+	CMPQ BX, $0
+	JEQ loop
+	DECQ DX
+	JNZ loop
+	MOVQ BX, DX
+	MOVQ R13, R8
+	MOVQ R14, R10
+	MOVQ R15, R11
 	JMP loop
 
 done:

@@ -8,7 +8,7 @@ import "github.com/goslim/goslim/internal/kernel"
 // without assembly).
 func requantAsm(kernel.Tier) bool { return false }
 
-func requantColsAsm(dst []byte, acc, add []int32, astep int, mult, shift []int32, mstep int, zero int32, lo, hi int64) {
+func requantColsAsm(dst []byte, acc, add []int32, astep int, mult, shift []int32, mstep int, zero int32, lo, hi int64, period int) {
 	panic("int8: assembly requantization in a noasm build")
 }
 

@@ -322,7 +322,7 @@ func TestQuantizeDequantizeVector(t *testing.T) {
 func TestRequantRowsBytes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 20))
 	for trial := range 40 {
-		n := []int{16, 16, 5, 33}[trial%4]
+		n := []int{16, 32, 5, 33, 64, 48}[trial%6]
 		rows := 1 + rng.IntN(9)
 		nch := 1
 		if trial%3 != 0 {
