@@ -428,7 +428,7 @@ func convF32(c *kernel.Ctx, st *convState, x, w, b, y []float32) {
 	// work when images and groups are too few.
 	tile := outSize
 	flops := 2 * float64(p.n) * float64(p.m) * float64(outSize) * float64(kk)
-	if c.Threads > 1 && flops > 1<<22 {
+	if c.Threads > 1 && flops >= convMinParallelFlops {
 		if want := (c.Threads + p.n*p.g - 1) / (p.n * p.g); want > 1 {
 			tile = min(outSize, max(64, (outSize+want-1)/want))
 			if outW := geom.Out[2]; outW >= 16 {
@@ -438,7 +438,7 @@ func convF32(c *kernel.Ctx, st *convState, x, w, b, y []float32) {
 	}
 	tiles := (outSize + tile - 1) / tile
 	units := p.n * p.g * tiles
-	workers := nnWorkers(c, units, flops)
+	workers := convWorkers(c, units, flops)
 	fk := p.fk
 	sizing := fp32.ConvOp{Geom: geom, M: mg, Channels: cg, NCol: tile, LdY: outSize}
 	if p.packed != nil {
@@ -497,7 +497,7 @@ func (j *ptJob) Run(lo, hi int) {
 func convPointwiseBatchT(c *kernel.Ctx, st *convState, size int, x, b, y []float32) {
 	p := &st.p
 	flops := 2 * float64(p.n) * float64(p.m) * float64(size) * float64(p.c)
-	workers := nnWorkers(c, p.n, flops)
+	workers := convWorkers(c, p.n, flops)
 	chunk := (p.n + workers - 1) / workers
 	workers = (p.n + chunk - 1) / chunk
 	j := &st.pt
@@ -511,6 +511,24 @@ func convPointwiseBatchT(c *kernel.Ctx, st *convState, size int, x, b, y []float
 	}
 	j.fk, j.x, j.y, j.chunk, j.n, j.c, j.m, j.size = p.fk, x, y, chunk, p.n, p.c, p.m, size
 	c.ParallelTask(workers, j)
+}
+
+// convMinParallelFlops is the work (floating-point operations) from which
+// a float32 convolution is split across threads. Handing work to another
+// thread and waiting for it costs several microseconds, far more when the
+// other CPU is busy, so convolutions of a single small image (ResNet-8,
+// MobileNetV2 at batch 1: at most a few MFLOP each, a few tens of
+// microseconds) run on the calling thread alone: splitting them measured
+// slower than one thread on this machine.
+const convMinParallelFlops = 1 << 23
+
+// convWorkers returns the number of workers for a float32 convolution of
+// units independent parts and the given flops.
+func convWorkers(c *kernel.Ctx, units int, flops float64) int {
+	if flops < convMinParallelFlops {
+		return 1
+	}
+	return nnWorkers(c, units, flops)
 }
 
 // convJob is the float32 GEMM convolution split into units of (image,
@@ -613,7 +631,7 @@ func convDepthwiseF32(c *kernel.Ctx, st *convState, x, w, b, y []float32) {
 		}
 		nblk := (p.g + blk - 1) / blk
 		units := p.n * nblk
-		workers := nnWorkers(c, units, 2*float64(p.n*p.m)*float64(outSize)*float64(K))
+		workers := convWorkers(c, units, 2*float64(p.n*p.m)*float64(outSize)*float64(K))
 		per := p.fk.DepthwiseScratch(g)
 		st.dw = dwJob{p: p, g: g, x: x, w: w, b: b, y: y, scratch: c.Scratch(workers * per), per: per, blk: blk, nblk: nblk,
 			units: units, workers: workers}
