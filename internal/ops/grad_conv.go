@@ -18,7 +18,7 @@ func registerGradNN(t *kernel.Table) {
 	gradAdd(t, "AveragePoolGrad", gradBuildAvgPoolGrad)
 	gradAdd(t, "GlobalAveragePoolGrad", simple(gradGlobalAvgPool))
 	gradAddTiered(t, "BatchNormTrain", "vec", gradBuildBNTrain)
-	gradAdd(t, "BatchNormGrad", gradBuildBNGrad)
+	gradAddTiered(t, "BatchNormGrad", "vec", gradBuildBNGrad)
 	gradAdd(t, "LayerNormGrad", gradBuildLNGrad)
 }
 

@@ -206,6 +206,58 @@ func gradBNForward32(c *kernel.Ctx, vk *vec.Kernels, x, y []float32, scale, bias
 	nnRunWorkers(c, workers, run)
 }
 
+// gradBNBackward32 is gradBNBackward for float32 on the tier's vector
+// kernels, row by row (one image's plane of a channel) through a row of
+// workspace: xc = X - mean, then the row sums of dY and dY*xc (float32
+// within a row, float64 across rows), and dX = a*dY + b*xc + c0 with
+// a = scale*inv, b = -a*inv*dScale/M, c0 = -a*dB/M.
+func gradBNBackward32(c *kernel.Ctx, vk *vec.Kernels, dy, x, dx []float32, scale, mean, inv, sdy, sdyx []float64, n, ch, size int, frozen bool) {
+	m := float64(n * size)
+	workers := nnWorkers(c, ch, 8*float64(n*ch*size))
+	scratch := c.Scratch(workers * 2 * size)
+	run := func(wi int) {
+		xc, t := scratch[wi*2*size:(wi*2+1)*size], scratch[(wi*2+1)*size:(wi*2+2)*size]
+		for j := wi; j < ch; j += workers {
+			mu, iv := mean[j], inv[j]
+			var s, sx float64
+			for ni := 0; ni < n; ni++ {
+				lo, hi := (ni*ch+j)*size, (ni*ch+j+1)*size
+				vk.SubS(xc, x[lo:hi], float32(mu))
+				vk.Mul(t, xc, dy[lo:hi])
+				s += float64(vk.Sum(dy[lo:hi]))
+				sx += float64(vk.Sum(t))
+			}
+			sx *= iv
+			sdy[j], sdyx[j] = s, sx
+			if dx == nil {
+				continue
+			}
+			a := scale[j] * iv
+			var b, c0 float64
+			if !frozen && m > 0 {
+				b, c0 = -a*iv*sx/m, -a*s/m
+			}
+			for ni := 0; ni < n; ni++ {
+				lo, hi := (ni*ch+j)*size, (ni*ch+j+1)*size
+				ds := dx[lo:hi]
+				if b == 0 && c0 == 0 {
+					vk.MulS(ds, dy[lo:hi], float32(a))
+					continue
+				}
+				vk.SubS(xc, x[lo:hi], float32(mu))
+				vk.AXPB(t, xc, float32(b), float32(c0))
+				vk.MulS(ds, dy[lo:hi], float32(a))
+				vk.Add(ds, ds, t)
+			}
+		}
+	}
+	if workers <= 1 {
+		run(0)
+		return
+	}
+	nnRunWorkers(c, workers, run)
+}
+
 // gradSum4 returns the sum of xs in float64, with four interleaved
 // partial sums (a fixed order: lanes i%4, added at the end, then the tail).
 func gradSum4[T Float](xs []T) float64 {
@@ -285,11 +337,13 @@ func gradSumDotDev4[T Float](g, xs []T, mu float64) (float64, float64) {
 type gradBNGrad struct {
 	frozen bool
 	eps    float64
+	// vk is the vector kernel set of the entry's tier (float32 path).
+	vk vec.Kernels
 }
 
-func gradBuildBNGrad(info *kernel.Info) (kernel.Kernel, error) {
+func gradBuildBNGrad(info *kernel.Info, tier kernel.Tier) (kernel.Kernel, error) {
 	a := info.Attrs()
-	return &gradBNGrad{frozen: a.Int("frozen", 0) != 0, eps: float64(a.Float("epsilon", 1e-5))}, nil
+	return &gradBNGrad{frozen: a.Int("frozen", 0) != 0, eps: float64(a.Float("epsilon", 1e-5)), vk: vec.For(tier)}, nil
 }
 
 func (k *gradBNGrad) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
@@ -335,7 +389,7 @@ func (k *gradBNGrad) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		if dxT != nil {
 			dx = dxT.F32()
 		}
-		gradBNBackward(c, dy.F32(), x.F32(), dx, scale, mean, inv, sdy, sdyx, n, ch, size, k.frozen)
+		gradBNBackward32(c, &k.vk, dy.F32(), x.F32(), dx, scale, mean, inv, sdy, sdyx, n, ch, size, k.frozen)
 	case tensor.Float64:
 		var dx []float64
 		if dxT != nil {

@@ -676,3 +676,58 @@ func TestGradMaxPoolX(t *testing.T) {
 		}
 	}
 }
+
+// TestGradBatchNormGradF32 checks the float32 BatchNormGrad (the tier's
+// vector kernels) against the float64 loop, with batch and frozen
+// statistics, dX omitted or not, on every tier and thread count.
+func TestGradBatchNormGradF32(t *testing.T) {
+	r := rand.New(rand.NewSource(12))
+	for _, shape := range [][]int{{5, 3, 7, 9}, {2, 4, 33}, {64, 2, 1, 1}} {
+		ch := shape[1]
+		x := gradRand(r, tensor.Float32, shape...)
+		for i := range x.F32() {
+			x.F32()[i] = 3 + 2*x.F32()[i]
+		}
+		dy := gradRand(r, tensor.Float32, shape...)
+		scale, bias := gradRand(r, tensor.Float32, ch), gradRand(r, tensor.Float32, ch)
+		rm, rv := gradRand(r, tensor.Float32, ch), gradRand(r, tensor.Float32, ch)
+		for i := range rv.F32() {
+			rv.F32()[i] += 2
+		}
+		st, err := gradRun("BatchNormTrain", nil, []bool{true, true, true}, 1, x, scale, bias, rm, rv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, frozen := range []int64{0, 1} {
+			mean, stat := st[1], st[2]
+			if frozen == 1 {
+				mean, stat = rm, rv
+			}
+			attrs := ir.Attrs{ir.IntAttr("frozen", frozen)}
+			for _, want := range [][]bool{{true, true, true}, {false, true, true}} {
+				ref, err := gradRun("BatchNormGrad", attrs, want, 1, gradTo64(dy), gradTo64(x), scale, mean, stat)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, tier := range gradTiers() {
+					var prev []*tensor.Tensor
+					for _, th := range []int{1, 3} {
+						got, err := gradRunTier(tier, "BatchNormGrad", attrs, want, th, dy, x, scale, mean, stat)
+						if err != nil {
+							t.Fatal(err)
+						}
+						for i, w := range want {
+							if w {
+								gradClose(t, fmt.Sprintf("%v frozen=%d %v output %d", shape, frozen, tier, i), got[i], ref[i], 2e-5)
+							}
+						}
+						if prev != nil {
+							gradBitEqual(t, "BatchNormGrad", prev, got)
+						}
+						prev = got
+					}
+				}
+			}
+		}
+	}
+}
