@@ -265,7 +265,7 @@ func Conv[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeight
 		return nil
 	}
 	xt := bytesOf(ws[:pl.xt])[:pl.hp*pl.wp*pl.cs]
-	transposePad(xt, a.X, s, &pl, flip, uint8(za))
+	transposePad(tier, xt, a.X, s, &pl, flip, uint8(za))
 	off := ws[pl.xt : pl.xt+s.M]
 	for m := range s.M {
 		var b, zb int32
@@ -293,7 +293,7 @@ func Conv[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeight
 // xt[(ih*wp + iw)*cs + c] over the padded plane, padding with the zero
 // point z (and the row tail beyond C with 0), flipping the sign bit of
 // int8 inputs.
-func transposePad(xt, x []uint8, s *ConvShape, pl *convPlan, flip, z uint8) {
+func transposePad(tier kernel.Tier, xt, x []uint8, s *ConvShape, pl *convPlan, flip, z uint8) {
 	cs := pl.cs
 	// Padding rows and columns get the zero point (interior positions are
 	// overwritten below), the row tail beyond C gets 0.
@@ -317,9 +317,24 @@ func transposePad(xt, x []uint8, s *ConvShape, pl *convPlan, flip, z uint8) {
 	}
 	hw := s.H * s.W
 	flip8 := uint64(flip) * 0x0101010101010101
+	vec := requantAsm(tier) && s.W >= 16 && s.C >= 16
 	for ih := range s.H {
 		rowOut := xt[((ih+s.PadT)*pl.wp+s.PadL)*cs:]
 		c := 0
+		if vec {
+			// 16 channels x 16 positions per AVX-512 tile.
+			for ; c+16 <= s.C; c += 16 {
+				iw := 0
+				for ; iw+16 <= s.W; iw += 16 {
+					transpose16(true, rowOut[iw*cs+c:], cs, x[c*hw+ih*s.W+iw:], hw, flip)
+				}
+				for ; iw < s.W; iw++ {
+					for cc := c; cc < c+16; cc++ {
+						rowOut[iw*cs+cc] = x[cc*hw+ih*s.W+iw] ^ flip
+					}
+				}
+			}
+		}
 		// Eight channels at a time: one 8-byte store per position.
 		for ; c+8 <= s.C; c += 8 {
 			x0 := x[c*hw+ih*s.W:][:s.W]

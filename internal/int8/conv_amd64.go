@@ -27,3 +27,19 @@ func dwRowAsm(out []int32, in []uint8, offs []int, w []int32, stride int) bool {
 	}
 	return true
 }
+
+//go:noescape
+func transpose16AVX512(dst *byte, dstStride int, src *byte, srcStride int, flip byte)
+
+// transpose16 transposes the 16x16 byte tile at src (row stride ss) into
+// dst (row stride ds), flipping bits by flip, with AVX-512 when ok (and
+// reports whether it ran).
+func transpose16(ok bool, dst []byte, ds int, src []byte, ss int, flip byte) bool {
+	if !ok {
+		return false
+	}
+	_ = dst[15*ds+15]
+	_ = src[15*ss+15]
+	transpose16AVX512(&dst[0], ds, &src[0], ss, flip)
+	return true
+}

@@ -177,3 +177,47 @@ func TestConvSignedOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestConvWideShapes covers images with at least 16 channels and 16
+// columns (the vector transpose) against the reference, per tier.
+func TestConvWideShapes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 28))
+	shapes := []ConvShape{
+		{C: 40, H: 3, W: 37, M: 20, Group: 1, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, OH: 3, OW: 37},
+		{C: 16, H: 5, W: 16, M: 16, Group: 1, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, OH: 5, OW: 16},
+		{C: 33, H: 4, W: 35, M: 7, Group: 1, KH: 3, KW: 3, SH: 2, SW: 2, DH: 1, DW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, OH: 2, OW: 18},
+		{C: 32, H: 2, W: 20, M: 64, Group: 2, KH: 1, KW: 3, SH: 1, SW: 1, DH: 1, DW: 2, PadT: 0, PadL: 2, PadB: 0, PadR: 2, OH: 2, OW: 20},
+	}
+	for si, s := range shapes {
+		cg := s.C / s.Group
+		w := make([]int8, s.M*cg*s.KH*s.KW)
+		for i := range w {
+			w[i] = int8(rng.IntN(256) - 128)
+		}
+		x := make([]uint8, s.C*s.H*s.W)
+		for i := range x {
+			x[i] = uint8(rng.IntN(256))
+		}
+		r, _ := NewRequant([]float64{0.0007}, 100, 0, 255)
+		cw, err := NewConvWeights(w, nil, s.M, cg, s.KH, s.KW, s.Group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, signed := range []bool{false, true} {
+			want := make([]uint8, s.M*s.OH*s.OW)
+			ConvRef(&s, w, nil, x, signed, 9, nil, r, want)
+			for _, tier := range testTiers() {
+				got := make([]uint8, len(want))
+				a := &ConvArgs{X: x, Signed: signed, Zero: 9, Req: r, WS: make([]int32, cw.ConvScratch(&s, 1))}
+				if err := Conv(tier, &s, cw, a, got); err != nil {
+					t.Fatal(err)
+				}
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("shape %d %v signed %v: y[%d] = %d, want %d", si, tier, signed, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
