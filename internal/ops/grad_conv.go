@@ -436,9 +436,10 @@ type gradConvWide struct {
 	outH, outW   int
 	padT, padL   int
 	hq, wq       int
-	cols, plane  int   // output columns; values per phase plane
-	phases       int   // sh*sw
-	offs         []int // per tap, from the channel's first phase
+	cols, plane  int    // output columns; values per phase plane
+	phases       int    // sh*sw
+	used         []bool // per phase: some tap reads it
+	offs         []int  // per tap, from the channel's first phase
 }
 
 // gradConvWideOf returns the wide layout of g, or ok false.
@@ -456,9 +457,11 @@ func gradConvWideOf(g *fp32.ConvGeom) (gradConvWide, bool) {
 	// the rows the windows cover.
 	v.plane = v.hq*v.wq + (kw-1)*dw/v.sw
 	v.phases = v.sh * v.sw
+	v.used = make([]bool, v.phases)
 	for i := 0; i < kh; i++ {
 		for j := 0; j < kw; j++ {
 			ph := (i*dh%v.sh)*v.sw + j*dw%v.sw
+			v.used[ph] = true
 			v.offs = append(v.offs, ph*v.plane+(i*dh/v.sh)*v.wq+j*dw/v.sw)
 		}
 	}
@@ -469,14 +472,18 @@ func gradConvWideOf(g *fp32.ConvGeom) (gradConvWide, bool) {
 func (v *gradConvWide) chanSize() int { return v.phases * v.plane }
 
 // padInput writes the channels of x (h x w planes) into dst as padded
-// phase planes (v.chanSize() values per channel).
+// phase planes (v.chanSize() values per channel); phases no tap reads are
+// left as they are.
 func (v *gradConvWide) padInput(dst, x []float32, channels int) {
-	clear(dst[:channels*v.chanSize()])
 	for c := 0; c < channels; c++ {
 		src := x[c*v.h*v.w : (c+1)*v.h*v.w]
 		for a := 0; a < v.sh; a++ {
 			for b := 0; b < v.sw; b++ {
-				pl := dst[c*v.chanSize()+(a*v.sw+b)*v.plane:]
+				if !v.used[a*v.sw+b] {
+					continue
+				}
+				pl := dst[c*v.chanSize()+(a*v.sw+b)*v.plane : c*v.chanSize()+(a*v.sw+b+1)*v.plane]
+				clear(pl)
 				// Phase columns p with 0 <= p*sw + b - padL < w.
 				p0 := max(0, (v.padL-b+v.sw-1)/v.sw)
 				p1 := min(v.wq, (v.w+v.padL-b+v.sw-1)/v.sw)
@@ -488,14 +495,14 @@ func (v *gradConvWide) padInput(dst, x []float32, channels int) {
 					if r < 0 || r >= v.h {
 						continue
 					}
-					row := src[r*v.w : (r+1)*v.w]
-					d := pl[q*v.wq : (q+1)*v.wq]
+					d := pl[q*v.wq+p0 : q*v.wq+p1]
+					s := src[r*v.w+p0*v.sw+b-v.padL : (r+1)*v.w]
 					if v.sw == 1 {
-						copy(d[p0:p1], row[p0+b-v.padL:])
+						copy(d, s)
 						continue
 					}
-					for p := p0; p < p1; p++ {
-						d[p] = row[p*v.sw+b-v.padL]
+					for i := range d {
+						d[i] = s[i*v.sw]
 					}
 				}
 			}

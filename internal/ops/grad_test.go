@@ -126,6 +126,8 @@ var gradConvTCs = []gradConvTC{
 	// Many input channels and a large image: several column tiles and
 	// channel blocks, and 40 output channels: three dW row blocks.
 	{name: "tiles", x: []int{1, 64, 33, 30}, w: []int{40, 64, 3, 3}, attrs: ir.Attrs{ir.IntsAttr("pads", 1, 1, 1, 1)}},
+	// A 1x1 stride-2 shortcut: one of the four phases is read.
+	{name: "1x1-stride2", x: []int{2, 6, 9, 8}, w: []int{4, 6, 1, 1}, attrs: ir.Attrs{ir.IntsAttr("strides", 2, 2)}},
 	// Stride 2: the wide dW layout with four phases, several column tiles.
 	{name: "tiles-stride2", x: []int{1, 64, 65, 63}, w: []int{8, 64, 3, 3},
 		attrs: ir.Attrs{ir.IntsAttr("strides", 2, 2), ir.IntsAttr("pads", 1, 0, 1, 2)}},
