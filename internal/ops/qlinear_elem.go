@@ -80,13 +80,33 @@ func (k *dynQuantKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 //
 // Add sums two 256-entry float64 tables; Mul requantizes the integer
 // product in fixed point.
+//
+// The result depends only on the two input bytes, so a 65536-entry table
+// of the same formula is built once when the scales and zero points are
+// constants of the model (and per call for large non-constant cases); the
+// elements are then table lookups.
 type qbinKernel struct {
 	q   *qCommon
 	mul bool
+	// consts are inputs 1, 2, 4, 5, 6, 7 at build time (nil when omitted);
+	// constOK says they were all constant or omitted.
+	consts  [6]*tensor.Tensor
+	constOK bool
+	lut     []uint8 // cached table for consts (nil until built)
+	lutDT   tensor.DType
 }
 
+// qbinParams are the indices of the scale and zero-point inputs.
+var qbinParams = [6]int{1, 2, 4, 5, 6, 7}
+
 func buildQBinary(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
-	return &qbinKernel{q: q, mul: info.Node.Op == "QLinearMul"}, nil
+	k := &qbinKernel{q: q, mul: info.Node.Op == "QLinearMul", constOK: true}
+	for j, i := range qbinParams {
+		t, ok := qConstIn(info, i)
+		k.consts[j] = t
+		k.constOK = k.constOK && ok
+	}
+	return k, nil
 }
 
 // qTable returns the 256 values (v - z) * s / sy of the type dt, indexed
@@ -175,7 +195,46 @@ func (k *qbinKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		z := zc[0]
 		f = func(x, w uint8) uint8 { return uint8(qRound8(ta[x]+tb[w], z, lo, hi)) }
 	}
+	// The 65536-entry table: cached for constant parameters, built per
+	// call when the tensor is large enough to pay for it.
+	lut := k.lut
+	cached := k.constOK && lut != nil && k.lutDT == a.DType
+	if cached {
+		for j, i := range qbinParams {
+			if opt(in, i) != k.consts[j] {
+				cached = false
+			}
+		}
+	}
+	if !cached {
+		lut = nil
+		if len(yb) >= 1<<15 || k.constOK {
+			lut = make([]uint8, 1<<16)
+			for x := range 256 {
+				for w := range 256 {
+					lut[x<<8|w] = f(uint8(x), uint8(w))
+				}
+			}
+			same := k.constOK
+			for j, i := range qbinParams {
+				if opt(in, i) != k.consts[j] {
+					same = false
+				}
+			}
+			if same {
+				k.lut, k.lutDT = lut, a.DType
+			}
+		}
+	}
 	if a.Shape.Equal(b.Shape) {
+		if lut != nil {
+			lut := (*[1 << 16]uint8)(lut)
+			bb := bb[:len(ab)]
+			for i, x := range ab[:len(yb)] {
+				yb[i] = lut[uint16(x)<<8|uint16(bb[i])]
+			}
+			return nil
+		}
 		for i := range yb {
 			yb[i] = f(ab[i], bb[i])
 		}
@@ -184,6 +243,12 @@ func (k *qbinKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	it := broadcastIter{out: shape, strides: [][]int{bstrides(a.Shape, shape), bstrides(b.Shape, shape)}}
 	ia, ib := it.strides[0][len(shape)-1], it.strides[1][len(shape)-1]
 	it.forEachRow(func(o int, offs []int, n int) {
+		if lut != nil {
+			for j := range n {
+				yb[o+j] = lut[int(ab[offs[0]+j*ia])<<8|int(bb[offs[1]+j*ib])]
+			}
+			return
+		}
 		for j := range n {
 			yb[o+j] = f(ab[offs[0]+j*ia], bb[offs[1]+j*ib])
 		}
