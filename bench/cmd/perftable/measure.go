@@ -207,6 +207,9 @@ func computeKernels(models []*loaded, tier string) string {
 			continue
 		}
 		for _, k := range sess.Kernels() {
+			if k.FusedInto >= 0 {
+				continue // computed by its group's head, listed there
+			}
 			switch k.Op {
 			case "Conv", "Gemm", "MatMul":
 				if used[k.Op] == nil {
