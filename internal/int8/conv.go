@@ -315,6 +315,13 @@ func transposePad(tier kernel.Tier, xt, x []uint8, s *ConvShape, pl *convPlan, f
 			clear(xt[p*cs+s.C : (p+1)*cs])
 		}
 	}
+	if s.PadT == 0 && s.PadL == 0 && s.PadB == 0 && s.PadR == 0 && s.H > 1 {
+		// Without padding the plane is one row of H*W positions (longer
+		// runs for the vector transpose).
+		s1 := *s
+		s1.W, s1.H = s.H*s.W, 1
+		s = &s1
+	}
 	hw := s.H * s.W
 	flip8 := uint64(flip) * 0x0101010101010101
 	vec := requantAsm(tier) && s.W >= 16 && s.C >= 16
