@@ -31,8 +31,9 @@ import (
 // requantized in fixed point (q8.Requant), so every tier gives the same
 // bits. Requantization multipliers are s_a*s_w/s_y in float64 from the
 // float32 scales. Elementwise ops use 256-entry tables (unary ops,
-// QLinearConcat), fixed-point requantization (QLinearMul, pooling) or a
-// float64 sum of two tables (QLinearAdd), all pure Go. Constant weights
+// QLinearConcat), fixed-point requantization (pooling) and, for QLinearAdd
+// (a float64 sum of two tables) and QLinearMul (fixed point), a
+// 65536-entry table over both input bytes, all pure Go. Constant weights
 // are packed once when the session is built.
 
 // qlinearOps lists the registered ops: name, domain ("" = ai.onnx), first
