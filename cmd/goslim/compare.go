@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -59,19 +57,13 @@ it also reports both models' top-1 accuracy. Inputs are normalized with A's meta
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			c, err := ptq.Compare(ctx, a, b, ds, ptq.CompareOptions{Batches: batches, Threads: threads, Kernels: kernels, Progress: prog.update})
+			c, err := ptq.Compare(commandContext(cmd), a, b, ds, ptq.CompareOptions{Batches: batches, Threads: threads, Kernels: kernels, Progress: prog.update})
 			prog.close()
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(compareResult{A: args[0], B: args[1], Data: data, Comparison: c})
+				return writeJSON(stdout, compareResult{A: args[0], B: args[1], Data: data, Comparison: c})
 			}
 			fmt.Fprintf(stdout, "%s vs %s on %s: %d samples\n", args[0], args[1], data, c.Samples)
 			for _, o := range c.Outputs {
@@ -94,9 +86,7 @@ it also reports both models' top-1 accuracy. Inputs are normalized with A's meta
 	f.IntVar(&batches, "batches", 0, "compare only the first N batches (0 = all)")
 	f.IntVar(&limit, "limit", 0, "use only the first N samples (0 = all)")
 	f.StringVar(&preprocess, "preprocess", "", "input normalization (default: A's metadata): "+strings.Join(dataset.PreprocessPresets(), ", ")+" or JSON")
-	f.IntVar(&threads, "threads", 0, "threads (default: number of cores)")
-	f.StringVar(&kernels, "kernels", "", "kernel tier: generic, avx2, avx512, vnni, amx (default: best for this CPU)")
-	f.StringVar(&progressMode, "progress", "auto", "progress bar: auto (on a terminal), bar, none")
+	addRunFlags(cmd, &threads, &kernels, &progressMode)
 	f.BoolVar(&asJSON, "json", false, "print the comparison as JSON")
 	return cmd
 }

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/goslim/goslim/dataset"
 	"github.com/goslim/goslim/train"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
 
@@ -48,13 +45,9 @@ top5 are fractions in [0, 1].`,
 			if err != nil {
 				return err
 			}
-			pp, err := dataset.ResolvePreprocess(preprocess, g.Meta)
+			opts, err := modelDataOptions(g, batch, preprocess, limit)
 			if err != nil {
 				return err
-			}
-			opts := dataset.Options{BatchSize: batch, Preprocess: pp, Limit: limit}
-			if c, h, w, ok := imageInput(g); ok {
-				opts.Channels, opts.Height, opts.Width = c, h, w
 			}
 			ds, err := dataset.Open(data, opts)
 			if err != nil {
@@ -63,35 +56,23 @@ top5 are fractions in [0, 1].`,
 			if !ds.HasLabels() {
 				return fmt.Errorf("--data %s has no labels", data)
 			}
-			eo := train.EvalOptions{Threads: threads, Kernels: kernels}
-			var bar *progressbar.ProgressBar
-			if progressMode == "bar" || (progressMode == "auto" && isTerminal(stderr)) {
-				bar = progressbar.NewOptions(ds.Len(), progressbar.OptionSetWriter(stderr),
-					progressbar.OptionSetDescription("evaluating"), progressbar.OptionSetWidth(30),
-					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-				eo.Progress = func(done, total int) { bar.Set(done) }
-			} else if progressMode != "auto" && progressMode != "none" {
-				return fmt.Errorf("--progress %q: want auto, bar or none", progressMode)
+			prog, err := newPhaseBar(stderr, progressMode)
+			if err != nil {
+				return err
 			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			m, err := train.Evaluate(ctx, g, ds, eo)
-			if bar != nil {
-				bar.Finish()
-			}
+			eo := train.EvalOptions{Threads: threads, Kernels: kernels,
+				Progress: func(done, total int) { prog.update(done, total, "evaluating") }}
+			m, err := train.Evaluate(commandContext(cmd), g, ds, eo)
+			prog.close()
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				res := evalResult{Model: args[0], Data: data, Metrics: m}
-				if !pp.IsIdentity() {
+				if pp := opts.Preprocess; !pp.IsIdentity() {
 					res.Preprocess = pp.String()
 				}
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				return writeJSON(stdout, res)
 			}
 			printMetrics(stdout, m)
 			return nil
@@ -102,9 +83,7 @@ top5 are fractions in [0, 1].`,
 	f.IntVar(&batch, "batch", 256, "batch size")
 	f.IntVar(&limit, "limit", 0, "evaluate only the first N samples (0 = all)")
 	f.StringVar(&preprocess, "preprocess", "", "input normalization (default: the model's metadata): "+strings.Join(dataset.PreprocessPresets(), ", ")+" or JSON")
-	f.IntVar(&threads, "threads", 0, "threads (default: number of cores)")
-	f.StringVar(&kernels, "kernels", "", "kernel tier: generic, avx2, avx512, vnni, amx (default: best for this CPU)")
-	f.StringVar(&progressMode, "progress", "auto", "progress bar: auto (on a terminal), bar, none")
+	addRunFlags(cmd, &threads, &kernels, &progressMode)
 	f.BoolVar(&asJSON, "json", false, "print the metrics as JSON")
 	return cmd
 }

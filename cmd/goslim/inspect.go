@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -36,9 +35,7 @@ func newInspectCmd(stdout io.Writer) *cobra.Command {
 				if st, err := os.Stat(args[0]); err == nil {
 					out.FileBytes = st.Size()
 				}
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return writeJSON(stdout, out)
 			}
 			fmt.Fprintf(stdout, "model  %s (opsets %v, producer %q)\n", args[0], g.Opsets, g.ProducerName)
 			fmt.Fprint(stdout, s.String())

@@ -132,11 +132,7 @@ multi-line strings): anything else is an error naming the line.`,
 				return err
 			}
 			opts.Progress = prog.update
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			res, err := ptq.Run(ctx, g, cfg, opts)
+			res, err := ptq.Run(commandContext(cmd), g, cfg, opts)
 			prog.close()
 			if err != nil {
 				return err
@@ -145,9 +141,7 @@ multi-line strings): anything else is an error naming the line.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(quantizeResult{Model: args[0], Out: cfg.Out, Report: res.Report, GateFailed: res.GateFailed}); err != nil {
+				if err := writeJSON(stdout, quantizeResult{Model: args[0], Out: cfg.Out, Report: res.Report, GateFailed: res.GateFailed}); err != nil {
 					return err
 				}
 			} else {
@@ -183,9 +177,7 @@ multi-line strings): anything else is an error naming the line.`,
 	f.BoolVar(&analyze, "analyze", false, "rank layers by the error quantizing each alone causes")
 	f.Float64Var(&maxDrop, "max-drop", 0, "largest top-1 drop in percentage points; leaves the worst layers in FP32 until met")
 	f.StringVar(&preprocess, "preprocess", "", "input normalization (default: the model's metadata): "+strings.Join(dataset.PreprocessPresets(), ", ")+" or JSON")
-	f.IntVar(&threads, "threads", 0, "threads (default: number of cores)")
-	f.StringVar(&kernels, "kernels", "", "kernel tier: generic, avx2, avx512, vnni, amx (default: best for this CPU)")
-	f.StringVar(&progressMode, "progress", "auto", "progress bar: auto (on a terminal), bar, none")
+	addRunFlags(cmd, &threads, &kernels, &progressMode)
 	f.StringVar(&perLayer, "layers", "text", "per-layer lists in the text report: text or none")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
@@ -199,9 +191,21 @@ func mustAbs(p string) string {
 // openModelData opens a data spec for a model: the model's input name,
 // image size and normalization (its metadata unless preprocess is given).
 func openModelData(g *ir.Graph, spec string, batch int, preprocess string, limit int) (*dataset.Dataset, error) {
-	pp, err := dataset.ResolvePreprocess(preprocess, g.Meta)
+	opts, err := modelDataOptions(g, batch, preprocess, limit)
 	if err != nil {
 		return nil, err
+	}
+	return dataset.Open(spec, opts)
+}
+
+// modelDataOptions returns the data set options that fit model g: the
+// normalization from preprocess (or g's goslim.preprocess metadata), the
+// name of g's first non-constant input and, for an image input, its
+// channels, height and width.
+func modelDataOptions(g *ir.Graph, batch int, preprocess string, limit int) (dataset.Options, error) {
+	pp, err := dataset.ResolvePreprocess(preprocess, g.Meta)
+	if err != nil {
+		return dataset.Options{}, err
 	}
 	opts := dataset.Options{BatchSize: batch, Preprocess: pp, Limit: limit}
 	for _, id := range g.Inputs {
@@ -213,7 +217,32 @@ func openModelData(g *ir.Graph, spec string, batch int, preprocess string, limit
 	if c, h, w, ok := imageInput(g); ok {
 		opts.Channels, opts.Height, opts.Width = c, h, w
 	}
-	return dataset.Open(spec, opts)
+	return opts, nil
+}
+
+// commandContext returns cmd's context, or the background context when
+// cmd runs without one (as in tests calling Execute).
+func commandContext(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+// addRunFlags defines the --threads, --kernels and --progress flags shared
+// by the commands that run a model over a data set.
+func addRunFlags(cmd *cobra.Command, threads *int, kernels, progressMode *string) {
+	f := cmd.Flags()
+	f.IntVar(threads, "threads", 0, "threads (default: number of cores)")
+	f.StringVar(kernels, "kernels", "", "kernel tier: generic, avx2, avx512, vnni, amx (default: best for this CPU)")
+	f.StringVar(progressMode, "progress", "auto", "progress bar: auto (on a terminal), bar, none")
+}
+
+// writeJSON writes v to w as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // phaseBar draws one progress bar per phase on a terminal.

@@ -359,9 +359,7 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, o trainOptions, pro
 		out.Preproc = pp.String()
 	}
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSON(stdout, out)
 	}
 	what := o.Arch
 	if what == "" {
