@@ -492,9 +492,8 @@ func convDepthwise[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *C
 	acc := buf[(pl.plane+3)/4:][:max(pl.p, s.OH*wp)]
 	taps := s.KH * s.KW
 	hw := s.H * s.W
-	// The vector kernel computes OH full padded rows at once ("wide"
-	// rows: output (oh, ow) at oh*wp + ow), which needs equal strides.
-	vec := requantAsm(tier) && s.SW <= 2 && s.SH == s.SW
+	// The vector kernel computes all OH rows of a channel in one call.
+	vec := requantAsm(tier) && s.SW <= 2
 	var offArr [16]int
 	offs := offArr[:0]
 	if taps > len(offArr) {
@@ -532,11 +531,7 @@ func convDepthwise[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *C
 			}
 		}
 		w := cw.dw[m*taps : (m+1)*taps]
-		if vec && dwRowAsm(acc[:s.OH*wp], plane, offs, w, s.SW) {
-			for oh := 1; oh < s.OH; oh++ {
-				copy(acc[oh*s.OW:(oh+1)*s.OW], acc[oh*wp:oh*wp+s.OW])
-			}
-		} else {
+		if !vec || !dwRowAsm(acc[:s.OH*s.OW], plane, offs, w, s.SW, s.OH, s.SH*wp) {
 			for oh := range s.OH {
 				out := acc[oh*s.OW : (oh+1)*s.OW]
 				in := plane[oh*s.SH*wp:]

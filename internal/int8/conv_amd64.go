@@ -3,27 +3,29 @@
 package int8
 
 //go:noescape
-func dwRow1AVX512(out *int32, n int, in *uint8, offs *int, w *int32, taps int)
+func dwRow1AVX512(out *int32, n int, in *uint8, offs *int, w *int32, taps int, rows int, inStep int)
 
 //go:noescape
-func dwRow2AVX512(out *int32, n int, in *uint8, offs *int, w *int32, taps int)
+func dwRow2AVX512(out *int32, n int, in *uint8, offs *int, w *int32, taps int, rows int, inStep int)
 
-// dwRowAsm runs the AVX-512 depthwise row kernel for stride 1 or 2 and
+// dwRowAsm runs the AVX-512 depthwise kernel for stride 1 or 2 over rows
+// output rows of len(out)/rows values (input rows inStep bytes apart) and
 // reports whether it did. in must extend dwSlack bytes past the last
 // input a tap reads.
-func dwRowAsm(out []int32, in []uint8, offs []int, w []int32, stride int) bool {
-	if len(out) == 0 || len(w) == 0 || (stride != 1 && stride != 2) {
+func dwRowAsm(out []int32, in []uint8, offs []int, w []int32, stride, rows, inStep int) bool {
+	if len(out) == 0 || len(w) == 0 || rows <= 0 || len(out)%rows != 0 || (stride != 1 && stride != 2) {
 		return false
 	}
-	last := offs[len(offs)-1] + (len(out)-1)*stride + dwSlack
-	for _, o := range offs {
-		last = max(last, o+(len(out)-1)*stride+dwSlack)
+	n := len(out) / rows
+	last := 0
+	for _, o := range offs[:len(w)] {
+		last = max(last, o+(rows-1)*inStep+(n-1)*stride+dwSlack)
 	}
 	_ = in[last-1]
 	if stride == 1 {
-		dwRow1AVX512(&out[0], len(out), &in[0], &offs[0], &w[0], len(w))
+		dwRow1AVX512(&out[0], n, &in[0], &offs[0], &w[0], len(w), rows, inStep)
 	} else {
-		dwRow2AVX512(&out[0], len(out), &in[0], &offs[0], &w[0], len(w))
+		dwRow2AVX512(&out[0], n, &in[0], &offs[0], &w[0], len(w), rows, inStep)
 	}
 	return true
 }

@@ -2,24 +2,32 @@
 
 #include "textflag.h"
 
-// func dwRow1AVX512(out *int32, n int, in *uint8, offs *int, w *int32, taps int)
+// func dwRow1AVX512(out *int32, n int, in *uint8, offs *int, w *int32, taps int, rows int, inStep int)
 //
-// out[i] = sum_t w[t] * in[offs[t] + i] for i < n (uint8 inputs, int32
-// weights and sums), 16 outputs per step; reads up to 15 bytes past the
-// last input used.
-TEXT ·dwRow1AVX512(SB), NOSPLIT, $0-48
-	MOVQ out+0(FP), DI
-	MOVQ n+8(FP), CX
-	MOVQ in+16(FP), SI
+// For r < rows, i < n: out[r*n + i] = sum_t w[t] * in[r*inStep + offs[t] + i]
+// (uint8 inputs, int32 weights and sums), 16 outputs per step; reads up to
+// 15 bytes past the last input used.
+TEXT ·dwRow1AVX512(SB), NOSPLIT, $0-64
+	MOVQ out+0(FP), R15
+	MOVQ in+16(FP), R14
 	MOVQ offs+24(FP), R8
 	MOVQ w+32(FP), R9
 	MOVQ taps+40(FP), R10
+	MOVQ rows+48(FP), BX
+	MOVQ inStep+56(FP), DX
+
+row1:
+	CMPQ BX, $0
+	JLE done1
+	MOVQ R15, DI
+	MOVQ R14, SI
+	MOVQ n+8(FP), CX
 	MOVQ $0xffff, AX
 	KMOVW AX, K1
 
 chunk1:
 	CMPQ CX, $0
-	JLE done1
+	JLE next1
 	CMPQ CX, $16
 	JGE full1
 	MOVQ $1, AX
@@ -49,30 +57,46 @@ tap1:
 	SUBQ $16, CX
 	JMP chunk1
 
+next1:
+	MOVQ n+8(FP), AX
+	SHLQ $2, AX
+	ADDQ AX, R15
+	ADDQ DX, R14
+	DECQ BX
+	JMP row1
+
 done1:
 	VZEROUPPER
 	RET
 
-// func dwRow2AVX512(out *int32, n int, in *uint8, offs *int, w *int32, taps int)
+// func dwRow2AVX512(out *int32, n int, in *uint8, offs *int, w *int32, taps int, rows int, inStep int)
 //
-// dwRow1AVX512 with stride 2: out[i] = sum_t w[t] * in[offs[t] + 2i]
-// (16 words loaded, low bytes kept); reads up to 31 bytes past the last
-// input used.
-TEXT ·dwRow2AVX512(SB), NOSPLIT, $0-48
-	MOVQ out+0(FP), DI
-	MOVQ n+8(FP), CX
-	MOVQ in+16(FP), SI
+// For r < rows, i < n: out[r*n + i] = sum_t w[t] * in[r*inStep + offs[t] + 2i]
+// (uint8 inputs, int32 weights and sums), 16 outputs per step; reads up to
+// 31 bytes past the last input used.
+TEXT ·dwRow2AVX512(SB), NOSPLIT, $0-64
+	MOVQ out+0(FP), R15
+	MOVQ in+16(FP), R14
 	MOVQ offs+24(FP), R8
 	MOVQ w+32(FP), R9
 	MOVQ taps+40(FP), R10
-	MOVQ $0xffff, AX
-	KMOVW AX, K1
+	MOVQ rows+48(FP), BX
+	MOVQ inStep+56(FP), DX
 	MOVL $0xff, AX
 	VPBROADCASTD AX, Z31
 
+row2:
+	CMPQ BX, $0
+	JLE done2
+	MOVQ R15, DI
+	MOVQ R14, SI
+	MOVQ n+8(FP), CX
+	MOVQ $0xffff, AX
+	KMOVW AX, K1
+
 chunk2:
 	CMPQ CX, $0
-	JLE done2
+	JLE next2
 	CMPQ CX, $16
 	JGE full2
 	MOVQ $1, AX
@@ -102,6 +126,14 @@ tap2:
 	ADDQ $32, SI
 	SUBQ $16, CX
 	JMP chunk2
+
+next2:
+	MOVQ n+8(FP), AX
+	SHLQ $2, AX
+	ADDQ AX, R15
+	ADDQ DX, R14
+	DECQ BX
+	JMP row2
 
 done2:
 	VZEROUPPER
