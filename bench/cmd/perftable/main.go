@@ -207,7 +207,8 @@ func moduleRoot() (string, error) {
 }
 
 // appendSection appends a report section to a Markdown file, writing the
-// file's title first when the file is new or empty.
+// file's title first when the file is new or empty, or inserts it before
+// the file's "## INT8" part when it has one.
 func appendSection(path string, section []byte) error {
 	st, err := os.Stat(path)
 	fresh := errors.Is(err, os.ErrNotExist) || (err == nil && st.Size() == 0)
@@ -216,6 +217,22 @@ func appendSection(path string, section []byte) error {
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
+	}
+	if !fresh {
+		// The FP32 sections go before the INT8 part of the file, when there
+		// is one (written by bench/int8; the INT8 heading is a level-2 "INT8").
+		old, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if i := bytes.Index(old, []byte("\n## INT8\n")); i >= 0 {
+			var buf bytes.Buffer
+			buf.Write(bytes.TrimRight(old[:i], "\n"))
+			buf.WriteString("\n\n")
+			buf.Write(section)
+			buf.Write(old[i:])
+			return os.WriteFile(path, buf.Bytes(), 0o644)
+		}
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {

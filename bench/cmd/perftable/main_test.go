@@ -134,3 +134,23 @@ func TestHelpers(t *testing.T) {
 		t.Errorf("fmtRate = %q", got)
 	}
 }
+
+// TestSectionBeforeINT8 checks that a new section goes before the INT8
+// part of the performance document.
+func TestSectionBeforeINT8(t *testing.T) {
+	doc := filepath.Join(t.TempDir(), "performance.md")
+	if err := os.WriteFile(doc, []byte("# Performance\n\n## old run\n\nx\n\n## INT8\n\ny\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendSection(doc, []byte("## new run\n\nz\n")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# Performance\n\n## old run\n\nx\n\n## new run\n\nz\n\n## INT8\n\ny\n"
+	if string(b) != want {
+		t.Fatalf("document:\n%s\nwant:\n%s", b, want)
+	}
+}
