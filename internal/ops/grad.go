@@ -107,6 +107,24 @@ func gradShapeArg(c *kernel.Ctx, t *tensor.Tensor, name string) (tensor.Shape, e
 	return s, nil
 }
 
+// gradPairIn reads inputs i and i+1, named an and bn, and checks that they
+// are float tensors of one dtype and one shape.
+func gradPairIn(c *kernel.Ctx, in []*tensor.Tensor, i int, an, bn string) (a, b *tensor.Tensor, err error) {
+	if a, err = need(c, in, i, an); err != nil {
+		return nil, nil, err
+	}
+	if b, err = need(c, in, i+1, bn); err != nil {
+		return nil, nil, err
+	}
+	if err := gradFloats(c, a, b); err != nil {
+		return nil, nil, err
+	}
+	if err := gradSameShape(c, a, b, an, bn); err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
 // gradSameShape checks that two tensors have one shape.
 func gradSameShape(c *kernel.Ctx, a, b *tensor.Tensor, an, bn string) error {
 	if !a.Shape.Equal(b.Shape) {
@@ -317,18 +335,8 @@ func gradElemBuilder(make func(*kernel.Info) (gradElemF, error)) kernel.Builder 
 }
 
 func gradElemRun(c *kernel.Ctx, in []*tensor.Tensor, f gradElemF) error {
-	dy, err := need(c, in, 0, "dY")
+	dy, z, err := gradPairIn(c, in, 0, "dY", "X")
 	if err != nil {
-		return err
-	}
-	z, err := need(c, in, 1, "X")
-	if err != nil {
-		return err
-	}
-	if err := gradFloats(c, dy, z); err != nil {
-		return err
-	}
-	if err := gradSameShape(c, dy, z, "dY", "X"); err != nil {
 		return err
 	}
 	o, err := c.Output(0, dy.DType, dy.Shape)

@@ -40,18 +40,8 @@ func gradBuildSoftmaxGrad(log bool) kernel.Builder {
 }
 
 func (k *gradSoftmaxKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-	dy, err := need(c, in, 0, "dY")
+	dy, y, err := gradPairIn(c, in, 0, "dY", "Y")
 	if err != nil {
-		return err
-	}
-	y, err := need(c, in, 1, "Y")
-	if err != nil {
-		return err
-	}
-	if err := gradFloats(c, dy, y); err != nil {
-		return err
-	}
-	if err := gradSameShape(c, dy, y, "dY", "Y"); err != nil {
 		return err
 	}
 	r := y.Rank()
@@ -133,6 +123,17 @@ func gradScalarIn(c *kernel.Ctx, in []*tensor.Tensor) (float64, error) {
 	return t.Float64At(0), nil
 }
 
+// gradLossDL reads the scalar loss gradient dLoss, the first input of a
+// loss's gradient op (grad true), and returns it with the index of the
+// loss's first operand; a loss op itself has dl 1 and first 0.
+func gradLossDL(c *kernel.Ctx, in []*tensor.Tensor, grad bool) (dl float64, first int, err error) {
+	if !grad {
+		return 1, 0, nil
+	}
+	dl, err = gradScalarIn(c, in)
+	return dl, 1, err
+}
+
 // gradLossOut writes a float64 loss as a rank-0 output of dtype dt.
 func gradLossOut(c *kernel.Ctx, dt tensor.DType, v float64) error {
 	t, err := c.Output(0, dt, tensor.Shape{})
@@ -198,15 +199,9 @@ func gradBuildCE(grad bool) kernel.Builder {
 }
 
 func (k *gradCE) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-	first := 0
-	dl := 1.0
-	if k.grad {
-		first = 1
-		v, err := gradScalarIn(c, in)
-		if err != nil {
-			return err
-		}
-		dl = v
+	dl, first, err := gradLossDL(c, in, k.grad)
+	if err != nil {
+		return err
 	}
 	x, err := need(c, in, first, "logits")
 	if err != nil {
@@ -327,28 +322,12 @@ func gradBuildKL(grad bool) kernel.Builder {
 }
 
 func (k *gradKL) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-	first := 0
-	dl := 1.0
-	if k.grad {
-		first = 1
-		v, err := gradScalarIn(c, in)
-		if err != nil {
-			return err
-		}
-		dl = v
-	}
-	s, err := need(c, in, first, "student")
+	dl, first, err := gradLossDL(c, in, k.grad)
 	if err != nil {
 		return err
 	}
-	t, err := need(c, in, first+1, "teacher")
+	s, t, err := gradPairIn(c, in, first, "student", "teacher")
 	if err != nil {
-		return err
-	}
-	if err := gradFloats(c, s, t); err != nil {
-		return err
-	}
-	if err := gradSameShape(c, s, t, "student", "teacher"); err != nil {
 		return err
 	}
 	rows, classes, err := gradLossRows(c, s)
@@ -460,18 +439,8 @@ const gradMSEChunk = 1 << 12
 // gradMSE is goslim.MSE(A, B) -> mean((A - B)^2) over all elements (A and
 // B of one shape), summed in float64 over fixed chunks.
 func gradMSE(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-	a, err := need(c, in, 0, "A")
+	a, b, err := gradPairIn(c, in, 0, "A", "B")
 	if err != nil {
-		return err
-	}
-	b, err := need(c, in, 1, "B")
-	if err != nil {
-		return err
-	}
-	if err := gradFloats(c, a, b); err != nil {
-		return err
-	}
-	if err := gradSameShape(c, a, b, "A", "B"); err != nil {
 		return err
 	}
 	n := a.Len()
@@ -508,18 +477,8 @@ func gradMSEGrad(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if err != nil {
 		return err
 	}
-	a, err := need(c, in, 1, "A")
+	a, b, err := gradPairIn(c, in, 1, "A", "B")
 	if err != nil {
-		return err
-	}
-	b, err := need(c, in, 2, "B")
-	if err != nil {
-		return err
-	}
-	if err := gradFloats(c, a, b); err != nil {
-		return err
-	}
-	if err := gradSameShape(c, a, b, "A", "B"); err != nil {
 		return err
 	}
 	scale := 0.0

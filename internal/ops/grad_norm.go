@@ -347,18 +347,8 @@ func gradBuildBNGrad(info *kernel.Info, tier kernel.Tier) (kernel.Kernel, error)
 }
 
 func (k *gradBNGrad) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-	dy, err := need(c, in, 0, "dY")
+	dy, x, err := gradPairIn(c, in, 0, "dY", "X")
 	if err != nil {
-		return err
-	}
-	x, err := need(c, in, 1, "X")
-	if err != nil {
-		return err
-	}
-	if err := gradFloats(c, dy, x); err != nil {
-		return err
-	}
-	if err := gradSameShape(c, dy, x, "dY", "X"); err != nil {
 		return err
 	}
 	n, ch, size, err := gradBNShape(c, x)
