@@ -110,26 +110,12 @@ func gradMMA[T Float](c *kernel.Ctx, fk fp32.Kernels, p *mmPlan, dy, b, da []T) 
 		})
 		return
 	}
-	targets, uses := gradMMTargets(p.batch, p.offA)
-	blocks := (m + gradMMRows - 1) / gradMMRows
-	units := len(targets) * max(blocks, 1)
-	workers := nnWorkers(c, units, 2*float64(p.batch)*float64(m)*float64(n)*float64(k))
-	per := gradGemmScratch[T](fk, min(m, gradMMRows), k, n)
-	scratch := c.Scratch(workers * per)
-	nnRunWorkers(c, workers, func(wi int) {
-		ws := scratch[wi*per : (wi+1)*per]
-		for u := wi; u < units; u += workers {
-			j, r0 := u/max(blocks, 1), u%max(blocks, 1)*gradMMRows
-			r1 := min(m, r0+gradMMRows)
-			dst := da[targets[j]+r0*k:]
-			for q, i := range uses[j] {
-				ob := 0
-				if p.offB != nil {
-					ob = p.offB[i]
-				}
-				gradGemm(fk, ws, false, true, r1-r0, k, n, dy[i*m*n+r0*n:], max(n, 1), b[ob:], max(n, 1), q > 0, dst, max(k, 1))
-			}
+	gradMMAccum[T](c, fk, p, p.offA, m, k, n, func(ws []float32, target, i int, acc bool, r0, r1 int) {
+		ob := 0
+		if p.offB != nil {
+			ob = p.offB[i]
 		}
+		gradGemm(fk, ws, false, true, r1-r0, k, n, dy[i*m*n+r0*n:], max(n, 1), b[ob:], max(n, 1), acc, da[target+r0*k:], max(k, 1))
 	})
 }
 
@@ -144,26 +130,37 @@ func gradMMB[T Float](c *kernel.Ctx, fk fp32.Kernels, p *mmPlan, dy, a, db []T) 
 		})
 		return
 	}
-	targets, uses := gradMMTargets(p.batch, p.offB)
-	blocks := (k + gradMMRows - 1) / gradMMRows
+	gradMMAccum[T](c, fk, p, p.offB, k, n, m, func(ws []float32, target, i int, acc bool, r0, r1 int) {
+		oa := 0
+		if p.offA != nil {
+			oa = p.offA[i]
+		} else if p.contigA {
+			oa = i * m * k
+		}
+		gradGemm(fk, ws, true, false, r1-r0, n, m, a[oa+r0:], max(k, 1), dy[i*m*n:], max(n, 1), acc, db[target+r0*n:], max(n, 1))
+	})
+}
+
+// gradMMAccum runs the gradient of one MatMul operand when batches share
+// its matrices: offs are the operand's per-batch offsets, and each
+// gradient matrix (rows x cols, inner dimension inner) is split into
+// blocks of gradMMRows rows run in parallel. fn adds batch i's product to
+// rows r0..r1 of the gradient matrix at offset target (overwriting for the
+// first batch that reads it, acc false) using its worker's GEMM workspace.
+func gradMMAccum[T Float](c *kernel.Ctx, fk fp32.Kernels, p *mmPlan, offs []int, rows, cols, inner int, fn func(ws []float32, target, i int, acc bool, r0, r1 int)) {
+	targets, uses := gradMMTargets(p.batch, offs)
+	blocks := (rows + gradMMRows - 1) / gradMMRows
 	units := len(targets) * max(blocks, 1)
-	workers := nnWorkers(c, units, 2*float64(p.batch)*float64(m)*float64(n)*float64(k))
-	per := gradGemmScratch[T](fk, min(k, gradMMRows), n, m)
+	workers := nnWorkers(c, units, 2*float64(p.batch)*float64(p.m)*float64(p.n)*float64(p.k))
+	per := gradGemmScratch[T](fk, min(rows, gradMMRows), cols, inner)
 	scratch := c.Scratch(workers * per)
 	nnRunWorkers(c, workers, func(wi int) {
 		ws := scratch[wi*per : (wi+1)*per]
 		for u := wi; u < units; u += workers {
 			j, r0 := u/max(blocks, 1), u%max(blocks, 1)*gradMMRows
-			r1 := min(k, r0+gradMMRows)
-			dst := db[targets[j]+r0*n:]
+			r1 := min(rows, r0+gradMMRows)
 			for q, i := range uses[j] {
-				oa := 0
-				if p.offA != nil {
-					oa = p.offA[i]
-				} else if p.contigA {
-					oa = i * m * k
-				}
-				gradGemm(fk, ws, true, false, r1-r0, n, m, a[oa+r0:], max(k, 1), dy[i*m*n:], max(n, 1), q > 0, dst, max(n, 1))
+				fn(ws, targets[j], i, q > 0, r0, r1)
 			}
 		}
 	})
