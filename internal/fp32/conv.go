@@ -394,7 +394,7 @@ func (k Kernels) runInd(ws []float32, op *GemmOp, seg indSegs) {
 						asmTileInd(kb, pa[i*kb:(i+ar.mr)*kb], b, b2, o, maxOff, c, op.LdC, rows, cols, &ep)
 						if last && goAct {
 							for r := 0; r < rows; r++ {
-								ar.applyAct(op.Act, c[r*op.LdC : r*op.LdC+cols])
+								ar.applyAct(op.Act, c[r*op.LdC:r*op.LdC+cols])
 							}
 						}
 					}
@@ -418,7 +418,7 @@ func (k Kernels) runInd(ws []float32, op *GemmOp, seg indSegs) {
 						asmTileInd4(kb, pa[i*kb:(i+ar.mr)*kb], &b4, o, maxOff, c, op.LdC, rows, 8*nrows, &ep)
 						if last && goAct {
 							for r := 0; r < rows; r++ {
-								ar.applyAct(op.Act, c[r*op.LdC : r*op.LdC+8*nrows])
+								ar.applyAct(op.Act, c[r*op.LdC:r*op.LdC+8*nrows])
 							}
 						}
 					}
@@ -439,7 +439,7 @@ func (k Kernels) runInd(ws []float32, op *GemmOp, seg indSegs) {
 						asmTileInd(kb, pa[i*kb:(i+ar.mr)*kb], b, nil, o, maxOff, c, op.LdC, rows, cols, &ep)
 						if last && goAct {
 							for r := 0; r < rows; r++ {
-								ar.applyAct(op.Act, c[r*op.LdC : r*op.LdC+cols])
+								ar.applyAct(op.Act, c[r*op.LdC:r*op.LdC+cols])
 							}
 						}
 					}
