@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/goslim/goslim/calib"
 	"github.com/goslim/goslim/dataset"
 	"github.com/goslim/goslim/ir"
 )
@@ -116,14 +115,7 @@ func EqualizeContext(ctx context.Context, g *ir.Graph, opts CLEOptions) (*ir.Gra
 		for i, e := range clipEdges {
 			ids[i] = e.clipIn
 		}
-		if err := opts.Calib.Seek(dataset.Position{}); err != nil {
-			return nil, nil, err
-		}
-		st, err := calib.Collect(ctx, g, opts.Calib, calib.Spec{Values: ids,
-			Observer: func(ir.ValueID) calib.Factory {
-				return func() calib.Observer { return calib.NewMinMaxPerChannel(1) }
-			},
-			Batches: opts.Batches, Threads: opts.Threads, Kernels: opts.Kernels})
+		st, err := edgeChannelRanges(ctx, g, opts.Calib, ids, opts.Batches, opts.Threads, opts.Kernels)
 		if err != nil {
 			return nil, nil, fmt.Errorf("ptq: CLE calibration: %w", err)
 		}

@@ -1,8 +1,11 @@
 package ptq
 
 import (
+	"context"
 	"math"
 
+	"github.com/goslim/goslim/calib"
+	"github.com/goslim/goslim/dataset"
 	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/tensor"
 )
@@ -425,4 +428,18 @@ func clipBounds(g *ir.Graph, n *ir.Node) (lo, hi float32, ok bool) {
 		*dst = c.F32()[0]
 	}
 	return lo, hi, true
+}
+
+// edgeChannelRanges rewinds r and collects the per-channel (axis 1)
+// min/max of the values ids over batches batches of it (0: one epoch), as
+// CLE and OCS need for the activations along their edges.
+func edgeChannelRanges(ctx context.Context, g *ir.Graph, r dataset.Reader, ids []ir.ValueID, batches, threads int, kernels string) (*calib.Stats, error) {
+	if err := r.Seek(dataset.Position{}); err != nil {
+		return nil, err
+	}
+	return calib.Collect(ctx, g, r, calib.Spec{Values: ids,
+		Observer: func(ir.ValueID) calib.Factory {
+			return func() calib.Observer { return calib.NewMinMaxPerChannel(1) }
+		},
+		Batches: batches, Threads: threads, Kernels: kernels})
 }
