@@ -218,20 +218,12 @@ func (m *MinMax) Observe(t *tensor.Tensor) error {
 		m.min, m.max = lo, hi
 		return nil
 	}
-	for c := range lo {
-		m.min[c] = min(m.min[c], lo[c])
-		m.max[c] = max(m.max[c], hi[c])
-	}
+	widenRange(m.min, m.max, lo, hi)
 	return nil
 }
 
 // Range returns copies of the ranges (nil before any data).
-func (m *MinMax) Range() (min, max []float32) {
-	if m.min == nil {
-		return nil, nil
-	}
-	return append([]float32(nil), m.min...), append([]float32(nil), m.max...)
-}
+func (m *MinMax) Range() (min, max []float32) { return cloneRange(m.min, m.max) }
 
 // Merge folds another MinMax of the same configuration into m.
 func (m *MinMax) Merge(other Observer) error {
@@ -246,17 +238,30 @@ func (m *MinMax) Merge(other Observer) error {
 		return nil
 	}
 	if m.min == nil {
-		m.min, m.max = append([]float32(nil), o.min...), append([]float32(nil), o.max...)
+		m.min, m.max = cloneRange(o.min, o.max)
 		return nil
 	}
 	if len(o.min) != len(m.min) {
 		return fmt.Errorf("calib: cannot merge MinMax observers of %d and %d channels", len(m.min), len(o.min))
 	}
-	for c := range m.min {
-		m.min[c] = min(m.min[c], o.min[c])
-		m.max[c] = max(m.max[c], o.max[c])
-	}
+	widenRange(m.min, m.max, o.min, o.max)
 	return nil
+}
+
+// cloneRange returns copies of lo and hi (nil, nil when lo is nil).
+func cloneRange(lo, hi []float32) ([]float32, []float32) {
+	if lo == nil {
+		return nil, nil
+	}
+	return append([]float32(nil), lo...), append([]float32(nil), hi...)
+}
+
+// widenRange widens the per-channel range [dlo, dhi] to take in [lo, hi]
+// (of the same length).
+func widenRange(dlo, dhi, lo, hi []float32) {
+	for c := range lo {
+		dlo[c], dhi[c] = min(dlo[c], lo[c]), max(dhi[c], hi[c])
+	}
 }
 
 // MovingAverageMinMax keeps an exponential moving average of each batch's
@@ -399,8 +404,8 @@ func (m *ChannelMean) Observe(t *tensor.Tensor) error {
 	} else {
 		for c := range sum {
 			m.sum[c] += sum[c]
-			m.min[c], m.max[c] = min(m.min[c], lo[c]), max(m.max[c], hi[c])
 		}
+		widenRange(m.min, m.max, lo, hi)
 	}
 	per := int64(v.n / v.c)
 	for c := range m.count {
@@ -430,12 +435,7 @@ func (m *ChannelMean) Count() int64 {
 }
 
 // Range returns the per-channel min/max (nil before any data).
-func (m *ChannelMean) Range() (min, max []float32) {
-	if m.min == nil {
-		return nil, nil
-	}
-	return append([]float32(nil), m.min...), append([]float32(nil), m.max...)
-}
+func (m *ChannelMean) Range() (min, max []float32) { return cloneRange(m.min, m.max) }
 
 // Merge adds another ChannelMean's sums and counts.
 func (m *ChannelMean) Merge(other Observer) error {
@@ -451,7 +451,7 @@ func (m *ChannelMean) Merge(other Observer) error {
 	}
 	if m.sum == nil {
 		m.sum, m.count = append([]float64(nil), o.sum...), append([]int64(nil), o.count...)
-		m.min, m.max = append([]float32(nil), o.min...), append([]float32(nil), o.max...)
+		m.min, m.max = cloneRange(o.min, o.max)
 		return nil
 	}
 	if len(o.sum) != len(m.sum) {
@@ -460,8 +460,8 @@ func (m *ChannelMean) Merge(other Observer) error {
 	for c := range m.sum {
 		m.sum[c] += o.sum[c]
 		m.count[c] += o.count[c]
-		m.min[c], m.max[c] = min(m.min[c], o.min[c]), max(m.max[c], o.max[c])
 	}
+	widenRange(m.min, m.max, o.min, o.max)
 	return nil
 }
 
