@@ -33,8 +33,10 @@ build:
 fixtures:
 	/usr/bin/python3 testdata/models/gen_fixtures.py
 
-## perf: time goslim (and ONNX Runtime when installed) on the reference models and
-## append the table to docs/performance.md; builds the models first when missing.
+## perf: time goslim (and ONNX Runtime when installed) on the reference models (1 and 2
+## threads, batch 1 and 32; one-thread rows by CPU time, ORT's Node binding overhead
+## measured on a 1-element Identity model and subtracted) and one-thread SGEMM, and add
+## the table to the FP32 part of docs/performance.md; builds the models first when missing.
 ## Options go in PERF_FLAGS, e.g. make perf PERF_FLAGS='-threads 1 -rounds 9' (see bench/README.md)
 BENCH_MODELS      ?= $(CURDIR)/.cache/bench-models
 BENCH_MODEL_FILES := $(foreach m,lenet5 mlp resnet8 mobilenetv2,$(BENCH_MODELS)/$(m).onnx)
