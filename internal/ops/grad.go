@@ -125,6 +125,23 @@ func gradPairIn(c *kernel.Ctx, in []*tensor.Tensor, i int, an, bn string) (a, b 
 	return a, b, nil
 }
 
+// gradShapedIn reads a gradient op's float input 0 (named gn) and the
+// shape given as input 1 (named sn).
+func gradShapedIn(c *kernel.Ctx, in []*tensor.Tensor, gn, sn string) (*tensor.Tensor, tensor.Shape, error) {
+	g, err := need(c, in, 0, gn)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := gradFloats(c, g); err != nil {
+		return nil, nil, err
+	}
+	s, err := gradShapeArg(c, opt(in, 1), sn)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g, s, nil
+}
+
 // gradSameShape checks that two tensors have one shape.
 func gradSameShape(c *kernel.Ctx, a, b *tensor.Tensor, an, bn string) error {
 	if !a.Shape.Equal(b.Shape) {
@@ -137,14 +154,7 @@ func gradSameShape(c *kernel.Ctx, a, b *tensor.Tensor, an, bn string) error {
 // a tensor of the given shape broadcasts to G's shape (the reverse of
 // numpy broadcasting). Equal shapes make the output a view of G.
 func gradSumTo(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-	g, err := need(c, in, 0, "G")
-	if err != nil {
-		return err
-	}
-	if err := gradFloats(c, g); err != nil {
-		return err
-	}
-	s, err := gradShapeArg(c, opt(in, 1), "shape")
+	g, s, err := gradShapedIn(c, in, "G", "shape")
 	if err != nil {
 		return err
 	}
@@ -213,14 +223,7 @@ func gradBuildReduceGrad(info *kernel.Info) (kernel.Kernel, error) {
 }
 
 func (k *gradReduceKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-	dy, err := need(c, in, 0, "dY")
-	if err != nil {
-		return err
-	}
-	if err := gradFloats(c, dy); err != nil {
-		return err
-	}
-	xs, err := gradShapeArg(c, opt(in, 1), "x_shape")
+	dy, xs, err := gradShapedIn(c, in, "dY", "x_shape")
 	if err != nil {
 		return err
 	}

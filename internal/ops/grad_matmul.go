@@ -22,20 +22,28 @@ func gradBuildMatMul(_ *kernel.Info, tier kernel.Tier) (kernel.Kernel, error) {
 	return kernel.Func(func(c *kernel.Ctx, in, out []*tensor.Tensor) error { return gradMatMul(c, fk, in, out) }), nil
 }
 
+// gradTripleIn reads inputs 0, 1 and 2, named n0, n1 and n2: float tensors
+// of one dtype (dY, A, B of MatMulGrad and GemmGrad; dY, X, Y of
+// MaxPoolGradX).
+func gradTripleIn(c *kernel.Ctx, in []*tensor.Tensor, n0, n1, n2 string) (t0, t1, t2 *tensor.Tensor, err error) {
+	if t0, err = need(c, in, 0, n0); err != nil {
+		return nil, nil, nil, err
+	}
+	if t1, err = need(c, in, 1, n1); err != nil {
+		return nil, nil, nil, err
+	}
+	if t2, err = need(c, in, 2, n2); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := gradFloats(c, t0, t1, t2); err != nil {
+		return nil, nil, nil, err
+	}
+	return t0, t1, t2, nil
+}
+
 func gradMatMul(c *kernel.Ctx, fk fp32.Kernels, in, out []*tensor.Tensor) error {
-	dy, err := need(c, in, 0, "dY")
+	dy, a, b, err := gradTripleIn(c, in, "dY", "A", "B")
 	if err != nil {
-		return err
-	}
-	a, err := need(c, in, 1, "A")
-	if err != nil {
-		return err
-	}
-	b, err := need(c, in, 2, "B")
-	if err != nil {
-		return err
-	}
-	if err := gradFloats(c, dy, a, b); err != nil {
 		return err
 	}
 	p, shape, err := mmResolve(c, a.Shape, b.Shape)
@@ -270,19 +278,8 @@ func gradBuildGemmGrad(info *kernel.Info, tier kernel.Tier) (kernel.Kernel, erro
 }
 
 func (k *gradGemmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-	dy, err := need(c, in, 0, "dY")
+	dy, a, b, err := gradTripleIn(c, in, "dY", "A", "B")
 	if err != nil {
-		return err
-	}
-	a, err := need(c, in, 1, "A")
-	if err != nil {
-		return err
-	}
-	b, err := need(c, in, 2, "B")
-	if err != nil {
-		return err
-	}
-	if err := gradFloats(c, dy, a, b); err != nil {
 		return err
 	}
 	if a.Rank() != 2 || b.Rank() != 2 {

@@ -132,14 +132,7 @@ func gradBuildAvgPoolGrad(info *kernel.Info) (kernel.Kernel, error) {
 }
 
 func (k *gradAvgPoolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-	dy, err := need(c, in, 0, "dY")
-	if err != nil {
-		return err
-	}
-	if err := gradFloats(c, dy); err != nil {
-		return err
-	}
-	xs, err := gradShapeArg(c, opt(in, 1), "x_shape")
+	dy, xs, err := gradShapedIn(c, in, "dY", "x_shape")
 	if err != nil {
 		return err
 	}
@@ -233,14 +226,7 @@ func gradAvgPoolRun[T Float](c *kernel.Ctx, win *nnWin, tab *poolDims, includePa
 // gradGlobalAvgPool is goslim.GlobalAveragePoolGrad(dY, x_shape): dX[n, c,
 // ...] = dY[n, c] / (spatial size).
 func gradGlobalAvgPool(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-	dy, err := need(c, in, 0, "dY")
-	if err != nil {
-		return err
-	}
-	if err := gradFloats(c, dy); err != nil {
-		return err
-	}
-	xs, err := gradShapeArg(c, opt(in, 1), "x_shape")
+	dy, xs, err := gradShapedIn(c, in, "dY", "x_shape")
 	if err != nil {
 		return err
 	}
@@ -304,19 +290,8 @@ func gradBuildMaxPoolGradX(info *kernel.Info) (kernel.Kernel, error) {
 }
 
 func (k *gradMaxPoolXKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-	dy, err := need(c, in, 0, "dY")
+	dy, x, y, err := gradTripleIn(c, in, "dY", "X", "Y")
 	if err != nil {
-		return err
-	}
-	x, err := need(c, in, 1, "X")
-	if err != nil {
-		return err
-	}
-	y, err := need(c, in, 2, "Y")
-	if err != nil {
-		return err
-	}
-	if err := gradFloats(c, dy, x, y); err != nil {
 		return err
 	}
 	if x.Rank() < 3 || len(k.win.kernel) != x.Rank()-2 {

@@ -93,14 +93,7 @@ func gradBuildSliceGrad(info *kernel.Info) (kernel.Kernel, error) {
 	attrEnds, _ := a.Ints("ends")
 	attrAxes, hasAxes := a.Ints("axes")
 	return kernel.Func(func(c *kernel.Ctx, in, out []*tensor.Tensor) error {
-		dy, err := need(c, in, 0, "dY")
-		if err != nil {
-			return err
-		}
-		if err := gradFloats(c, dy); err != nil {
-			return err
-		}
-		xs, err := gradShapeArg(c, opt(in, 1), "x_shape")
+		dy, xs, err := gradShapedIn(c, in, "dY", "x_shape")
 		if err != nil {
 			return err
 		}
