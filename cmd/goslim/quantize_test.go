@@ -13,6 +13,19 @@ import (
 	"github.com/goslim/goslim/tensor"
 )
 
+// goslimJSON runs goslim with args, fails the test unless it exits 0, and
+// decodes its standard output as JSON into v.
+func goslimJSON(t *testing.T, v any, args ...string) {
+	t.Helper()
+	code, stdout, stderr := goslim(t, args...)
+	if code != 0 {
+		t.Fatalf("%s: exit %d: %s", args[0], code, stderr)
+	}
+	if err := json.Unmarshal([]byte(stdout), v); err != nil {
+		t.Fatalf("%s: bad JSON: %v\n%s", args[0], err, stdout)
+	}
+}
+
 // writeCalibNPY writes n seeded 1x28x28 images (and, when labels, labels
 // 0..9) as .npy files and returns the data spec.
 func writeCalibNPY(t *testing.T, n int, labels bool) string {
@@ -45,15 +58,9 @@ func TestQuantizeAndCompareCLI(t *testing.T) {
 	model := writeLeNet(t)
 	calib := writeCalibNPY(t, 40, false)
 	out := filepath.Join(t.TempDir(), "lenet.int8.onnx")
-	code, stdout, stderr := goslim(t, "quantize", model, "--calib", calib, "--batch-size", "8", "--batches", "3",
-		"--eval", writeCalibNPY(t, 30, true), "--out", out, "--json", "--progress", "none")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
 	var rep map[string]any
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatalf("bad JSON: %v\n%s", err, stdout)
-	}
+	goslimJSON(t, &rep, "quantize", model, "--calib", calib, "--batch-size", "8", "--batches", "3",
+		"--eval", writeCalibNPY(t, 30, true), "--out", out, "--json", "--progress", "none")
 	for _, k := range []string{"config", "calibration", "size", "fp32", "quantized", "top1_drop_points"} {
 		if _, ok := rep[k]; !ok {
 			t.Errorf("JSON lacks %q", k)
@@ -76,7 +83,7 @@ func TestQuantizeAndCompareCLI(t *testing.T) {
 		t.Error("no QuantizeLinear in the output")
 	}
 
-	code, stdout, stderr = goslim(t, "compare", model, out, "--data", writeCalibNPY(t, 20, true), "--progress", "none")
+	code, stdout, stderr := goslim(t, "compare", model, out, "--data", writeCalibNPY(t, 20, true), "--progress", "none")
 	if code != 0 || !strings.Contains(stdout, "SQNR") || !strings.Contains(stdout, "top-1 accuracy") {
 		t.Errorf("compare exit %d:\n%s%s", code, stdout, stderr)
 	}

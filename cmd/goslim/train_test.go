@@ -51,10 +51,6 @@ func TestTrainEvalCLI(t *testing.T) {
 	out := filepath.Join(dir, "m.onnx")
 	args := []string{"train", "--arch", "lenet:0.5", "--data", data, "--val", data, "--epochs", "3", "--batch", "16",
 		"--seed", "3", "--threads", "1", "--optimizer", "adam", "--lr", "0.01", "--preprocess", "symmetric", "--out", out}
-	code, stdout, stderr := goslim(t, append(args, "--json")...)
-	if code != 0 {
-		t.Fatalf("train: exit %d: %s", code, stderr)
-	}
 	var tr struct {
 		Steps   int `json:"steps"`
 		History []struct {
@@ -64,9 +60,7 @@ func TestTrainEvalCLI(t *testing.T) {
 			Top1 float64 `json:"top1"`
 		} `json:"val"`
 	}
-	if err := json.Unmarshal([]byte(stdout), &tr); err != nil {
-		t.Fatalf("bad JSON: %v\n%s", err, stdout)
-	}
+	goslimJSON(t, &tr, append(args, "--json")...)
 	if tr.Steps != 3*6 || len(tr.History) != 3 || tr.Val.Top1 < 0.8 {
 		t.Errorf("steps %d, epochs %d, val top1 %v", tr.Steps, len(tr.History), tr.Val.Top1)
 	}
@@ -78,10 +72,6 @@ func TestTrainEvalCLI(t *testing.T) {
 		t.Errorf("metadata goslim.preprocess = %q", g.Meta["goslim.preprocess"])
 	}
 
-	code, stdout, stderr = goslim(t, "eval", out, "--data", data, "--json", "--threads", "1")
-	if code != 0 {
-		t.Fatalf("eval: exit %d: %s", code, stderr)
-	}
 	var ev struct {
 		Samples   int       `json:"samples"`
 		Top1      float64   `json:"top1"`
@@ -89,13 +79,11 @@ func TestTrainEvalCLI(t *testing.T) {
 		PerClass  []float64 `json:"per_class"`
 		Confusion [][]int   `json:"confusion"`
 	}
-	if err := json.Unmarshal([]byte(stdout), &ev); err != nil {
-		t.Fatalf("bad JSON: %v\n%s", err, stdout)
-	}
+	goslimJSON(t, &ev, "eval", out, "--data", data, "--json", "--threads", "1")
 	if ev.Samples != 96 || ev.Top1 != tr.Val.Top1 || ev.Top5 != 1 || len(ev.PerClass) != 3 || len(ev.Confusion) != 3 {
 		t.Errorf("eval: %+v; train's val top1 %v", ev, tr.Val.Top1)
 	}
-	code, stdout, _ = goslim(t, "eval", out, "--data", data)
+	code, stdout, _ := goslim(t, "eval", out, "--data", data)
 	if code != 0 || !strings.Contains(stdout, "top-1") || !strings.Contains(stdout, "confusion matrix") {
 		t.Errorf("eval text output: %s", stdout)
 	}
@@ -115,7 +103,7 @@ func TestTrainEvalCLI(t *testing.T) {
 	// Fine-tune the trained ONNX file: parameters are found again, the
 	// normalization comes from its metadata.
 	out3 := filepath.Join(dir, "m3.onnx")
-	code, stdout, stderr = goslim(t, "train", "--model", out, "--data", data, "--val", data, "--epochs", "1", "--batch", "16",
+	code, stdout, stderr := goslim(t, "train", "--model", out, "--data", data, "--val", data, "--epochs", "1", "--batch", "16",
 		"--threads", "1", "--optimizer", "adam", "--lr", "0.001", "--out", out3, "--json")
 	if code != 0 {
 		t.Fatalf("fine-tune: exit %d: %s", code, stderr)
