@@ -45,6 +45,22 @@ func zooFeeds(g *ir.Graph, p *autodiff.Program, vals map[ir.ValueID]*tensor.Tens
 	return in
 }
 
+// zooVals maps p's parameter and state inputs to model g's constants (not
+// copied) and p's seed input, when it has one, to seed.
+func zooVals(g *ir.Graph, p *autodiff.Program, seed int64) map[ir.ValueID]*tensor.Tensor {
+	vals := map[ir.ValueID]*tensor.Tensor{}
+	for _, pr := range p.Params {
+		vals[pr.Input] = g.Values[pr.Value].Const
+	}
+	for _, s := range p.States {
+		vals[s.Input] = g.Values[s.Value].Const
+	}
+	if p.Seed != ir.NoValue {
+		vals[p.Seed] = tensor.FromInt64(tensor.Shape{}, []int64{seed})
+	}
+	return vals
+}
+
 // TestZooModelsTrain overfits one small batch with plain SGD for every zoo
 // architecture: the program must build, run, give finite gradients of the
 // right shapes, and reduce the loss.
@@ -70,16 +86,7 @@ func TestZooModelsTrain(t *testing.T) {
 				x.F32()[i] = float32(r.NormFloat64())
 			}
 			y := tensor.FromInt64(tensor.Shape{n}, []int64{0, 1, 2, 3, 0, 1, 2, 3})
-			vals := map[ir.ValueID]*tensor.Tensor{}
-			for _, pr := range p.Params {
-				vals[pr.Input] = g.Values[pr.Value].Const
-			}
-			for _, s := range p.States {
-				vals[s.Input] = g.Values[s.Value].Const
-			}
-			if p.Seed != ir.NoValue {
-				vals[p.Seed] = tensor.FromInt64(tensor.Shape{}, []int64{1})
-			}
+			vals := zooVals(g, p, 1)
 			var first, last float64
 			for step := 0; step < tc.steps; step++ {
 				outs, err := sess.RunInputs(context.Background(), zooFeeds(g, p, vals, x, y))
@@ -143,16 +150,7 @@ func TestZooModelsDirectional(t *testing.T) {
 				x.F32()[i] = float32(r.NormFloat64())
 			}
 			y := tensor.FromInt64(tensor.Shape{8}, []int64{3, 1, 2, 0, 0, 1, 2, 3})
-			vals := map[ir.ValueID]*tensor.Tensor{}
-			for _, pr := range p.Params {
-				vals[pr.Input] = g.Values[pr.Value].Const
-			}
-			for _, s := range p.States {
-				vals[s.Input] = g.Values[s.Value].Const
-			}
-			if p.Seed != ir.NoValue {
-				vals[p.Seed] = tensor.FromInt64(tensor.Shape{}, []int64{4})
-			}
+			vals := zooVals(g, p, 4)
 			outs, err := sess.RunInputs(context.Background(), zooFeeds(g, p, vals, x, y))
 			if err != nil {
 				t.Fatal(err)
@@ -208,13 +206,7 @@ func BenchmarkResNet20Step(b *testing.B) {
 	for i := range lab {
 		lab[i] = int64(i % 10)
 	}
-	vals := map[ir.ValueID]*tensor.Tensor{}
-	for _, pr := range p.Params {
-		vals[pr.Input] = g.Values[pr.Value].Const
-	}
-	for _, s := range p.States {
-		vals[s.Input] = g.Values[s.Value].Const
-	}
+	vals := zooVals(g, p, 1)
 	in := zooFeeds(g, p, vals, x, tensor.FromInt64(tensor.Shape{32}, lab))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
