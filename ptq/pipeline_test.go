@@ -261,11 +261,7 @@ func outlierNet(t *testing.T) *ir.Graph {
 	y = b.Op("Flatten", "flat", []ir.ValueID{y})
 	y = b.Op("Gemm", "fc", []ir.ValueID{y, b.Param("w3", randTensor(5, 0.5, 4, 8)), b.Param("b3", randTensor(6, 0.1, 4))}, ir.IntAttr("transB", 1))
 	b.Output(y)
-	g, err := rewrite.InferShapes(b.G)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
+	return inferredGraph(t, b)
 }
 
 func maxRelDiff(a, b *tensor.Tensor) float64 {
@@ -423,11 +419,7 @@ func brokenNet(t *testing.T) *ir.Graph {
 	y = b.Op("Relu", "relu", []ir.ValueID{y})
 	y = b.Op("Gemm", "fc2", []ir.ValueID{y, b.Param("w2", w2)})
 	b.Output(y)
-	g, err := rewrite.InferShapes(b.G)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
+	return inferredGraph(t, b)
 }
 
 func TestMaxDropCannot(t *testing.T) {
@@ -530,11 +522,7 @@ func relu6NetOp(t *testing.T, act string) *ir.Graph {
 	}
 	y = b.Op("Conv", "project", []ir.ValueID{y, b.Param("w3", randTensor(5, 0.3, 4, 8, 1, 1)), b.Param("b3", randTensor(6, 0.05, 4))})
 	b.Output(y)
-	g, err := rewrite.InferShapes(b.G)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
+	return inferredGraph(t, b)
 }
 
 // TestCLEThroughReLU6: with calibration data, pairs joined by a ReLU6 are

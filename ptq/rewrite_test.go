@@ -14,6 +14,17 @@ import (
 	"github.com/goslim/goslim/tensor"
 )
 
+// inferredGraph returns b's graph with its shapes inferred, failing the
+// test when inference fails.
+func inferredGraph(t *testing.T, b *ir.Builder) *ir.Graph {
+	t.Helper()
+	g, err := rewrite.InferShapes(b.G)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 // randTensor returns a seeded normal float32 tensor.
 func randTensor(seed uint64, scale float64, shape ...int) *tensor.Tensor {
 	rng := rand.New(rand.NewPCG(seed, 0x7074))
@@ -110,11 +121,7 @@ func smallNet(t *testing.T, opset int64) *ir.Graph {
 	o := b.Op("Gemm", "fc", []ir.ValueID{f, w3, b3}, ir.IntAttr("transB", 1))
 	o = b.Op("Softmax", "softmax", []ir.ValueID{o}, ir.IntAttr("axis", 1))
 	b.Output(o)
-	g, err := rewrite.InferShapes(b.G)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
+	return inferredGraph(t, b)
 }
 
 func valueNamed(t *testing.T, g *ir.Graph, name string) ir.ValueID {
@@ -376,10 +383,7 @@ func TestBiasOverflowWidensWeightScale(t *testing.T) {
 	bias := tensor.FromFloat32(tensor.Shape{3}, []float32{0.1, -0.3, 0.2})
 	y := b.Op("Gemm", "fc", []ir.ValueID{x, b.Param("w", w), b.Param("b", bias)}, ir.IntAttr("transB", 1))
 	b.Output(y)
-	g, err := rewrite.InferShapes(b.G)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := inferredGraph(t, b)
 	xs := randTensor(2, 1, 8, 4)
 	res := quantizeForTest(t, g, DefaultConfig(), xs)
 	if len(res.FloatBiases) != 0 {
