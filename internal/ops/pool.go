@@ -205,6 +205,16 @@ func (k *poolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		k.run2D32(c, job, x.F32(), y.F32())
 		return nil
 	}
+	if k.isMax && idx == nil && k.cache.pool2 && !job.colMajor {
+		switch x.DType {
+		case tensor.Uint8:
+			poolMax2x2(c, job, x.U8(), y.U8())
+			return nil
+		case tensor.Int8:
+			poolMax2x2(c, job, x.I8(), y.I8())
+			return nil
+		}
+	}
 	if k.isMax {
 		switch x.DType {
 		case tensor.Float32:
@@ -638,6 +648,31 @@ func poolMax[T Number](c *kernel.Ctx, j *poolJob, x, y []T, idx []int64, lowest 
 						}
 						o++
 					}
+				}
+			}
+		}
+	})
+}
+
+// poolMax2x2 is MaxPool with a 2x2 window and stride 2 over whole planes
+// (no padding, no partial window, no Indices) for the 8-bit types the INT8
+// lowering keeps between layers: each output row is the pairwise maximum of
+// two input rows.
+func poolMax2x2[T int8 | uint8](c *kernel.Ctx, j *poolJob, x, y []T) {
+	w := j.win
+	inH, inW, outH, outW := w.in[1], w.in[2], w.out[1], w.out[2]
+	inSize, outSize := inH*inW, outH*outW
+	workers := nnWorkers(c, j.planes, float64(j.planes)*float64(outSize)*4)
+	nnRunWorkers(c, workers, func(wi int) {
+		for p := wi; p < j.planes; p += workers {
+			xp := x[p*inSize : (p+1)*inSize]
+			yp := y[p*outSize : (p+1)*outSize]
+			for oh := range outH {
+				r0 := xp[2*oh*inW : 2*oh*inW+2*outW]
+				r1 := xp[(2*oh+1)*inW : (2*oh+1)*inW+2*outW]
+				yr := yp[oh*outW : (oh+1)*outW]
+				for ow := range yr {
+					yr[ow] = max(r0[2*ow], r0[2*ow+1], r1[2*ow], r1[2*ow+1])
 				}
 			}
 		}
