@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/goslim/goslim/infer"
+	"github.com/goslim/goslim/internal/cputime"
 	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/tensor"
 )
@@ -77,8 +78,8 @@ func Run(ctx context.Context, sess *infer.Session, inputs []*tensor.Tensor, batc
 	if o.CPUTime {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		if _, ok := threadCPU(); ok {
-			clock = func() time.Duration { d, _ := threadCPU(); return d }
+		if _, ok := cputime.Thread(); ok {
+			clock = func() time.Duration { d, _ := cputime.Thread(); return d }
 			name = "thread-cpu"
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/goslim/goslim/internal/cputime"
 	"github.com/goslim/goslim/internal/fp32"
 	"github.com/goslim/goslim/internal/kernel"
 )
@@ -26,7 +27,7 @@ func measureSGEMM(tier kernel.Tier, sizes []int, roundTime time.Duration) []sgem
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	clock := func() time.Duration {
-		if d, ok := threadCPU(); ok {
+		if d, ok := cputime.Thread(); ok {
 			return d
 		}
 		return time.Duration(time.Now().UnixNano())

@@ -1,8 +1,0 @@
-//go:build !linux
-
-package main
-
-import "time"
-
-// threadCPU reports that the thread CPU clock is unavailable.
-func threadCPU() (time.Duration, bool) { return 0, false }
