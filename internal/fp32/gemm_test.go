@@ -456,6 +456,45 @@ func TestGemmNoAllocs(t *testing.T) {
 	}
 }
 
+// tileBand is the guard band around C in the micro-kernel twin tests.
+const tileBand = 15
+
+// guardedTileC returns a C block of mr rows of ncols (stride ldc) with
+// random contents inside a guard band, and a copy of it for the twin.
+func guardedTileC(r *rand.Rand, mr, ldc, ncols int) (got, want []float32) {
+	got = make([]float32, 2*tileBand+(mr-1)*ldc+ncols)
+	for i := range got {
+		got[i] = guard
+	}
+	cin := randEighths(r, len(got))
+	for i := 0; i < mr; i++ {
+		copy(got[tileBand+i*ldc:tileBand+i*ldc+ncols], cin[i*ldc:i*ldc+ncols])
+	}
+	return got, append([]float32(nil), got...)
+}
+
+// randTileEp returns a random epilogue (flags, row bias, activation).
+func randTileEp(r *rand.Rand, mr int, acts []Act) tileEp {
+	rb := randEighths(r, mr)
+	ep := tileEp{flags: uint32(r.IntN(16)) &^ epColBias, alpha: 0.5, beta: -2, rowBias: &rb[0]}
+	if ep.flags&epBeta1 != 0 {
+		ep.beta = 1
+	}
+	ep.setAct(acts[r.IntN(len(acts))])
+	return ep
+}
+
+// checkTileTwin fails on the first element (guard band included) where
+// the assembly result differs from the twin's, NaNs counting as equal.
+func checkTileTwin(t *testing.T, got, want []float32, label string) {
+	t.Helper()
+	for i := range got {
+		if got[i] != want[i] && !(got[i] != got[i] && want[i] != want[i]) {
+			t.Fatalf("%s: C[%d] = %g, twin %g", label, i-tileBand, got[i], want[i])
+		}
+	}
+}
+
 // TestTileIndTwin checks the indirect micro-kernel against tileIndGo (exact
 // inputs, so bit for bit), with guard bands around C.
 func TestTileIndTwin(t *testing.T) {
@@ -477,34 +516,16 @@ func TestTileIndTwin(t *testing.T) {
 				maxOff = max(maxOff, int(offs[i]))
 			}
 			ldc := ncols + r.IntN(4)
-			const band = 15
-			got := make([]float32, 2*band+(mr-1)*ldc+ncols)
-			for i := range got {
-				got[i] = guard
-			}
-			cin := randEighths(r, len(got))
-			for i := 0; i < mr; i++ {
-				copy(got[band+i*ldc:band+i*ldc+ncols], cin[i*ldc:i*ldc+ncols])
-			}
-			want := append([]float32(nil), got...)
-			rb := randEighths(r, mr)
-			ep := tileEp{flags: uint32(r.IntN(16)) &^ epColBias, alpha: 0.5, beta: -2, rowBias: &rb[0]}
-			if ep.flags&epBeta1 != 0 {
-				ep.beta = 1
-			}
-			ep.setAct(acts[r.IntN(len(acts))])
+			got, want := guardedTileC(r, mr, ldc, ncols)
+			ep := randTileEp(r, mr, acts)
 			e2 := ep
 			b2 := b[16:]
 			if r.IntN(2) == 0 {
 				b2 = randEighths(r, 200+ncols)
 			}
-			asmTileInd(k, a, b, b2, offs, maxOff, got[band:len(got)-band], ldc, mr, ncols, &ep)
-			tileIndGo(k, a, ar.mr, b, b2, offs, want[band:len(want)-band], ldc, mr, ncols, &e2)
-			for i := range got {
-				if got[i] != want[i] && !(got[i] != got[i] && want[i] != want[i]) {
-					t.Fatalf("k=%d mr=%d ncols=%d flags=%#x: C[%d] = %g, twin %g", k, mr, ncols, ep.flags, i-band, got[i], want[i])
-				}
-			}
+			asmTileInd(k, a, b, b2, offs, maxOff, got[tileBand:len(got)-tileBand], ldc, mr, ncols, &ep)
+			tileIndGo(k, a, ar.mr, b, b2, offs, want[tileBand:len(want)-tileBand], ldc, mr, ncols, &e2)
+			checkTileTwin(t, got, want, fmt.Sprintf("k=%d mr=%d ncols=%d flags=%#x", k, mr, ncols, ep.flags))
 		}
 	}
 }
@@ -534,30 +555,12 @@ func TestTileInd4Twin(t *testing.T) {
 				maxOff = max(maxOff, int(offs[i]))
 			}
 			ldc := ncols + r.IntN(4)
-			const band = 15
-			got := make([]float32, 2*band+(mr-1)*ldc+ncols)
-			for i := range got {
-				got[i] = guard
-			}
-			cin := randEighths(r, len(got))
-			for i := 0; i < mr; i++ {
-				copy(got[band+i*ldc:band+i*ldc+ncols], cin[i*ldc:i*ldc+ncols])
-			}
-			want := append([]float32(nil), got...)
-			rb := randEighths(r, mr)
-			ep := tileEp{flags: uint32(r.IntN(16)) &^ epColBias, alpha: 0.5, beta: -2, rowBias: &rb[0]}
-			if ep.flags&epBeta1 != 0 {
-				ep.beta = 1
-			}
-			ep.setAct(acts[r.IntN(len(acts))])
+			got, want := guardedTileC(r, mr, ldc, ncols)
+			ep := randTileEp(r, mr, acts)
 			e2 := ep
-			asmTileInd4(k, a, &b, offs, maxOff, got[band:len(got)-band], ldc, mr, ncols, &ep)
-			tileInd4Go(k, a, ar.mr, &b, offs, want[band:len(want)-band], ldc, mr, ncols, &e2)
-			for i := range got {
-				if got[i] != want[i] && !(got[i] != got[i] && want[i] != want[i]) {
-					t.Fatalf("k=%d mr=%d rows=%d flags=%#x: C[%d] = %g, twin %g", k, mr, nrows, ep.flags, i-band, got[i], want[i])
-				}
-			}
+			asmTileInd4(k, a, &b, offs, maxOff, got[tileBand:len(got)-tileBand], ldc, mr, ncols, &ep)
+			tileInd4Go(k, a, ar.mr, &b, offs, want[tileBand:len(want)-tileBand], ldc, mr, ncols, &e2)
+			checkTileTwin(t, got, want, fmt.Sprintf("k=%d mr=%d rows=%d flags=%#x", k, mr, nrows, ep.flags))
 		}
 	}
 }
