@@ -306,12 +306,19 @@ func (t *poolTask32) Run(lo, hi int) {
 				yr := yp[oh*out2 : (oh+1)*out2]
 				rows := hi1[oh] - lo1[oh]
 				if rows <= 0 {
-					fill := nan
-					if isMax {
-						fill = lowest
-					}
-					for i := range yr {
-						yr[i] = fill
+					// Every tap of these windows lies in the padding: MaxPool
+					// gives the lowest value, AveragePool 0 over a nonzero
+					// count_include_pad count (as poolAvg does) and NaN (0/0)
+					// otherwise.
+					for ow := range yr {
+						switch {
+						case isMax:
+							yr[ow] = lowest
+						case j.includePad && cnt1[oh]*cnt2[ow] > 0:
+							yr[ow] = 0
+						default:
+							yr[ow] = nan
+						}
 					}
 					continue
 				}
