@@ -73,7 +73,8 @@ func Run(ctx context.Context, sess *infer.Session, inputs []*tensor.Tensor, batc
 			return Result{}, err
 		}
 	}
-	clock := func() time.Duration { return time.Duration(time.Now().UnixNano()) }
+	start := time.Now() // monotonic: a wall-clock step mid-run cannot corrupt samples
+	clock := func() time.Duration { return time.Since(start) }
 	name := "wall"
 	if o.CPUTime {
 		runtime.LockOSThread()

@@ -261,6 +261,9 @@ func applyBiasShift(q *ir.Graph, s biasSite, diff []float64) error {
 // otherwise.
 func constScale(g *ir.Graph, prod []int, id ir.ValueID) []float32 {
 	if c := constOf(g, id); c != nil {
+		if c.DType != tensor.Float32 {
+			return nil
+		}
 		return c.F32()
 	}
 	pi := prod[id]
@@ -268,7 +271,7 @@ func constScale(g *ir.Graph, prod []int, id ir.ValueID) []float32 {
 		return nil
 	}
 	a, b := constOf(g, g.Nodes[pi].Inputs[0]), constOf(g, g.Nodes[pi].Inputs[1])
-	if a == nil || b == nil || (a.Len() != 1 && b.Len() != 1) {
+	if a == nil || b == nil || a.DType != tensor.Float32 || b.DType != tensor.Float32 || (a.Len() != 1 && b.Len() != 1) {
 		return nil
 	}
 	if a.Len() != 1 {

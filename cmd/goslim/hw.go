@@ -27,7 +27,7 @@ type amxReport struct {
 
 // int8Note says what each INT8 kernel means for speed (GEMM GOP/s ratios
 // measured on a Zen 5 VM, 1 thread, M=N=K=1024; docs/performance.md,
-// "INT8 GEMM").
+// "INT8 GEMM kernels").
 func int8Note(k int8.Kernel) string {
 	switch k {
 	case int8.KernelGo:

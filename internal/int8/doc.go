@@ -74,7 +74,7 @@
 // go test ./internal/int8 -run XXX -bench Gemm -cpu 1 reports GOP/s (a
 // multiply-add counts 2) by wall time and by thread CPU time (cpu-GOP/s)
 // for every kernel at 256/512/1024 and CNN shapes; docs/performance.md
-// ("INT8 GEMM") has the table. On this shared 2-vCPU Zen 5 VM, 1024^3,
-// cpu-GOP/s: avx512vnni ~650 (limit ~855), avxvnni ~360 (limit ~453),
-// avx2 ~140 full-range / ~180 with |w| <= 64, go ~8.
+// ("INT8 GEMM kernels") has the table. On this shared 2-vCPU Zen 5 VM, 1024^3,
+// cpu-GOP/s (12:05 UTC run in that section): avx512vnni 683-757, avxvnni
+// 374-390, avx2 130-134 full-range / 179-192 with |w| <= 64, go ~8.
 package int8

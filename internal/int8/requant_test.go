@@ -246,6 +246,9 @@ func BenchmarkRequantCols(b *testing.B) {
 // DequantizeLinear conversions against the Go formulas bit for bit
 // (ties, NaN, infinities, values far outside the range).
 func TestQuantizeDequantizeVector(t *testing.T) {
+	if !requantAsm(kernel.Best()) {
+		t.Skip("no vector QuantizeLinear/DequantizeLinear kernel on this CPU or build (AVX-512 needed)")
+	}
 	rng := rand.New(rand.NewPCG(15, 16))
 	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)),
 		1e30, -1e30, 2.5, -2.5, 3.5, 0.5, -0.5, 1e-40}

@@ -112,7 +112,10 @@ func qconvWeights(c *kernel.Ctx, w, zw *tensor.Tensor, group int) (*q8.ConvWeigh
 		if zw.Len() != 1 && (zw.Len() != m || zw.Rank() != 1) {
 			return nil, errf("weight zero point shape %v, want a scalar or [%d]", zw.Shape, m)
 		}
-		v, _ := zw.Int64s()
+		v, err := zw.Int64s()
+		if err != nil {
+			return nil, errf("weight zero point: %v", err)
+		}
 		zb = make([]int32, len(v))
 		for i, x := range v {
 			zb[i] = int32(x)

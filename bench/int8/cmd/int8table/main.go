@@ -405,7 +405,7 @@ func report(cfg config, models []*model, rows []row, tier string, ort *ortoracle
 	fmt.Fprintf(&b, "measures the load): goslim's is the running thread's CPU time (sessions with one thread compute on the\n")
 	fmt.Fprintf(&b, "caller's thread), ORT's the Node process's CPU time per `session.run` (intra-op threads 1) minus that of a\n")
 	if ort != nil {
-		fmt.Fprintf(&b, "1-element Identity model timed in the same process (binding overhead, %.1f µs), ORT %s.\n", overhead*1000, ort.Version())
+		fmt.Fprintf(&b, "1-element Identity model timed in the same process (binding overhead, %.1f µs; the subtraction never takes more than half of a raw ORT time, so where the overhead exceeds half (batch-1 rows of the small models) ORT is shown slower than the plain difference), ORT %s.\n", overhead*1000, ort.Version())
 	} else {
 		fmt.Fprintf(&b, "1-element Identity model. %s\n", ortNote)
 	}
