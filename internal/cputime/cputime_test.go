@@ -20,6 +20,9 @@ func TestThreadAdvances(t *testing.T) {
 		x += i ^ (x >> 3)
 	}
 	t1, _ := Thread()
+	if p, ok := Process(); !ok || p < t1-t0 {
+		t.Fatalf("process CPU time %v (ok %v) below this thread's %v", p, ok, t1-t0)
+	}
 	if t1 <= t0 {
 		t.Fatalf("thread CPU time did not advance: %v -> %v (x=%d)", t0, t1, x)
 	}

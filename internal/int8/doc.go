@@ -75,6 +75,6 @@
 // multiply-add counts 2) by wall time and by thread CPU time (cpu-GOP/s)
 // for every kernel at 256/512/1024 and CNN shapes; docs/performance.md
 // ("INT8 GEMM kernels") has the table. On this shared 2-vCPU Zen 5 VM, 1024^3,
-// cpu-GOP/s (12:05 UTC run in that section): avx512vnni 683-757, avxvnni
+// cpu-GOP/s (11:53 UTC run in that section): avx512vnni 683-757, avxvnni
 // 374-390, avx2 130-134 full-range / 179-192 with |w| <= 64, go ~8.
 package int8

@@ -116,18 +116,7 @@ func (q *qCommon) outRange(c *kernel.Ctx, dt tensor.DType) (int32, int32, error)
 func qIs8(dt tensor.DType) bool { return dt == tensor.Uint8 || dt == tensor.Int8 }
 
 // qBytes returns the storage of a uint8 or int8 tensor as bytes.
-func qBytes(t *tensor.Tensor) []uint8 {
-	switch d := t.Data.(type) {
-	case []uint8:
-		return d
-	case []int8:
-		if len(d) == 0 {
-			return nil
-		}
-		return unsafe.Slice((*uint8)(unsafe.Pointer(&d[0])), len(d))
-	}
-	return nil
-}
+func qBytes(t *tensor.Tensor) []uint8 { return quantBytes(t.Data) }
 
 // qScratch returns n int32 words of the node's scratch space.
 func qScratch(c *kernel.Ctx, n int) []int32 {
