@@ -1,0 +1,173 @@
+package int8
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/goslim/goslim/internal/kernel"
+)
+
+// Layout is the memory order of a batch of 8-bit activations.
+type Layout uint8
+
+const (
+	// NCHW is ONNX's order: per image, C planes of H x W.
+	NCHW Layout = iota
+	// NHWC is channels-last: per image, H x W pixel rows of C bytes. The
+	// INT8 lowering keeps activations in this order between integer ops
+	// (a KxK convolution's patch row is then KH runs of KW*C bytes, a 1x1
+	// convolution's input is its GEMM operand as it is, and its GEMM
+	// output rows are the next layer's input rows).
+	NHWC
+)
+
+// String returns "NCHW" or "NHWC".
+func (l Layout) String() string {
+	if l == NHWC {
+		return "NHWC"
+	}
+	return "NCHW"
+}
+
+// BatchArgs are the run-time operands of one ConvBatch call.
+type BatchArgs struct {
+	// N is the number of images; X holds them in layout In (C x H x W
+	// values each). When Signed, X holds int8 values (as their bytes)
+	// and Zero is an int8 zero point.
+	N      int
+	X      []uint8
+	In     Layout
+	Out    Layout
+	Signed bool
+	Zero   int32
+	// Bias is nil or one int32 per output channel; Req requantizes the
+	// sums (nil: the output is the int32 sums).
+	Bias []int32
+	Req  *Requant
+	// WS is workspace of at least BatchScratch words.
+	WS []int32
+	// Threads bounds the parallel workers run through Par (nil or
+	// Threads <= 1: the calling goroutine only).
+	Threads int
+	Par     Parallelizer
+}
+
+// BatchScratch returns the int32 words of workspace ConvBatch needs for n
+// images of shape s in layouts in and out with up to threads workers.
+func (cw *ConvWeights) BatchScratch(s *ConvShape, n, threads int, in, out Layout) int {
+	img := 0
+	if in == NHWC {
+		img += (s.C*s.H*s.W + 3) / 4
+	}
+	if out == NHWC {
+		img += s.M * s.OH * s.OW // int32 words: fits any output type
+	}
+	return img + cw.ConvScratch(s, 1)
+}
+
+// ConvBatch computes n images of a quantized convolution (see Conv for
+// the arithmetic) reading X in layout a.In and writing y (n images of
+// M x OH x OW values) in layout a.Out. Results equal Conv's on every
+// image, bit for bit, for every tier, layout pair and thread count.
+func ConvBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeights, a *BatchArgs, y []T) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if a.N < 0 {
+		return fmt.Errorf("int8: conv: %d images", a.N)
+	}
+	inImg, outImg := s.C*s.H*s.W, s.M*s.OH*s.OW
+	if len(a.X) < a.N*inImg || len(y) < a.N*outImg {
+		return fmt.Errorf("int8: conv: %d input and %d output values for %d images of %d and %d", len(a.X), len(y), a.N, inImg, outImg)
+	}
+	need := cw.BatchScratch(s, a.N, a.Threads, a.In, a.Out)
+	if len(a.WS) < need {
+		return fmt.Errorf("int8: conv: workspace of %d words, want %d", len(a.WS), need)
+	}
+	ws := a.WS
+	var xt []uint8
+	if a.In == NHWC {
+		w := (inImg + 3) / 4
+		xt = bytesOf(ws[:w])[:inImg]
+		ws = ws[w:]
+	}
+	var yt []T
+	if a.Out == NHWC {
+		w := outImg
+		yt = viewT[T](ws[:w], outImg)
+		ws = ws[w:]
+	}
+	ca := ConvArgs{Signed: a.Signed, Zero: a.Zero, Bias: a.Bias, Req: a.Req, WS: ws, Threads: 1}
+	for img := range a.N {
+		x := a.X[img*inImg : (img+1)*inImg]
+		if a.In == NHWC {
+			transposeBytes(xt, x, s.H*s.W, s.C)
+			x = xt
+		}
+		ca.X = x
+		dst := y[img*outImg : (img+1)*outImg]
+		if a.Out == NHWC {
+			dst = yt
+		}
+		if err := Conv(tier, s, cw, &ca, dst); err != nil {
+			return err
+		}
+		if a.Out == NHWC {
+			transposeT(y[img*outImg:(img+1)*outImg], yt, s.M, s.OH*s.OW)
+		}
+	}
+	return nil
+}
+
+// viewT views the first n elements of int32 words w as T values.
+func viewT[T uint8 | int8 | int32](w []int32, n int) []T {
+	switch any(*new(T)).(type) {
+	case int32:
+		return any(w[:n]).([]T)
+	case uint8:
+		return any(bytesOf(w)[:n]).([]T)
+	default:
+		b := bytesOf(w)[:n]
+		return any(int8sOf(b)).([]T)
+	}
+}
+
+// transposeBytes writes src (rows x cols, row-major) as dst (cols x rows).
+func transposeBytes(dst, src []uint8, rows, cols int) {
+	transposeT(dst, src, rows, cols)
+}
+
+// transposeT writes src (rows x cols, row-major) as dst (cols x rows).
+func transposeT[T uint8 | int8 | int32](dst, src []T, rows, cols int) {
+	for r := range rows {
+		row := src[r*cols : (r+1)*cols]
+		for c, v := range row {
+			dst[c*rows+r] = v
+		}
+	}
+}
+
+// ToLayout rewrites n images of C x HW 8-bit values from layout from to
+// layout to (a copy when they are equal).
+func ToLayout(dst, src []uint8, n, c, hw int, from, to Layout) {
+	img := c * hw
+	for i := range n {
+		d, s := dst[i*img:(i+1)*img], src[i*img:(i+1)*img]
+		switch {
+		case from == to:
+			copy(d, s)
+		case from == NCHW:
+			transposeT(d, s, c, hw)
+		default:
+			transposeT(d, s, hw, c)
+		}
+	}
+}
+
+// int8sOf views bytes as int8 values.
+func int8sOf(b []uint8) []int8 {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), len(b))
+}
