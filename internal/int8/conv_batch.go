@@ -50,11 +50,79 @@ type BatchArgs struct {
 	// Threads <= 1: the calling goroutine only).
 	Threads int
 	Par     Parallelizer
+
+	task batchTask // the call's state (the parallel task)
 }
 
 // BatchScratch returns the int32 words of workspace ConvBatch needs for n
 // images of shape s in layouts in and out with up to threads workers.
 func (cw *ConvWeights) BatchScratch(s *ConvShape, n, threads int, in, out Layout) int {
+	if cw.dw != nil {
+		return perImageScratch(s, cw, in, out)
+	}
+	return gemmBatchScratch(s, cw, n, threads)
+}
+
+// ConvBatch computes n images of a quantized convolution (see Conv for
+// the arithmetic) reading X in layout a.In and writing y (n images of
+// M x OH x OW values) in layout a.Out. Results equal Conv's on every
+// image, bit for bit, for every tier, layout pair and thread count.
+//
+// GEMM convolutions merge the batch into one GEMM whose rows are the
+// output pixels of all images (see conv_nhwc.go): the images are copied
+// once into a zero-point-padded channels-last buffer (unless a 1x1
+// convolution can multiply the NHWC input itself), the rows are computed
+// in blocks split across a.Threads workers through a.Par and each block
+// is requantized straight into the output rows. With a long-lived a,
+// ConvBatch allocates nothing.
+func ConvBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeights, a *BatchArgs, y []T) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if a.N < 0 {
+		return fmt.Errorf("int8: conv: %d images", a.N)
+	}
+	if cw.M != s.M || cw.Group != s.Group || cw.Cg*s.Group != s.C || cw.KH != s.KH || cw.KW != s.KW {
+		return fmt.Errorf("int8: conv: weights M=%d Cg=%d %dx%d group %d do not match %+v", cw.M, cw.Cg, cw.KH, cw.KW, cw.Group, *s)
+	}
+	inImg, outImg := s.C*s.H*s.W, s.M*s.OH*s.OW
+	if len(a.X) < a.N*inImg || len(y) < a.N*outImg {
+		return fmt.Errorf("int8: conv: %d input and %d output values for %d images of %d and %d", len(a.X), len(y), a.N, inImg, outImg)
+	}
+	need := cw.BatchScratch(s, a.N, a.Threads, a.In, a.Out)
+	if len(a.WS) < need {
+		return fmt.Errorf("int8: conv: workspace of %d words, want %d", len(a.WS), need)
+	}
+	if _, ok := any(y).([]int32); ok != (a.Req == nil) {
+		return fmt.Errorf("int8: conv: int32 output goes with no requantization")
+	}
+	if a.Bias != nil && len(a.Bias) < s.M {
+		return fmt.Errorf("int8: conv: %d bias values for %d channels", len(a.Bias), s.M)
+	}
+	if cw.dw != nil {
+		return convBatchPerImage(tier, s, cw, a, y)
+	}
+	if a.N == 0 {
+		return nil
+	}
+	t := &a.task
+	t.tier, t.s, t.cw, t.a = tier, s, cw, a
+	t.yb, t.y32 = nil, nil
+	switch yt := any(y).(type) {
+	case []uint8:
+		t.yb = yt[:a.N*outImg]
+	case []int8:
+		t.yb = bytesOfI8(yt[:a.N*outImg])
+	case []int32:
+		t.y32 = yt[:a.N*outImg]
+	}
+	convBatchGemm(t)
+	t.s, t.cw, t.a, t.yb, t.y32, t.off, t.buf, t.ws = nil, nil, nil, nil, nil, nil, nil, nil
+	return nil
+}
+
+// perImageScratch is the workspace of convBatchPerImage.
+func perImageScratch(s *ConvShape, cw *ConvWeights, in, out Layout) int {
 	img := 0
 	if in == NHWC {
 		img += (s.C*s.H*s.W + 3) / 4
@@ -65,25 +133,10 @@ func (cw *ConvWeights) BatchScratch(s *ConvShape, n, threads int, in, out Layout
 	return img + cw.ConvScratch(s, 1)
 }
 
-// ConvBatch computes n images of a quantized convolution (see Conv for
-// the arithmetic) reading X in layout a.In and writing y (n images of
-// M x OH x OW values) in layout a.Out. Results equal Conv's on every
-// image, bit for bit, for every tier, layout pair and thread count.
-func ConvBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeights, a *BatchArgs, y []T) error {
-	if err := s.check(); err != nil {
-		return err
-	}
-	if a.N < 0 {
-		return fmt.Errorf("int8: conv: %d images", a.N)
-	}
+// convBatchPerImage runs Conv image by image, transposing NHWC inputs and
+// outputs around it (the depthwise path).
+func convBatchPerImage[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeights, a *BatchArgs, y []T) error {
 	inImg, outImg := s.C*s.H*s.W, s.M*s.OH*s.OW
-	if len(a.X) < a.N*inImg || len(y) < a.N*outImg {
-		return fmt.Errorf("int8: conv: %d input and %d output values for %d images of %d and %d", len(a.X), len(y), a.N, inImg, outImg)
-	}
-	need := cw.BatchScratch(s, a.N, a.Threads, a.In, a.Out)
-	if len(a.WS) < need {
-		return fmt.Errorf("int8: conv: workspace of %d words, want %d", len(a.WS), need)
-	}
 	ws := a.WS
 	var xt []uint8
 	if a.In == NHWC {

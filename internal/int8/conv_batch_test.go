@@ -1,6 +1,7 @@
 package int8
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -19,14 +20,47 @@ func (p serialPar) ParallelTask(n int, t kernel.Task) {
 	}
 }
 
+// randBatchShape returns randConvShape's shapes (kinds 0-3) and two more
+// kinds: 4, channel counts that are multiples of 4 (the implicit-GEMM
+// path) with rows long enough for the vector transposes; 5, wider
+// strided and dilated convolutions with up to 80 output channels.
+func randBatchShape(rng *rand.Rand, kind int) ConvShape {
+	if kind < 4 {
+		return randConvShape(rng, kind)
+	}
+	s := ConvShape{H: 1 + rng.IntN(9), W: 1 + rng.IntN(20), Group: 1, KH: 1 + rng.IntN(4), KW: 1 + rng.IntN(4),
+		SH: 1, SW: 1, DH: 1 + rng.IntN(2), DW: 1 + rng.IntN(2),
+		PadT: rng.IntN(3), PadL: rng.IntN(3), PadB: rng.IntN(3), PadR: rng.IntN(3)}
+	s.C, s.M = 4*(1+rng.IntN(9)), 1+rng.IntN(80)
+	if rng.IntN(3) == 0 {
+		s.Group = 2
+		s.C, s.M = 2*s.C, 2*s.M
+	}
+	if kind == 5 {
+		s.SH, s.SW = 1+rng.IntN(3), 1+rng.IntN(3)
+		s.C = 1 + rng.IntN(40)
+		s.Group = 1
+	}
+	for s.H+s.PadT+s.PadB < (s.KH-1)*s.DH+1 {
+		s.PadB++
+	}
+	for s.W+s.PadL+s.PadR < (s.KW-1)*s.DW+1 {
+		s.PadR++
+	}
+	s.OH = (s.H+s.PadT+s.PadB-((s.KH-1)*s.DH+1))/s.SH + 1
+	s.OW = (s.W+s.PadL+s.PadR-((s.KW-1)*s.DW+1))/s.SW + 1
+	return s
+}
+
 // TestConvBatchMatchesRef checks ConvBatch over every layout pair, several
-// images, uint8/int8/int32 outputs and chunked units against ConvRef per
-// image, with guard bands.
+// images, uint8/int8/int32 outputs, signed inputs, weight zero points and
+// chunked units against ConvRef per image, with guard bands, on every
+// tier; goTaps also runs the implicit-GEMM path on its Go kernel.
 func TestConvBatchMatchesRef(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
 	for _, tier := range testTiers() {
-		for trial := range 96 {
-			s := randConvShape(rng, trial%4)
+		for trial := range 144 {
+			s := randBatchShape(rng, trial%6)
 			n := 1 + rng.IntN(3)
 			signed := trial%3 == 1
 			cg := s.C / s.Group
@@ -58,7 +92,12 @@ func TestConvBatchMatchesRef(t *testing.T) {
 			for i := range reals {
 				reals[i] = 0.0005 + rng.Float64()*0.004
 			}
-			r, err := NewRequant(reals, int32(rng.IntN(256)), 0, 255)
+			lo, hi := int32(0), int32(255)
+			int8Out := trial%4 == 3
+			if int8Out {
+				lo, hi = -128, 127
+			}
+			r, err := NewRequant(reals, int32(rng.IntN(int(hi-lo+1)))+lo, lo, hi)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +105,7 @@ func TestConvBatchMatchesRef(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := make([]uint8, n*outImg)
+			want := make([]int8, n*outImg)
 			want32 := make([]int32, n*outImg)
 			for img := range n {
 				ConvRef(&s, w, zb, x[img*inImg:(img+1)*inImg], signed, za, bias, r, want[img*outImg:(img+1)*outImg])
@@ -76,46 +115,167 @@ func TestConvBatchMatchesRef(t *testing.T) {
 				xin := make([]uint8, len(x))
 				ToLayout(xin, x, n, s.C, s.H*s.W, NCHW, lay[0])
 				wantL := make([]uint8, len(want))
-				ToLayout(wantL, want, n, s.M, s.OH*s.OW, NCHW, lay[1])
-				threads := 1 + trial%3
-				a := &BatchArgs{N: n, X: xin, In: lay[0], Out: lay[1], Signed: signed, Zero: za, Bias: bias, Req: r,
-					WS: make([]int32, cw.BatchScratch(&s, n, threads, lay[0], lay[1])), Threads: threads, Par: serialPar{threads}}
-				got := make([]uint8, len(want)+guard)
-				for i := range got {
-					got[i] = 0xa5
-				}
-				if err := ConvBatch(tier, &s, cw, a, got[:len(want)]); err != nil {
-					t.Fatalf("%v %+v: %v", tier, s, err)
-				}
-				for i := range guard {
-					if got[len(want)+i] != 0xa5 {
-						t.Fatalf("%v %+v %v: guard overwritten", tier, s, lay)
-					}
-				}
-				for i := range wantL {
-					if got[i] != wantL[i] {
-						t.Fatalf("%v trial %d %v n=%d threads %d %+v: y[%d] = %d, want %d", tier, trial, lay, n, threads, s, i, got[i], wantL[i])
-					}
-				}
-				// int32 sums (no requantization).
-				a.Req = nil
-				got32 := make([]int32, len(want32))
-				if err := ConvBatch(tier, &s, cw, a, got32); err != nil {
-					t.Fatalf("%v %+v: %v", tier, s, err)
-				}
+				ToLayout(wantL, bytesOfI8(want), n, s.M, s.OH*s.OW, NCHW, lay[1])
+				want32L := make([]int32, len(want32))
 				for img := range n {
-					for m := range s.M {
-						for p := range s.OH * s.OW {
-							wv := want32[img*outImg+m*s.OH*s.OW+p]
-							gi := img*outImg + m*s.OH*s.OW + p
-							if lay[1] == NHWC {
-								gi = img*outImg + p*s.M + m
-							}
-							if got32[gi] != wv {
-								t.Fatalf("%v trial %d %v int32: image %d channel %d pos %d = %d, want %d", tier, trial, lay, img, m, p, got32[gi], wv)
-							}
+					transposeOrCopy(want32L[img*outImg:(img+1)*outImg], want32[img*outImg:(img+1)*outImg], s.M, s.OH*s.OW, lay[1])
+				}
+				threads := 1 + trial%3
+				for _, goTaps := range []bool{false, true} {
+					if goTaps && (tier != kernel.TierGeneric || cw.Depthwise()) {
+						continue
+					}
+					ws := make([]int32, cw.BatchScratch(&s, n, threads, lay[0], lay[1])+guard)
+					for i := range ws {
+						ws[i] = sentinel
+					}
+					a := &BatchArgs{N: n, X: xin, In: lay[0], Out: lay[1], Signed: signed, Zero: za, Bias: bias, Req: r,
+						WS: ws[:len(ws)-guard], Threads: threads, Par: serialPar{threads}}
+					a.task.goTaps = goTaps
+					name := func() string {
+						return fmt.Sprintf("%v trial %d %v n=%d threads %d goTaps %v %+v", tier, trial, lay, n, threads, goTaps, s)
+					}
+					got := make([]uint8, len(want)+guard)
+					for i := range got {
+						got[i] = 0xa5
+					}
+					var err error
+					if int8Out {
+						err = ConvBatch(tier, &s, cw, a, int8sOf(got[:len(want)]))
+					} else {
+						err = ConvBatch(tier, &s, cw, a, got[:len(want)])
+					}
+					if err != nil {
+						t.Fatalf("%s: %v", name(), err)
+					}
+					for i := range guard {
+						if got[len(want)+i] != 0xa5 || ws[len(ws)-guard+i] != sentinel {
+							t.Fatalf("%s: guard overwritten", name())
 						}
 					}
+					for i := range wantL {
+						if got[i] != wantL[i] {
+							t.Fatalf("%s: y[%d] = %d, want %d", name(), i, got[i], wantL[i])
+						}
+					}
+					// int32 sums (no requantization).
+					a.Req = nil
+					got32 := make([]int32, len(want32)+guard)
+					for i := range got32 {
+						got32[i] = sentinel
+					}
+					if err := ConvBatch(tier, &s, cw, a, got32[:len(want32)]); err != nil {
+						t.Fatalf("%s: %v", name(), err)
+					}
+					for i, v := range want32L {
+						if got32[i] != v {
+							t.Fatalf("%s int32: y[%d] = %d, want %d", name(), i, got32[i], v)
+						}
+					}
+					for i := range guard {
+						if got32[len(want32)+i] != sentinel {
+							t.Fatalf("%s int32: guard overwritten", name())
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// transposeOrCopy writes one image of M x P values src as dst in layout
+// out.
+func transposeOrCopy(dst, src []int32, m, p int, out Layout) {
+	if out == NHWC {
+		transposeT(dst, src, m, p)
+		return
+	}
+	copy(dst, src)
+}
+
+// TestConvTapsAsmMatchesGo checks the implicit-GEMM kernels against
+// convTapsGo: random taps, offsets, row strides, partial tiles and
+// columns, several tiles per call, with guard bands around C.
+func TestConvTapsAsmMatchesGo(t *testing.T) {
+	if !implicitTier(kernel.TierVNNI) {
+		t.Skip("no AVX-512 VNNI kernels here")
+	}
+	rng := rand.New(rand.NewPCG(41, 42))
+	for trial := range 300 {
+		mr := []int{12, 24}[trial%2]
+		nc := 32
+		if mr == 24 {
+			nc = 16
+		}
+		taps, cg := 1+rng.IntN(9), 1+rng.IntN(6)
+		nt := 1 + rng.IntN(3)
+		rows := mr
+		if nt == 1 {
+			rows = 1 + rng.IntN(mr)
+		}
+		ncols := 1 + rng.IntN(nc)
+		lda := 4*cg + rng.IntN(9)
+		offs := make([]int, taps)
+		maxOff := 0
+		for i := range offs {
+			offs[i] = rng.IntN(200)
+			maxOff = max(maxOff, offs[i])
+		}
+		a := make([]uint8, (nt*mr-1)*lda+maxOff+4*cg)
+		for i := range a {
+			a[i] = uint8(rng.IntN(256))
+		}
+		b := make([]int8, (taps*cg-1)*nr*4+4*nc)
+		for i := range b {
+			b[i] = int8(rng.IntN(256) - 128)
+		}
+		ldc := ncols + rng.IntN(5)
+		clen := ((nt-1)*mr+rows-1)*ldc + ncols
+		want := make([]int32, clen+guard)
+		got := make([]int32, clen+guard)
+		for i := range got {
+			got[i], want[i] = sentinel, sentinel
+		}
+		convTapsGo(mr, taps, cg, a, lda, offs, b, want, ldc, rows, ncols, nt)
+		if !convTapsAsm(mr, taps, cg, a, lda, offs, b, got[:clen], ldc, rows, ncols, nt) {
+			t.Fatal("assembly kernel did not run")
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("trial %d mr %d taps %d cg %d nt %d rows %d ncols %d: c[%d] = %d, want %d", trial, mr, taps, cg, nt, rows, ncols, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestConvBatchAllocs checks that ConvBatch with a long-lived BatchArgs
+// allocates nothing, on one thread and on two through a kernel.Ctx with
+// a worker pool, for each path.
+func TestConvBatchAllocs(t *testing.T) {
+	ctx2 := kernel.NewCtx(nil, 2, nil)
+	ctx2.Pool = kernel.NewPool(2)
+	defer ctx2.Pool.Close()
+	shapes := []ConvShape{
+		convShape(16, 9, 9, 24, 3, 1, 1, 1), // implicit (VNNI tiers)
+		convShape(3, 9, 9, 16, 3, 2, 1, 1),  // gather
+		convShape(16, 9, 9, 40, 1, 1, 0, 1), // direct
+	}
+	for _, tier := range testTiers() {
+		for _, s := range shapes {
+			l := newBenchLayer(rand.New(rand.NewPCG(1, 2)), s, 3)
+			for _, threads := range []int{1, 2} {
+				a := &l.batch
+				a.Threads, a.Par = threads, nil
+				if threads > 1 {
+					a.Par = ctx2
+				}
+				a.WS = make([]int32, l.cw.BatchScratch(&s, 3, threads, NHWC, NHWC))
+				if n := testing.AllocsPerRun(5, func() {
+					if err := ConvBatch(tier, &s, l.cw, a, l.y); err != nil {
+						t.Fatal(err)
+					}
+				}); n != 0 {
+					t.Errorf("%v %+v threads %d: %v allocations per run, want 0", tier, s, threads, n)
 				}
 			}
 		}

@@ -5,8 +5,9 @@
 // the Go assembler only emits the EVEX form, 6 x 16), tileAVX2 (VPMADDUBSW
 // + VPMADDWD, 6 x 16; only for weights that cannot saturate int16),
 // tileAVX2W (the exact AVX2 path for any weights, 3 x 16: VPMADDWD on B
-// widened to int16 pairs), tileVNNI24 (24 x 16, for N <= 16) and the AMX
-// kernels amx11..amx22.
+// widened to int16 pairs), tileVNNI24 (24 x 16, for N <= 16), the
+// implicit-GEMM convolution kernels convTapsVNNI (12 x 32) and
+// convTapsVNNI24 (24 x 16), and the AMX kernels amx11..amx22.
 // Run with go generate (see stubs_amd64.go).
 package main
 
@@ -42,6 +43,8 @@ func main() {
 	p("")
 	genVNNI("tileVNNI", 12, 2)
 	genVNNI("tileVNNI24", 24, 1)
+	genVNNIConv("convTapsVNNI", 12, 2)
+	genVNNIConv("convTapsVNNI24", 24, 1)
 	genYmm("tileAVXVNNI", 6, "avxvnni")
 	genYmm("tileAVX2", 6, "avx2")
 	genAVX2W("tileAVX2W", 3)
@@ -179,6 +182,96 @@ func genVNNI(name string, rows, vecs int) {
 	}
 	p("%s_next:", name)
 	advanceTile(rows, 80, name+"_tile")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// genVNNIConv writes an implicit-GEMM convolution kernel: genVNNI's
+// tile of rows rows by vecs vectors of 16 columns, with the reduction
+// split into taps of cg groups of 4 k-values: for tap t the rows of A are
+// at a + offs[t] + r*lda (the tile's pixels shifted by the tap's offset in
+// a zero-point-padded channels-last image) while B runs on contiguously
+// (weights packed with k ordered (kh, kw, c)). Like genVNNI it computes
+// ntiles tiles one after the other (A advances by rows rows, C by rows
+// rows) and stores the first rows rows of each; C is overwritten. R15
+// walks offs.
+func genVNNIConv(name string, rows, vecs int) {
+	p("// func %s(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, ntiles int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-96", name)
+	p("\tMOVQ a+16(FP), R14")
+	p("\tMOVQ c+48(FP), R13")
+	p("\tMOVQ lda+24(FP), R10")
+	p("\tMOVQ m0+72(FP), BX")
+	p("\tKMOVW BX, K1")
+	p("\tMOVQ m1+80(FP), BX")
+	p("\tKMOVW BX, K2")
+	p("%s_tile:", name)
+	for i := range rows * vecs {
+		p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	p("\tMOVQ b+40(FP), SI")
+	p("\tMOVQ offs+32(FP), R15")
+	p("%s_tap:", name)
+	p("\tMOVQ (R15), R8")
+	p("\tADDQ R14, R8")
+	bs := rowBases(rows)
+	if len(bs) > 1 {
+		p("\tLEAQ (R10)(R10*2), BX")
+		for i := 1; i < len(bs); i++ {
+			p("\tLEAQ (%s)(BX*1), %s", bs[i-1], bs[i])
+		}
+	}
+	p("\tMOVQ cg+8(FP), AX")
+	p("%s_loop:", name)
+	for v := range vecs {
+		p("\tVMOVDQU32 %d(SI), Z%d", 64*v, 24+v)
+	}
+	for r := range rows {
+		z := 26 + r%2
+		p("\tVPBROADCASTD %s, Z%d", rowAddr(r), z)
+		for v := range vecs {
+			p("\tVPDPBUSD Z%d, Z%d, Z%d", 24+v, z, vecs*r+v)
+		}
+	}
+	p("\tADDQ $128, SI")
+	for _, b := range bs {
+		p("\tADDQ $4, %s", b)
+	}
+	p("\tDECQ AX")
+	p("\tJNZ %s_loop", name)
+	p("\tADDQ $8, R15")
+	p("\tMOVQ taps+0(FP), AX")
+	p("\tSHLQ $3, AX")
+	p("\tADDQ offs+32(FP), AX")
+	p("\tCMPQ R15, AX")
+	p("\tJNE %s_tap", name)
+	p("\tMOVQ R13, DI")
+	p("\tMOVQ ldc+56(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tMOVQ rows+64(FP), CX")
+	for r := range rows {
+		for v := range vecs {
+			p("\tVMOVDQU32 Z%d, K%d, %d(DI)", vecs*r+v, 1+v, 64*v)
+		}
+		if r < rows-1 {
+			p("\tDECQ CX")
+			p("\tJZ %s_next", name)
+			p("\tADDQ DX, DI")
+		}
+	}
+	p("%s_next:", name)
+	p("\tMOVQ lda+24(FP), R10")
+	p("\tMOVQ ldc+56(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tMOVQ $%d, BX", rows)
+	p("\tIMULQ BX, R10")
+	p("\tIMULQ BX, DX")
+	p("\tADDQ R10, R14")
+	p("\tADDQ DX, R13")
+	p("\tMOVQ lda+24(FP), R10")
+	p("\tDECQ ntiles+88(FP)")
+	p("\tJNZ %s_tile", name)
 	p("\tVZEROUPPER")
 	p("\tRET")
 	p("")

@@ -1,0 +1,594 @@
+package int8
+
+import (
+	"encoding/binary"
+
+	"github.com/goslim/goslim/internal/kernel"
+)
+
+// The batched convolution driver (ConvBatch) for GEMM convolutions.
+//
+// Every image is first written channels-last into one buffer padded with
+// the zero point: images are stacked hq rows apart (their H data rows
+// followed by hq-H gap rows, after gv leading gap rows), and each buffer
+// row holds wq pixels of C bytes: g gap pixels, then the W data pixels.
+// A gap is at least as wide as any padding, so a patch that reaches past
+// an edge reads gap pixels (the zero point), never another image's or
+// row's data. The GEMM's rows are then computed in blocks split across
+// the workers, and each block is requantized straight into the output
+// rows (NHWC) while it is in cache. Three ways to form the rows:
+//
+//   - direct: a 1x1 convolution with unit strides and no padding on
+//     unsigned NHWC input with C%4 == 0 multiplies the input itself.
+//   - implicit: stride-1 convolutions with C/group%4 == 0 on the VNNI
+//     tiers: the rows are the buffer's pixels (r*C bytes apart, so rows
+//     whose pixel lies in a gap compute garbage that is discarded), and
+//     tap t adds offs[t] to every row's address: convTaps runs the taps
+//     inside the register tile, with no patch copy at all.
+//   - gather: the patch rows (KH runs of KW*C bytes, or KH*KW runs of
+//     C/group bytes) are copied into a block, then multiplied.
+
+// batchPath is how ConvBatch forms the GEMM rows.
+type batchPath uint8
+
+const (
+	pathGather batchPath = iota
+	pathImplicit
+	pathDirect
+)
+
+// maxTaps bounds the taps of the implicit path (the offsets live in a
+// fixed array).
+const maxTaps = 64
+
+// Row-block alignment and bounds: blocks are multiples of every kernel's
+// register tile (96 for GEMM kernels, 24 for the implicit ones), with the
+// block's int32 results (and the gathered rows) within about 32 KiB.
+const (
+	gatherAlign   = 96
+	implicitAlign = 24
+	blockWords    = 8 << 10
+	blockBytesA   = 32 << 10
+)
+
+// batchPlan is the buffer layout of one ConvBatch call.
+type batchPlan struct {
+	path      batchPath
+	hq, wq    int // buffer rows per image, pixels per buffer row
+	gv, g     int // gap rows before each image's data, gap pixels before each row's data
+	data      int // bytes of the buffer that are filled: rows gv + n*hq + 1
+	buf       int // int32 words of the buffer
+	kp        int // gather: patch row length (KH*KW*Cg padded to 4)
+	vrows     int // rows computed: buffer pixels (implicit) or output pixels
+	rows      int // rows per block
+	blocks    int
+	perThread int // int32 words per worker
+	workers   int
+}
+
+// newBatchPlan lays out a call with path p for n images and threads
+// workers.
+func newBatchPlan(s *ConvShape, cw *ConvWeights, n, threads int, p batchPath) batchPlan {
+	pl := batchPlan{path: p, workers: max(threads, 1)}
+	pl.hq = max(s.H+max(s.PadT, s.PadB), s.OH)
+	pl.wq = max(s.W+max(s.PadL, s.PadR), s.OW)
+	pl.gv, pl.g = pl.hq-s.H, pl.wq-s.W
+	pl.data = (pl.gv + n*pl.hq + 1) * pl.wq * s.C
+	bufBytes := pl.data
+	pl.kp = (cw.k + 3) &^ 3
+	align, capRows := gatherAlign, 0
+	switch p {
+	case pathImplicit:
+		pl.vrows = n * pl.hq * pl.wq
+		align = implicitAlign
+		capRows = blockWords / s.M
+		maxTap := (pl.gv-s.PadT+(s.KH-1)*s.DH)*pl.wq + pl.g - s.PadL + (s.KW-1)*s.DW
+		bufBytes = max(bufBytes, ((pl.vrows+align-1)/align*align+maxTap)*s.C+64)
+	case pathGather:
+		pl.vrows = n * s.OH * s.OW
+		capRows = min(blockWords/s.M, blockBytesA/pl.kp)
+	case pathDirect:
+		pl.vrows = n * s.OH * s.OW
+		capRows = blockWords / s.M
+		bufBytes = 0
+	}
+	pl.buf = (bufBytes + 3) / 4
+	capRows = max(align, capRows/align*align)
+	per := (pl.vrows + pl.workers - 1) / pl.workers
+	pl.rows = max(align, min(capRows, (per+align-1)/align*align))
+	pl.blocks = (pl.vrows + pl.rows - 1) / pl.rows
+	// Gathered rows, results, row sums, requantized rows.
+	pl.perThread = pl.rows*s.M + pl.rows + (pl.rows*s.M+3)/4
+	if p == pathGather {
+		pl.perThread += (pl.rows*pl.kp + 3) / 4
+	}
+	return pl
+}
+
+// words returns the workspace the plan needs: the per-channel offsets,
+// the buffer and the workers' blocks.
+func (pl *batchPlan) words(s *ConvShape) int {
+	return s.M + pl.buf + pl.workers*pl.perThread
+}
+
+// gemmBatchScratch is BatchScratch for GEMM convolutions: enough for
+// every path.
+func gemmBatchScratch(s *ConvShape, cw *ConvWeights, n, threads int) int {
+	w := 0
+	for _, p := range []batchPath{pathGather, pathImplicit, pathDirect} {
+		pl := newBatchPlan(s, cw, n, threads, p)
+		w = max(w, pl.words(s))
+	}
+	return w
+}
+
+// implicitTier reports whether tier t runs the implicit-GEMM kernels.
+func implicitTier(t kernel.Tier) bool {
+	return hasAsm && t >= kernel.TierVNNI && KernelVNNI.Available()
+}
+
+// choosePath picks how to form the GEMM rows.
+func choosePath(t kernel.Tier, s *ConvShape, cw *ConvWeights, in Layout, signed, forceImplicit bool) batchPath {
+	switch {
+	case s.pointwise() && in == NHWC && !signed && s.C%4 == 0:
+		return pathDirect
+	case s.SH == 1 && s.SW == 1 && cw.Cg%4 == 0 && s.KH*s.KW <= maxTaps && (forceImplicit || implicitTier(t)):
+		return pathImplicit
+	}
+	return pathGather
+}
+
+// batchTask is the state of one ConvBatch call; its Run is the parallel
+// task (kept in BatchArgs, so passing it allocates nothing).
+type batchTask struct {
+	tier    kernel.Tier
+	s       *ConvShape
+	cw      *ConvWeights
+	a       *BatchArgs
+	pl      batchPlan
+	packing bool // phase: pack the images into the buffer (else compute)
+	flip    uint8
+	za      int32
+	yb      []uint8 // uint8/int8 output bytes (nil for int32)
+	y32     []int32
+	off     []int32 // per channel: bias - za*colsum + k*za*zb
+	buf     []uint8
+	ws      []int32 // the workers' blocks
+	offs    [maxTaps]int
+	goTaps  bool // tests: the implicit path on convTapsGo
+}
+
+// Run runs workers [lo, hi) of the current phase.
+func (t *batchTask) Run(lo, hi int) {
+	for u := lo; u < hi; u++ {
+		if t.packing {
+			n := t.a.N
+			t.pack(u*n/t.pl.workers, (u+1)*n/t.pl.workers, u == 0, u == t.pl.workers-1)
+			continue
+		}
+		w := t.ws[u*t.pl.perThread : (u+1)*t.pl.perThread]
+		for bi := u * t.pl.blocks / t.pl.workers; bi < (u+1)*t.pl.blocks/t.pl.workers; bi++ {
+			r0 := bi * t.pl.rows
+			r1 := min(r0+t.pl.rows, t.pl.vrows)
+			switch t.pl.path {
+			case pathImplicit:
+				t.implicitBlock(w, r0, r1)
+			default:
+				t.gemmBlock(w, r0, r1)
+			}
+		}
+	}
+}
+
+// parallel runs the current phase on the workers.
+func (t *batchTask) parallel() {
+	if t.pl.workers <= 1 || t.a.Par == nil {
+		t.Run(0, t.pl.workers)
+		return
+	}
+	t.a.Par.ParallelTask(t.pl.workers, t)
+}
+
+// convBatchGemm is ConvBatch for GEMM convolutions (arguments checked).
+func convBatchGemm(t *batchTask) {
+	s, cw, a := t.s, t.cw, t.a
+	t.pl = newBatchPlan(s, cw, a.N, a.Threads, choosePath(t.tier, s, cw, a.In, a.Signed, t.goTaps))
+	pl := &t.pl
+	t.za, t.flip = a.Zero, 0
+	if a.Signed {
+		t.flip, t.za = 0x80, a.Zero+128
+	}
+	ws := a.WS
+	t.off = ws[:s.M]
+	for m := range s.M {
+		var b, zb int32
+		if a.Bias != nil {
+			b = a.Bias[m]
+		}
+		if cw.zb != nil {
+			zb = cw.zb[m]
+		}
+		t.off[m] = b - t.za*cw.colSum[m] + int32(cw.k)*t.za*zb
+	}
+	t.buf = bytesOf(ws[s.M : s.M+pl.buf])
+	t.ws = ws[s.M+pl.buf:]
+	if pl.path == pathImplicit {
+		taps := 0
+		for kh := range s.KH {
+			for kw := range s.KW {
+				t.offs[taps] = ((pl.gv-s.PadT+kh*s.DH)*pl.wq + pl.g - s.PadL + kw*s.DW) * s.C
+				taps++
+			}
+		}
+	}
+	if pl.path != pathDirect {
+		t.packing = true
+		t.parallel()
+	}
+	t.packing = false
+	t.parallel()
+}
+
+// fillBytes sets every byte of b to v.
+func fillBytes(b []uint8, v uint8) {
+	if len(b) == 0 {
+		return
+	}
+	if v == 0 {
+		clear(b)
+		return
+	}
+	b[0] = v
+	for n := 1; n < len(b); n *= 2 {
+		copy(b[n:], b[:n])
+	}
+}
+
+// xorCopy copies src to dst flipping bits by flip.
+func xorCopy(dst, src []uint8, flip uint8) {
+	if flip == 0 {
+		copy(dst, src)
+		return
+	}
+	dst = dst[:len(src)]
+	f8 := uint64(flip) * 0x0101010101010101
+	i := 0
+	for ; i+8 <= len(src); i += 8 {
+		binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(src[i:])^f8)
+	}
+	for ; i < len(src); i++ {
+		dst[i] = src[i] ^ flip
+	}
+}
+
+// pack writes images [i0, i1) into the buffer with their gaps; first
+// also fills the leading gap rows, last the rows after the last image.
+func (t *batchTask) pack(i0, i1 int, first, last bool) {
+	s, pl, a := t.s, &t.pl, t.a
+	C, z := s.C, uint8(t.za)
+	rowB := pl.wq * C
+	if first {
+		fillBytes(t.buf[:pl.gv*rowB], z)
+	}
+	hw := s.H * s.W
+	for img := i0; img < i1; img++ {
+		base := (pl.gv + img*pl.hq) * rowB
+		x := a.X[img*C*hw : (img+1)*C*hw]
+		for ih := range s.H {
+			row := t.buf[base+ih*rowB : base+(ih+1)*rowB]
+			fillBytes(row[:pl.g*C], z)
+			data := row[pl.g*C:]
+			if a.In == NHWC || C == 1 {
+				xorCopy(data, x[ih*s.W*C:(ih+1)*s.W*C], t.flip)
+				continue
+			}
+			t.transposeRow(data, x, ih)
+		}
+		fillBytes(t.buf[base+s.H*rowB:base+pl.hq*rowB], z)
+	}
+	if last {
+		fillBytes(t.buf[(pl.gv+a.N*pl.hq)*rowB:pl.data], z)
+	}
+}
+
+// transposeRow writes input row ih of the NCHW image x as W pixels of C
+// bytes.
+func (t *batchTask) transposeRow(data, x []uint8, ih int) {
+	s, flip := t.s, t.flip
+	C, hw := s.C, s.H*s.W
+	c := 0
+	if requantAsm(t.tier) && s.W >= 16 {
+		for ; c+16 <= C; c += 16 {
+			iw := 0
+			for ; iw+16 <= s.W; iw += 16 {
+				transpose16(true, data[iw*C+c:], C, x[c*hw+ih*s.W+iw:], hw, flip)
+			}
+			for ; iw < s.W; iw++ {
+				for cc := c; cc < c+16; cc++ {
+					data[iw*C+cc] = x[cc*hw+ih*s.W+iw] ^ flip
+				}
+			}
+		}
+	}
+	flip8 := uint64(flip) * 0x0101010101010101
+	for ; c+8 <= C; c += 8 {
+		x0 := x[c*hw+ih*s.W:][:s.W]
+		x1 := x[(c+1)*hw+ih*s.W:][:s.W]
+		x2 := x[(c+2)*hw+ih*s.W:][:s.W]
+		x3 := x[(c+3)*hw+ih*s.W:][:s.W]
+		x4 := x[(c+4)*hw+ih*s.W:][:s.W]
+		x5 := x[(c+5)*hw+ih*s.W:][:s.W]
+		x6 := x[(c+6)*hw+ih*s.W:][:s.W]
+		x7 := x[(c+7)*hw+ih*s.W:][:s.W]
+		for iw := range x0 {
+			v := uint64(x0[iw]) | uint64(x1[iw])<<8 | uint64(x2[iw])<<16 | uint64(x3[iw])<<24 |
+				uint64(x4[iw])<<32 | uint64(x5[iw])<<40 | uint64(x6[iw])<<48 | uint64(x7[iw])<<56
+			binary.LittleEndian.PutUint64(data[iw*C+c:], v^flip8)
+		}
+	}
+	for ; c < C; c++ {
+		src := x[c*hw+ih*s.W:][:s.W]
+		for iw, v := range src {
+			data[iw*C+c] = v ^ flip
+		}
+	}
+}
+
+// worker splits a worker's words into its results (rows x M), row sums,
+// requantized rows and (gather) patch rows.
+func (t *batchTask) worker(w []int32) (cb, rs []int32, tmp, ab []uint8) {
+	rows, M := t.pl.rows, t.s.M
+	cb = w[:rows*M]
+	rs = w[rows*M : rows*M+rows]
+	tw := (rows*M + 3) / 4
+	tmp = bytesOf(w[rows*M+rows : rows*M+rows+tw])
+	if t.pl.path == pathGather {
+		ab = bytesOf(w[rows*M+rows+tw:])[:rows*t.pl.kp]
+	}
+	return
+}
+
+// gemmBlock computes output pixels [q0, q1) by the direct or the gather
+// path and writes them.
+func (t *batchTask) gemmBlock(w []int32, q0, q1 int) {
+	s, cw, pl := t.s, t.cw, &t.pl
+	cb, rs, tmp, ab := t.worker(w)
+	n := q1 - q0
+	mg := s.M / s.Group
+	op := GemmOp{M: n, LdC: s.M}
+	k := For(t.tier)
+	for g := range s.Group {
+		var am []uint8
+		lda := pl.kp
+		if pl.path == pathDirect {
+			am, lda = t.a.X[q0*s.C:q1*s.C], s.C
+		} else {
+			am = ab[:n*pl.kp]
+			t.gather(am, q0, n, g)
+		}
+		op.A, op.LdA, op.B, op.C = am, lda, cw.packed[g], cb[g*mg:n*s.M]
+		k.Run(&op)
+		if cw.zb != nil {
+			width := pl.kp // gathered rows: zero tail
+			if pl.path == pathDirect {
+				width = s.C
+			}
+			for i := range n {
+				var sum int32
+				for _, v := range am[i*lda : i*lda+width] {
+					sum += int32(v)
+				}
+				rs[i] = sum
+			}
+			t.subZB(cb, rs[:n], g)
+		}
+	}
+	t.emit(cb, tmp, q0, n)
+}
+
+// subZB subtracts zb[m]*rs[i] from row i of cb for group g's channels.
+func (t *batchTask) subZB(cb, rs []int32, g int) {
+	M, mg := t.s.M, t.s.M/t.s.Group
+	zbs := t.cw.zb[g*mg : (g+1)*mg]
+	for i, r := range rs {
+		row := cb[i*M+g*mg : i*M+(g+1)*mg]
+		for j := range row {
+			row[j] -= zbs[j] * r
+		}
+	}
+}
+
+// gather writes the patch rows of output pixels [q0, q0+n) for group g
+// (k ordered (kh, kw, c), zero tail) into am.
+func (t *batchTask) gather(am []uint8, q0, n, g int) {
+	s, pl, cw := t.s, &t.pl, t.cw
+	C, cg, kp := s.C, cw.Cg, pl.kp
+	P := s.OH * s.OW
+	img, p := q0/P, q0%P
+	oh, ow := p/s.OW, p%s.OW
+	rowB := pl.wq * C
+	contig := s.DW == 1 && cg == C
+	run := s.KW * C
+	buf := t.buf
+	for i := range n {
+		row := am[i*kp : (i+1)*kp]
+		base := (pl.gv-s.PadT+img*pl.hq+oh*s.SH)*rowB + (pl.g-s.PadL+ow*s.SW)*C + g*cg
+		switch {
+		case contig:
+			for kh := range s.KH {
+				src := base + kh*s.DH*rowB
+				copy(row[kh*run:(kh+1)*run], buf[src:src+run])
+			}
+		case cg == 1:
+			tp := 0
+			for kh := range s.KH {
+				src := base + kh*s.DH*rowB
+				for kw := range s.KW {
+					row[tp] = buf[src+kw*s.DW*C]
+					tp++
+				}
+			}
+		default:
+			tp := 0
+			for kh := range s.KH {
+				src := base + kh*s.DH*rowB
+				for kw := range s.KW {
+					o := src + kw*s.DW*C
+					copy(row[tp:tp+cg], buf[o:o+cg])
+					tp += cg
+				}
+			}
+		}
+		clear(row[cw.k:])
+		if ow++; ow == s.OW {
+			ow = 0
+			if oh++; oh == s.OH {
+				oh = 0
+				img++
+			}
+		}
+	}
+}
+
+// implicitBlock computes buffer rows [r0, r1) with the implicit-GEMM
+// kernel and writes the rows that are output pixels.
+func (t *batchTask) implicitBlock(w []int32, r0, r1 int) {
+	s, cw, pl := t.s, t.cw, &t.pl
+	cb, rs, tmp, _ := t.worker(w)
+	n := r1 - r0
+	M, mg, cg := s.M, s.M/s.Group, cw.Cg
+	C := s.C
+	taps := s.KH * s.KW
+	offs := t.offs[:taps]
+	mr := 12
+	if mg <= 16 {
+		mr = 24
+	}
+	nt, tail := n/mr, n%mr
+	for g := range s.Group {
+		b := cw.packed[g]
+		a := t.buf[r0*C+g*cg:]
+		for j0 := 0; j0 < mg; j0 += nr {
+			ncols := min(nr, mg-j0)
+			bp := b.data[j0/nr*b.ks*nr:]
+			c := cb[g*mg+j0:]
+			if nt > 0 {
+				t.convTaps(mr, taps, cg/4, a, C, offs, bp, c, M, mr, ncols, nt)
+			}
+			if tail > 0 {
+				t.convTaps(mr, taps, cg/4, a[nt*mr*C:], C, offs, bp, c[nt*mr*M:], M, tail, ncols, 1)
+			}
+		}
+		if cw.zb != nil {
+			for i := range n {
+				var sum int32
+				for _, o := range offs {
+					for _, v := range a[i*C+o : i*C+o+cg] {
+						sum += int32(v)
+					}
+				}
+				rs[i] = sum
+			}
+			t.subZB(cb, rs[:n], g)
+		}
+	}
+	// Write the rows that are output pixels: per image, OH buffer rows
+	// of OW.
+	per := pl.hq * pl.wq
+	for r := r0; r < r1; {
+		img, rem := r/per, r%per
+		vh, vw := rem/pl.wq, rem%pl.wq
+		if vh >= s.OH {
+			r = (img + 1) * per
+			continue
+		}
+		if vw >= s.OW {
+			r += pl.wq - vw
+			continue
+		}
+		cnt := min(s.OW-vw, r1-r)
+		t.emit(cb[(r-r0)*M:], tmp, (img*s.OH+vh)*s.OW+vw, cnt)
+		r += cnt
+	}
+}
+
+// convTaps runs the implicit-GEMM kernel (convTapsGo when asked or
+// without assembly).
+func (t *batchTask) convTaps(mr, taps, cg int, a []uint8, lda int, offs []int, b []int8, c []int32, ldc, rows, ncols, nt int) {
+	if t.goTaps || !convTapsAsm(mr, taps, cg, a, lda, offs, b, c, ldc, rows, ncols, nt) {
+		convTapsGo(mr, taps, cg, a, lda, offs, b, c, ldc, rows, ncols, nt)
+	}
+}
+
+// convTapsGo is the pure-Go twin of the implicit-GEMM kernels: for nt
+// tiles of mr rows (A and C advance by mr rows; rows < mr only when nt is
+// 1), c[r*ldc+j] = sum over taps t and cg groups of 4 k-values q of
+// a[r*lda+offs[t]+4q+e] * b[(t*cg+q)*128+4j+e], for r < rows, j < ncols.
+func convTapsGo(mr, taps, cg int, a []uint8, lda int, offs []int, b []int8, c []int32, ldc, rows, ncols, nt int) {
+	for tile := range nt {
+		at := a[tile*mr*lda:]
+		ct := c[tile*mr*ldc:]
+		for r := range rows {
+			var acc [nr]int32
+			for tp, o := range offs[:taps] {
+				row := at[r*lda+o : r*lda+o+4*cg]
+				for q := range cg {
+					x0, x1, x2, x3 := int32(row[4*q]), int32(row[4*q+1]), int32(row[4*q+2]), int32(row[4*q+3])
+					bb := b[(tp*cg+q)*nr*4:]
+					for j := range ncols {
+						w := bb[4*j : 4*j+4]
+						acc[j] += x0*int32(w[0]) + x1*int32(w[1]) + x2*int32(w[2]) + x3*int32(w[3])
+					}
+				}
+			}
+			copy(ct[r*ldc:r*ldc+ncols], acc[:ncols])
+		}
+	}
+}
+
+// emit writes n result rows acc (M values each, bias and zero points
+// still to add) as output pixels q0.. (global over the batch): requantized
+// (or int32 sums) into y in the output layout.
+func (t *batchTask) emit(acc []int32, tmp []uint8, q0, n int) {
+	s, a := t.s, t.a
+	M, P := s.M, s.OH*s.OW
+	if t.y32 != nil {
+		for i := range n {
+			q := q0 + i
+			row := acc[i*M : (i+1)*M]
+			if a.Out == NHWC {
+				dst := t.y32[q*M : (q+1)*M]
+				for m, v := range row {
+					dst[m] = v + t.off[m]
+				}
+				continue
+			}
+			img, p := q/P, q%P
+			dst := t.y32[img*M*P+p:]
+			for m, v := range row {
+				dst[m*P] = v + t.off[m]
+			}
+		}
+		return
+	}
+	if a.Out == NHWC {
+		a.Req.RowsBytes(t.tier, t.yb[q0*M:(q0+n)*M], acc, n, M, 0, t.off)
+		return
+	}
+	a.Req.RowsBytes(t.tier, tmp[:n*M], acc, n, M, 0, t.off)
+	// Transpose the requantized rows into each image's channel planes.
+	for i := 0; i < n; {
+		q := q0 + i
+		img, p := q/P, q%P
+		cnt := min(n-i, P-p)
+		base := img * M * P
+		blk := tmp[i*M : (i+cnt)*M]
+		for m := range M {
+			dst := t.yb[base+m*P+p : base+m*P+p+cnt]
+			for r := range dst {
+				dst[r] = blk[r*M+m]
+			}
+		}
+		i += cnt
+	}
+}

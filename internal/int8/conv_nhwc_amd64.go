@@ -1,0 +1,52 @@
+//go:build amd64 && !noasm
+
+package int8
+
+// convTapsVNNI is the implicit-GEMM convolution kernel (12 x 32 tile,
+// AVX-512 VNNI; see gen_tile.go genVNNIConv); its pure-Go twin is
+// convTapsGo.
+//
+//go:noescape
+func convTapsVNNI(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, ntiles int)
+
+// convTapsVNNI24 is convTapsVNNI for 24 x 16 tiles (m1 unused), for
+// up to 16 columns.
+//
+//go:noescape
+func convTapsVNNI24(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, ntiles int)
+
+// convTapsAsm runs the implicit-GEMM kernel of mr rows (12: up to 32
+// columns; 24: up to 16) with convTapsGo's arguments and reports whether
+// it did (false: no assembly kernel in this build). It checks that the
+// slices hold everything the kernel reads and writes.
+func convTapsAsm(mr, taps, cg int, a []uint8, lda int, offs []int, b []int8, c []int32, ldc, rows, ncols, nt int) bool {
+	nc := 32
+	if mr == 24 {
+		nc = 16
+	}
+	if (mr != 12 && mr != 24) || taps < 1 || len(offs) < taps || cg < 1 || rows < 1 || rows > mr ||
+		ncols < 1 || ncols > nc || nt < 1 || (nt > 1 && rows != mr) {
+		panic("int8: bad convolution tile")
+	}
+	maxOff := 0
+	for _, o := range offs[:taps] {
+		if o < 0 {
+			panic("int8: negative tap offset")
+		}
+		maxOff = max(maxOff, o)
+	}
+	_ = a[(nt*mr-1)*lda+maxOff+4*cg-1]
+	_ = b[(taps*cg-1)*nr*4+4*nc-1]
+	_ = c[((nt-1)*mr+rows-1)*ldc+ncols-1]
+	m0 := uint64(1)<<min(ncols, 16) - 1
+	m1 := uint64(0)
+	if ncols > 16 {
+		m1 = uint64(1)<<(ncols-16) - 1
+	}
+	if mr == 24 {
+		convTapsVNNI24(taps, cg, &a[0], lda, &offs[0], &b[0], &c[0], ldc, rows, m0, m1, nt)
+	} else {
+		convTapsVNNI(taps, cg, &a[0], lda, &offs[0], &b[0], &c[0], ldc, rows, m0, m1, nt)
+	}
+	return true
+}

@@ -1,0 +1,8 @@
+//go:build !amd64 || noasm
+
+package int8
+
+// convTapsAsm reports false: no assembly kernel in this build.
+func convTapsAsm(mr, taps, cg int, a []uint8, lda int, offs []int, b []int8, c []int32, ldc, rows, ncols, nt int) bool {
+	return false
+}
