@@ -47,6 +47,9 @@ import (
 //
 // Options.NoInt8Lowering, or GOSLIM_INT8=off in the environment, disables
 // the pass (the reference path the lowering is tested against).
+// Options.NoChannelsLast, or GOSLIM_INT8=nchw, keeps the lowering but
+// stores every 8-bit activation NCHW (see layout_int8.go for the
+// channels-last layout pass).
 
 // Internal op names the lowering emits (domain FusedDomain).
 const (
@@ -61,8 +64,13 @@ const (
 )
 
 // Int8EnvVar is the environment variable that disables the INT8 lowering
-// when set to "off", "0" or "false".
+// when set to "off", "0" or "false", and keeps every 8-bit activation
+// NCHW (no channels-last layout pass, layout_int8.go) when set to "nchw".
 const Int8EnvVar = "GOSLIM_INT8"
+
+// int8NCHW reports whether the environment turns the channels-last
+// layout of the lowering off.
+func int8NCHW() bool { return strings.EqualFold(os.Getenv(Int8EnvVar), "nchw") }
 
 // int8Disabled reports whether the environment turns the lowering off.
 func int8Disabled() bool {
@@ -235,6 +243,9 @@ func (s *Session) lowerInt8(order []int, table *kernel.Table, tier kernel.Tier,
 		return p.notes
 	}
 	owned := p.sweep(order, groups)
+	if !s.opts.NoChannelsLast && !int8NCHW() {
+		p.layout(order, groups, owned, table, tier)
+	}
 	for gi, l := range groups {
 		f := &fusion{head: l.head, at: l.head, node: l.node,
 			absorbed: append(append([]int(nil), l.members...), owned[gi]...)}
@@ -1015,9 +1026,13 @@ func (s *Session) annotateInt8(notes map[int]string) {
 		}
 		if r.Fused != "" {
 			xn := &s.exec.Nodes[r.Node]
-			if isONNX(xn) && xn.Op == r.Op {
+			switch {
+			case isONNX(xn) && xn.Op == r.Op:
 				r.Fused = "int8 " + xn.Op
+			case xn.Domain == FusedDomain && xn.Op == "MaxPool" && r.Op == "MaxPool":
+				r.Fused = "int8 MaxPool" // the passthrough's goslim-domain twin (layout)
 			}
+			r.Fused += layoutText(xn)
 		}
 	}
 }

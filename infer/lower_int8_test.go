@@ -2,6 +2,7 @@ package infer_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -127,18 +128,140 @@ func lowered(s *infer.Session) (n int, notes []string) {
 	return n, notes
 }
 
-// refTable is ops.NewTable plus reference kernels for the internal
+// plainFused is a kernel record's Fused text without the layout suffix
+// (" NHWC", " NHWC->NCHW", " NCHW->NHWC").
+func plainFused(f string) string {
+	for _, suf := range []string{" NHWC->NCHW", " NCHW->NHWC", " NHWC"} {
+		f = strings.TrimSuffix(f, suf)
+	}
+	return f
+}
+
+// refTable is ops.NewTable with reference kernels for the internal
 // integer ops, written in float from their definition (dequantize, the
-// float op, quantize, clamp to act_min..act_max), so the lowering is
-// tested independently of the integer kernels. They win over any entry of
-// ops.NewTable.
+// float op, quantize, clamp to act_min..act_max, honouring the layout
+// attributes), so the lowering is tested independently of the integer
+// kernels. They replace the entries of ops.NewTable for those ops.
 func refTable() *kernel.Table {
-	t := ops.NewTable()
+	t := noQLinearTable()
 	for _, op := range []string{infer.QLinearConv, infer.QLinearMatMul, infer.QGemm, infer.QLinearAdd, infer.QLinearMul,
 		infer.QLinearConcat, infer.QLinearGlobalAveragePool, infer.QLinearAveragePool} {
 		t.Add(kernel.Entry{Domain: infer.FusedDomain, Op: op, Name: "test.reference", Priority: kernel.Arch + 10, Build: refBuild})
 	}
+	t.Add(kernel.Entry{Domain: infer.FusedDomain, Op: "MaxPool", Name: "test.reference", Priority: kernel.Arch + 10, Build: refMaxPool})
 	return t
+}
+
+// refLayout reads the layout attributes of a lowered node (x_channels_last,
+// y_channels_last), refusing values other than 0 and 1 as the integer
+// kernels do (the layout pass relies on that).
+func refLayout(n *ir.Node) (x, y bool, err error) {
+	for i, name := range []string{"x_channels_last", "y_channels_last"} {
+		v := n.Attrs.Int(name, 0)
+		if v != 0 && v != 1 {
+			return false, false, fmt.Errorf("%s = %d, want 0 or 1", name, v)
+		}
+		if i == 0 {
+			x = v == 1
+		} else {
+			y = v == 1
+		}
+	}
+	return x, y, nil
+}
+
+// toLayout returns the rank-4 tensor t (uint8, int8 or float32) permuted
+// from NCHW to NHWC (toNHWC) or back.
+func toLayout(t *tensor.Tensor, toNHWC bool) *tensor.Tensor {
+	if t.Rank() != 4 {
+		panic("toLayout: rank " + fmt.Sprint(t.Rank()))
+	}
+	n, c, h, w := t.Shape[0], t.Shape[1], t.Shape[2], t.Shape[3]
+	if !toNHWC {
+		n, h, w, c = t.Shape[0], t.Shape[1], t.Shape[2], t.Shape[3]
+	}
+	shape := tensor.Shape{n, h, w, c}
+	if !toNHWC {
+		shape = tensor.Shape{n, c, h, w}
+	}
+	out, err := tensor.New(t.DType, shape)
+	if err != nil {
+		panic(err)
+	}
+	move := func(f func(dst, src int)) {
+		for i := range n {
+			for ch := range c {
+				for y := range h {
+					for x := range w {
+						nchw := ((i*c+ch)*h+y)*w + x
+						nhwc := ((i*h+y)*w+x)*c + ch
+						if toNHWC {
+							f(nhwc, nchw)
+						} else {
+							f(nchw, nhwc)
+						}
+					}
+				}
+			}
+		}
+	}
+	switch d := out.Data.(type) {
+	case []uint8:
+		src := t.U8()
+		move(func(a, b int) { d[a] = src[b] })
+	case []int8:
+		src := t.I8()
+		move(func(a, b int) { d[a] = src[b] })
+	case []float32:
+		src := t.F32()
+		move(func(a, b int) { d[a] = src[b] })
+	default:
+		panic("toLayout: " + t.DType.String())
+	}
+	return out
+}
+
+// refMaxPool is the reference goslim-domain MaxPool (the 8-bit MaxPool
+// with layout attributes): ONNX MaxPool on the NCHW data.
+func refMaxPool(info *kernel.Info) (kernel.Kernel, error) {
+	n := info.Node
+	xl, yl, err := refLayout(n)
+	if err != nil {
+		return nil, info.Errorf("%v", err)
+	}
+	if xl != yl {
+		return nil, info.Errorf("x_channels_last and y_channels_last differ")
+	}
+	pool := ir.Node{Op: "MaxPool", Attrs: n.Attrs.Without("x_channels_last").Without("y_channels_last"),
+		Inputs: []ir.ValueID{0}, Outputs: []ir.ValueID{1}}
+	eval := infer.NodeEvaluator(nil)
+	return kernel.Func(func(c *kernel.Ctx, in, out []*tensor.Tensor) error {
+		x := in[0]
+		if xl {
+			x = toLayout(x, false)
+		}
+		res, err := eval(&pool, 13, []*tensor.Tensor{x})
+		if err != nil {
+			return err
+		}
+		r := res[0]
+		if yl {
+			r = toLayout(r, true)
+		}
+		y, err := c.Output(0, r.DType, r.Shape)
+		if err != nil {
+			return err
+		}
+		switch d := y.Data.(type) {
+		case []uint8:
+			copy(d, r.U8())
+		case []int8:
+			copy(d, r.I8())
+		default:
+			return c.Errorf("MaxPool of %v", r.DType)
+		}
+		return nil
+	}), nil
 }
 
 func refBuild(info *kernel.Info) (kernel.Kernel, error) {
@@ -149,10 +272,16 @@ func refBuild(info *kernel.Info) (kernel.Kernel, error) {
 	var ys, yz int                 // output scale and zero point slots
 	var float ir.Node
 	bias := -1
-	attrs := n.Attrs.Without("act_min").Without("act_max")
+	attrs := n.Attrs.Without("act_min").Without("act_max").Without("x_channels_last").Without("y_channels_last")
+	xl, yl, err := refLayout(n)
+	if err != nil {
+		return nil, info.Errorf("%v", err)
+	}
+	act := map[int]bool{} // input slots of 8-bit activations (laid out as x_channels_last says)
 	switch n.Op {
 	case infer.QLinearConv:
 		ins, ys, yz, bias = []qin{{0, 1, 2}, {3, 4, 5}}, 6, 7, 8
+		act[0] = true
 		float = ir.Node{Op: "Conv", Attrs: attrs}
 	case infer.QLinearMatMul:
 		ins, ys, yz = []qin{{0, 1, 2}, {3, 4, 5}}, 6, 7
@@ -162,12 +291,16 @@ func refBuild(info *kernel.Info) (kernel.Kernel, error) {
 		float = ir.Node{Op: "Gemm", Attrs: attrs}
 	case infer.QLinearAdd, infer.QLinearMul:
 		ins, ys, yz = []qin{{0, 1, 2}, {3, 4, 5}}, 6, 7
+		act[0], act[3] = true, true
 		float = ir.Node{Op: strings.TrimPrefix(n.Op, "QLinear")}
 	case infer.QLinearGlobalAveragePool:
 		ins, ys, yz = []qin{{0, 1, 2}}, 3, 4
+		act[0] = true
+		yl = false // [N,C,1,1] in both layouts
 		float = ir.Node{Op: "GlobalAveragePool"}
 	case infer.QLinearAveragePool:
 		ins, ys, yz = []qin{{0, 1, 2}}, 3, 4
+		act[0] = true
 		float = ir.Node{Op: "AveragePool", Attrs: attrs.Without("channels_last")}
 	case infer.QLinearConcat:
 		ys, yz = 0, 1
@@ -180,7 +313,11 @@ func refBuild(info *kernel.Info) (kernel.Kernel, error) {
 	return kernel.Func(func(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		var fin []*tensor.Tensor
 		for _, q := range ins {
-			fin = append(fin, deq(in[q.x], in[q.s], in[q.z]))
+			x := in[q.x]
+			if xl && act[q.x] {
+				x = toLayout(x, false)
+			}
+			fin = append(fin, deq(x, in[q.s], in[q.z]))
 		}
 		if bias >= 0 && bias < len(in) && in[bias] != nil {
 			sx, sw := in[ins[0].s].F32(), in[ins[1].s].F32()
@@ -196,6 +333,9 @@ func refBuild(info *kernel.Info) (kernel.Kernel, error) {
 		res, err := eval(&float, 13, fin)
 		if err != nil {
 			return err
+		}
+		if yl {
+			res[0] = toLayout(res[0], true)
 		}
 		if ys >= len(in) || in[ys] == nil { // QGemm with a float output
 			y, err := c.Output(0, tensor.Float32, res[0].Shape)
@@ -490,7 +630,7 @@ func TestLowerInt8Structure(t *testing.T) {
 	for _, r := range s.Kernels() {
 		switch {
 		case r.Fused != "":
-			ops[r.Fused]++
+			ops[plainFused(r.Fused)]++
 		case r.FusedInto < 0:
 			float[r.Op]++
 		}
@@ -564,7 +704,8 @@ func TestLowerInt8Notes(t *testing.T) {
 	}
 }
 
-// noQLinearTable is ops.NewTable without the internal integer ops.
+// noQLinearTable is ops.NewTable without the internal integer ops (and
+// the goslim-domain MaxPool).
 func noQLinearTable() *kernel.Table {
 	full := ops.NewTable()
 	t := kernel.NewTable()
@@ -573,7 +714,7 @@ func noQLinearTable() *kernel.Table {
 		if !ok {
 			domain, op = "", name
 		}
-		if domain == infer.FusedDomain && strings.HasPrefix(op, "Q") {
+		if domain == infer.FusedDomain && (strings.HasPrefix(op, "Q") || op == "MaxPool") {
 			continue
 		}
 		for _, e := range full.Entries(domain, op) {

@@ -68,6 +68,10 @@ type Options struct {
 	// integer kernels (lower_int8.go), leaving DequantizeLinear -> FP32 op
 	// -> QuantizeLinear as written; GOSLIM_INT8=off does the same.
 	NoInt8Lowering bool
+	// NoChannelsLast keeps every 8-bit activation of the INT8 lowering in
+	// NCHW layout (no channels-last layout pass, layout_int8.go);
+	// GOSLIM_INT8=nchw does the same.
+	NoChannelsLast bool
 }
 
 // NodeKernel records which implementation runs a node. Every node of the
