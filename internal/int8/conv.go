@@ -59,6 +59,9 @@ type ConvWeights struct {
 	zb                   []int32 // per output channel zero point; nil when all 0
 	dw                   []int32 // depthwise: w - zb, M x KH*KW
 	dwSum                []int32 // depthwise: sum of w - zb per channel
+
+	// rowB is ConvBatch's row-tap packing (see packRowTaps); nil: packed[0].
+	rowB *PackedB
 }
 
 // NewConvWeights prepares weights w (row-major M x Cg x KH x KW) with
@@ -125,6 +128,7 @@ func NewConvWeights(w []int8, zb []int32, M, Cg, KH, KW, group int) (*ConvWeight
 		cw.packed[g] = PackB(bt, kp, mg)
 		copy(cw.colSum[g*mg:], cw.packed[g].ColSums())
 	}
+	cw.rowB = packRowTaps(w, cw)
 	return cw, nil
 }
 

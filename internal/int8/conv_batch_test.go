@@ -202,11 +202,8 @@ func TestConvTapsAsmMatchesGo(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(41, 42))
 	for trial := range 300 {
-		mr := []int{12, 24}[trial%2]
-		nc := 32
-		if mr == 24 {
-			nc = 16
-		}
+		mr := []int{8, 12, 16, 24}[trial%4]
+		nc := convTapsCols(mr)
 		taps, cg := 1+rng.IntN(9), 1+rng.IntN(6)
 		nt := 1 + rng.IntN(3)
 		rows := mr

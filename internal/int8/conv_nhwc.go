@@ -20,11 +20,15 @@ import (
 //
 //   - direct: a 1x1 convolution with unit strides and no padding on
 //     unsigned NHWC input with C%4 == 0 multiplies the input itself.
-//   - implicit: stride-1 convolutions with C/group%4 == 0 on the VNNI
-//     tiers: the rows are the buffer's pixels (r*C bytes apart, so rows
-//     whose pixel lies in a gap compute garbage that is discarded), and
-//     tap t adds offs[t] to every row's address: convTaps runs the taps
-//     inside the register tile, with no patch copy at all.
+//   - implicit (VNNI tiers): convTaps runs the taps inside the register
+//     tile, with no patch copy at all: tap t reads each row's bytes at the
+//     row's pixel plus offs[t]. With one group and unit width dilation a
+//     tap is a kernel row (KW*C contiguous bytes; weights packed with each
+//     row's reduction padded to 4, see packRowTaps), otherwise one (kh,
+//     kw) pair (C/group%4 == 0). Stride-1 convolutions take the buffer's
+//     pixels as rows (C bytes apart: rows whose pixel lies in a gap
+//     compute garbage that is discarded); strided ones take the output
+//     pixels, one output row at a time (SW*C bytes apart).
 //   - gather: the patch rows (KH runs of KW*C bytes, or KH*KW runs of
 //     C/group bytes) are copied into a block, then multiplied.
 
@@ -54,6 +58,10 @@ const (
 // batchPlan is the buffer layout of one ConvBatch call.
 type batchPlan struct {
 	path      batchPath
+	rowTaps   bool // implicit: a tap is a kernel row (else one kh, kw)
+	strided   bool // implicit: rows are output pixels (else buffer pixels)
+	taps      int  // implicit: taps, bytes each, groups of 4 bytes each
+	tapW, cg4 int
 	hq, wq    int // buffer rows per image, pixels per buffer row
 	gv, g     int // gap rows before each image's data, gap pixels before each row's data
 	data      int // bytes of the buffer that are filled: rows gv + n*hq + 1
@@ -79,9 +87,22 @@ func newBatchPlan(s *ConvShape, cw *ConvWeights, n, threads int, p batchPath) ba
 	align, capRows := gatherAlign, 0
 	switch p {
 	case pathImplicit:
-		pl.vrows = n * pl.hq * pl.wq
+		pl.rowTaps = s.DW == 1 && s.Group == 1
+		pl.taps, pl.tapW = s.KH*s.KW, cw.Cg
+		if pl.rowTaps {
+			pl.taps, pl.tapW = s.KH, s.KW*s.C
+		}
+		pl.cg4 = (pl.tapW + 3) / 4
+		pl.strided = s.SH != 1 || s.SW != 1
 		align = implicitAlign
 		capRows = blockWords / s.M
+		if pl.strided {
+			// The last tile of an output row reads up to 23 rows further.
+			pl.vrows = n * s.OH * s.OW
+			bufBytes += 24*s.SW*s.C + 64
+			break
+		}
+		pl.vrows = n * pl.hq * pl.wq
 		maxTap := (pl.gv-s.PadT+(s.KH-1)*s.DH)*pl.wq + pl.g - s.PadL + (s.KW-1)*s.DW
 		bufBytes = max(bufBytes, ((pl.vrows+align-1)/align*align+maxTap)*s.C+64)
 	case pathGather:
@@ -132,7 +153,7 @@ func choosePath(t kernel.Tier, s *ConvShape, cw *ConvWeights, in Layout, signed,
 	switch {
 	case s.pointwise() && in == NHWC && !signed && s.C%4 == 0:
 		return pathDirect
-	case s.SH == 1 && s.SW == 1 && cw.Cg%4 == 0 && s.KH*s.KW <= maxTaps && (forceImplicit || implicitTier(t)):
+	case (s.DW == 1 && s.Group == 1 && s.KH <= maxTaps || cw.Cg%4 == 0 && s.KH*s.KW <= maxTaps) && (forceImplicit || implicitTier(t)):
 		return pathImplicit
 	}
 	return pathGather
@@ -216,6 +237,9 @@ func convBatchGemm(t *batchTask) {
 		taps := 0
 		for kh := range s.KH {
 			for kw := range s.KW {
+				if pl.rowTaps && kw > 0 {
+					break
+				}
 				t.offs[taps] = ((pl.gv-s.PadT+kh*s.DH)*pl.wq + pl.g - s.PadL + kw*s.DW) * s.C
 				taps++
 			}
@@ -450,40 +474,51 @@ func (t *batchTask) gather(am []uint8, q0, n, g int) {
 	}
 }
 
-// implicitBlock computes buffer rows [r0, r1) with the implicit-GEMM
-// kernel and writes the rows that are output pixels.
+// implicitBlock computes rows [r0, r1) (buffer pixels, or output pixels
+// when strided) with the implicit-GEMM kernels and writes the rows that
+// are output pixels.
 func (t *batchTask) implicitBlock(w []int32, r0, r1 int) {
 	s, cw, pl := t.s, t.cw, &t.pl
 	cb, rs, tmp, _ := t.worker(w)
 	n := r1 - r0
 	M, mg, cg := s.M, s.M/s.Group, cw.Cg
 	C := s.C
-	taps := s.KH * s.KW
-	offs := t.offs[:taps]
-	mr := 12
-	if mg <= 16 {
-		mr = 24
-	}
-	nt, tail := n/mr, n%mr
 	for g := range s.Group {
 		b := cw.packed[g]
-		a := t.buf[r0*C+g*cg:]
-		for j0 := 0; j0 < mg; j0 += nr {
-			ncols := min(nr, mg-j0)
-			bp := b.data[j0/nr*b.ks*nr:]
-			c := cb[g*mg+j0:]
-			if nt > 0 {
-				t.convTaps(mr, taps, cg/4, a, C, offs, bp, c, M, mr, ncols, nt)
+		if pl.rowTaps && cw.rowB != nil {
+			b = cw.rowB
+		}
+		if !pl.strided {
+			mr := 12
+			if mg <= 16 {
+				mr = 24
 			}
-			if tail > 0 {
-				t.convTaps(mr, taps, cg/4, a[nt*mr*C:], C, offs, bp, c[nt*mr*M:], M, tail, ncols, 1)
+			t.tiles(mr, t.buf[r0*C+g*cg:], C, b, cb[g*mg:], n, mg)
+		} else {
+			// One output row (segment) at a time.
+			P := s.OH * s.OW
+			img, p := r0/P, r0%P
+			oh, ow := p/s.OW, p%s.OW
+			for i := 0; i < n; {
+				cnt := min(s.OW-ow, n-i)
+				a := t.buf[((img*pl.hq+oh*s.SH)*pl.wq+ow*s.SW)*C+g*cg:]
+				t.tiles(pickMR(cnt, mg), a, s.SW*C, b, cb[i*M+g*mg:], cnt, mg)
+				i += cnt
+				if ow += cnt; ow == s.OW {
+					ow = 0
+					if oh++; oh == s.OH {
+						oh = 0
+						img++
+					}
+				}
 			}
 		}
 		if cw.zb != nil {
 			for i := range n {
+				base := t.rowAddr(r0+i) + g*cg
 				var sum int32
-				for _, o := range offs {
-					for _, v := range a[i*C+o : i*C+o+cg] {
+				for _, o := range t.offs[:pl.taps] {
+					for _, v := range t.buf[base+o : base+o+pl.tapW] {
 						sum += int32(v)
 					}
 				}
@@ -491,6 +526,10 @@ func (t *batchTask) implicitBlock(w []int32, r0, r1 int) {
 			}
 			t.subZB(cb, rs[:n], g)
 		}
+	}
+	if pl.strided {
+		t.emit(cb, tmp, r0, n)
+		return
 	}
 	// Write the rows that are output pixels: per image, OH buffer rows
 	// of OW.
@@ -510,6 +549,90 @@ func (t *batchTask) implicitBlock(w []int32, r0, r1 int) {
 		t.emit(cb[(r-r0)*M:], tmp, (img*s.OH+vh)*s.OW+vw, cnt)
 		r += cnt
 	}
+}
+
+// rowAddr returns the buffer offset of implicit row r's pixel.
+func (t *batchTask) rowAddr(r int) int {
+	s, pl := t.s, &t.pl
+	if !pl.strided {
+		return r * s.C
+	}
+	P := s.OH * s.OW
+	img, p := r/P, r%P
+	oh, ow := p/s.OW, p%s.OW
+	return ((img*pl.hq+oh*s.SH)*pl.wq + ow*s.SW) * s.C
+}
+
+// tiles computes n rows (A rows lda bytes apart from a) of the group's mg
+// columns into c (row stride M) with the implicit-GEMM kernel of mr rows.
+func (t *batchTask) tiles(mr int, a []uint8, lda int, b *PackedB, c []int32, n, mg int) {
+	pl, M := &t.pl, t.s.M
+	offs := t.offs[:pl.taps]
+	nt, tail := n/mr, n%mr
+	for j0 := 0; j0 < mg; j0 += nr {
+		ncols := min(nr, mg-j0)
+		bp := b.data[j0/nr*b.ks*nr:]
+		cc := c[j0:]
+		if nt > 0 {
+			t.convTaps(mr, pl.taps, pl.cg4, a, lda, offs, bp, cc, M, mr, ncols, nt)
+		}
+		if tail > 0 {
+			t.convTaps(mr, pl.taps, pl.cg4, a[nt*mr*lda:], lda, offs, bp, cc[nt*mr*M:], M, tail, ncols, 1)
+		}
+	}
+}
+
+// pickMR returns the implicit kernel's rows for n rows of mg columns: the
+// one that computes the fewest rows in all (the taller on ties).
+func pickMR(n, mg int) int {
+	cands := [2]int{12, 8}
+	if mg <= 16 {
+		cands = [2]int{24, 16}
+	}
+	best, bestRows := 0, 0
+	for _, mr := range cands {
+		if rows := (n + mr - 1) / mr * mr; best == 0 || rows < bestRows {
+			best, bestRows = mr, rows
+		}
+	}
+	return best
+}
+
+// convTapsCols returns the columns of the implicit kernel of mr rows (0:
+// no such kernel).
+func convTapsCols(mr int) int {
+	switch mr {
+	case 8, 12:
+		return 32
+	case 16, 24:
+		return 16
+	}
+	return 0
+}
+
+// packRowTaps packs the weights of a one-group convolution whose kernel
+// rows are not a multiple of 4 bytes (KW*C%4 != 0) for the implicit
+// path's row taps: the reduction ordered (kh, kw, c) with each kernel
+// row's KW*C values padded with zero rows to a multiple of 4, so that a
+// tap's groups of 4 never straddle two kernel rows. nil when packed[0]
+// serves (or the convolution is not such a GEMM).
+func packRowTaps(w []int8, cw *ConvWeights) *PackedB {
+	if cw.dw != nil || cw.Group != 1 || cw.KW*cw.Cg%4 == 0 || cw.KH > maxTaps {
+		return nil
+	}
+	M, C, KH, KW := cw.M, cw.Cg, cw.KH, cw.KW
+	kr := (KW*C + 3) &^ 3
+	bt := make([]int8, KH*kr*M)
+	for m := range M {
+		for c := range C {
+			for kh := range KH {
+				for kw := range KW {
+					bt[(kh*kr+kw*C+c)*M+m] = w[((m*C+c)*KH+kh)*KW+kw]
+				}
+			}
+		}
+	}
+	return PackB(bt, KH*kr, M)
 }
 
 // convTaps runs the implicit-GEMM kernel (convTapsGo when asked or

@@ -15,16 +15,23 @@ func convTapsVNNI(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32,
 //go:noescape
 func convTapsVNNI24(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, ntiles int)
 
-// convTapsAsm runs the implicit-GEMM kernel of mr rows (12: up to 32
-// columns; 24: up to 16) with convTapsGo's arguments and reports whether
-// it did (false: no assembly kernel in this build). It checks that the
-// slices hold everything the kernel reads and writes.
+// convTapsVNNI8 is convTapsVNNI for 8 x 32 tiles.
+//
+//go:noescape
+func convTapsVNNI8(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, ntiles int)
+
+// convTapsVNNI16 is convTapsVNNI for 16 x 16 tiles (m1 unused).
+//
+//go:noescape
+func convTapsVNNI16(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, ntiles int)
+
+// convTapsAsm runs the implicit-GEMM kernel of mr rows (8 or 12: up to 32
+// columns; 16 or 24: up to 16) with convTapsGo's arguments and reports
+// whether it did (false: no assembly kernel in this build). It checks
+// that the slices hold everything the kernel reads and writes.
 func convTapsAsm(mr, taps, cg int, a []uint8, lda int, offs []int, b []int8, c []int32, ldc, rows, ncols, nt int) bool {
-	nc := 32
-	if mr == 24 {
-		nc = 16
-	}
-	if (mr != 12 && mr != 24) || taps < 1 || len(offs) < taps || cg < 1 || rows < 1 || rows > mr ||
+	nc := convTapsCols(mr)
+	if nc == 0 || taps < 1 || len(offs) < taps || cg < 1 || rows < 1 || rows > mr ||
 		ncols < 1 || ncols > nc || nt < 1 || (nt > 1 && rows != mr) {
 		panic("int8: bad convolution tile")
 	}
@@ -43,10 +50,15 @@ func convTapsAsm(mr, taps, cg int, a []uint8, lda int, offs []int, b []int8, c [
 	if ncols > 16 {
 		m1 = uint64(1)<<(ncols-16) - 1
 	}
-	if mr == 24 {
-		convTapsVNNI24(taps, cg, &a[0], lda, &offs[0], &b[0], &c[0], ldc, rows, m0, m1, nt)
-	} else {
+	switch mr {
+	case 8:
+		convTapsVNNI8(taps, cg, &a[0], lda, &offs[0], &b[0], &c[0], ldc, rows, m0, m1, nt)
+	case 12:
 		convTapsVNNI(taps, cg, &a[0], lda, &offs[0], &b[0], &c[0], ldc, rows, m0, m1, nt)
+	case 16:
+		convTapsVNNI16(taps, cg, &a[0], lda, &offs[0], &b[0], &c[0], ldc, rows, m0, m1, nt)
+	default:
+		convTapsVNNI24(taps, cg, &a[0], lda, &offs[0], &b[0], &c[0], ldc, rows, m0, m1, nt)
 	}
 	return true
 }

@@ -6,8 +6,9 @@
 // + VPMADDWD, 6 x 16; only for weights that cannot saturate int16),
 // tileAVX2W (the exact AVX2 path for any weights, 3 x 16: VPMADDWD on B
 // widened to int16 pairs), tileVNNI24 (24 x 16, for N <= 16), the
-// implicit-GEMM convolution kernels convTapsVNNI (12 x 32) and
-// convTapsVNNI24 (24 x 16), and the AMX kernels amx11..amx22.
+// implicit-GEMM convolution kernels convTapsVNNI (12 x 32), convTapsVNNI24
+// (24 x 16), convTapsVNNI8 (8 x 32) and convTapsVNNI16 (16 x 16), and the
+// AMX kernels amx11..amx22.
 // Run with go generate (see stubs_amd64.go).
 package main
 
@@ -45,6 +46,8 @@ func main() {
 	genVNNI("tileVNNI24", 24, 1)
 	genVNNIConv("convTapsVNNI", 12, 2)
 	genVNNIConv("convTapsVNNI24", 24, 1)
+	genVNNIConv("convTapsVNNI8", 8, 2)
+	genVNNIConv("convTapsVNNI16", 16, 1)
 	genYmm("tileAVXVNNI", 6, "avxvnni")
 	genYmm("tileAVX2", 6, "avx2")
 	genAVX2W("tileAVX2W", 3)
