@@ -17,7 +17,14 @@ import (
 //
 // MatMulInteger and QLinearMatMul broadcast batch dimensions like MatMul.
 // A's zero point (and QLinearMatMul's a_scale) may be per row, B's per
-// column. QGemm without y_scale outputs float32 alpha*sa*sb[n]*acc.
+// column. QGemm without y_scale outputs float32 alpha*sa*sb[n]*acc,
+// computed in the GEMM's epilogue (clamped to act_min/act_max there).
+//
+// Steady state: with constant B, scales and zero points (a lowered QDQ
+// graph), B is packed and the requantization built once, the
+// accumulators, the zero-point and bias corrections live in the node's
+// scratch, and the GEMM and the epilogue run as Tasks kept in the kernel
+// (kernel.Ctx.ParallelTask): a run allocates nothing.
 type qmmKernel struct {
 	q              *qCommon
 	op             string
@@ -28,6 +35,27 @@ type qmmKernel struct {
 	// constant B (and zero point) packed at build time, per batch of B.
 	bConst, bzC *tensor.Tensor
 	packed      []*qPackedB
+	// constParams: the scales and zero points are constant, so the
+	// derived parameters are computed on the first run and kept in par.
+	constParams bool
+	par         qmmParams
+	// per-run state, kept here so that passing them as tasks allocates
+	// nothing (runs of one kernel never overlap).
+	gemm q8.Task
+	call qmmCall
+}
+
+// qmmParams are the per-run parameters derived from the scale and
+// zero-point inputs.
+type qmmParams struct {
+	valid  bool
+	adt    tensor.DType      // A's type, m and n: the shape they were derived for
+	m, n   int               //
+	ins    [6]*tensor.Tensor // a_scale, a_zero_point, b_scale, b_zero_point, y_scale, y_zero_point
+	za     []int32           // A's zero points in the uint8 domain: 1, M or batch*M values
+	odt    tensor.DType      // output type
+	rq     []*q8.Requant     // 8-bit output: 1 or M (per-row a_scale)
+	fscale []float32         // float output: 1 or N values
 }
 
 // qPackedB is a packed int8 right operand with its per-column zero points
@@ -50,6 +78,15 @@ func buildQMatMul(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
 		k.transA, k.transB = a.Int("transA", 0) != 0, a.Int("transB", 0) != 0
 		k.alpha = a.Float("alpha", 1)
 	}
+	k.constParams = true
+	for _, i := range k.paramInputs() {
+		if i < 0 {
+			continue
+		}
+		if _, ok := qConstIn(info, i); !ok {
+			k.constParams = false
+		}
+	}
 	b, okB := qConstIn(info, k.bI)
 	zb, okZ := qConstIn(info, k.bzI)
 	if okB && okZ && b != nil && b.Rank() >= 1 && qIs8(b.DType) && b.Check() == nil {
@@ -61,7 +98,7 @@ func buildQMatMul(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
 		if kk > 0 && n > 0 && (zb == nil || zb.Len() == 1 || zb.Len() == n) {
 			bb := qBytes(b)
 			for i := range nb {
-				p, err := qPackB(nil, bb[i*kk*n:(i+1)*kk*n], b.DType == tensor.Uint8, zb, kk, n, k.transB)
+				p, err := qPackB(bb[i*kk*n:(i+1)*kk*n], b.DType == tensor.Uint8, zb, kk, n, k.transB)
 				if err != nil {
 					return nil, info.Errorf("%v", err)
 				}
@@ -71,6 +108,12 @@ func buildQMatMul(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
 		}
 	}
 	return k, nil
+}
+
+// paramInputs returns the indices of the scale and zero-point inputs
+// (-1: the op has none), in qmmParams.ins order.
+func (k *qmmKernel) paramInputs() [6]int {
+	return [6]int{k.asI, k.azI, k.bsI, k.bzI, k.ysI, k.yzI}
 }
 
 // qmmBDims returns the K and N of a B of shape s (its last two dims, or
@@ -89,7 +132,7 @@ func qmmBDims(s tensor.Shape, transB bool) (int, int) {
 // qPackB packs one K x N matrix b (row-major, or N x K when trans; uint8
 // values when unsigned, shifted to int8 by -128) with zero point zb
 // (scalar or per column, of b's type).
-func qPackB(c *kernel.Ctx, b []uint8, unsigned bool, zbT *tensor.Tensor, kk, n int, trans bool) (*qPackedB, error) {
+func qPackB(b []uint8, unsigned bool, zbT *tensor.Tensor, kk, n int, trans bool) (*qPackedB, error) {
 	s := make([]int8, kk*n)
 	var flip uint8
 	if unsigned {
@@ -136,119 +179,197 @@ func qPackB(c *kernel.Ctx, b []uint8, unsigned bool, zbT *tensor.Tensor, kk, n i
 	return p, nil
 }
 
-// qmmCall is one batch of a product, split by rows across threads.
+// qmmCall is the epilogue of one batch of a product: it turns rows of
+// int32 accumulators into the output, split by rows across threads
+// (kernel.Task).
 type qmmCall struct {
-	m, n, kk int
-	a        []uint8 // M x K (or K x M when transA), as stored
-	flip     uint8   // 0x80 for int8 A
-	transA   bool
+	n, kk    int
+	am       []uint8 // A as the GEMM read it (uint8, M x K row-major)
 	za       []int32 // uint8 domain; 1 or M values
 	pb       *qPackedB
 	cm       []int32 // QGemm C (nil: none), strides crs, ccs
 	crs, ccs int
+	acc      []int32 // M x N accumulators
+	add      []int32 // per-column additions shared by all rows (nil: per-row corrections in acc)
 	yI32     []int32
 	y8       []uint8
 	yF32     []float32
 	rq       []*q8.Requant // 1 or M (per-row a_scale)
 	fscale   []float32     // float output: 1 or N values
-	ws       []int32
-	per      int // scratch words per thread
-	threads  int
 	tier     kernel.Tier
 	lo, hi   int32 // int32/float clamp
 }
 
-func (q *qmmCall) run(lo, hi int) {
-	for t := lo; t < hi; t++ {
-		q.rows(t*q.m/q.threads, (t+1)*q.m/q.threads, q.ws[t*q.per:(t+1)*q.per])
-	}
-}
-
-// rows computes output rows [r0, r1).
-func (q *qmmCall) rows(r0, r1 int, ws []int32) {
-	rows := r1 - r0
-	if rows <= 0 {
-		return
-	}
-	m, n, kk := q.m, q.n, q.kk
-	abw := (rows*kk + 3) / 4
-	ab := bytesOfI32(ws[:abw])[:rows*kk]
-	acc := ws[abw : abw+rows*n]
-	rs := ws[abw+rows*n : abw+rows*n+rows]
-	var am []uint8
-	switch {
-	case q.transA:
-		for r := range rows {
-			for i := range kk {
-				ab[r*kk+i] = q.a[i*m+r0+r] ^ q.flip
+// Run writes output rows [r0, r1); it implements kernel.Task.
+func (q *qmmCall) Run(r0, r1 int) {
+	n, kk := q.n, q.kk
+	if q.add == nil {
+		// Per-row corrections (per-row zero points of A, zero points of
+		// B, a 2-D C) go into the accumulators.
+		var cs []int32
+		if kk > 0 {
+			cs = q.pb.p.ColSums()
+		}
+		zb := q.pb.zb
+		for r := r0; r < r1; r++ {
+			za := q.za[0]
+			if len(q.za) > 1 {
+				za = q.za[r]
 			}
-		}
-		am = ab
-	case q.flip != 0:
-		for i, v := range q.a[r0*kk : r1*kk] {
-			ab[i] = v ^ q.flip
-		}
-		am = ab
-	default:
-		am = q.a[r0*kk : r1*kk]
-	}
-	if kk == 0 {
-		clear(acc)
-	} else {
-		q8.Gemm(q.tier, acc, am, rows, q.pb.p)
-	}
-	zb := q.pb.zb
-	if zb != nil {
-		q8.RowSums(am, rows, kk, rs)
-	}
-	var cs []int32
-	if kk > 0 {
-		cs = q.pb.p.ColSums()
-	}
-	for r := range rows {
-		za := q.za[0]
-		if len(q.za) > 1 {
-			za = q.za[r0+r]
-		}
-		row := acc[r*n : (r+1)*n]
-		for j := range row {
-			v := row[j]
-			if cs != nil {
-				v -= za * cs[j]
-			}
+			var rs int32
 			if zb != nil {
-				v += (int32(kk)*za - rs[r]) * zb[j]
+				for _, v := range q.am[r*kk : (r+1)*kk] {
+					rs += int32(v)
+				}
 			}
-			if q.cm != nil {
-				v += q.cm[(r0+r)*q.crs+j*q.ccs]
+			row := q.acc[r*n : (r+1)*n]
+			for j := range row {
+				v := row[j]
+				if cs != nil {
+					v -= za * cs[j]
+				}
+				if zb != nil {
+					v += (int32(kk)*za - rs) * zb[j]
+				}
+				if q.cm != nil {
+					v += q.cm[r*q.crs+j*q.ccs]
+				}
+				row[j] = v
 			}
-			row[j] = v
 		}
-		o := (r0 + r) * n
-		switch {
-		case q.yI32 != nil:
-			dst := q.yI32[o : o+n]
-			for j, v := range row {
-				dst[j] = min(max(v, q.lo), q.hi)
+	}
+	acc := q.acc[r0*n : r1*n]
+	switch {
+	case q.yI32 != nil:
+		dst := q.yI32[r0*n : r1*n]
+		for i, v := range acc {
+			if q.add != nil {
+				v += q.add[i%n]
 			}
-		case q.yF32 != nil:
-			dst := q.yF32[o : o+n]
+			dst[i] = min(max(v, q.lo), q.hi)
+		}
+	case q.yF32 != nil:
+		flo, fhi := float32(q.lo), float32(q.hi)
+		clamp := q.lo != -1<<31 || q.hi != 1<<31-1
+		for r := range r1 - r0 {
+			dst, row := q.yF32[(r0+r)*n:(r0+r+1)*n], acc[r*n:(r+1)*n]
+			s := q.fscale[0]
 			for j, v := range row {
-				s := q.fscale[0]
+				if q.add != nil {
+					v += q.add[j]
+				}
 				if len(q.fscale) > 1 {
 					s = q.fscale[j]
 				}
-				dst[j] = float32(v) * s
+				f := float32(v) * s
+				if clamp {
+					f = min(max(f, flo), fhi)
+				}
+				dst[j] = f
 			}
-		default:
-			rq := q.rq[0]
-			if len(q.rq) > 1 {
-				rq = q.rq[r0+r]
-			}
-			rq.ColsBytes(q.tier, q.y8[o:o+n], row, 0, nil)
+		}
+	case len(q.rq) == 1:
+		q.rq[0].RowsBytes(q.tier, q.y8[r0*n:r1*n], acc, r1-r0, n, 0, q.add)
+	default:
+		for r := r0; r < r1; r++ {
+			q.rq[r].ColsBytes(q.tier, q.y8[r*n:(r+1)*n], q.acc[r*n:(r+1)*n], 0, q.add)
 		}
 	}
 }
+
+// params returns the parameters derived from the scale and zero-point
+// inputs for A of type adt (aBatch matrices of m rows) and n columns:
+// the cached ones when the inputs are constant and the same as last run.
+func (k *qmmKernel) params(c *kernel.Ctx, in []*tensor.Tensor, adt tensor.DType, aBatch, m, n int) (*qmmParams, error) {
+	var ins [6]*tensor.Tensor
+	for i, j := range k.paramInputs() {
+		if j >= 0 {
+			ins[i] = opt(in, j)
+		}
+	}
+	if p := &k.par; p.valid && p.adt == adt && p.m == m && p.n == n && p.ins == ins {
+		return p, nil
+	}
+	p := qmmParams{adt: adt, m: m, n: n, ins: ins}
+	zaT, zbT := ins[1], ins[3]
+	var err error
+	if zaT != nil && zaT.Len() > 1 && zaT.Len() == aBatch*m && k.op == "MatMulInteger" {
+		// per row and per batch of A ([..., M, 1])
+		if p.za, err = qZeros(c, zaT, "a_zero_point", zaT.Len(), adt); err != nil {
+			return nil, err
+		}
+	} else if p.za, err = qZeros(c, zaT, "a_zero_point", m, adt); err != nil {
+		return nil, err
+	}
+	if k.op == "QGemm" && len(p.za) > 1 {
+		return nil, c.Errorf("QGemm a_zero_point must be a scalar")
+	}
+	if adt == tensor.Int8 {
+		for i := range p.za {
+			p.za[i] += 128
+		}
+	}
+	if zbT != nil && zbT.Len() != 1 && zbT.Len() != n {
+		return nil, c.Errorf("b_zero_point has shape %v, want a scalar or %d values", zbT.Shape, n)
+	}
+	p.odt = tensor.Int32
+	if k.op != "MatMulInteger" {
+		nsa := m
+		if k.op == "QGemm" {
+			nsa = 1
+		}
+		sa, err := qScales(c, ins[0], "a_scale", nsa)
+		if err != nil {
+			return nil, err
+		}
+		sb, err := qScales(c, ins[2], "b_scale", n)
+		if err != nil {
+			return nil, err
+		}
+		if ins[4] == nil && k.op == "QGemm" {
+			p.odt = tensor.Float32
+			p.fscale = make([]float32, len(sb))
+			for j, s := range sb {
+				p.fscale[j] = k.alpha * sa[0] * s
+			}
+		} else {
+			sy, err := qScales(c, ins[4], "y_scale", 1)
+			if err != nil {
+				return nil, err
+			}
+			zyT := ins[5]
+			p.odt = tensor.Uint8
+			if zyT != nil {
+				p.odt = zyT.DType
+			} else if k.op == "QGemm" {
+				p.odt = adt
+			}
+			zy, err := qZeros(c, zyT, "y_zero_point", 1, tensor.Undefined)
+			if err != nil {
+				return nil, err
+			}
+			if !qIs8(p.odt) {
+				return nil, c.Errorf("output type %v is not supported (want uint8 or int8)", p.odt)
+			}
+			lo, hi, err := k.q.outRange(c, p.odt)
+			if err != nil {
+				return nil, err
+			}
+			p.rq = make([]*q8.Requant, len(sa))
+			for i, s := range sa {
+				if p.rq[i], err = qRequant(c, s*k.alpha, sb, sy[0], zy[0], lo, hi); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	p.valid = k.constParams
+	k.par = p
+	return &k.par, nil
+}
+
+// qmmMinParallel is the product size (m*n*k) below which one thread runs.
+const qmmMinParallel = 1 << 15
 
 func (k *qmmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	a, err := qInput(c, in, k.aI, "A")
@@ -261,6 +382,7 @@ func (k *qmmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	}
 	var p mmPlan
 	var oshape tensor.Shape
+	var oshape2 [2]int
 	if k.op == "QGemm" {
 		if a.Rank() != 2 || b.Rank() != 2 {
 			return c.Errorf("QGemm inputs must be matrices, got %v and %v", a.Shape, b.Shape)
@@ -275,81 +397,33 @@ func (k *qmmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 			return c.Errorf("QGemm inner dimensions differ: A %v (transA %v), B %v (transB %v)", a.Shape, k.transA, b.Shape, k.transB)
 		}
 		p.batch = 1
-		oshape = tensor.Shape{p.m, p.n}
+		oshape2 = [2]int{p.m, p.n}
+		oshape = oshape2[:]
+	} else if a.Rank() == 2 && b.Rank() == 2 {
+		// Plain matrices (the lowered MatMul): no batch, no allocation.
+		p.m, p.k, p.n, p.batch = a.Shape[0], a.Shape[1], b.Shape[1], 1
+		if b.Shape[0] != p.k {
+			return c.Errorf("MatMul inner dimensions differ: %v x %v", a.Shape, b.Shape)
+		}
+		oshape2 = [2]int{p.m, p.n}
+		oshape = oshape2[:]
 	} else if p, oshape, err = mmResolve(c, a.Shape, b.Shape); err != nil {
 		return err
 	}
-	// Zero points.
 	aBatch := 1
 	if a.Rank() > 2 {
 		aBatch = tensor.Shape(a.Shape[:a.Rank()-2]).Size()
 	}
-	zaT, zbT := opt(in, k.azI), opt(in, k.bzI)
-	var za []int32
-	if zaT != nil && zaT.Len() > 1 && zaT.Len() == aBatch*p.m && k.op == "MatMulInteger" {
-		// per row and per batch of A ([..., M, 1])
-		if za, err = qZeros(c, zaT, "a_zero_point", zaT.Len(), a.DType); err != nil {
-			return err
-		}
-	} else if za, err = qZeros(c, zaT, "a_zero_point", p.m, a.DType); err != nil {
+	par, err := k.params(c, in, a.DType, aBatch, p.m, p.n)
+	if err != nil {
 		return err
 	}
-	if k.op == "QGemm" && len(za) > 1 {
-		return c.Errorf("QGemm a_zero_point must be a scalar")
+	zbT := opt(in, k.bzI)
+	if zbT != nil && zbT.DType != b.DType {
+		return c.Errorf("b_zero_point has type %v, want %v", zbT.DType, b.DType)
 	}
-	if zbT != nil {
-		if zbT.DType != b.DType {
-			return c.Errorf("b_zero_point has type %v, want %v", zbT.DType, b.DType)
-		}
-		if zbT.Len() != 1 && zbT.Len() != p.n {
-			return c.Errorf("b_zero_point has shape %v, want a scalar or %d values", zbT.Shape, p.n)
-		}
-	}
-	if a.DType == tensor.Int8 {
-		za2 := make([]int32, len(za))
-		for i, v := range za {
-			za2[i] = v + 128
-		}
-		za = za2
-	}
-	// Output type and scaling.
-	call := qmmCall{m: p.m, n: p.n, kk: p.k, transA: k.transA, tier: k.q.tier, lo: k.q.lo, hi: k.q.hi}
-	if a.DType == tensor.Int8 {
-		call.flip = 0x80
-	}
-	odt := tensor.Int32
-	var sa, sb, sy []float32
-	var zy []int32
-	if k.op != "MatMulInteger" {
-		nsa := p.m
-		if k.op == "QGemm" {
-			nsa = 1
-		}
-		if sa, err = qScales(c, opt(in, k.asI), "a_scale", nsa); err != nil {
-			return err
-		}
-		if sb, err = qScales(c, opt(in, k.bsI), "b_scale", p.n); err != nil {
-			return err
-		}
-		ys := opt(in, k.ysI)
-		if ys == nil && k.op == "QGemm" {
-			odt = tensor.Float32
-		} else {
-			if sy, err = qScales(c, ys, "y_scale", 1); err != nil {
-				return err
-			}
-			zyT := opt(in, k.yzI)
-			odt = tensor.Uint8
-			if zyT != nil {
-				odt = zyT.DType
-			} else if k.op == "QGemm" {
-				odt = a.DType
-			}
-			if zy, err = qZeros(c, zyT, "y_zero_point", 1, tensor.Undefined); err != nil {
-				return err
-			}
-		}
-	}
+	call := &k.call
+	*call = qmmCall{n: p.n, kk: p.k, tier: k.q.tier, lo: k.q.lo, hi: k.q.hi, rq: par.rq, fscale: par.fscale}
 	if k.op == "QGemm" {
 		if cm := opt(in, k.cI); cm != nil {
 			if cm.DType != tensor.Int32 {
@@ -377,63 +451,76 @@ func (k *qmmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 			call.cm = cm.I32()
 		}
 	}
-	y, err := c.Output(0, odt, oshape)
+	y, err := c.Output(0, par.odt, oshape)
 	if err != nil {
 		return err
 	}
 	if y.Len() == 0 {
 		return nil
 	}
-	switch odt {
-	case tensor.Uint8, tensor.Int8:
-		lo, hi, err := k.q.outRange(c, odt)
-		if err != nil {
-			return err
-		}
-		call.rq = make([]*q8.Requant, len(sa))
-		for i, s := range sa {
-			if call.rq[i], err = qRequant(c, s*k.alpha, sb, sy[0], zy[0], lo, hi); err != nil {
-				return err
-			}
-		}
-	case tensor.Float32:
-		call.fscale = make([]float32, len(sb))
-		for j, s := range sb {
-			call.fscale[j] = k.alpha * sa[0] * s
-		}
-	case tensor.Int32:
-	default:
-		return c.Errorf("output type %v is not supported (want uint8 or int8)", odt)
+	// Scratch: A converted to uint8 rows (int8 A or transA), the
+	// accumulators and the per-column additions.
+	needA := a.DType == tensor.Int8 || k.transA
+	abw := 0
+	if needA {
+		abw = (p.m*p.k + 3) / 4
 	}
-	// Scratch: per thread A rows, accumulators, row sums.
-	threads := max(1, min(c.Threads, p.m))
-	if p.m*p.n*max(p.k, 1) < 1<<15 {
-		threads = 1
+	ws := qScratch(c, abw+p.m*p.n+p.n)
+	call.acc = ws[abw : abw+p.m*p.n]
+	add := ws[abw+p.m*p.n:]
+	threads := 1
+	if p.m*p.n*max(p.k, 1) >= qmmMinParallel {
+		threads = c.Threads
 	}
-	rowsMax := (p.m + threads - 1) / threads
-	call.per = (rowsMax*p.k+3)/4 + rowsMax*p.n + rowsMax
-	call.ws = qScratch(c, threads*call.per)
-	call.threads = threads
 	ab, bb := qBytes(a), qBytes(b)
 	bIsConst := b == k.bConst && zbT == k.bzC && k.packed != nil
+	var flip uint8
+	if a.DType == tensor.Int8 {
+		flip = 0x80
+	}
 	for i := range p.batch {
 		oa, ob := p.offsets(i)
-		call.a = ab[oa : oa+p.m*p.k]
-		if len(za) > p.m {
+		am := ab[oa : oa+p.m*p.k]
+		if needA {
+			buf := bytesOfI32(ws[:abw])[:p.m*p.k]
+			if k.transA {
+				for r := range p.m {
+					for j := range p.k {
+						buf[r*p.k+j] = am[j*p.m+r] ^ flip
+					}
+				}
+			} else {
+				for j, v := range am {
+					buf[j] = v ^ flip
+				}
+			}
+			am = buf
+		}
+		call.am = am
+		if len(par.za) > p.m {
 			ai := oa / max(p.m*p.k, 1)
-			call.za = za[ai*p.m : (ai+1)*p.m]
+			call.za = par.za[ai*p.m : (ai+1)*p.m]
 		} else {
-			call.za = za
+			call.za = par.za
 		}
 		if p.k > 0 {
 			if bIsConst {
 				call.pb = k.packed[ob/(p.k*p.n)]
-			} else if call.pb, err = qPackB(c, bb[ob:ob+p.k*p.n], b.DType == tensor.Uint8, zbT, p.k, p.n, k.transB); err != nil {
+			} else if call.pb, err = qPackB(bb[ob:ob+p.k*p.n], b.DType == tensor.Uint8, zbT, p.k, p.n, k.transB); err != nil {
 				return c.Errorf("b_zero_point: %v", err)
+			}
+			k.gemm.Kernel = q8.For(k.q.tier)
+			k.gemm.Op = q8.GemmOp{M: p.m, A: am, B: call.pb.p, C: call.acc}
+			if threads > 1 {
+				c.ParallelTask(k.gemm.Split(threads), &k.gemm)
+			} else {
+				k.gemm.Run(0, k.gemm.Split(1))
 			}
 		} else {
 			call.pb = &qPackedB{}
+			clear(call.acc)
 		}
+		call.add = k.columnAdd(call, add)
 		o := i * p.m * p.n
 		switch yd := y.Data.(type) {
 		case []int32:
@@ -443,16 +530,34 @@ func (k *qmmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		default:
 			call.y8 = qBytes(y)[o : o+p.m*p.n]
 		}
-		if threads > 1 {
-			c.Parallel(threads, call.run)
+		if threads > 1 && p.m > 1 {
+			c.ParallelTask(p.m, call)
 		} else {
-			call.run(0, 1)
-		}
-	}
-	if yf, ok := y.Data.([]float32); ok && (k.q.lo != -1<<31 || k.q.hi != 1<<31-1) {
-		for i, v := range yf {
-			yf[i] = min(max(v, float32(k.q.lo)), float32(k.q.hi))
+			call.Run(0, p.m)
 		}
 	}
 	return nil
+}
+
+// columnAdd fills add with the corrections every row shares — the bias
+// C (a vector) minus za*colsum(B) — and returns it, or returns nil when
+// they differ by row (per-row zero points of A, zero points of B, a
+// 2-D C: qmmCall.Run adds them to the accumulators).
+func (k *qmmKernel) columnAdd(call *qmmCall, add []int32) []int32 {
+	if len(call.za) > 1 || call.pb.zb != nil || (call.cm != nil && call.crs != 0) {
+		return nil
+	}
+	za := call.za[0]
+	clear(add)
+	if call.kk > 0 && za != 0 {
+		for j, s := range call.pb.p.ColSums() {
+			add[j] = -za * s
+		}
+	}
+	if call.cm != nil {
+		for j := range add {
+			add[j] += call.cm[j*call.ccs]
+		}
+	}
+	return add
 }

@@ -1,0 +1,128 @@
+package ops
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/goslim/goslim/internal/kernel"
+	"github.com/goslim/goslim/ir"
+	"github.com/goslim/goslim/tensor"
+)
+
+// qgemmCase is a fully-connected layer as the INT8 lowering emits it:
+// QGemm (or QLinearMatMul) with constant weights, scales and zero points.
+type qgemmCase struct {
+	op         string
+	m, k, n    int
+	adt        tensor.DType
+	floatOut   bool // QGemm without y_scale (float logits)
+	perChannel bool // per-column weight scales
+}
+
+// inputs returns the node's inputs (the first, A, is the activation).
+func (c qgemmCase) inputs(r *rand.Rand) []*tensor.Tensor {
+	a := qRand(r, c.adt, c.m, c.k)
+	w := qRand(r, tensor.Int8, c.k, c.n)
+	sb := []float64{0.004}
+	if c.perChannel {
+		sb = make([]float64, c.n)
+		for j := range sb {
+			sb[j] = 0.002 + 0.004*r.Float64()
+		}
+	}
+	za := qRandZero(r, c.adt)
+	if c.op == "QLinearMatMul" {
+		return []*tensor.Tensor{a, qVals(tensor.Float32, 0.02), qVals(c.adt, za), w, qVals(tensor.Float32, sb...), qVals(tensor.Int8, 0),
+			qVals(tensor.Float32, 0.3), qVals(tensor.Uint8, 17)}
+	}
+	bias := make([]float64, c.n)
+	for j := range bias {
+		bias[j] = float64(r.IntN(4001) - 2000)
+	}
+	bt := qVals(tensor.Int32, bias...)
+	bt.Shape = tensor.Shape{c.n}
+	in := []*tensor.Tensor{a, qVals(tensor.Float32, 0.02), qVals(c.adt, za), w, qVals(tensor.Float32, sb...), qVals(tensor.Int8, 0), bt}
+	if !c.floatOut {
+		in = append(in, qVals(tensor.Float32, 0.3), qVals(c.adt, qRandZero(r, c.adt)))
+	}
+	return in
+}
+
+func (c qgemmCase) String() string {
+	s := fmt.Sprintf("%s/%dx%dx%d/%v", c.op, c.m, c.k, c.n, c.adt)
+	if c.floatOut {
+		s += "/float"
+	}
+	if c.perChannel {
+		s += "/perchannel"
+	}
+	return s
+}
+
+// qgemmKernel builds the case's node at tier with every input but A
+// constant and returns the kernel and a context with a session-like
+// slot allocator (and a worker pool when threads > 1; closed by the
+// returned func).
+func qgemmKernel(tb testing.TB, c qgemmCase, tier kernel.Tier, threads int, in []*tensor.Tensor) (kernel.Kernel, *kernel.Ctx, func()) {
+	tb.Helper()
+	domain := ""
+	if c.op == "QGemm" {
+		domain = "com.microsoft"
+	}
+	node := &ir.Node{Op: c.op, Domain: domain, Name: "qgemm", Inputs: make([]ir.ValueID, len(in)), Outputs: []ir.ValueID{ir.ValueID(len(in))}}
+	info := &kernel.Info{Node: node, Opset: 21, Tier: tier, Inputs: make([]ir.Type, len(in)), Consts: make([]*tensor.Tensor, len(in))}
+	for i, x := range in {
+		node.Inputs[i] = ir.ValueID(i)
+		info.Inputs[i] = ir.Type{DType: x.DType, Ranked: true, Shape: ir.ShapeDims(x.Shape)}
+		if i > 0 {
+			info.Consts[i] = x
+		}
+	}
+	k, _, err := NewTable().Lookup(info)
+	if err != nil {
+		tb.Fatalf("%v: %v", c, err)
+	}
+	ctx := kernel.NewCtx(node, threads, tierSlots{})
+	done := func() {}
+	if threads > 1 {
+		pool := kernel.NewPool(threads)
+		ctx.Pool = pool
+		done = pool.Close
+	}
+	return k, ctx, done
+}
+
+var qgemmAllocCases = []qgemmCase{
+	{op: "QGemm", m: 1, k: 784, n: 512, adt: tensor.Uint8, perChannel: true},
+	{op: "QGemm", m: 32, k: 784, n: 512, adt: tensor.Uint8, perChannel: true},
+	{op: "QGemm", m: 3, k: 256, n: 10, adt: tensor.Uint8, perChannel: true, floatOut: true},
+	{op: "QGemm", m: 32, k: 100, n: 37, adt: tensor.Int8},
+	{op: "QLinearMatMul", m: 1, k: 512, n: 256, adt: tensor.Uint8},
+	{op: "QLinearMatMul", m: 17, k: 70, n: 300, adt: tensor.Int8, perChannel: true},
+}
+
+// TestQGemmDoesNotAllocate checks that QGemm and QLinearMatMul with
+// constant weights, scales and zero points allocate nothing per run once
+// warm, at one and two threads (with the session's worker pool).
+func TestQGemmDoesNotAllocate(t *testing.T) {
+	r := rand.New(rand.NewPCG(91, 92))
+	for _, c := range qgemmAllocCases {
+		in := c.inputs(r)
+		for _, threads := range []int{1, 2} {
+			k, ctx, done := qgemmKernel(t, c, kernel.Best(), threads, in)
+			out := make([]*tensor.Tensor, 1)
+			run := func() {
+				ctx.Begin(out)
+				if err := k.Run(ctx, in, out); err != nil {
+					t.Fatalf("%v: %v", c, err)
+				}
+			}
+			run()
+			if n := testing.AllocsPerRun(10, run); n != 0 {
+				t.Errorf("%v threads %d: %v allocations per run", c, threads, n)
+			}
+			done()
+		}
+	}
+}
