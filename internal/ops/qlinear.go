@@ -252,3 +252,27 @@ func bytesOfI32(w []int32) []uint8 {
 	}
 	return unsafe.Slice((*uint8)(unsafe.Pointer(&w[0])), 4*len(w))
 }
+
+// qZero1 returns the scalar zero point t (nil: 0), of type dt when dt is
+// not Undefined, without allocating.
+func qZero1(c *kernel.Ctx, t *tensor.Tensor, name string, dt tensor.DType) (int32, error) {
+	if t == nil {
+		return 0, nil
+	}
+	if dt != tensor.Undefined && t.DType != dt {
+		return 0, c.Errorf("%s has type %v, want %v", name, t.DType, dt)
+	}
+	if !qIs8(t.DType) {
+		return 0, c.Errorf("%s has type %v, want uint8 or int8", name, t.DType)
+	}
+	if t.Len() != 1 {
+		return 0, c.Errorf("%s has shape %v, want a scalar", name, t.Shape)
+	}
+	switch d := t.Data.(type) {
+	case []uint8:
+		return int32(d[0]), nil
+	case []int8:
+		return int32(d[0]), nil
+	}
+	return 0, c.Errorf("%s has type %v, want uint8 or int8", name, t.DType)
+}

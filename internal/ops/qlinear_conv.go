@@ -15,14 +15,30 @@ import (
 //
 // with zero-point padding, groups, strides, dilations and auto_pad as
 // Conv. Weight scales and zero points are per tensor or per output
-// channel. The int8 convolution driver (q8.Conv) runs patch rows
-// through the int8 GEMM, 1x1 convolutions straight from the transposed
-// image, and depthwise convolutions in a direct loop.
+// channel. The int8 batch convolution driver (q8.ConvBatch) computes all
+// N images in one call.
+//
+// The goslim-domain twins (goslim.QLinearConv, goslim.ConvInteger) take
+// two more int attributes, x_channels_last and y_channels_last (0 or 1,
+// default 0), the physical layout of the activation input and the output
+// of a 2-D convolution (rank-4 input): with x_channels_last=1 the tensor
+// x has shape [N, H, W, C] (channels-last, NHWC); with y_channels_last=1
+// the output is allocated as [N, OH, OW, M]. Weights, scales, zero points
+// and the bias are unchanged. The INT8 lowering's layout pass sets them
+// to keep 8-bit activations channels-last between integer ops. On
+// ai.onnx-domain nodes they are refused unless 0: they are not ONNX
+// attributes, and honouring them would change the meaning of an ONNX op.
+//
+// In steady state (same input and weight shapes, constant weights and
+// scales) a run allocates nothing: the resolved window and conv shape are
+// cached per input shape, the batch arguments live in the kernel and the
+// workspace is the node's scratch.
 type qconvKernel struct {
-	q       *qCommon
-	integer bool // ConvInteger
-	win     nnWinAttrs
-	group   int
+	q            *qCommon
+	integer      bool // ConvInteger
+	win          nnWinAttrs
+	group        int
+	xLast, yLast bool // x_channels_last, y_channels_last
 	// Constant weights (and their zero point) prepared at build time.
 	prepared     bool
 	wConst, wzpC *tensor.Tensor
@@ -34,6 +50,38 @@ type qconvKernel struct {
 	rqOK            bool
 	xIdx, wIdx, zxI int
 	zwI, biasI      int
+	cache           qconvCache
+	args            q8.BatchArgs // reused by every run (no allocation)
+}
+
+// qconvCache is the resolution of the last run's input and weight
+// shapes.
+type qconvCache struct {
+	x, w tensor.Shape // physical input shape, weight shape (nil: none yet)
+	n, m int
+	s    q8.ConvShape
+	y    tensor.Shape // physical output shape
+}
+
+// qLayoutAttr reads the 0/1 layout attribute name of a node; nonzero
+// values are accepted on goslim-domain nodes only.
+func qLayoutAttr(info *kernel.Info, name string) (bool, error) {
+	v := info.Attrs().Int(name, 0)
+	if v != 0 && v != 1 {
+		return false, info.Errorf("%s = %d, want 0 or 1", name, v)
+	}
+	if v == 1 && info.Node.Domain != "goslim" {
+		return false, info.Errorf("%s=1 is a goslim-domain attribute (it changes the physical layout of the op's tensors); use the goslim-domain %s", name, info.Node.Op)
+	}
+	return v == 1, nil
+}
+
+// qLayout returns q8.NHWC when last, else q8.NCHW.
+func qLayout(last bool) q8.Layout {
+	if last {
+		return q8.NHWC
+	}
+	return q8.NCHW
 }
 
 func buildQConv(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
@@ -50,6 +98,12 @@ func buildQConv(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
 		return nil, info.Errorf("group %d must be positive", g)
 	}
 	k := &qconvKernel{q: q, win: win, group: int(g), integer: info.Node.Op == "ConvInteger"}
+	if k.xLast, err = qLayoutAttr(info, "x_channels_last"); err != nil {
+		return nil, err
+	}
+	if k.yLast, err = qLayoutAttr(info, "y_channels_last"); err != nil {
+		return nil, err
+	}
 	if k.integer {
 		k.xIdx, k.wIdx, k.zxI, k.zwI, k.biasI = 0, 1, 2, 3, -1
 	} else {
@@ -161,14 +215,16 @@ func (k *qconvKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 			return c.Errorf("bias B has type %v, want int32", bias.DType)
 		}
 	}
-	if x.Rank() != 3 && x.Rank() != 4 {
-		return c.Errorf("input x rank %d: only 1-D and 2-D convolutions (rank 3 or 4) are supported", x.Rank())
+	if k.cache.x == nil || !x.Shape.Equal(k.cache.x) || !w.Shape.Equal(k.cache.w) {
+		if err := k.resolve(c, x, w); err != nil {
+			return err
+		}
 	}
-	n, ch, m, inSp, kSp, err := convShapes(c, x, w, bias, k.group, k.win.kernel)
-	if err != nil {
-		return err
+	cs := &k.cache
+	if bias != nil && (bias.Rank() != 1 || bias.Shape[0] != cs.m) {
+		return c.Errorf("bias shape %v, want [%d]", bias.Shape, cs.m)
 	}
-	zxs, err := qZeros(c, zx, "x_zero_point", 1, x.DType)
+	zxs, err := qZero1(c, zx, "x_zero_point", x.DType)
 	if err != nil {
 		return err
 	}
@@ -178,23 +234,70 @@ func (k *qconvKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 			return err
 		}
 	}
-	win, err := k.win.resolve(c, inSp, kSp)
-	if err != nil {
-		return err
-	}
 	odt := tensor.Int32
 	var rq *q8.Requant
 	if !k.integer {
-		if rq, odt, err = k.requant(c, in, m); err != nil {
+		if rq, odt, err = k.requant(c, in, cs.m); err != nil {
 			return err
 		}
 	}
-	y, err := c.Output(0, odt, nnSpatialShape(n, m, win.out))
+	y, err := c.Output(0, odt, cs.y)
 	if err != nil {
 		return err
 	}
 	if y.Len() == 0 {
 		return nil
+	}
+	threads := max(c.Threads, 1)
+	a := &k.args
+	a.N, a.X, a.In, a.Out = cs.n, qBytes(x), qLayout(k.xLast), qLayout(k.yLast)
+	a.Signed, a.Zero, a.Req, a.Threads, a.Par = x.DType == tensor.Int8, zxs, rq, threads, c
+	a.WS = qScratch(c, cw.BatchScratch(&cs.s, cs.n, threads, a.In, a.Out))
+	a.Bias = nil
+	if bias != nil {
+		a.Bias = bias.I32()
+	}
+	switch yd := y.Data.(type) {
+	case []uint8:
+		err = q8.ConvBatch(k.q.tier, &cs.s, cw, a, yd)
+	case []int8:
+		err = q8.ConvBatch(k.q.tier, &cs.s, cw, a, yd)
+	case []int32:
+		err = q8.ConvBatch(k.q.tier, &cs.s, cw, a, yd)
+	}
+	a.X, a.WS, a.Bias, a.Par = nil, nil, nil, nil // keep no reference to this run's tensors
+	if err != nil {
+		return c.Errorf("%v", err)
+	}
+	if yi, ok := y.Data.([]int32); ok {
+		qClampI32(yi, k.q.lo, k.q.hi)
+	}
+	return nil
+}
+
+// resolve checks the input and weight shapes, resolves the window and
+// caches the convolution shape and the output shape.
+func (k *qconvKernel) resolve(c *kernel.Ctx, x, w *tensor.Tensor) error {
+	if x.Rank() != 3 && x.Rank() != 4 {
+		return c.Errorf("input x rank %d: only 1-D and 2-D convolutions (rank 3 or 4) are supported", x.Rank())
+	}
+	if (k.xLast || k.yLast) && x.Rank() != 4 {
+		return c.Errorf("x_channels_last and y_channels_last need a 2-D convolution (rank-4 input), got input x of shape %v", x.Shape)
+	}
+	logical := x.Shape
+	if k.xLast {
+		logical = tensor.Shape{x.Shape[0], x.Shape[3], x.Shape[1], x.Shape[2]}
+	}
+	n, ch, m, inSp, kSp, err := convShapes(c, &tensor.Tensor{DType: x.DType, Shape: logical}, w, nil, k.group, k.win.kernel)
+	if err != nil {
+		if k.xLast {
+			return c.Errorf("input x of channels-last shape %v: %v", x.Shape, err)
+		}
+		return err
+	}
+	win, err := k.win.resolve(c, inSp, kSp)
+	if err != nil {
+		return err
 	}
 	s := q8.ConvShape{C: ch, M: m, Group: k.group, H: 1, W: inSp[0], KH: 1, KW: kSp[0],
 		SH: 1, SW: win.stride[0], DH: 1, DW: win.dil[0], PadL: win.padB[0], PadR: win.padE[0], OH: 1, OW: win.out[0]}
@@ -204,31 +307,11 @@ func (k *qconvKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		s.PadT, s.PadL, s.PadB, s.PadR = win.padB[0], win.padB[1], win.padE[0], win.padE[1]
 		s.OH, s.OW = win.out[0], win.out[1]
 	}
-	threads := max(c.Threads, 1)
-	a := q8.ConvArgs{Signed: x.DType == tensor.Int8, Zero: zxs[0], Req: rq,
-		WS: qScratch(c, cw.ConvScratch(&s, threads)), Threads: threads, Par: c.Parallel}
-	if bias != nil {
-		a.Bias = bias.I32()
+	y := nnSpatialShape(n, m, win.out)
+	if k.yLast {
+		y = tensor.Shape{n, s.OH, s.OW, m}
 	}
-	xb := qBytes(x)
-	inImg, outImg := ch*s.H*s.W, m*s.OH*s.OW
-	for img := range n {
-		a.X = xb[img*inImg : (img+1)*inImg]
-		switch yd := y.Data.(type) {
-		case []uint8:
-			err = q8.Conv(k.q.tier, &s, cw, &a, yd[img*outImg:(img+1)*outImg])
-		case []int8:
-			err = q8.Conv(k.q.tier, &s, cw, &a, yd[img*outImg:(img+1)*outImg])
-		case []int32:
-			err = q8.Conv(k.q.tier, &s, cw, &a, yd[img*outImg:(img+1)*outImg])
-		}
-		if err != nil {
-			return c.Errorf("%v", err)
-		}
-	}
-	if yi, ok := y.Data.([]int32); ok {
-		qClampI32(yi, k.q.lo, k.q.hi)
-	}
+	k.cache = qconvCache{x: x.Shape.Clone(), w: w.Shape.Clone(), n: n, m: m, s: s, y: y}
 	return nil
 }
 
