@@ -195,3 +195,40 @@ func BenchmarkConvBatchLayers(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConvTaps measures the implicit-GEMM kernels on L1-resident
+// data (taps x cg groups of 4 k-values, 8 tiles per call) in GMAC/s of
+// thread CPU time.
+func BenchmarkConvTaps(b *testing.B) {
+	if !implicitTier(kernel.TierVNNI) {
+		b.Skip("no AVX-512 VNNI kernels here")
+	}
+	for _, mr := range []int{8, 12, 16, 24} {
+		for _, tc := range [][2]int{{3, 12}, {9, 4}, {3, 24}} {
+			taps, cg := tc[0], tc[1]
+			b.Run(fmt.Sprintf("mr%d/taps%d/cg%d", mr, taps, cg), func(b *testing.B) {
+				nc, nt := convTapsCols(mr), 8
+				lda := 4 * cg
+				offs := make([]int, taps)
+				for i := range offs {
+					offs[i] = i * 64
+				}
+				a := make([]uint8, (nt*mr-1)*lda+offs[taps-1]+4*cg)
+				bw := make([]int8, taps*cg*nr*4)
+				c := make([]int32, nt*mr*nc)
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				var cpu time.Duration
+				for b.Loop() {
+					c0 := threadCPU()
+					for range 100 {
+						convTapsAsm(mr, taps, cg, a, lda, offs, bw, c, nc, mr, nc, nt)
+					}
+					cpu += threadCPU() - c0
+				}
+				macs := float64(100*nt*mr*nc*taps*cg*4) * float64(b.N)
+				b.ReportMetric(macs/cpu.Seconds()/1e9, "GMAC/s")
+			})
+		}
+	}
+}

@@ -91,6 +91,12 @@ func TestConvBatchMatchesRef(t *testing.T) {
 			reals := make([]float64, s.M)
 			for i := range reals {
 				reals[i] = 0.0005 + rng.Float64()*0.004
+				if trial%7 == 5 {
+					reals[i] = 0.5 + rng.Float64()*2 // shifts below 31
+				}
+			}
+			if trial%5 == 3 {
+				reals = reals[:1] // per-tensor
 			}
 			lo, hi := int32(0), int32(255)
 			int8Out := trial%4 == 3

@@ -72,7 +72,11 @@ type batchPlan struct {
 	blocks    int
 	perThread int // int32 words per worker
 	workers   int
+	reqL      int // values in the requantization table (lcm(M, 16); 0: none)
 }
+
+// maxReqL bounds the values of the requantization table (8 words each).
+const maxReqL = 4096
 
 // newBatchPlan lays out a call with path p for n images and threads
 // workers.
@@ -93,7 +97,11 @@ func newBatchPlan(s *ConvShape, cw *ConvWeights, n, threads int, p batchPath) ba
 			pl.taps, pl.tapW = s.KH, s.KW*s.C
 		}
 		pl.cg4 = (pl.tapW + 3) / 4
-		pl.strided = s.SH != 1 || s.SW != 1
+		// Stride-1 convolutions also take output pixels as rows when that
+		// computes fewer rows than the buffer's pixels (small images,
+		// output rows a multiple of the tile).
+		mr := pickMR(s.OW, s.M/s.Group)
+		pl.strided = s.SH != 1 || s.SW != 1 || n*s.OH*((s.OW+mr-1)/mr*mr) <= n*pl.hq*pl.wq
 		align = implicitAlign
 		capRows = blockWords / s.M
 		if pl.strided {
@@ -113,7 +121,16 @@ func newBatchPlan(s *ConvShape, cw *ConvWeights, n, threads int, p batchPath) ba
 		capRows = blockWords / s.M
 		bufBytes = 0
 	}
+	// One buffer row of zero points (the source of every gap fill).
+	bufBytes = (bufBytes+3)&^3 + pl.wq*s.C
 	pl.buf = (bufBytes + 3) / 4
+	pl.reqL = 16 * s.M
+	for pl.reqL%(2*s.M) == 0 && pl.reqL/2%16 == 0 {
+		pl.reqL /= 2
+	}
+	if pl.reqL > maxReqL {
+		pl.reqL = 0
+	}
 	capRows = max(align, capRows/align*align)
 	per := (pl.vrows + pl.workers - 1) / pl.workers
 	pl.rows = max(align, min(capRows, (per+align-1)/align*align))
@@ -129,7 +146,7 @@ func newBatchPlan(s *ConvShape, cw *ConvWeights, n, threads int, p batchPath) ba
 // words returns the workspace the plan needs: the per-channel offsets,
 // the buffer and the workers' blocks.
 func (pl *batchPlan) words(s *ConvShape) int {
-	return s.M + pl.buf + pl.workers*pl.perThread
+	return s.M + 8*pl.reqL + pl.buf + pl.workers*pl.perThread
 }
 
 // gemmBatchScratch is BatchScratch for GEMM convolutions: enough for
@@ -173,7 +190,10 @@ type batchTask struct {
 	yb      []uint8 // uint8/int8 output bytes (nil for int32)
 	y32     []int32
 	off     []int32 // per channel: bias - za*colsum + k*za*zb
+	reqTab  []int32 // requantization parameters of reqL output values (see reqTab; nil: Requant.RowsBytes)
+	reqFast bool    // reqTab suits requantTabAsm (every shift >= 31)
 	buf     []uint8
+	zrow    []uint8 // one buffer row of zero points
 	ws      []int32 // the workers' blocks
 	offs    [maxTaps]int
 	goTaps  bool // tests: the implicit path on convTapsGo
@@ -231,8 +251,19 @@ func convBatchGemm(t *batchTask) {
 		}
 		t.off[m] = b - t.za*cw.colSum[m] + int32(cw.k)*t.za*zb
 	}
-	t.buf = bytesOf(ws[s.M : s.M+pl.buf])
-	t.ws = ws[s.M+pl.buf:]
+	ws = ws[s.M:]
+	t.reqTab = nil
+	if r := a.Req; r != nil && pl.reqL > 0 && requantAsm(t.tier) && r.vmult != nil {
+		t.reqTab = ws[:8*pl.reqL]
+		t.reqFast = reqTab(t.reqTab, s.M, t.off, r)
+	}
+	ws = ws[8*pl.reqL:]
+	t.buf = bytesOf(ws[:pl.buf])
+	t.ws = ws[pl.buf:]
+	rowB := pl.wq * s.C
+	t.zrow = t.buf[len(t.buf)-rowB:]
+	t.buf = t.buf[:len(t.buf)-rowB]
+	fillBytes(t.zrow, uint8(t.za))
 	if pl.path == pathImplicit {
 		taps := 0
 		for kh := range s.KH {
@@ -251,6 +282,38 @@ func convBatchGemm(t *batchTask) {
 	}
 	t.packing = false
 	t.parallel()
+}
+
+// reqTab fills tab (8 words per output value, the values of whole rows
+// of M channels from channel 0 on, len(tab)/8 of them) with the
+// requantization parameters: per 16 values, 128 words: the additions
+// (off), the multipliers, the odd multipliers at even positions, the
+// shifts, then as int64 pairs the even and the odd shifts and the even
+// and the odd rounding terms 2^(s-1) - 1. It reports whether every
+// shift is at least 31 (or its multiplier 0), as requantTabAsm needs.
+func reqTab(tab []int32, M int, off []int32, r *Requant) bool {
+	fast := true
+	put := func(w []int32, v int64) { w[0], w[1] = int32(v), int32(v>>32) }
+	for v := range len(tab) / 128 {
+		b := tab[v*128 : (v+1)*128]
+		for j := range 16 {
+			m := (v*16 + j) % M
+			c := r.channel(m)
+			mult, sh := r.Mult[c], r.Shift[c]
+			if mult != 0 && sh < 31 {
+				fast = false
+			}
+			b[j], b[16+j], b[48+j] = off[m], mult, int32(sh)
+			b[32+j] = 0
+			if j%2 == 1 {
+				b[32+j-1] = mult
+			}
+			q, odd := j/2, j%2
+			put(b[64+16*odd+2*q:], int64(sh))
+			put(b[96+16*odd+2*q:], int64(1)<<(sh-1)-1)
+		}
+	}
+	return fast
 }
 
 // fillBytes sets every byte of b to v.
@@ -289,10 +352,10 @@ func xorCopy(dst, src []uint8, flip uint8) {
 // also fills the leading gap rows, last the rows after the last image.
 func (t *batchTask) pack(i0, i1 int, first, last bool) {
 	s, pl, a := t.s, &t.pl, t.a
-	C, z := s.C, uint8(t.za)
+	C := s.C
 	rowB := pl.wq * C
 	if first {
-		fillBytes(t.buf[:pl.gv*rowB], z)
+		t.fillZero(t.buf[:pl.gv*rowB])
 	}
 	hw := s.H * s.W
 	for img := i0; img < i1; img++ {
@@ -300,7 +363,7 @@ func (t *batchTask) pack(i0, i1 int, first, last bool) {
 		x := a.X[img*C*hw : (img+1)*C*hw]
 		for ih := range s.H {
 			row := t.buf[base+ih*rowB : base+(ih+1)*rowB]
-			fillBytes(row[:pl.g*C], z)
+			copy(row[:pl.g*C], t.zrow)
 			data := row[pl.g*C:]
 			if a.In == NHWC || C == 1 {
 				xorCopy(data, x[ih*s.W*C:(ih+1)*s.W*C], t.flip)
@@ -308,10 +371,17 @@ func (t *batchTask) pack(i0, i1 int, first, last bool) {
 			}
 			t.transposeRow(data, x, ih)
 		}
-		fillBytes(t.buf[base+s.H*rowB:base+pl.hq*rowB], z)
+		t.fillZero(t.buf[base+s.H*rowB : base+pl.hq*rowB])
 	}
 	if last {
-		fillBytes(t.buf[(pl.gv+a.N*pl.hq)*rowB:pl.data], z)
+		t.fillZero(t.buf[(pl.gv+a.N*pl.hq)*rowB : pl.data])
+	}
+}
+
+// fillZero sets b to the zero point, a buffer row at a time.
+func (t *batchTask) fillZero(b []uint8) {
+	for len(b) > 0 {
+		b = b[copy(b, t.zrow):]
 	}
 }
 
@@ -694,11 +764,21 @@ func (t *batchTask) emit(acc []int32, tmp []uint8, q0, n int) {
 		}
 		return
 	}
+	dst := tmp[:n*M]
 	if a.Out == NHWC {
-		a.Req.RowsBytes(t.tier, t.yb[q0*M:(q0+n)*M], acc, n, M, 0, t.off)
+		dst = t.yb[q0*M : (q0+n)*M]
+	}
+	if r := a.Req; t.reqTab != nil && t.reqFast {
+		requantTabAsm(dst, acc[:n*M], t.reqTab, r.Zero, r.Lo-r.Zero, r.Hi-r.Zero)
+	} else if t.reqTab != nil {
+		z := int64(r.Zero)
+		requantColsAsm(dst, acc[:n*M], t.reqTab, 512, t.reqTab[16:], t.reqTab[48:], 512, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, len(t.reqTab)/128)
+	} else {
+		a.Req.RowsBytes(t.tier, dst, acc, n, M, 0, t.off)
+	}
+	if a.Out == NHWC {
 		return
 	}
-	a.Req.RowsBytes(t.tier, tmp[:n*M], acc, n, M, 0, t.off)
 	// Transpose the requantized rows into each image's channel planes.
 	for i := 0; i < n; {
 		q := q0 + i

@@ -6,3 +6,6 @@ package int8
 func convTapsAsm(mr, taps, cg int, a []uint8, lda int, offs []int, b []int8, c []int32, ldc, rows, ncols, nt int) bool {
 	return false
 }
+
+// requantTabAsm reports false: no assembly kernel in this build.
+func requantTabAsm(dst []byte, acc, tab []int32, zero, lo, hi int32) bool { return false }
