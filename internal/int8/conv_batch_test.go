@@ -2,6 +2,7 @@ package int8
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -308,5 +309,92 @@ func TestConvBatchErrors(t *testing.T) {
 	noWS.WS = nil
 	if ConvBatch(kernel.Best(), &s, cw, &noWS, make([]uint8, 36)) == nil {
 		t.Error("missing workspace accepted")
+	}
+}
+
+// TestRequantTabMatchesOne checks the table-driven requantization (both
+// its float64 path for sums below 2^22 and its 64-bit integer path, and
+// the existing kernel on the same table when a shift is below 31)
+// against Requant.One: random channel counts, per-tensor and
+// per-channel multipliers, sums of every magnitude including the int32
+// extremes, lengths that are not multiples of 16.
+func TestRequantTabMatchesOne(t *testing.T) {
+	if !requantAsm(kernel.Best()) {
+		t.Skip("no AVX-512 requantization here")
+	}
+	rng := rand.New(rand.NewPCG(51, 52))
+	for trial := range 200 {
+		M := 1 + rng.IntN(70)
+		reals := make([]float64, M)
+		for i := range reals {
+			reals[i] = math.Ldexp(0.5+rng.Float64()/2, -1-rng.IntN(30))
+			switch {
+			case trial%9 == 4:
+				reals[i] = 0.5 + rng.Float64()*3 // shifts below 31
+			case i%17 == 16:
+				reals[i] = 0
+			}
+		}
+		if trial%4 == 1 {
+			reals = reals[:1]
+		}
+		lo, hi := int32(0), int32(255)
+		if trial%2 == 1 {
+			lo, hi = -128, 127
+		}
+		r, err := NewRequant(reals, lo+int32(rng.IntN(int(hi-lo+1))), lo+int32(rng.IntN(20)), hi-int32(rng.IntN(20)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		L := 16 * M
+		for L%(2*M) == 0 && L/2%16 == 0 {
+			L /= 2
+		}
+		off := make([]int32, M)
+		for i := range off {
+			off[i] = int32(rng.IntN(2001) - 1000)
+		}
+		tab := make([]int32, L/16*reqTabWords)
+		fast := reqTab(tab, M, off, r)
+		rows := 1 + rng.IntN(9)
+		acc := make([]int32, rows*M)
+		for i := range acc {
+			switch rng.IntN(4) {
+			case 0:
+				acc[i] = int32(rng.IntN(1<<23) - 1<<22)
+			case 1:
+				acc[i] = int32(rng.Uint32())
+			case 2:
+				acc[i] = []int32{math.MinInt32, math.MaxInt32, 1<<22 - 1001, -(1 << 22) + 1000, 0}[rng.IntN(5)]
+			default:
+				acc[i] = int32(rng.IntN(200001) - 100000)
+			}
+		}
+		if trial%3 == 0 {
+			for i := range acc {
+				acc[i] = int32(rng.IntN(1<<21) - 1<<20) // all on the float64 path
+			}
+		}
+		got := make([]uint8, len(acc)+guard)
+		for i := range got {
+			got[i] = 0xa5
+		}
+		z := int64(r.Zero)
+		if fast {
+			requantTabAsm(got[:len(acc)], acc, tab, r.Zero, r.Lo-r.Zero, r.Hi-r.Zero)
+		} else {
+			requantColsAsm(got[:len(acc)], acc, tab, 4*reqTabWords, tab[16:], tab[48:], 4*reqTabWords, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, len(tab)/reqTabWords)
+		}
+		for i, a := range acc {
+			want := uint8(r.One(a+off[i%M], i%M))
+			if got[i] != want {
+				t.Fatalf("trial %d M %d fast %v: value %d (acc %d, channel %d) = %d, want %d", trial, M, fast, i, a, i%M, got[i], want)
+			}
+		}
+		for i := range guard {
+			if got[len(acc)+i] != 0xa5 {
+				t.Fatalf("trial %d: guard overwritten", trial)
+			}
+		}
 	}
 }

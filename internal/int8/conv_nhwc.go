@@ -2,6 +2,7 @@ package int8
 
 import (
 	"encoding/binary"
+	"math"
 
 	"github.com/goslim/goslim/internal/kernel"
 )
@@ -75,8 +76,11 @@ type batchPlan struct {
 	reqL      int // values in the requantization table (lcm(M, 16); 0: none)
 }
 
-// maxReqL bounds the values of the requantization table (8 words each).
+// maxReqL bounds the values of the requantization table.
 const maxReqL = 4096
+
+// reqTabWords is the size of the requantization table per 16 values.
+const reqTabWords = 160
 
 // newBatchPlan lays out a call with path p for n images and threads
 // workers.
@@ -146,7 +150,7 @@ func newBatchPlan(s *ConvShape, cw *ConvWeights, n, threads int, p batchPath) ba
 // words returns the workspace the plan needs: the per-channel offsets,
 // the buffer and the workers' blocks.
 func (pl *batchPlan) words(s *ConvShape) int {
-	return s.M + 8*pl.reqL + pl.buf + pl.workers*pl.perThread
+	return s.M + pl.reqL/16*reqTabWords + pl.buf + pl.workers*pl.perThread
 }
 
 // gemmBatchScratch is BatchScratch for GEMM convolutions: enough for
@@ -254,10 +258,10 @@ func convBatchGemm(t *batchTask) {
 	ws = ws[s.M:]
 	t.reqTab = nil
 	if r := a.Req; r != nil && pl.reqL > 0 && requantAsm(t.tier) && r.vmult != nil {
-		t.reqTab = ws[:8*pl.reqL]
+		t.reqTab = ws[:pl.reqL/16*reqTabWords]
 		t.reqFast = reqTab(t.reqTab, s.M, t.off, r)
 	}
-	ws = ws[8*pl.reqL:]
+	ws = ws[pl.reqL/16*reqTabWords:]
 	t.buf = bytesOf(ws[:pl.buf])
 	t.ws = ws[pl.buf:]
 	rowB := pl.wq * s.C
@@ -284,18 +288,19 @@ func convBatchGemm(t *batchTask) {
 	t.parallel()
 }
 
-// reqTab fills tab (8 words per output value, the values of whole rows
-// of M channels from channel 0 on, len(tab)/8 of them) with the
-// requantization parameters: per 16 values, 128 words: the additions
-// (off), the multipliers, the odd multipliers at even positions, the
-// shifts, then as int64 pairs the even and the odd shifts and the even
-// and the odd rounding terms 2^(s-1) - 1. It reports whether every
-// shift is at least 31 (or its multiplier 0), as requantTabAsm needs.
+// reqTab fills tab with the requantization parameters of consecutive
+// output values (whole rows of M channels from channel 0 on), per 16
+// values reqTabWords words: the additions (off), the multipliers, the
+// odd multipliers at even positions, the shifts, then as int64 pairs the
+// even and the odd shifts and the even and the odd rounding terms
+// 2^(s-1) - 1, then the 16 multipliers mult*2^-shift as float64. It
+// reports whether every shift is at least 31 (or its multiplier 0), as
+// requantTabAsm needs.
 func reqTab(tab []int32, M int, off []int32, r *Requant) bool {
 	fast := true
 	put := func(w []int32, v int64) { w[0], w[1] = int32(v), int32(v>>32) }
-	for v := range len(tab) / 128 {
-		b := tab[v*128 : (v+1)*128]
+	for v := range len(tab) / reqTabWords {
+		b := tab[v*reqTabWords : (v+1)*reqTabWords]
 		for j := range 16 {
 			m := (v*16 + j) % M
 			c := r.channel(m)
@@ -311,6 +316,7 @@ func reqTab(tab []int32, M int, off []int32, r *Requant) bool {
 			q, odd := j/2, j%2
 			put(b[64+16*odd+2*q:], int64(sh))
 			put(b[96+16*odd+2*q:], int64(1)<<(sh-1)-1)
+			put(b[128+2*j:], int64(math.Float64bits(math.Ldexp(float64(mult), -int(sh)))))
 		}
 	}
 	return fast
@@ -772,7 +778,7 @@ func (t *batchTask) emit(acc []int32, tmp []uint8, q0, n int) {
 		requantTabAsm(dst, acc[:n*M], t.reqTab, r.Zero, r.Lo-r.Zero, r.Hi-r.Zero)
 	} else if t.reqTab != nil {
 		z := int64(r.Zero)
-		requantColsAsm(dst, acc[:n*M], t.reqTab, 512, t.reqTab[16:], t.reqTab[48:], 512, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, len(t.reqTab)/128)
+		requantColsAsm(dst, acc[:n*M], t.reqTab, 4*reqTabWords, t.reqTab[16:], t.reqTab[48:], 4*reqTabWords, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, len(t.reqTab)/reqTabWords)
 	} else {
 		a.Req.RowsBytes(t.tier, dst, acc, n, M, 0, t.off)
 	}

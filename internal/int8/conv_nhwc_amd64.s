@@ -6,11 +6,14 @@
 //
 // For j < n: dst[j] = clamp(round_half_even((acc[j]+add[j]) * mult[j] / 2^shift[j]), lo, hi) + zero
 // (the low byte; lo and hi are the clamp bounds minus zero), the
-// parameters read from tab: per 16 values 512 bytes (see reqTab), period
+// parameters read from tab: per 16 values 640 bytes (see reqTab), period
 // steps of 16 values, then tab again from its start. Every shift is at
 // least 31 (or the multiplier 0), so each rounded product fits in 32 bits
-// and is clamped there. Products are formed in 64-bit lanes: even
-// elements directly, odd ones after a 32-bit right shift.
+// and is clamped there. When all 16 sums are below 2^22 in magnitude,
+// their products with real = mult*2^-shift are exact in float64 and
+// VCVTPD2DQ rounds them half to even; otherwise the products are formed
+// in 64-bit lanes (even elements directly, odd ones after a 32-bit right
+// shift) and rounded as in requantOne.
 TEXT ·requantConvAVX512(SB), NOSPLIT, $0-52
 	MOVQ dst+0(FP), DI
 	MOVQ acc+8(FP), SI
@@ -25,6 +28,8 @@ TEXT ·requantConvAVX512(SB), NOSPLIT, $0-52
 	VPBROADCASTD AX, Z30
 	MOVQ $1, AX
 	VPBROADCASTQ AX, Z31
+	MOVL $0x400000, AX
+	VPBROADCASTD AX, Z27
 	MOVQ R8, R9
 	MOVQ BX, DX
 	MOVQ $0xffff, AX
@@ -45,6 +50,22 @@ loop:
 full:
 	VMOVDQU32.Z (SI), K1, Z0
 	VPADDD (R8), Z0, Z0
+	VPABSD Z0, Z1
+	VPCMPUD $5, Z27, Z1, K3
+	KORTESTW K3, K3
+	JNZ exact
+	// float64: exact products, rounded half to even
+	VCVTDQ2PD Y0, Z2
+	VEXTRACTI64X4 $1, Z0, Y3
+	VCVTDQ2PD Y3, Z3
+	VMULPD 512(R8), Z2, Z2
+	VMULPD 576(R8), Z3, Z3
+	VCVTPD2DQ.RN_SAE Z2, Y1
+	VCVTPD2DQ.RN_SAE Z3, Y3
+	VINSERTI64X4 $1, Y3, Z1, Z1
+	JMP store
+
+exact:
 	// even lanes: p = acc*mult; p += 2^(s-1)-1 + ((p >> s) & 1); p >>= s
 	VPMULDQ 64(R8), Z0, Z1
 	VPSRAVQ 256(R8), Z1, Z2
@@ -60,16 +81,19 @@ full:
 	VPADDQ 448(R8), Z3, Z3
 	VPADDQ Z4, Z3, Z3
 	VPSRAVQ 320(R8), Z3, Z3
-	// odd results into the high dwords, clamp, add the zero point
+	// odd results into the high dwords
 	VPSLLQ $32, Z3, Z3
 	VPBLENDMD Z3, Z1, K2, Z1
+
+store:
+	// clamp, add the zero point, store the low bytes
 	VPMAXSD Z29, Z1, Z1
 	VPMINSD Z30, Z1, Z1
 	VPADDD Z28, Z1, Z1
 	VPMOVDB Z1, K1, (DI)
 	ADDQ $16, DI
 	ADDQ $64, SI
-	ADDQ $512, R8
+	ADDQ $640, R8
 	SUBQ $16, CX
 	DECQ DX
 	JNZ loop
