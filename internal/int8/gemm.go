@@ -280,8 +280,11 @@ type Task struct {
 	rowsAvail int    // rows a kernel may read in place (M, or PackedA's stored rows)
 	alongN    bool   // units are column tiles (else row tiles)
 	w16       []int8 // PackedB.widened for the exact AVX2 kernel
+	gemv      bool   // small M: units are groups of gemvUnit panels run by the GEMV kernel
 	amxEmu    bool   // tests: run the AMX driver on the Go emulation of the kernels
 	mcBytes   int    // tests: the row-block size (0: mcBytes)
+	noGemv    bool   // tests: small M on the tile kernels
+	gemvTwin  bool   // tests: the GEMV path on its Go twin
 }
 
 // Split checks the operation, prepares the kernel and returns the number
@@ -327,6 +330,10 @@ func (t *Task) split(im impl, threads int) int {
 		t.a, t.rowsAvail = op.A, M
 	}
 	t.im = im
+	t.gemv = gemvOK(t.Kernel, M) && !t.amxEmu && !t.noGemv
+	if t.gemv {
+		return ((N+nr-1)/nr + gemvUnit - 1) / gemvUnit
+	}
 	if im.tile == tAVX2W {
 		t.w16 = op.B.widened()
 	}
@@ -347,6 +354,10 @@ func (t *Task) Run(lo, hi int) {
 		j0, j1 = lo, hi
 	} else {
 		r0, r1 = lo*t.im.mr, min(hi*t.im.mr, M)
+	}
+	if t.gemv {
+		t.runGemv(lo, hi)
+		return
 	}
 	if r0 >= r1 || j0 >= j1 {
 		return

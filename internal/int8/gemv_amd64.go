@@ -1,0 +1,64 @@
+//go:build amd64 && !noasm
+
+package int8
+
+//go:generate go run gemv_gen.go
+
+// gemvVNNI1..gemvVNNI4 are the AVX-512 VNNI small-M kernels (1 to 4 rows
+// of A): for np panels of packed B (pstride bytes apart) they compute
+// c[r*ldc + 32p + j] (+)= sum over kg groups g of 4 k-values of
+// a[r*lda+4g+t] * b[p*pstride + 128g + 4j + t], reading each panel once
+// (4 panels per step for 1 or 2 rows, 2 for 3 or 4 rows; 8 to 16
+// VPDPBUSD accumulators in flight) and storing every panel's two column
+// vectors through masks m0 and m1. With acc != 0 they add to c.
+//
+//go:noescape
+func gemvVNNI1(kg int, a *uint8, lda int, b *int8, pstride, np int, c *int32, ldc int, m0, m1 uint64, acc int)
+
+//go:noescape
+func gemvVNNI2(kg int, a *uint8, lda int, b *int8, pstride, np int, c *int32, ldc int, m0, m1 uint64, acc int)
+
+//go:noescape
+func gemvVNNI3(kg int, a *uint8, lda int, b *int8, pstride, np int, c *int32, ldc int, m0, m1 uint64, acc int)
+
+//go:noescape
+func gemvVNNI4(kg int, a *uint8, lda int, b *int8, pstride, np int, c *int32, ldc int, m0, m1 uint64, acc int)
+
+// hasGemvAsm reports whether the assembly GEMV kernels are built.
+const hasGemvAsm = true
+
+// gemvVNNIGo checks the slices and runs the VNNI small-M kernel on rows
+// (1..4) rows and np panels of B, the last one with ncols (1..32) columns;
+// it is gemvGo's twin.
+func gemvVNNIGo(kg int, a []uint8, lda, rows int, b []int8, pstride, np int, c []int32, ldc, ncols int, acc bool) {
+	checkGemv(kg, a, lda, rows, b, pstride, np, c, ldc, ncols)
+	full := np
+	if ncols < nr {
+		full--
+	}
+	if full > 0 {
+		gemvVNNIRows(rows, kg, &a[0], lda, &b[0], pstride, full, &c[0], ldc, 0xffff, 0xffff, b2i(acc))
+	}
+	if full < np {
+		m0 := uint64(1)<<min(ncols, 16) - 1
+		m1 := uint64(0)
+		if ncols > 16 {
+			m1 = uint64(1)<<(ncols-16) - 1
+		}
+		gemvVNNIRows(rows, kg, &a[0], lda, &b[full*pstride], pstride, 1, &c[full*nr], ldc, m0, m1, b2i(acc))
+	}
+}
+
+// gemvVNNIRows calls the kernel of rows rows.
+func gemvVNNIRows(rows, kg int, a *uint8, lda int, b *int8, pstride, np int, c *int32, ldc int, m0, m1 uint64, acc int) {
+	switch rows {
+	case 1:
+		gemvVNNI1(kg, a, lda, b, pstride, np, c, ldc, m0, m1, acc)
+	case 2:
+		gemvVNNI2(kg, a, lda, b, pstride, np, c, ldc, m0, m1, acc)
+	case 3:
+		gemvVNNI3(kg, a, lda, b, pstride, np, c, ldc, m0, m1, acc)
+	default:
+		gemvVNNI4(kg, a, lda, b, pstride, np, c, ldc, m0, m1, acc)
+	}
+}
