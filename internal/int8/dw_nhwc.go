@@ -1,0 +1,489 @@
+package int8
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/goslim/goslim/internal/kernel"
+)
+
+// Channels-last depthwise convolution (ConvBatch's path for depthwise
+// weights). Each output row of OW pixels x C channels is computed from the
+// NHWC input in place: every tap of every pixel reads a run of C channel
+// bytes, either from the image or, where the tap falls in the padding,
+// from a row filled with the input zero point, so all taps always take
+// part and
+//
+//	acc[p, c] = sum_t x'[p, t, c] * (w[c, t] - zb[c]) - za'*dwSum[c] + bias[c]
+//
+// (x' the padded input with int8 bytes flipped to uint8, za' the matching
+// zero point) equals ConvRef's sum of (x - za) * (w - zb) over the valid
+// taps. The AVX-512 kernel (dwNHWCAVX512, VBMI) forms int16 pairs of two
+// taps' inputs per channel with one byte permute and multiplies them with
+// the int16 weight pairs by VPMADDWD, 16 channels x 4 pixels per step; the
+// Go twin loops over channels. The int32 row is then requantized along the
+// channels (RowsBytes) straight into the NHWC output row.
+
+// dwLayout is the workspace layout of one convDepthwiseBatch call, in
+// int32 words: shared weights, additions and zero-point row, then one
+// region per thread (accumulator row, NHWC input image when the input is
+// NCHW, NHWC output image when the output is NCHW).
+type dwLayout struct {
+	c, cp, taps, pairs int
+	wt, add, zrow, seg int // shared word counts (add: additions, multipliers, shifts)
+	acc, xin, yout     int // per-thread word counts
+}
+
+func dwLayoutOf(s *ConvShape, in, out Layout) dwLayout {
+	l := dwLayout{c: s.C, cp: (s.C + 15) &^ 15, taps: s.KH * s.KW}
+	l.pairs = (l.taps + 1) / 2
+	l.wt = l.cp * l.taps // >= cp*pairs: the packed pairs fit too
+	l.add = 3 * l.cp
+	l.zrow = (s.OW*s.SW*s.C + 3) / 4
+	l.seg = 3 * s.OW
+	l.acc = s.OW * s.C
+	if in == NCHW {
+		l.xin = (s.C*s.H*s.W + 3) / 4
+	}
+	if out == NCHW {
+		l.yout = s.OH * s.OW * s.C
+	}
+	return l
+}
+
+func (l *dwLayout) shared() int    { return l.wt + l.add + l.zrow + l.seg }
+func (l *dwLayout) perThread() int { return l.acc + l.xin + l.yout }
+
+// dwBatchScratch returns the int32 words of workspace convDepthwiseBatch
+// needs for n images of shape s in layouts in and out with up to threads
+// workers (n does not matter: the work is split by image and row).
+func dwBatchScratch(s *ConvShape, n, threads int, in, out Layout) int {
+	l := dwLayoutOf(s, in, out)
+	return l.shared() + max(threads, 1)*l.perThread()
+}
+
+// dwMaxStackTaps bounds the kernels whose tap lists live on the stack
+// (larger ones allocate their lists per row).
+const dwMaxStackTaps = 64
+
+// convDepthwiseBatch is ConvBatch for depthwise weights (C = M = Group):
+// the same results, bit for bit, as ConvRef on every image, for every
+// tier, layout pair and thread count. It allocates nothing when a.Threads
+// <= 1 (one small task otherwise) and for kernels of up to 64 taps.
+func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeights, a *BatchArgs, y []T) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if cw.dw == nil || cw.M != s.M || s.C != s.M || s.Group != s.M || cw.KH != s.KH || cw.KW != s.KW {
+		return fmt.Errorf("int8: depthwise conv: weights M=%d Cg=%d %dx%d group %d do not match %+v", cw.M, cw.Cg, cw.KH, cw.KW, cw.Group, *s)
+	}
+	if a.N < 0 {
+		return fmt.Errorf("int8: conv: %d images", a.N)
+	}
+	inImg, outImg := s.C*s.H*s.W, s.M*s.OH*s.OW
+	if len(a.X) < a.N*inImg || len(y) < a.N*outImg {
+		return fmt.Errorf("int8: conv: %d input and %d output values for %d images of %d and %d", len(a.X), len(y), a.N, inImg, outImg)
+	}
+	if _, ok := any(y).([]int32); ok != (a.Req == nil) {
+		return fmt.Errorf("int8: conv: int32 output goes with no requantization")
+	}
+	if a.Bias != nil && len(a.Bias) < s.M {
+		return fmt.Errorf("int8: conv: %d bias values for %d channels", len(a.Bias), s.M)
+	}
+	threads := 1
+	if a.Par != nil && a.Threads > 1 {
+		threads = a.Threads
+	}
+	l := dwLayoutOf(s, a.In, a.Out)
+	if need := l.shared() + threads*l.perThread(); len(a.WS) < need {
+		return fmt.Errorf("int8: conv: workspace of %d words, want %d", len(a.WS), need)
+	}
+	if a.N == 0 {
+		return nil
+	}
+	t := dwTask[T]{tier: tier, s: s, a: a, y: y, l: l, asm: dwAsm(tier), threads: threads}
+	ws := a.WS
+	t.wt, ws = ws[:l.wt], ws[l.wt:]
+	// The float64 multipliers first: 8-byte aligned (wt has a multiple of
+	// 16 words).
+	t.scale = unsafe.Slice((*float64)(unsafe.Pointer(&ws[0])), l.cp)
+	t.add, ws = ws[2*l.cp:3*l.cp], ws[l.add:]
+	t.zrow, ws = bytesOf(ws[:l.zrow])[:s.OW*s.SW*s.C], ws[l.zrow:]
+	t.segs, ws = dwSegments(s, ws[:l.seg]), ws[l.seg:]
+	t.ws = ws
+	za := a.Zero
+	if a.Signed {
+		t.flip, za = 0x80, za+128
+	}
+	// Zero-point row: the byte of the stored zero point (flipped with the
+	// data, it is za').
+	z := uint8(a.Zero)
+	for i := range t.zrow {
+		t.zrow[i] = z
+	}
+	for c := range l.cp {
+		t.add[c] = 0
+		if c < s.C {
+			var b int32
+			if a.Bias != nil {
+				b = a.Bias[c]
+			}
+			t.add[c] = b - za*cw.dwSum[c]
+		}
+	}
+	if r := a.Req; t.asm && r != nil && dwFastReq(r) {
+		for c := range l.cp {
+			ch := r.channel(min(c, s.C-1))
+			t.scale[c] = float64(r.Mult[ch]) / float64(uint64(1)<<r.Shift[ch])
+		}
+		z := int64(r.Zero)
+		t.rq = dwReq{scale: &t.scale[0], add: &t.add[0], zero: z, lo: int64(r.Lo) - z, hi: int64(r.Hi) - z}
+		t.fast = true
+	}
+	taps := l.taps
+	if t.asm {
+		// Per block of 16 channels, pairs x 16 dwords: tap 2j in the low
+		// int16, tap 2j+1 (or 0) in the high one.
+		for b := range l.cp / 16 {
+			for j := range l.pairs {
+				dst := t.wt[(b*l.pairs+j)*16:][:16]
+				for lane := range dst {
+					c := b*16 + lane
+					var lo, hi int32
+					if c < s.C {
+						lo = cw.dw[c*taps+2*j]
+						if 2*j+1 < taps {
+							hi = cw.dw[c*taps+2*j+1]
+						}
+					}
+					dst[lane] = int32(uint32(uint16(int16(lo))) | uint32(uint16(int16(hi)))<<16)
+				}
+			}
+		}
+	} else {
+		for tp := range taps {
+			row := t.wt[tp*l.cp:][:l.cp]
+			for c := range row {
+				row[c] = 0
+				if c < s.C {
+					row[c] = cw.dw[c*taps+tp]
+				}
+			}
+		}
+	}
+	t.byRow = a.In == NHWC && a.Out == NHWC
+	t.units = a.N
+	if t.byRow {
+		t.units = a.N * s.OH
+	}
+	if threads > 1 {
+		t.threads = min(threads, t.units)
+		tp := new(dwTask[T])
+		*tp = t
+		a.Par.ParallelTask(tp.threads, tp)
+		return nil
+	}
+	t.Run(0, 1)
+	return nil
+}
+
+// dwTask is one convDepthwiseBatch call split into units (output rows when
+// both layouts are NHWC, else images) over threads workers; Run(lo, hi)
+// runs workers lo..hi-1, each on its own workspace region.
+type dwTask[T uint8 | int8 | int32] struct {
+	tier    kernel.Tier
+	s       *ConvShape
+	a       *BatchArgs
+	y       []T
+	l       dwLayout
+	asm     bool
+	flip    uint8
+	wt, add []int32
+	scale   []float64
+	rq      dwReq
+	fast    bool // the kernel requantizes (dwFastReq)
+	zrow    []uint8
+	segs    []int32 // (end column, kw0, kw1) per run of output columns
+	ws      []int32 // per-thread regions
+	byRow   bool
+	units   int
+	threads int
+}
+
+// Run implements kernel.Task over worker indices.
+func (t *dwTask[T]) Run(lo, hi int) {
+	s, a, l := t.s, t.a, &t.l
+	inImg, outImg := s.C*s.H*s.W, s.M*s.OH*s.OW
+	pt := l.perThread()
+	for th := lo; th < hi; th++ {
+		buf := t.ws[th*pt : (th+1)*pt]
+		acc := buf[:l.acc]
+		u0, u1 := th*t.units/t.threads, (th+1)*t.units/t.threads
+		if t.byRow {
+			for u := u0; u < u1; {
+				img, oh := u/s.OH, u%s.OH
+				oh1 := min(s.OH, oh+u1-u)
+				x := a.X[img*inImg : (img+1)*inImg]
+				t.rows(x, oh, oh1, acc, t.y[img*outImg+oh*s.OW*s.C:img*outImg+oh1*s.OW*s.C])
+				u += oh1 - oh
+			}
+			continue
+		}
+		for img := u0; img < u1; img++ {
+			x := a.X[img*inImg : (img+1)*inImg]
+			if a.In == NCHW {
+				xin := bytesOf(buf[l.acc : l.acc+l.xin])[:inImg]
+				transposeT(xin, x, s.C, s.H*s.W)
+				x = xin
+			}
+			yi := t.y[img*outImg : (img+1)*outImg]
+			ynhwc := yi
+			if a.Out == NCHW {
+				ynhwc = viewT[T](buf[l.acc+l.xin:], outImg)
+			}
+			t.rows(x, 0, s.OH, acc, ynhwc)
+			if a.Out == NCHW {
+				transposeT(yi, ynhwc, s.OH*s.OW, s.C)
+			}
+		}
+	}
+}
+
+// dwKW returns the range [kw0, kw1) of kernel columns that fall inside the
+// image for output column ow (kw0 = kw1 = 0 when none does).
+func dwKW(s *ConvShape, ow int) (int, int) {
+	base := ow*s.SW - s.PadL
+	kw0 := 0
+	if base < 0 {
+		kw0 = (-base + s.DW - 1) / s.DW
+	}
+	last := s.W - 1 - base
+	if last < 0 {
+		return 0, 0
+	}
+	kw1 := min(s.KW, last/s.DW+1)
+	if kw0 >= kw1 {
+		return 0, 0
+	}
+	return kw0, kw1
+}
+
+// dwSegments splits the output columns into runs with the same range of
+// kernel columns inside the image, written to seg as (end column, kw0,
+// kw1) triples, and returns the used part of seg.
+func dwSegments(s *ConvShape, seg []int32) []int32 {
+	n := 0
+	for ow := 0; ow < s.OW; {
+		kw0, kw1 := dwKW(s, ow)
+		ow1 := ow + 1
+		for ow1 < s.OW {
+			a0, a1 := dwKW(s, ow1)
+			if a0 != kw0 || a1 != kw1 {
+				break
+			}
+			ow1++
+		}
+		seg[n], seg[n+1], seg[n+2] = int32(ow1), int32(kw0), int32(kw1)
+		n += 3
+		ow = ow1
+	}
+	return seg[:n]
+}
+
+// dwPtrCap and dwSegCap bound the tap pointers and runs one kernel call
+// takes from the stack (rows whose lists do not fit go one at a time with
+// lists on the heap).
+const (
+	dwPtrCap = 256
+	dwSegCap = 32
+)
+
+// rows computes output rows [oh0, oh1) of image x (NHWC) into dst (the
+// NHWC values of those rows), using acc (OW x C words) for the sums of
+// one row where the kernel does not requantize.
+func (t *dwTask[T]) rows(x []uint8, oh0, oh1 int, acc []int32, dst []T) {
+	s, l := t.s, &t.l
+	rowLen := s.OW * s.C
+	if !t.asm {
+		for oh := oh0; oh < oh1; oh++ {
+			t.rowGo(x, oh, acc)
+			t.finish(acc, dst[(oh-oh0)*rowLen:][:rowLen])
+		}
+		return
+	}
+	per, nseg := 2*l.pairs, len(t.segs)/3
+	var ptrArr [dwPtrCap]unsafe.Pointer
+	var nArr [dwSegCap]int
+	ptrs, ns := ptrArr[:], nArr[:]
+	rowsPer := min(len(ptrs)/(per*nseg), len(ns)/nseg)
+	if rowsPer == 0 {
+		ptrs, ns, rowsPer = make([]unsafe.Pointer, per*nseg), make([]int, nseg), 1
+	}
+	var yb []uint8
+	if t.fast {
+		switch yt := any(dst).(type) {
+		case []uint8:
+			yb = yt
+		case []int8:
+			yb = bytesOfI8(yt)
+		}
+	}
+	if yb == nil {
+		rowsPer = 1 // int32 sums of one row at a time
+	}
+	for oh := oh0; oh < oh1; oh += rowsPer {
+		r := min(rowsPer, oh1-oh)
+		np, k := 0, 0
+		for i := range r {
+			np, k = t.rowPtrs(x, oh+i, ptrs, np, ns, k)
+		}
+		if yb != nil {
+			dwRowsAsm(nil, yb[(oh-oh0)*rowLen:(oh-oh0+r)*rowLen], ptrs[:np], ns[:k], t.wt, s.C, l.pairs, s.SW*s.C, t.flip != 0, t.rq)
+			continue
+		}
+		dwRowsAsm(acc[:rowLen], nil, ptrs[:np], ns[:k], t.wt, s.C, l.pairs, s.SW*s.C, t.flip != 0, t.rq)
+		t.finish(acc, dst[(oh-oh0)*rowLen:][:rowLen])
+	}
+}
+
+// rowPtrs appends the runs of output row oh of image x: their pixel
+// counts to ns from index k and their tap pointers (2*pairs per run; taps
+// in the padding point to the zero-point row, an odd last tap is repeated
+// for the zero weight) to ptrs from index np; it returns the new indices.
+func (t *dwTask[T]) rowPtrs(x []uint8, oh int, ptrs []unsafe.Pointer, np int, ns []int, k int) (int, int) {
+	s := t.s
+	c, taps := s.C, t.l.taps
+	z := unsafe.Pointer(&t.zrow[0])
+	ow := 0
+	for sg := 0; sg < len(t.segs); sg += 3 {
+		ow1, kw0, kw1 := int(t.segs[sg]), int(t.segs[sg+1]), int(t.segs[sg+2])
+		ns[k] = ow1 - ow
+		k++
+		p := ptrs[np : np+2*t.l.pairs]
+		for kh := range s.KH {
+			ih := oh*s.SH - s.PadT + kh*s.DH
+			row := p[kh*s.KW : (kh+1)*s.KW]
+			if ih < 0 || ih >= s.H {
+				for i := range row {
+					row[i] = z
+				}
+				continue
+			}
+			base := (ih*s.W + ow*s.SW - s.PadL) * c
+			for kw := range row {
+				if kw >= kw0 && kw < kw1 {
+					row[kw] = unsafe.Pointer(&x[base+kw*s.DW*c])
+				} else {
+					row[kw] = z
+				}
+			}
+		}
+		if taps%2 == 1 {
+			p[taps] = p[taps-1] // paired with weight 0
+		}
+		np += len(p)
+		ow = ow1
+	}
+	return np, k
+}
+
+// rowGo computes the int32 sums of output row oh of image x into acc with
+// the Go kernel.
+func (t *dwTask[T]) rowGo(x []uint8, oh int, acc []int32) {
+	s, l := t.s, &t.l
+	c, taps := s.C, l.taps
+	var offArr [dwMaxStackTaps]int
+	offs := offArr[:]
+	if taps > dwMaxStackTaps {
+		offs = make([]int, taps)
+	}
+	offs = offs[:taps]
+	ow := 0
+	for sg := 0; sg < len(t.segs); sg += 3 {
+		ow1, kw0, kw1 := int(t.segs[sg]), int(t.segs[sg+1]), int(t.segs[sg+2])
+		for kh := range s.KH {
+			ih := oh*s.SH - s.PadT + kh*s.DH
+			for kw := range s.KW {
+				o := -1 // the zero-point row
+				if ih >= 0 && ih < s.H && kw >= kw0 && kw < kw1 {
+					o = (ih*s.W + ow*s.SW - s.PadL + kw*s.DW) * c
+				}
+				offs[kh*s.KW+kw] = o
+			}
+		}
+		dwRowsGo(acc[ow*c:ow1*c], x, t.zrow, offs, t.wt, c, l.cp, ow1-ow, s.SW*c, t.flip)
+		ow = ow1
+	}
+}
+
+// finish writes one row of sums acc (OW x C) to dst: plus the additions
+// for int32 outputs, else requantized.
+func (t *dwTask[T]) finish(acc []int32, dst []T) {
+	s := t.s
+	c := s.C
+	switch yt := any(dst).(type) {
+	case []int32:
+		for p := range s.OW {
+			for ch, v := range acc[p*c : (p+1)*c] {
+				yt[p*c+ch] = v + t.add[ch]
+			}
+		}
+	case []uint8:
+		t.a.Req.RowsBytes(t.tier, yt, acc, s.OW, c, 0, t.add)
+	case []int8:
+		t.a.Req.RowsBytes(t.tier, bytesOfI8(yt), acc, s.OW, c, 0, t.add)
+	}
+}
+
+// dwReq is the requantization operand of dwNHWCAVX512 (field offsets
+// are fixed by the assembly): per-channel real multipliers mult*2^-shift
+// and additions (cp values each), the output row (nil: int32 sums), the
+// zero point and the clamp bounds minus the zero point.
+type dwReq struct {
+	scale        *float64
+	add          *int32
+	dst          *byte
+	zero, lo, hi int64
+}
+
+// dwFastReq reports whether the kernel's float64 requantization gives
+// Requant.One's bits for r: every multiplier is 0 or has a shift in
+// [23, 43] (real in [2^-13, 2^8)), and the clamp bounds lie within 255 of
+// the zero point. Then an accumulator clamped to [-2^21, 2^21] gives the
+// same output (beyond 2^21 it saturates: |acc*real| >= 256), its product
+// with mult has at most 52 bits, so acc * (mult*2^-shift) is exact in
+// float64, and rounding it half to even is the fixed-point result.
+func dwFastReq(r *Requant) bool {
+	if r.Hi-r.Zero > 255 || r.Zero-r.Lo > 255 {
+		return false
+	}
+	for i, m := range r.Mult {
+		if m != 0 && (r.Shift[i] < 23 || r.Shift[i] > 43) {
+			return false
+		}
+	}
+	return true
+}
+
+// dwRowsGo is the Go twin of dwNHWCAVX512 on tap-major int32 weights
+// (w[t*cp + ch]): for p < n, ch < c, out[p*c+ch] = sum_t (src_t[p*step+ch]
+// ^ flip) * w[t*cp+ch], where src_t is x[offs[t]:] or, for offs[t] < 0,
+// the zero-point row.
+func dwRowsGo(out []int32, x, zrow []uint8, offs []int, w []int32, c, cp, n, step int, flip uint8) {
+	for p := range n {
+		o := out[p*c : (p+1)*c]
+		clear(o)
+		for t, off := range offs {
+			var src []uint8
+			if off < 0 {
+				src = zrow[p*step:][:c]
+			} else {
+				src = x[off+p*step:][:c]
+			}
+			wt := w[t*cp:][:c]
+			for ch, v := range src {
+				o[ch] += int32(v^flip) * wt[ch]
+			}
+		}
+	}
+}

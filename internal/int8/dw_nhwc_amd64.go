@@ -1,0 +1,55 @@
+//go:build amd64 && !noasm
+
+package int8
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+
+	"github.com/goslim/goslim/internal/kernel"
+)
+
+//go:noescape
+func dwNHWCAVX512(out *int32, taps *unsafe.Pointer, segs *int, nseg int, w *int32, pairs int, c int, step int, signed int, rq *dwReq)
+
+// dwVBMI records (once, read-only) whether the CPU has the AVX-512 byte
+// permutes the channels-last depthwise kernel uses.
+var dwVBMI = cpu.X86.HasAVX512VBMI
+
+// dwAsm reports whether tier t runs the AVX-512 channels-last depthwise
+// kernel.
+func dwAsm(t kernel.Tier) bool { return requantAsm(t) && dwVBMI }
+
+// dwRowsAsm runs dwNHWCAVX512 over len(segs) runs of segs[i] pixels of c
+// channels: taps holds 2*pairs row pointers per run (each valid for
+// (n-1)*step+c bytes), w the packed int16 weight pairs of (c+15)/16
+// channel blocks. With dst nil the sums go to out; otherwise dst receives
+// them requantized per rq (a copy: each call sets its own dst).
+func dwRowsAsm(out []int32, dst []byte, taps []unsafe.Pointer, segs []int, w []int32, c, pairs, step int, signed bool, rq dwReq) {
+	total := 0
+	for _, n := range segs {
+		if n <= 0 {
+			panic("int8: empty depthwise run")
+		}
+		total += n
+	}
+	if total == 0 {
+		return
+	}
+	_ = taps[len(segs)*2*pairs-1]
+	_ = w[(c+15)/16*pairs*16-1]
+	s := 0
+	if signed {
+		s = 1
+	}
+	if dst != nil {
+		_ = dst[total*c-1]
+		rq.dst = &dst[0]
+		dwNHWCAVX512(nil, &taps[0], &segs[0], len(segs), &w[0], pairs, c, step, s, &rq)
+		return
+	}
+	_ = out[total*c-1]
+	rq.dst = nil
+	dwNHWCAVX512(&out[0], &taps[0], &segs[0], len(segs), &w[0], pairs, c, step, s, &rq)
+}

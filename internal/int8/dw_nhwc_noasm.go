@@ -1,0 +1,16 @@
+//go:build !amd64 || noasm
+
+package int8
+
+import (
+	"unsafe"
+
+	"github.com/goslim/goslim/internal/kernel"
+)
+
+// dwAsm reports false: no assembly depthwise kernel in this build.
+func dwAsm(kernel.Tier) bool { return false }
+
+func dwRowsAsm(out []int32, dst []byte, taps []unsafe.Pointer, segs []int, w []int32, c, pairs, step int, signed bool, rq dwReq) {
+	panic("int8: assembly depthwise kernel in a noasm build")
+}

@@ -1,0 +1,232 @@
+package int8
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// randDWShape returns a random depthwise shape: channel counts around the
+// 16-channel blocks, kernels from 1x1 to 9x9 (more taps than the stack
+// lists hold), strides, dilations and paddings up to the kernel size.
+func randDWShape(rng *rand.Rand, trial int) ConvShape {
+	c := []int{1, 3, 15, 16, 17, 32, 33, 48}[trial%8]
+	k := []int{3, 3, 1, 2, 5, 3, 9}[trial%7]
+	s := ConvShape{C: c, M: c, Group: c, H: 1 + rng.IntN(12), W: 1 + rng.IntN(14), KH: k, KW: k,
+		SH: 1 + rng.IntN(2), SW: 1 + rng.IntN(3), DH: 1 + rng.IntN(2), DW: 1 + rng.IntN(2)}
+	if trial%5 == 3 {
+		s.KW = 1 + rng.IntN(4)
+	}
+	s.PadT, s.PadL, s.PadB, s.PadR = rng.IntN(s.KH+1), rng.IntN(s.KW+1), rng.IntN(s.KH+1), rng.IntN(s.KW+1)
+	for s.H+s.PadT+s.PadB < (s.KH-1)*s.DH+1 {
+		s.PadB++
+	}
+	for s.W+s.PadL+s.PadR < (s.KW-1)*s.DW+1 {
+		s.PadR++
+	}
+	s.OH = (s.H+s.PadT+s.PadB-((s.KH-1)*s.DH+1))/s.SH + 1
+	s.OW = (s.W+s.PadL+s.PadR-((s.KW-1)*s.DW+1))/s.SW + 1
+	return s
+}
+
+// TestConvDepthwiseBatchMatchesRef checks convDepthwiseBatch (uint8, int8
+// and int32 outputs, unsigned and signed inputs, every layout pair, 1-3
+// chunked workers, per-tensor and per-channel requantization, weight zero
+// points) against ConvRef per image, with guard bands, on every tier.
+func TestConvDepthwiseBatchMatchesRef(t *testing.T) {
+	rng := rand.New(rand.NewPCG(61, 62))
+	trials := 120
+	if testing.Short() {
+		trials = 40
+	}
+	fast := 0
+	for _, tier := range testTiers() {
+		for trial := range trials {
+			s := randDWShape(rng, trial)
+			n := 1 + rng.IntN(3)
+			signed := trial%3 == 1
+			taps := s.KH * s.KW
+			w := make([]int8, s.M*taps)
+			for i := range w {
+				w[i] = int8(rng.IntN(256) - 128)
+			}
+			inImg, outImg := s.C*s.H*s.W, s.M*s.OH*s.OW
+			x := make([]uint8, n*inImg)
+			for i := range x {
+				x[i] = uint8(rng.IntN(256))
+				if trial%11 == 4 {
+					x[i] = []uint8{0, 127, 128, 255}[rng.IntN(4)]
+				}
+			}
+			var zb []int32
+			switch trial % 4 {
+			case 2:
+				zb = make([]int32, s.M)
+				for i := range zb {
+					zb[i] = int32(rng.IntN(255) - 127)
+				}
+			case 3:
+				zb = []int32{int32(rng.IntN(7) - 3)}
+			}
+			za := int32(rng.IntN(256))
+			if signed {
+				za -= 128
+			}
+			var bias []int32
+			if trial%6 != 5 {
+				bias = make([]int32, s.M)
+				for i := range bias {
+					bias[i] = int32(rng.IntN(200001) - 100000)
+				}
+			}
+			nr := s.M
+			if trial%2 == 1 {
+				nr = 1
+			}
+			// Multipliers: small (the kernel's int32 sums and RowsBytes),
+			// typical, large (saturating), and exact powers of two (ties).
+			reals := make([]float64, nr)
+			for i := range reals {
+				switch trial % 5 {
+				case 0:
+					reals[i] = 0.000002 + rng.Float64()*0.00005
+				case 1, 3:
+					reals[i] = 0.0002 + rng.Float64()*0.01
+				case 2:
+					reals[i] = math.Ldexp(1, -4-rng.IntN(9))
+				default:
+					reals[i] = 0.05 + rng.Float64()*3
+				}
+			}
+			lo, hi, zy := int32(0), int32(255), int32(rng.IntN(256))
+			if trial%7 == 2 {
+				zy = 0
+				lo = 0 // fused Relu-style clamp
+				hi = 200
+			}
+			r, err := NewRequant(reals, zy, lo, hi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dwFastReq(r) {
+				fast++
+			}
+			cw, err := NewConvWeights(w, zb, s.M, 1, s.KH, s.KW, s.Group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]uint8, n*outImg)
+			want32 := make([]int32, n*outImg)
+			for img := range n {
+				ConvRef(&s, w, zb, x[img*inImg:(img+1)*inImg], signed, za, bias, r, want[img*outImg:(img+1)*outImg])
+				ConvRef(&s, w, zb, x[img*inImg:(img+1)*inImg], signed, za, bias, nil, want32[img*outImg:(img+1)*outImg])
+			}
+			for _, lay := range [][2]Layout{{NHWC, NHWC}, {NCHW, NCHW}, {NCHW, NHWC}, {NHWC, NCHW}} {
+				xin := make([]uint8, len(x))
+				ToLayout(xin, x, n, s.C, s.H*s.W, NCHW, lay[0])
+				wantL := make([]uint8, len(want))
+				ToLayout(wantL, want, n, s.M, s.OH*s.OW, NCHW, lay[1])
+				threads := 1 + trial%3
+				ws := make([]int32, dwBatchScratch(&s, n, threads, lay[0], lay[1])+guard)
+				for i := range ws {
+					ws[i] = sentinel
+				}
+				a := &BatchArgs{N: n, X: xin, In: lay[0], Out: lay[1], Signed: signed, Zero: za, Bias: bias, Req: r,
+					WS: ws[:len(ws)-guard], Threads: threads, Par: serialPar{threads}}
+				got := make([]uint8, len(want)+guard)
+				for i := range got {
+					got[i] = 0xa5
+				}
+				if err := convDepthwiseBatch(tier, &s, cw, a, got[:len(want)]); err != nil {
+					t.Fatalf("%v %+v: %v", tier, s, err)
+				}
+				for i := range guard {
+					if got[len(want)+i] != 0xa5 || ws[len(ws)-guard+i] != sentinel {
+						t.Fatalf("%v %+v %v: guard overwritten", tier, s, lay)
+					}
+				}
+				for i := range wantL {
+					if got[i] != wantL[i] {
+						t.Fatalf("%v trial %d %v n=%d threads %d signed %v %+v: y[%d] = %d, want %d", tier, trial, lay, n, threads, signed, s, i, got[i], wantL[i])
+					}
+				}
+				// int8 outputs: the same bytes with a signed clamp range.
+				if trial%4 == 1 {
+					r8, err := NewRequant(reals, zy-128, lo-128, hi-128)
+					if err != nil {
+						t.Fatal(err)
+					}
+					a.Req = r8
+					got8 := make([]int8, len(want))
+					if err := convDepthwiseBatch(tier, &s, cw, a, got8); err != nil {
+						t.Fatal(err)
+					}
+					for i := range wantL {
+						if uint8(got8[i])^0x80 != wantL[i] {
+							t.Fatalf("%v trial %d %v int8: y[%d] = %d, want %d", tier, trial, lay, i, got8[i], int32(wantL[i])-128)
+						}
+					}
+				}
+				a.Req = nil
+				got32 := make([]int32, len(want32))
+				if err := convDepthwiseBatch(tier, &s, cw, a, got32); err != nil {
+					t.Fatalf("%v %+v: %v", tier, s, err)
+				}
+				for img := range n {
+					for m := range s.M {
+						for p := range s.OH * s.OW {
+							wv := want32[img*outImg+m*s.OH*s.OW+p]
+							gi := img*outImg + m*s.OH*s.OW + p
+							if lay[1] == NHWC {
+								gi = img*outImg + p*s.M + m
+							}
+							if got32[gi] != wv {
+								t.Fatalf("%v trial %d %v int32 %+v: image %d channel %d pos %d = %d, want %d", tier, trial, lay, s, img, m, p, got32[gi], wv)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if fast == 0 || fast == trials*len(testTiers()) {
+		t.Fatalf("%d of %d trials take the kernel's requantization: both paths must be tested", fast, trials*len(testTiers()))
+	}
+}
+
+// TestConvDepthwiseBatchErrors checks the argument checks.
+func TestConvDepthwiseBatchErrors(t *testing.T) {
+	s := ConvShape{C: 4, H: 3, W: 3, M: 4, Group: 4, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, OH: 3, OW: 3}
+	cw, err := NewConvWeights(make([]int8, 36), nil, 4, 1, 3, 3, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := NewRequant([]float64{0.01}, 0, 0, 255)
+	ok := BatchArgs{N: 2, X: make([]uint8, 72), In: NHWC, Out: NHWC, Req: r, WS: make([]int32, dwBatchScratch(&s, 2, 1, NHWC, NHWC))}
+	tier := testTiers()[len(testTiers())-1]
+	if err := convDepthwiseBatch(tier, &s, cw, &ok, make([]uint8, 72)); err != nil {
+		t.Fatalf("valid call: %v", err)
+	}
+	short := ok
+	short.X = short.X[:71]
+	if convDepthwiseBatch(tier, &s, cw, &short, make([]uint8, 72)) == nil {
+		t.Error("short input accepted")
+	}
+	if convDepthwiseBatch(tier, &s, cw, &ok, make([]uint8, 71)) == nil {
+		t.Error("short output accepted")
+	}
+	noWS := ok
+	noWS.WS = noWS.WS[:len(noWS.WS)-1]
+	if convDepthwiseBatch(tier, &s, cw, &noWS, make([]uint8, 72)) == nil {
+		t.Error("short workspace accepted")
+	}
+	if convDepthwiseBatch(tier, &s, cw, &ok, make([]int32, 72)) == nil {
+		t.Error("int32 output with requantization accepted")
+	}
+	full, _ := NewConvWeights(make([]int8, 4*4*9), nil, 4, 4, 3, 3, 1)
+	s1 := s
+	s1.Group = 1
+	if convDepthwiseBatch(tier, &s1, full, &ok, make([]uint8, 72)) == nil {
+		t.Error("non-depthwise weights accepted")
+	}
+}
