@@ -8,9 +8,10 @@ package int8
 // of A): for np panels of packed B (pstride bytes apart) they compute
 // c[r*ldc + 32p + j] (+)= sum over kg groups g of 4 k-values of
 // a[r*lda+4g+t] * b[p*pstride + 128g + 4j + t], reading each panel once
-// (4 panels per step for 1 or 2 rows, 2 for 3 or 4 rows; 8 to 16
-// VPDPBUSD accumulators in flight) and storing every panel's two column
-// vectors through masks m0 and m1. With acc != 0 they add to c.
+// (8 panels per step for 1 row, B read by VPDPBUSD from memory; 4 panels
+// for 2 rows, 2 for 3 or 4 rows; then single panels: 12 to 16 VPDPBUSD
+// accumulators in flight) and storing every panel's two column vectors
+// through masks m0 and m1. With acc != 0 they add to c.
 //
 //go:noescape
 func gemvVNNI1(kg int, a *uint8, lda int, b *int8, pstride, np int, c *int32, ldc int, m0, m1 uint64, acc int)

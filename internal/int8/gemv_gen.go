@@ -46,7 +46,7 @@ func bPanel(q, h int) string {
 	if h == 1 {
 		off = "64"
 	}
-	return off + [...]string{"(R14)", "(R14)(DX*1)", "(R14)(DX*2)", "(R14)(R13*1)"}[q]
+	return off + [...]string{"(R14)", "(R14)(DX*1)", "(R14)(DX*2)", "(R14)(R13*1)", "(R10)", "(R10)(DX*1)", "(R10)(DX*2)", "(R10)(R13*1)"}[q]
 }
 
 // cAddr returns the address of half h of panel q of row r of C.
@@ -79,7 +79,14 @@ func gemv(rows int) {
 	if rows > 2 {
 		group = 2
 	}
-	for _, np := range []int{group, 1} {
+	if rows == 1 {
+		group = 8
+	}
+	steps := []int{group, 1}
+	if group == 8 {
+		steps = []int{8, 4, 1}
+	}
+	for si, np := range steps {
 		lbl := fmt.Sprintf("%s_p%d", name, np)
 		nacc := 2 * np * rows
 		acc := func(r, q, h int) int { return (r*np+q)*2 + h }
@@ -93,7 +100,7 @@ func gemv(rows int) {
 		if np == 1 {
 			p("\tJLT %s_done", name)
 		} else {
-			p("\tJLT %s_p1", name)
+			p("\tJLT %s_p%d", name, steps[si+1])
 		}
 		for i := range nacc {
 			p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
@@ -111,6 +118,10 @@ func gemv(rows int) {
 		p("\tMOVQ kg+0(FP), CX")
 		p("\tMOVQ R8, BX")
 		p("\tMOVQ SI, R14")
+		if np == 8 {
+			// 1 row: R10 (lda) is free for the second group of 4 panels.
+			p("\tLEAQ (SI)(DX*4), R10")
+		}
 		p("%s_loop:", lbl)
 		if rows == 1 {
 			p("\tVPBROADCASTD (BX), Z%d", aReg)
@@ -135,6 +146,9 @@ func gemv(rows int) {
 			}
 		}
 		p("\tADDQ $128, R14")
+		if np == 8 {
+			p("\tADDQ $128, R10")
+		}
 		p("\tADDQ $4, BX")
 		p("\tDECQ CX")
 		p("\tJNZ %s_loop", lbl)
@@ -152,6 +166,8 @@ func gemv(rows int) {
 			p("\tLEAQ (SI)(DX*2), SI")
 		case 4:
 			p("\tLEAQ (SI)(DX*4), SI")
+		case 8:
+			p("\tLEAQ (SI)(DX*8), SI")
 		}
 		p("\tSUBQ $%d, R9", np)
 		p("\tJMP %s", lbl)

@@ -122,6 +122,17 @@ func TestQGemmDoesNotAllocate(t *testing.T) {
 			if n := testing.AllocsPerRun(10, run); n != 0 {
 				t.Errorf("%v threads %d: %v allocations per run", c, threads, n)
 			}
+			// The steady state (cached parameters and additions) gives
+			// the bits of a freshly built kernel's first run.
+			domain := ""
+			if c.op == "QGemm" {
+				domain = "com.microsoft"
+			}
+			consts := map[int]bool{}
+			for i := 1; i < len(in); i++ {
+				consts[i] = true
+			}
+			qSame(t, fmt.Sprintf("%v threads %d steady state", c, threads), out[0], qRun(t, domain, c.op, 21, nil, kernel.Best(), threads, 1, consts, in...)[0])
 			done()
 		}
 	}

@@ -35,14 +35,25 @@ type qmmKernel struct {
 	// constant B (and zero point) packed at build time, per batch of B.
 	bConst, bzC *tensor.Tensor
 	packed      []*qPackedB
+	// adds caches, per packed B, the per-column additions (bias minus
+	// za*colsum(B)) for the zero point and C they were computed with.
+	adds []qmmAdd
 	// constParams: the scales and zero points are constant, so the
 	// derived parameters are computed on the first run and kept in par.
 	constParams bool
+	cConst      bool // QGemm's C is constant (or omitted)
 	par         qmmParams
 	// per-run state, kept here so that passing them as tasks allocates
 	// nothing (runs of one kernel never overlap).
 	gemm q8.Task
 	call qmmCall
+}
+
+// qmmAdd is a cached per-column addition vector (see columnAdd).
+type qmmAdd struct {
+	za  int32
+	cm  *tensor.Tensor
+	add []int32
 }
 
 // qmmParams are the per-run parameters derived from the scale and
@@ -78,6 +89,9 @@ func buildQMatMul(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
 		k.transA, k.transB = a.Int("transA", 0) != 0, a.Int("transB", 0) != 0
 		k.alpha = a.Float("alpha", 1)
 	}
+	if k.cI >= 0 {
+		_, k.cConst = qConstIn(info, k.cI)
+	}
 	k.constParams = true
 	for _, i := range k.paramInputs() {
 		if i < 0 {
@@ -105,6 +119,7 @@ func buildQMatMul(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
 				k.packed = append(k.packed, p)
 			}
 			k.bConst, k.bzC = b, zb
+			k.adds = make([]qmmAdd, len(k.packed))
 		}
 	}
 	return k, nil
@@ -424,8 +439,10 @@ func (k *qmmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	}
 	call := &k.call
 	*call = qmmCall{n: p.n, kk: p.k, tier: k.q.tier, lo: k.q.lo, hi: k.q.hi, rq: par.rq, fscale: par.fscale}
+	var cmT *tensor.Tensor
 	if k.op == "QGemm" {
 		if cm := opt(in, k.cI); cm != nil {
+			cmT = cm
 			if cm.DType != tensor.Int32 {
 				return c.Errorf("QGemm C has type %v, want int32", cm.DType)
 			}
@@ -503,9 +520,11 @@ func (k *qmmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		} else {
 			call.za = par.za
 		}
+		var cached *qmmAdd
 		if p.k > 0 {
 			if bIsConst {
 				call.pb = k.packed[ob/(p.k*p.n)]
+				cached = &k.adds[ob/(p.k*p.n)]
 			} else if call.pb, err = qPackB(bb[ob:ob+p.k*p.n], b.DType == tensor.Uint8, zbT, p.k, p.n, k.transB); err != nil {
 				return c.Errorf("b_zero_point: %v", err)
 			}
@@ -520,7 +539,18 @@ func (k *qmmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 			call.pb = &qPackedB{}
 			clear(call.acc)
 		}
-		call.add = k.columnAdd(call, add)
+		switch {
+		case cached != nil && cached.add != nil && cached.za == call.za[0] && cached.cm == cmT && len(call.za) == 1:
+			// Constant B and C, the same zero point as last run.
+			call.add = cached.add
+		case cached != nil && k.constParams && (cmT == nil || k.cConst):
+			// Computed once for constant operands, then reused.
+			if call.add = k.columnAdd(call, make([]int32, p.n)); call.add != nil {
+				*cached = qmmAdd{za: call.za[0], cm: cmT, add: call.add}
+			}
+		default:
+			call.add = k.columnAdd(call, add)
+		}
 		o := i * p.m * p.n
 		switch yd := y.Data.(type) {
 		case []int32:
