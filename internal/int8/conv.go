@@ -60,8 +60,8 @@ type ConvWeights struct {
 	dw                   []int32 // depthwise: w - zb, M x KH*KW
 	dwSum                []int32 // depthwise: sum of w - zb per channel
 
-	// rowB is ConvBatch's row-tap packing (see packRowTaps); nil: packed[0].
-	rowB *PackedB
+	// ConvBatch's extras (see prepareBatch).
+	batch batchWeights
 }
 
 // NewConvWeights prepares weights w (row-major M x Cg x KH x KW) with
@@ -128,7 +128,7 @@ func NewConvWeights(w []int8, zb []int32, M, Cg, KH, KW, group int) (*ConvWeight
 		cw.packed[g] = PackB(bt, kp, mg)
 		copy(cw.colSum[g*mg:], cw.packed[g].ColSums())
 	}
-	cw.rowB = packRowTaps(w, cw)
+	cw.prepareBatch(w)
 	return cw, nil
 }
 

@@ -173,7 +173,7 @@ func BenchmarkConvBatch(b *testing.B) {
 // thread, NHWC in and out) in GMAC/s of thread CPU time.
 func BenchmarkConvBatchLayers(b *testing.B) {
 	tier := benchTier()
-	for _, model := range []string{"resnet8", "lenet"} {
+	for _, model := range []string{"resnet8", "mobilenetv2", "lenet"} {
 		for _, c := range benchModels()[model] {
 			b.Run(model+"/"+c.name, func(b *testing.B) {
 				l := newBenchLayer(rand.New(rand.NewPCG(6, 7)), c.s, 32)

@@ -183,24 +183,25 @@ func choosePath(t kernel.Tier, s *ConvShape, cw *ConvWeights, in Layout, signed,
 // batchTask is the state of one ConvBatch call; its Run is the parallel
 // task (kept in BatchArgs, so passing it allocates nothing).
 type batchTask struct {
-	tier    kernel.Tier
-	s       *ConvShape
-	cw      *ConvWeights
-	a       *BatchArgs
-	pl      batchPlan
-	packing bool // phase: pack the images into the buffer (else compute)
-	flip    uint8
-	za      int32
-	yb      []uint8 // uint8/int8 output bytes (nil for int32)
-	y32     []int32
-	off     []int32 // per channel: bias - za*colsum + k*za*zb
-	reqTab  []int32 // requantization parameters of reqL output values (see reqTab; nil: Requant.RowsBytes)
-	reqFast bool    // reqTab suits requantTabAsm (every shift >= 31)
-	buf     []uint8
-	zrow    []uint8 // one buffer row of zero points
-	ws      []int32 // the workers' blocks
-	offs    [maxTaps]int
-	goTaps  bool // tests: the implicit path on convTapsGo
+	tier     kernel.Tier
+	s        *ConvShape
+	cw       *ConvWeights
+	a        *BatchArgs
+	pl       batchPlan
+	packing  bool // phase: pack the images into the buffer (else compute)
+	flip     uint8
+	za       int32
+	yb       []uint8 // uint8/int8 output bytes (nil for int32)
+	y32      []int32
+	off      []int32 // per channel: bias - za*colsum + k*za*zb
+	reqTab   []int32 // requantization parameters of reqL output values (see reqTab; nil: Requant.RowsBytes)
+	reqFast  bool    // reqTab suits requantTabAsm (every shift >= 31)
+	reqSmall bool    // every sum plus off is below 2^22 in magnitude
+	buf      []uint8
+	zrow     []uint8 // one buffer row of zero points
+	ws       []int32 // the workers' blocks
+	offs     [maxTaps]int
+	goTaps   bool // tests: the implicit path on convTapsGo
 }
 
 // Run runs workers [lo, hi) of the current phase.
@@ -260,6 +261,15 @@ func convBatchGemm(t *batchTask) {
 	if r := a.Req; r != nil && pl.reqL > 0 && requantAsm(t.tier) && r.vmult != nil {
 		t.reqTab = ws[:pl.reqL/16*reqTabWords]
 		t.reqFast = reqTab(t.reqTab, s.M, t.off, r)
+		// |sum x*(w - zb)| <= 255*(sum |w| + K*|zb|) for x in [0, 255].
+		var zbMax, offMax int64
+		for m := range s.M {
+			if cw.zb != nil {
+				zbMax = max(zbMax, int64(cw.zb[m]), -int64(cw.zb[m]))
+			}
+			offMax = max(offMax, int64(t.off[m]), -int64(t.off[m]))
+		}
+		t.reqSmall = 255*(cw.batch.absSum+int64(cw.k)*zbMax)+offMax < 1<<22
 	}
 	ws = ws[pl.reqL/16*reqTabWords:]
 	t.buf = bytesOf(ws[:pl.buf])
@@ -561,8 +571,8 @@ func (t *batchTask) implicitBlock(w []int32, r0, r1 int) {
 	C := s.C
 	for g := range s.Group {
 		b := cw.packed[g]
-		if pl.rowTaps && cw.rowB != nil {
-			b = cw.rowB
+		if pl.rowTaps && cw.batch.rowB != nil {
+			b = cw.batch.rowB
 		}
 		if !pl.strided {
 			mr := 12
@@ -686,6 +696,25 @@ func convTapsCols(mr int) int {
 	return 0
 }
 
+// batchWeights are what ConvBatch adds to ConvWeights.
+type batchWeights struct {
+	rowB   *PackedB // row-tap packing (see packRowTaps); nil: packed[0]
+	absSum int64    // the largest sum of |w| over an output channel's weights
+}
+
+// prepareBatch sets cw.batch from the weights w (M x Cg x KH x KW).
+func (cw *ConvWeights) prepareBatch(w []int8) {
+	cw.batch.rowB = packRowTaps(w, cw)
+	k := cw.Cg * cw.KH * cw.KW
+	for m := range cw.M {
+		var sum int64
+		for _, v := range w[m*k : (m+1)*k] {
+			sum += max(int64(v), -int64(v))
+		}
+		cw.batch.absSum = max(cw.batch.absSum, sum)
+	}
+}
+
 // packRowTaps packs the weights of a one-group convolution whose kernel
 // rows are not a multiple of 4 bytes (KW*C%4 != 0) for the implicit
 // path's row taps: the reduction ordered (kh, kw, c) with each kernel
@@ -775,7 +804,7 @@ func (t *batchTask) emit(acc []int32, tmp []uint8, q0, n int) {
 		dst = t.yb[q0*M : (q0+n)*M]
 	}
 	if r := a.Req; t.reqTab != nil && t.reqFast {
-		requantTabAsm(dst, acc[:n*M], t.reqTab, r.Zero, r.Lo-r.Zero, r.Hi-r.Zero)
+		requantTabAsm(dst, acc[:n*M], t.reqTab, !t.reqSmall, r.Zero, r.Lo-r.Zero, r.Hi-r.Zero)
 	} else if t.reqTab != nil {
 		z := int64(r.Zero)
 		requantColsAsm(dst, acc[:n*M], t.reqTab, 4*reqTabWords, t.reqTab[16:], t.reqTab[48:], 4*reqTabWords, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, len(t.reqTab)/reqTabWords)

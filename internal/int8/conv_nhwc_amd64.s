@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// func requantConvAVX512(dst *byte, acc *int32, n int, tab *int32, period int, zero, lo, hi int32)
+// func requantConvAVX512(dst *byte, acc *int32, n int, tab *int32, period, check int, zero, lo, hi int32)
 //
 // For j < n: dst[j] = clamp(round_half_even((acc[j]+add[j]) * mult[j] / 2^shift[j]), lo, hi) + zero
 // (the low byte; lo and hi are the clamp bounds minus zero), the
@@ -11,20 +11,22 @@
 // least 31 (or the multiplier 0), so each rounded product fits in 32 bits
 // and is clamped there. When all 16 sums are below 2^22 in magnitude,
 // their products with real = mult*2^-shift are exact in float64 and
-// VCVTPD2DQ rounds them half to even; otherwise the products are formed
+// VCVTPD2DQ rounds them half to even (check == 0: the caller knows every
+// sum is that small); otherwise the products are formed
 // in 64-bit lanes (even elements directly, odd ones after a 32-bit right
 // shift) and rounded as in requantOne.
-TEXT ·requantConvAVX512(SB), NOSPLIT, $0-52
+TEXT ·requantConvAVX512(SB), NOSPLIT, $0-60
 	MOVQ dst+0(FP), DI
 	MOVQ acc+8(FP), SI
 	MOVQ n+16(FP), CX
 	MOVQ tab+24(FP), R8
 	MOVQ period+32(FP), BX
-	MOVL zero+40(FP), AX
+	MOVQ check+40(FP), R10
+	MOVL zero+48(FP), AX
 	VPBROADCASTD AX, Z28
-	MOVL lo+44(FP), AX
+	MOVL lo+52(FP), AX
 	VPBROADCASTD AX, Z29
-	MOVL hi+48(FP), AX
+	MOVL hi+56(FP), AX
 	VPBROADCASTD AX, Z30
 	MOVQ $1, AX
 	VPBROADCASTQ AX, Z31
@@ -50,10 +52,14 @@ loop:
 full:
 	VMOVDQU32.Z (SI), K1, Z0
 	VPADDD (R8), Z0, Z0
+	TESTQ R10, R10
+	JZ float
 	VPABSD Z0, Z1
 	VPCMPUD $5, Z27, Z1, K3
 	KORTESTW K3, K3
 	JNZ exact
+
+float:
 	// float64: exact products, rounded half to even
 	VCVTDQ2PD Y0, Z2
 	VEXTRACTI64X4 $1, Z0, Y3

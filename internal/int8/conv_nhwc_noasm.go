@@ -8,4 +8,6 @@ func convTapsAsm(mr, taps, cg int, a []uint8, lda int, offs []int, b []int8, c [
 }
 
 // requantTabAsm reports false: no assembly kernel in this build.
-func requantTabAsm(dst []byte, acc, tab []int32, zero, lo, hi int32) bool { return false }
+func requantTabAsm(dst []byte, acc, tab []int32, check bool, zero, lo, hi int32) bool {
+	return false
+}
