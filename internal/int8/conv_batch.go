@@ -57,8 +57,8 @@ type BatchArgs struct {
 // BatchScratch returns the int32 words of workspace ConvBatch needs for n
 // images of shape s in layouts in and out with up to threads workers.
 func (cw *ConvWeights) BatchScratch(s *ConvShape, n, threads int, in, out Layout) int {
-	if cw.dw != nil {
-		return perImageScratch(s, cw, in, out)
+	if cw.Depthwise() {
+		return dwBatchScratch(s, n, threads, in, out)
 	}
 	return gemmBatchScratch(s, cw, n, threads)
 }
@@ -99,8 +99,8 @@ func ConvBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvW
 	if a.Bias != nil && len(a.Bias) < s.M {
 		return fmt.Errorf("int8: conv: %d bias values for %d channels", len(a.Bias), s.M)
 	}
-	if cw.dw != nil {
-		return convBatchPerImage(tier, s, cw, a, y)
+	if cw.Depthwise() {
+		return convDepthwiseBatch(tier, s, cw, a, y)
 	}
 	if a.N == 0 {
 		return nil
