@@ -331,6 +331,10 @@ func TestRequantTabMatchesOne(t *testing.T) {
 			switch {
 			case trial%9 == 4:
 				reals[i] = 0.5 + rng.Float64()*3 // shifts below 31
+			case trial%9 == 7:
+				reals[i] = math.Ldexp(1, -1-rng.IntN(12)) // exact ties
+			case trial%9 == 8:
+				reals[i] = math.Ldexp(1+float64(rng.IntN(8))/8, -2-rng.IntN(12)) // near and exact ties
 			case i%17 == 16:
 				reals[i] = 0
 			}

@@ -80,7 +80,7 @@ type batchPlan struct {
 const maxReqL = 4096
 
 // reqTabWords is the size of the requantization table per 16 values.
-const reqTabWords = 160
+const reqTabWords = 176
 
 // newBatchPlan lays out a call with path p for n images and threads
 // workers.
@@ -303,7 +303,8 @@ func convBatchGemm(t *batchTask) {
 // values reqTabWords words: the additions (off), the multipliers, the
 // odd multipliers at even positions, the shifts, then as int64 pairs the
 // even and the odd shifts and the even and the odd rounding terms
-// 2^(s-1) - 1, then the 16 multipliers mult*2^-shift as float64. It
+// 2^(s-1) - 1, then the 16 multipliers real = mult*2^-shift as float64,
+// then as float32. It
 // reports whether every shift is at least 31 (or its multiplier 0), as
 // requantTabAsm needs.
 func reqTab(tab []int32, M int, off []int32, r *Requant) bool {
@@ -326,7 +327,9 @@ func reqTab(tab []int32, M int, off []int32, r *Requant) bool {
 			q, odd := j/2, j%2
 			put(b[64+16*odd+2*q:], int64(sh))
 			put(b[96+16*odd+2*q:], int64(1)<<(sh-1)-1)
-			put(b[128+2*j:], int64(math.Float64bits(math.Ldexp(float64(mult), -int(sh)))))
+			real := math.Ldexp(float64(mult), -int(sh))
+			put(b[128+2*j:], int64(math.Float64bits(real)))
+			b[160+j] = int32(math.Float32bits(float32(real)))
 		}
 	}
 	return fast

@@ -64,10 +64,10 @@ func convTapsAsm(mr, taps, cg int, a []uint8, lda int, offs []int, b []int8, c [
 }
 
 //go:noescape
-func requantConvAVX512(dst *byte, acc *int32, n int, tab *int32, period, check int, zero, lo, hi int32)
+func requantConvAVX512(dst *byte, acc *int32, n int, tab *int32, period, check int, zero, lo, hi int32, flo, fhi float32)
 
 // requantTabAsm requantizes len(dst) values acc with the parameter table
-// tab (see reqTab; its length a multiple of 160 words, repeating) into
+// tab (see reqTab; its length a multiple of reqTabWords, repeating) into
 // dst with AVX-512 and reports whether it did (false: no assembly).
 // Unless check, every acc[j] + add[j] must be below 2^22 in magnitude
 // (the float64 path is then taken without looking).
@@ -80,6 +80,6 @@ func requantTabAsm(dst []byte, acc, tab []int32, check bool, zero, lo, hi int32)
 		panic("int8: bad requantization table")
 	}
 	_ = acc[n-1]
-	requantConvAVX512(&dst[0], &acc[0], n, &tab[0], len(tab)/reqTabWords, b2i(check), zero, lo, hi)
+	requantConvAVX512(&dst[0], &acc[0], n, &tab[0], len(tab)/reqTabWords, b2i(check), zero, lo, hi, float32(lo), float32(hi))
 	return true
 }

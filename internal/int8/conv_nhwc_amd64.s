@@ -2,20 +2,26 @@
 
 #include "textflag.h"
 
-// func requantConvAVX512(dst *byte, acc *int32, n int, tab *int32, period, check int, zero, lo, hi int32)
+// func requantConvAVX512(dst *byte, acc *int32, n int, tab *int32, period, check int, zero, lo, hi int32, flo, fhi float32)
 //
 // For j < n: dst[j] = clamp(round_half_even((acc[j]+add[j]) * mult[j] / 2^shift[j]), lo, hi) + zero
-// (the low byte; lo and hi are the clamp bounds minus zero), the
-// parameters read from tab: per 16 values 640 bytes (see reqTab), period
-// steps of 16 values, then tab again from its start. Every shift is at
-// least 31 (or the multiplier 0), so each rounded product fits in 32 bits
-// and is clamped there. When all 16 sums are below 2^22 in magnitude,
-// their products with real = mult*2^-shift are exact in float64 and
-// VCVTPD2DQ rounds them half to even (check == 0: the caller knows every
-// sum is that small); otherwise the products are formed
-// in 64-bit lanes (even elements directly, odd ones after a 32-bit right
-// shift) and rounded as in requantOne.
-TEXT ·requantConvAVX512(SB), NOSPLIT, $0-60
+// (the low byte; lo and hi are the clamp bounds minus zero, flo and fhi
+// the same as float32), the parameters read from tab: per 16 values 704
+// bytes (see reqTab), period steps of 16 values, then tab again from its
+// start. Every shift is at least 31 (or the multiplier 0).
+//
+// Three paths per 16 values, all exact:
+//   - float32: f = float32(v) * float32(real), clamped to [flo, fhi]; f is
+//     within 2^-12 of v*real whenever that is below 2^10 in magnitude
+//     (three roundings of 2^-24), and beyond 2^10 both clamp alike, so
+//     VCVTPS2DQ rounds f as v*real would be unless f lies within 2^-11
+//     of a half-integer (VREDUCEPS), which sends the vector on;
+//   - float64: when every |v| < 2^22 (check == 0: the caller knows it),
+//     v * real is exact in float64 and VCVTPD2DQ rounds it half to even;
+//   - int64: p = v*mult in 64-bit lanes (even elements directly, odd ones
+//     after a 32-bit right shift) rounded as in requantOne; the result
+//     fits in 32 bits since the shift is at least 31.
+TEXT ·requantConvAVX512(SB), NOSPLIT, $0-68
 	MOVQ dst+0(FP), DI
 	MOVQ acc+8(FP), SI
 	MOVQ n+16(FP), CX
@@ -28,6 +34,14 @@ TEXT ·requantConvAVX512(SB), NOSPLIT, $0-60
 	VPBROADCASTD AX, Z29
 	MOVL hi+56(FP), AX
 	VPBROADCASTD AX, Z30
+	MOVL flo+60(FP), AX
+	VPBROADCASTD AX, Z25
+	MOVL fhi+64(FP), AX
+	VPBROADCASTD AX, Z26
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z24
+	MOVL $0x3effc000, AX // 0.5 - 2^-11
+	VPBROADCASTD AX, Z23
 	MOVQ $1, AX
 	VPBROADCASTQ AX, Z31
 	MOVL $0x400000, AX
@@ -52,6 +66,22 @@ loop:
 full:
 	VMOVDQU32.Z (SI), K1, Z0
 	VPADDD (R8), Z0, Z0
+	// float32, unless a value lies near a rounding tie
+	VCVTDQ2PS Z0, Z1
+	VMULPS 640(R8), Z1, Z1
+	VMAXPS Z25, Z1, Z1
+	VMINPS Z26, Z1, Z1
+	VREDUCEPS $0, Z1, Z2
+	VPANDD Z24, Z2, Z2
+	VCMPPS $13, Z23, Z2, K1, K3
+	KORTESTW K3, K3
+	JNZ wide
+	VCVTPS2DQ.RN_SAE Z1, Z1
+	VPADDD Z28, Z1, Z1
+	VPMOVDB Z1, K1, (DI)
+	JMP next
+
+wide:
 	TESTQ R10, R10
 	JZ float
 	VPABSD Z0, Z1
@@ -97,9 +127,11 @@ store:
 	VPMINSD Z30, Z1, Z1
 	VPADDD Z28, Z1, Z1
 	VPMOVDB Z1, K1, (DI)
+
+next:
 	ADDQ $16, DI
 	ADDQ $64, SI
-	ADDQ $640, R8
+	ADDQ $704, R8
 	SUBQ $16, CX
 	DECQ DX
 	JNZ loop
