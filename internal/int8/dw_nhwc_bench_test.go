@@ -163,3 +163,101 @@ func BenchmarkDepthwiseNHWCLayer(b *testing.B) {
 		})
 	}
 }
+
+// maxPool2x2NCHW is the NCHW 2x2 stride-2 max pool of internal/ops
+// (poolMax2x2: pairwise row maxima over whole planes), the old path of
+// BenchmarkPoolNHWC.
+func maxPool2x2NCHW(x, y []byte, planes, h, w int) {
+	oh, ow := h/2, w/2
+	for p := range planes {
+		xp, yp := x[p*h*w:(p+1)*h*w], y[p*oh*ow:(p+1)*oh*ow]
+		for r := range oh {
+			r0, r1 := xp[2*r*w:2*r*w+2*ow], xp[(2*r+1)*w:(2*r+1)*w+2*ow]
+			yr := yp[r*ow : (r+1)*ow]
+			for i := range yr {
+				yr[i] = max(r0[2*i], r0[2*i+1], r1[2*i], r1[2*i+1])
+			}
+		}
+	}
+}
+
+// globalAvgNCHW is the NCHW arithmetic of the QLinearGlobalAveragePool op
+// (per plane: sum, correction, Requant.One), the old path of
+// BenchmarkPoolNHWC.
+func globalAvgNCHW(x, y []byte, planes, size int, zx int32, rq *Requant) {
+	corr := int32(size) * zx
+	for p := range planes {
+		var s int32
+		for _, v := range x[p*size : (p+1)*size] {
+			s += int32(v)
+		}
+		y[p] = byte(rq.One(s-corr, 0))
+	}
+}
+
+// BenchmarkPoolNHWC measures the channels-last pools at batch 32 on the
+// best tier against the NCHW loops the ops ran before (both in every
+// iteration, thread CPU time): LeNet-5's two 2x2 max pools and the global
+// average pools of MobileNetV2-0.5 (1280 x 3x3) and ResNet-8 (64 x 8x8).
+func BenchmarkPoolNHWC(b *testing.B) {
+	const n = 32
+	tier := kernel.Best()
+	rng := rand.New(rand.NewPCG(7, 8))
+	type job struct {
+		name     string
+		old, new func()
+	}
+	var jobs []job
+	for _, d := range [][3]int{{6, 24, 24}, {16, 8, 8}} {
+		c, h, w := d[0], d[1], d[2]
+		x := poolRandBytes(rng, n*c*h*w, false)
+		y := make([]byte, n*c*h*w/4)
+		s := PoolShape{N: n, C: c, H: h, W: w, KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1, OH: h / 2, OW: w / 2}
+		jobs = append(jobs, job{fmt.Sprintf("maxpool2x2_c%d_%dx%d", c, h, w),
+			func() { maxPool2x2NCHW(x, y, n*c, h, w) },
+			func() {
+				if err := MaxPoolNHWC(tier, &s, x, y, false, 0, n*s.OH); err != nil {
+					panic(err)
+				}
+			}})
+	}
+	for _, d := range [][2]int{{1280, 9}, {64, 64}} {
+		c, hw := d[0], d[1]
+		x := poolRandBytes(rng, n*c*hw, false)
+		y := make([]byte, n*c)
+		rq, err := NewRequant([]float64{0.7 / float64(hw)}, 5, 0, 255)
+		if err != nil {
+			panic(err)
+		}
+		sums := make([]int32, c)
+		jobs = append(jobs, job{fmt.Sprintf("globalavg_c%d_%d", c, hw),
+			func() { globalAvgNCHW(x, y, n*c, hw, 3, rq) },
+			func() {
+				if err := GlobalAvgPoolNHWC(tier, x, y, n, hw, c, false, 3, rq, sums); err != nil {
+					panic(err)
+				}
+			}})
+	}
+	for _, j := range jobs {
+		b.Run(j.name, func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var oldT, newT time.Duration
+			for b.Loop() {
+				t0 := threadCPU()
+				j.old()
+				t1 := threadCPU()
+				j.new()
+				t2 := threadCPU()
+				oldT += t1 - t0
+				newT += t2 - t1
+			}
+			if newT > 0 {
+				it := float64(b.N)
+				b.ReportMetric(oldT.Seconds()*1e6/it, "old-us")
+				b.ReportMetric(newT.Seconds()*1e6/it, "new-us")
+				b.ReportMetric(oldT.Seconds()/newT.Seconds(), "speedup")
+			}
+		})
+	}
+}
