@@ -403,3 +403,47 @@ func TestRequantTabMatchesOne(t *testing.T) {
 		}
 	}
 }
+
+// TestConvBatchThreads checks that real worker goroutines (a kernel.Ctx
+// with a pool, 2 and 3 threads) give the one-thread bits for each path
+// and both output layouts (run with -race to check the sharing).
+func TestConvBatchThreads(t *testing.T) {
+	shapes := []ConvShape{
+		convShape(16, 9, 9, 24, 3, 1, 1, 1),
+		convShape(8, 13, 11, 40, 3, 2, 1, 1),
+		convShape(3, 9, 9, 16, 3, 2, 1, 1),
+		convShape(16, 9, 9, 40, 1, 1, 0, 1),
+		convShape(12, 10, 10, 12, 3, 1, 1, 3),
+	}
+	for _, tier := range testTiers() {
+		for _, s := range shapes {
+			for _, out := range []Layout{NHWC, NCHW} {
+				l := newBenchLayer(rand.New(rand.NewPCG(3, 4)), s, 5)
+				a := &l.batch
+				a.N, a.Out = 5, out
+				a.WS = make([]int32, l.cw.BatchScratch(&s, 5, 1, NHWC, out))
+				if err := ConvBatch(tier, &s, l.cw, a, l.y); err != nil {
+					t.Fatal(err)
+				}
+				want := append([]uint8(nil), l.y...)
+				for _, threads := range []int{2, 3} {
+					ctx := kernel.NewCtx(nil, threads, nil)
+					ctx.Pool = kernel.NewPool(threads)
+					a.Threads, a.Par = threads, ctx
+					a.WS = make([]int32, l.cw.BatchScratch(&s, 5, threads, NHWC, out))
+					clear(l.y)
+					err := ConvBatch(tier, &s, l.cw, a, l.y)
+					ctx.Pool.Close()
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i := range want {
+						if l.y[i] != want[i] {
+							t.Fatalf("%v %+v out %v threads %d: y[%d] = %d, want %d", tier, s, out, threads, i, l.y[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -585,13 +585,18 @@ func (t *batchTask) implicitBlock(w []int32, r0, r1 int) {
 			t.tiles(mr, t.buf[r0*C+g*cg:], C, b, cb[g*mg:], n, mg)
 		} else {
 			// One output row (segment) at a time.
+			mrRow := pickMR(s.OW, mg)
 			P := s.OH * s.OW
 			img, p := r0/P, r0%P
 			oh, ow := p/s.OW, p%s.OW
 			for i := 0; i < n; {
 				cnt := min(s.OW-ow, n-i)
 				a := t.buf[((img*pl.hq+oh*s.SH)*pl.wq+ow*s.SW)*C+g*cg:]
-				t.tiles(pickMR(cnt, mg), a, s.SW*C, b, cb[i*M+g*mg:], cnt, mg)
+				mr := mrRow
+				if cnt != s.OW {
+					mr = pickMR(cnt, mg)
+				}
+				t.tiles(mr, a, s.SW*C, b, cb[i*M+g*mg:], cnt, mg)
 				i += cnt
 				if ow += cnt; ow == s.OW {
 					ow = 0
