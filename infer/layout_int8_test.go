@@ -2,6 +2,7 @@ package infer_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -228,5 +229,57 @@ func TestInt8LayoutKernels(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// broadcastModel has an Add that broadcasts a [N,C,1,1] value over a
+// [N,C,H,W] one (it stays NCHW, so does the Conv output it reads) and two
+// Convs in a row after it (the value between them is NHWC).
+func broadcastModel() *ir.Graph {
+	r := rand.New(rand.NewPCG(21, 22))
+	param := func(shape ...int) *tensor.Tensor {
+		sh := tensor.Shape(shape)
+		d := make([]float32, sh.Size())
+		for i := range d {
+			d[i] = r.Float32() - 0.5
+		}
+		return tensor.FromFloat32(sh, d)
+	}
+	b := ir.NewBuilder("broadcast", 13)
+	x := b.Input("input", tensor.Float32, -1, 3, 8, 8)
+	conv := func(name string, in ir.ValueID, c, m int) ir.ValueID {
+		return b.Op("Conv", name, []ir.ValueID{in, b.Param(name+".w", param(m, c, 3, 3)), b.Param(name+".b", param(m))},
+			ir.IntsAttr("pads", 1, 1, 1, 1), ir.IntsAttr("kernel_shape", 3, 3))
+	}
+	a := b.Op("Relu", "relu1", []ir.ValueID{conv("conv1", x, 3, 8)})
+	g := b.Op("GlobalAveragePool", "gap", []ir.ValueID{a})
+	s := b.Op("Add", "add", []ir.ValueID{a, g})
+	c2 := b.Op("Relu", "relu2", []ir.ValueID{conv("conv2", s, 8, 8)})
+	c3 := conv("conv3", c2, 8, 4)
+	b.Output(c3)
+	return b.G
+}
+
+// TestInt8LayoutBroadcast checks that a broadcasting Add keeps its
+// inputs NCHW, and that the model's outputs do not depend on the layout.
+func TestInt8LayoutBroadcast(t *testing.T) {
+	m := quantizeGraph(t, "broadcast", broadcastModel(), nil)
+	s := newSession(t, m.g, infer.Options{Threads: 1, Table: refTable()})
+	got := layouts(s)
+	want := map[string]string{
+		`"conv1" (Conv)`: "goslim.QLinearConv", `"gap" (GlobalAveragePool)`: "goslim.QLinearGlobalAveragePool",
+		`"add" (Add)`: "goslim.QLinearAdd", `"conv2" (Conv)`: "goslim.QLinearConv NCHW->NHWC",
+		`"conv3" (Conv)`: "goslim.QLinearConv NHWC->NCHW",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: got %q, want %q", k, got[k], v)
+		}
+	}
+	for _, table := range []*kernel.Table{refTable(), nil} {
+		a := newSession(t, m.g, infer.Options{Threads: 1, Table: table})
+		b := newSession(t, m.g, infer.Options{Threads: 1, Table: table, NoChannelsLast: true})
+		x := randImages(5, 3, m.in)
+		sameBits(t, "output", run1(t, b, x), run1(t, a, x))
 	}
 }
