@@ -5,6 +5,7 @@ import (
 
 	"github.com/goslim/goslim/internal/asm/vec"
 	"github.com/goslim/goslim/internal/kernel"
+	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/tensor"
 )
 
@@ -28,6 +29,10 @@ type poolKernel struct {
 	vk           vec.Kernels
 	cache        poolCache
 	task         poolTask32
+	task8        pool8Task
+	// only8 marks goslim.MaxPool (8-bit data only); last that its input
+	// and output are channels-last (x_channels_last = y_channels_last = 1).
+	only8, last bool
 }
 
 // poolCache is the resolved window of the last input shape, so runs at
@@ -43,6 +48,51 @@ type poolCache struct {
 	// pool2 reports a 2x2 window with stride 2, no padding and no partial
 	// window (vec MaxPool2 computes whole planes).
 	pool2 bool
+	// n and ch are the batch and channel counts (the job's planes are
+	// n*ch images of the spatial axes in NCHW).
+	n, ch int
+}
+
+// registerPool8 registers goslim.MaxPool, the 8-bit max pooling the INT8
+// lowering's layout pass writes for ai.onnx MaxPool on 8-bit activations.
+func registerPool8(t *kernel.Table) {
+	t.Add(kernel.Entry{Domain: "goslim", Op: "MaxPool", Name: "int8", Priority: kernel.Generic, Build: buildMaxPool8})
+}
+
+// buildMaxPool8 builds goslim.MaxPool: ONNX MaxPool (opset 12: kernel_shape,
+// strides, pads, dilations, ceil_mode, auto_pad; storage_order must be 0;
+// no Indices output) over uint8 or int8 data, with the int attributes
+// x_channels_last and y_channels_last (0 or 1, default 0, equal): 1 says
+// the input is a rank-4 tensor stored channels-last, [N, H, W, C], and the
+// output is [N, OH, OW, C]. Results equal MaxPool on the NCHW tensor with
+// both layouts rewritten, bit for bit. A steady-state run allocates
+// nothing.
+func buildMaxPool8(info *kernel.Info) (kernel.Kernel, error) {
+	win, err := nnReadWin(info, true)
+	if err != nil {
+		return nil, err
+	}
+	if win.kernel == nil {
+		return nil, info.Errorf("MaxPool needs the kernel_shape attribute")
+	}
+	if so := info.Attrs().Int("storage_order", 0); so != 0 {
+		return nil, info.Errorf("storage_order %d: goslim.MaxPool supports 0 only", so)
+	}
+	if len(info.Node.Outputs) > 1 && info.Node.Outputs[1] != ir.NoValue {
+		return nil, info.Errorf("goslim.MaxPool has no Indices output")
+	}
+	xl, err := qLayoutAttr(info, "x_channels_last")
+	if err != nil {
+		return nil, err
+	}
+	yl, err := qLayoutAttr(info, "y_channels_last")
+	if err != nil {
+		return nil, err
+	}
+	if xl != yl {
+		return nil, info.Errorf("x_channels_last and y_channels_last differ: MaxPool keeps its input's layout")
+	}
+	return &poolKernel{win: win, isMax: true, vk: vec.Generic(), only8: true, last: xl}, nil
 }
 
 func buildMaxPool(info *kernel.Info) (kernel.Kernel, error) {
@@ -149,6 +199,9 @@ func (k *poolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	}
 	switch x.DType {
 	case tensor.Float32, tensor.Float64, tensor.Float16:
+		if k.only8 {
+			return c.Errorf("goslim.MaxPool takes uint8 or int8 data, got %v", x.DType)
+		}
 	case tensor.Int8, tensor.Uint8:
 		if !k.isMax {
 			return c.Errorf("%s does not support %v", name, x.DType)
@@ -159,17 +212,28 @@ func (k *poolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if x.Rank() < 3 {
 		return c.Errorf("input X rank %d, want at least 3 (N, C, spatial...)", x.Rank())
 	}
+	if k.last && x.Rank() != 4 {
+		return c.Errorf("x_channels_last=1 needs a rank-4 input [N, H, W, C], got X of shape %v", x.Shape)
+	}
 	nd := x.Rank() - 2
 	if len(k.win.kernel) != nd {
 		return c.Errorf("kernel_shape %v has %d values, want %d", k.win.kernel, len(k.win.kernel), nd)
 	}
 	if !k.cache.in.Equal(x.Shape) || k.cache.shape == nil {
-		win, err := k.win.resolve(c, append([]int(nil), x.Shape[2:]...), k.win.kernel)
+		n, ch, spatial := x.Shape[0], x.Shape[1], x.Shape[2:]
+		if k.last {
+			ch, spatial = x.Shape[3], x.Shape[1:3]
+		}
+		k.cache = poolCache{}
+		win, err := k.win.resolve(c, append([]int(nil), spatial...), k.win.kernel)
 		if err != nil {
 			return err
 		}
-		k.cache = poolCache{in: x.Shape.Clone(), win: win, shape: nnSpatialShape(x.Shape[0], x.Shape[1], win.out)}
-		k.cache.job = poolJob{win: &k.cache.win, tab: poolTables(&k.cache.win), planes: x.Shape[0] * x.Shape[1],
+		k.cache = poolCache{in: x.Shape.Clone(), win: win, shape: nnSpatialShape(n, ch, win.out), n: n, ch: ch}
+		if k.last {
+			k.cache.shape = tensor.Shape{n, win.out[0], win.out[1], ch}
+		}
+		k.cache.job = poolJob{win: &k.cache.win, tab: poolTables(&k.cache.win), planes: n * ch,
 			colMajor: k.storageOrder == 1, includePad: k.includePad}
 		if nd <= 3 {
 			k.cache.job = *poolPad3(&k.cache.job)
@@ -205,15 +269,9 @@ func (k *poolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		k.run2D32(c, job, x.F32(), y.F32())
 		return nil
 	}
-	if k.isMax && idx == nil && k.cache.pool2 && !job.colMajor {
-		switch x.DType {
-		case tensor.Uint8:
-			poolMax2x2(c, job, x.U8(), y.U8())
-			return nil
-		case tensor.Int8:
-			poolMax2x2(c, job, x.I8(), y.I8())
-			return nil
-		}
+	if k.isMax && idx == nil && qIs8(x.DType) && (nd <= 3 || k.last) {
+		k.runMax8(c, x, y)
+		return nil
 	}
 	if k.isMax {
 		switch x.DType {
@@ -661,29 +719,138 @@ func poolMax[T Number](c *kernel.Ctx, j *poolJob, x, y []T, idx []int64, lowest 
 	})
 }
 
-// poolMax2x2 is MaxPool with a 2x2 window and stride 2 over whole planes
-// (no padding, no partial window, no Indices) for the 8-bit types the INT8
-// lowering keeps between layers: each output row is the pairwise maximum of
-// two input rows.
-func poolMax2x2[T int8 | uint8](c *kernel.Ctx, j *poolJob, x, y []T) {
-	w := j.win
-	inH, inW, outH, outW := w.in[1], w.in[2], w.out[1], w.out[2]
-	inSize, outSize := inH*inW, outH*outW
-	workers := nnWorkers(c, j.planes, float64(j.planes)*float64(outSize)*4)
-	nnRunWorkers(c, workers, func(wi int) {
-		for p := wi; p < j.planes; p += workers {
-			xp := x[p*inSize : (p+1)*inSize]
-			yp := y[p*outSize : (p+1)*outSize]
-			for oh := range outH {
-				r0 := xp[2*oh*inW : 2*oh*inW+2*outW]
-				r1 := xp[(2*oh+1)*inW : (2*oh+1)*inW+2*outW]
-				yr := yp[oh*outW : (oh+1)*outW]
-				for ow := range yr {
-					yr[ow] = max(r0[2*ow], r0[2*ow+1], r1[2*ow], r1[2*ow+1])
+// pool8Task is 8-bit MaxPool without Indices over units split across
+// workers: planes (NCHW) or output rows of an image (channels-last).
+type pool8Task struct {
+	k              *poolKernel
+	x, y           *tensor.Tensor
+	units, workers int
+}
+
+// runMax8 computes 8-bit max pooling of at most three spatial axes (two
+// when channels-last) without Indices, allocating nothing.
+func (k *poolKernel) runMax8(c *kernel.Ctx, x, y *tensor.Tensor) {
+	t := &k.task8
+	w := k.cache.job.win
+	t.k, t.x, t.y = k, x, y
+	t.units = k.cache.job.planes
+	if k.last {
+		t.units = k.cache.n * w.out[1]
+	}
+	t.workers = nnWorkers(c, t.units, float64(y.Len())*float64(w.kSize()))
+	c.ParallelTask(t.workers, t)
+	t.x, t.y = nil, nil
+}
+
+// Run pools the units of workers [lo, hi).
+func (t *pool8Task) Run(lo, hi int) {
+	for w := lo; w < hi; w++ {
+		u0, u1 := w*t.units/t.workers, (w+1)*t.units/t.workers
+		if t.x.DType == tensor.Int8 {
+			pool8Range(t.k, t.x.I8(), t.y.I8(), u0, u1, math.MinInt8)
+		} else {
+			pool8Range(t.k, t.x.U8(), t.y.U8(), u0, u1, 0)
+		}
+	}
+}
+
+// pool8Range max-pools units [u0, u1) of x into y.
+func pool8Range[T int8 | uint8](k *poolKernel, x, y []T, u0, u1 int, lowest T) {
+	j := &k.cache.job
+	switch {
+	case k.last:
+		poolMaxNHWC(j, k.cache.ch, x, y, u0, u1, lowest)
+	case k.cache.pool2:
+		poolMax2x2(j, x, y, u0, u1)
+	default:
+		poolMaxPlanes(j, x, y, u0, u1, lowest)
+	}
+}
+
+// poolMaxPlanes is poolMax without Indices over planes [p0, p1) of a job
+// padded to three spatial axes.
+func poolMaxPlanes[T int8 | uint8](j *poolJob, x, y []T, p0, p1 int, lowest T) {
+	w, t := j.win, j.tab
+	inSize, outSize := w.inSize(), w.outSize()
+	in1, in2 := w.in[1], w.in[2]
+	d0, d1, d2 := w.dil[0], w.dil[1], w.dil[2]
+	for p := p0; p < p1; p++ {
+		xp := x[p*inSize : (p+1)*inSize]
+		yp := y[p*outSize : (p+1)*outSize]
+		o := 0
+		for od := range w.out[0] {
+			for oh := range w.out[1] {
+				for ow := range w.out[2] {
+					best := lowest
+					sw, lw, hw := t.start[2][ow], t.lo[2][ow], t.hi[2][ow]
+					for kd := t.lo[0][od]; kd < t.hi[0][od]; kd++ {
+						id := t.start[0][od] + kd*d0
+						for kh := t.lo[1][oh]; kh < t.hi[1][oh]; kh++ {
+							ih := t.start[1][oh] + kh*d1
+							line := xp[(id*in1+ih)*in2 : (id*in1+ih+1)*in2]
+							for kw := lw; kw < hw; kw++ {
+								best = max(best, line[sw+kw*d2])
+							}
+						}
+					}
+					yp[o] = best
+					o++
 				}
 			}
 		}
-	})
+	}
+}
+
+// poolMax2x2 is MaxPool with a 2x2 window and stride 2 over whole planes
+// [p0, p1) (no padding, no partial window, no Indices) for the 8-bit types
+// the INT8 lowering keeps between layers: each output row is the pairwise
+// maximum of two input rows.
+func poolMax2x2[T int8 | uint8](j *poolJob, x, y []T, p0, p1 int) {
+	w := j.win
+	inH, inW, outH, outW := w.in[1], w.in[2], w.out[1], w.out[2]
+	inSize, outSize := inH*inW, outH*outW
+	for p := p0; p < p1; p++ {
+		xp := x[p*inSize : (p+1)*inSize]
+		yp := y[p*outSize : (p+1)*outSize]
+		for oh := range outH {
+			r0 := xp[2*oh*inW : 2*oh*inW+2*outW]
+			r1 := xp[(2*oh+1)*inW : (2*oh+1)*inW+2*outW]
+			yr := yp[oh*outW : (oh+1)*outW]
+			for ow := range yr {
+				yr[ow] = max(r0[2*ow], r0[2*ow+1], r1[2*ow], r1[2*ow+1])
+			}
+		}
+	}
+}
+
+// poolMaxNHWC max-pools output rows [u0, u1) (image x output row) of
+// channels-last images of ch channels (job padded to three axes, the
+// first of size 1): each output pixel is the elementwise maximum of the
+// channel vectors of its valid taps.
+func poolMaxNHWC[T int8 | uint8](j *poolJob, ch int, x, y []T, u0, u1 int, lowest T) {
+	w, t := j.win, j.tab
+	H, W, OH, OW := w.in[1], w.in[2], w.out[1], w.out[2]
+	d1, d2 := w.dil[1], w.dil[2]
+	for u := u0; u < u1; u++ {
+		img, oh := u/OH, u%OH
+		src := x[img*H*W*ch : (img+1)*H*W*ch]
+		for ow := range OW {
+			dst := y[((img*OH+oh)*OW+ow)*ch : ((img*OH+oh)*OW+ow+1)*ch]
+			for i := range dst {
+				dst[i] = lowest
+			}
+			for kh := t.lo[1][oh]; kh < t.hi[1][oh]; kh++ {
+				ih := t.start[1][oh] + kh*d1
+				for kw := t.lo[2][ow]; kw < t.hi[2][ow]; kw++ {
+					iw := t.start[2][ow] + kw*d2
+					tap := src[(ih*W+iw)*ch : (ih*W+iw+1)*ch]
+					for i, v := range tap {
+						dst[i] = max(dst[i], v)
+					}
+				}
+			}
+		}
+	}
 }
 
 // poolAvg computes average pooling.

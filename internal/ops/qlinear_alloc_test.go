@@ -140,3 +140,54 @@ func TestQLinearConvNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestQLinearElemNoAllocs checks that the 8-bit elementwise and pooling
+// kernels with constant scales and zero points allocate nothing per run in
+// steady state, in both layouts and at one and two threads (inputs large
+// enough to run in parallel at two).
+func TestQLinearElemNoAllocs(t *testing.T) {
+	r := rand.New(rand.NewPCG(75, 76))
+	pool := kernel.NewPool(2)
+	defer pool.Close()
+	for _, dt := range []tensor.DType{tensor.Uint8, tensor.Int8} {
+		sc := qPoolScales(r, dt)
+		x := qRand(r, dt, 4, 64, 24, 24)
+		xn := qNHWC(t, x)
+		bin := func(a, b *tensor.Tensor) []*tensor.Tensor {
+			return []*tensor.Tensor{a, sc[0], sc[1], b, sc[2], sc[3], qVals(tensor.Float32, 0.07), sc[1]}
+		}
+		pool1 := func(x *tensor.Tensor) []*tensor.Tensor { return append([]*tensor.Tensor{x}, sc...) }
+		win := ir.Attrs{ir.IntsAttr("kernel_shape", 3, 3), ir.IntsAttr("strides", 2, 2), ir.IntsAttr("pads", 1, 1, 1, 1)}
+		cases := []struct {
+			name, domain, op string
+			attrs            ir.Attrs
+			act              []int
+			in               []*tensor.Tensor
+		}{
+			{"add", "com.microsoft", "QLinearAdd", nil, []int{0, 3}, bin(x, qRand(r, dt, 4, 64, 24, 24))},
+			{"add broadcast", "com.microsoft", "QLinearAdd", nil, []int{0, 3}, bin(x, qRand(r, dt, 1, 64, 1, 1))},
+			{"mul NHWC", "goslim", "QLinearMul", qLayoutAttrs(nil, true, true), []int{0, 3}, bin(xn, qRand(r, dt, 4, 24, 24, 64))},
+			{"mul broadcast", "com.microsoft", "QLinearMul", nil, []int{0, 3}, bin(x, qRand(r, dt, 4, 64, 1, 1))},
+			{"concat", "com.microsoft", "QLinearConcat", ir.Attrs{ir.IntAttr("axis", 1)}, []int{2, 5},
+				[]*tensor.Tensor{sc[2], sc[3], x, sc[0], sc[1], qRand(r, dt, 4, 8, 24, 24), qVals(tensor.Float32, 0.03), sc[3]}},
+			{"leakyrelu", "com.microsoft", "QLinearLeakyRelu", nil, []int{0}, pool1(x)},
+			{"sigmoid", "goslim", "QLinearSigmoid", nil, []int{0}, pool1(x)},
+			{"global", "com.microsoft", "QLinearGlobalAveragePool", nil, []int{0}, pool1(x)},
+			{"global channels_last", "com.microsoft", "QLinearGlobalAveragePool", ir.Attrs{ir.IntAttr("channels_last", 1)}, []int{0}, pool1(xn)},
+			{"global NHWC", "goslim", "QLinearGlobalAveragePool", qLayoutAttrs(nil, true, false), []int{0}, pool1(xn)},
+			{"avgpool", "com.microsoft", "QLinearAveragePool", win, []int{0}, pool1(x)},
+			{"avgpool NHWC", "goslim", "QLinearAveragePool", qLayoutAttrs(win, true, true), []int{0}, pool1(xn)},
+			{"maxpool", "", "MaxPool", win, []int{0}, []*tensor.Tensor{x}},
+			{"maxpool 2x2", "", "MaxPool", ir.Attrs{ir.IntsAttr("kernel_shape", 2, 2), ir.IntsAttr("strides", 2, 2)}, []int{0}, []*tensor.Tensor{x}},
+			{"goslim maxpool", "goslim", "MaxPool", win, []int{0}, []*tensor.Tensor{x}},
+			{"goslim maxpool NHWC", "goslim", "MaxPool", qLayoutAttrs(win, true, true), []int{0}, []*tensor.Tensor{xn}},
+		}
+		for _, c := range cases {
+			for _, threads := range []int{1, 2} {
+				if n, _, _ := qAllocs(t, pool, c.domain, c.op, c.attrs, threads, c.act, c.in...); n != 0 {
+					t.Errorf("%s (%s.%s) %v threads %d: %v allocations per run", c.name, c.domain, c.op, dt, threads, n)
+				}
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	q8 "github.com/goslim/goslim/internal/int8"
+	"github.com/goslim/goslim/internal/kernel"
 	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/tensor"
 )
@@ -163,5 +164,216 @@ func TestQLinearConvLayoutErrors(t *testing.T) {
 	if _, err := qRunErr("", "QLinearConv", 10, qLayoutAttrs(nil, false, false), qTiers()[0], 1, 1, nil,
 		conv(qRand(r, tensor.Uint8, 2, 4, 6, 5), w)...); err != nil {
 		t.Errorf("ai.onnx QLinearConv with x_channels_last=0: %v", err)
+	}
+}
+
+// qPoolCase is a random 2-D pooling window.
+type qPoolCase struct {
+	n, c, h, w int
+	attrs      ir.Attrs
+}
+
+// randQPoolCase returns a random window (dilations only when dil) on an
+// input that fits it: kernel 1-3, strides 1-3, pads, ceil_mode, auto_pad.
+func randQPoolCase(r *rand.Rand, dil bool) qPoolCase {
+	kh, kw := 1+r.IntN(3), 1+r.IntN(3)
+	dh, dw := 1, 1
+	if dil {
+		dh, dw = 1+r.IntN(2), 1+r.IntN(2)
+	}
+	q := qPoolCase{n: 1 + r.IntN(3), c: 1 + r.IntN(80), h: (kh-1)*dh + 1 + r.IntN(6), w: (kw-1)*dw + 1 + r.IntN(6)}
+	q.attrs = ir.Attrs{ir.IntsAttr("kernel_shape", int64(kh), int64(kw)), ir.IntsAttr("strides", int64(1+r.IntN(3)), int64(1+r.IntN(3)))}
+	if dil {
+		q.attrs = append(q.attrs, ir.IntsAttr("dilations", int64(dh), int64(dw)))
+	}
+	switch r.IntN(5) {
+	case 0:
+		q.attrs = append(q.attrs, ir.StringAttr("auto_pad", []string{"SAME_UPPER", "SAME_LOWER", "VALID"}[r.IntN(3)]))
+	default:
+		q.attrs = append(q.attrs, ir.IntsAttr("pads", int64(r.IntN(kh)), int64(r.IntN(kw)), int64(r.IntN(kh)), int64(r.IntN(kw))),
+			ir.IntAttr("ceil_mode", int64(r.IntN(2))))
+	}
+	return q
+}
+
+// TestMaxPool8ChannelsLast checks goslim.MaxPool on 8-bit data: with
+// x_channels_last = y_channels_last = 1 it equals ai.onnx MaxPool on the
+// NCHW tensor with input and output rewritten by q8.ToLayout, and with 0
+// it equals ai.onnx MaxPool, bit for bit (random windows, dilations,
+// pads, ceil_mode, auto_pad, uint8 and int8, batches, 1-2 threads).
+func TestMaxPool8ChannelsLast(t *testing.T) {
+	r := rand.New(rand.NewPCG(65, 66))
+	for trial := range 60 {
+		q := randQPoolCase(r, true)
+		if trial%6 == 0 { // the 2x2 stride-2 fast path
+			q.h, q.w = 2*(1+r.IntN(5)), 2*(1+r.IntN(5))
+			q.attrs = ir.Attrs{ir.IntsAttr("kernel_shape", 2, 2), ir.IntsAttr("strides", 2, 2)}
+		}
+		dt := []tensor.DType{tensor.Uint8, tensor.Int8}[trial%2]
+		x := qRand(r, dt, q.n, q.c, q.h, q.w)
+		ref := qRun(t, "", "MaxPool", 12, q.attrs, kernel.TierGeneric, 1, 1, nil, x)[0]
+		// The float path: the 8-bit kernels must agree with it.
+		xf, _ := tensor.New(tensor.Float32, x.Shape)
+		for i := range x.Len() {
+			xf.F32()[i] = float32(x.Float64At(i))
+		}
+		reff := qRun(t, "", "MaxPool", 12, q.attrs, kernel.TierGeneric, 1, 1, nil, xf)[0]
+		for i := range ref.Len() {
+			if ref.Float64At(i) != reff.Float64At(i) && reff.Float64At(i) > -1000 {
+				t.Fatalf("trial %d %+v: 8-bit MaxPool element %d = %g, float %g", trial, q, i, ref.Float64At(i), reff.Float64At(i))
+			}
+		}
+		xn := qNHWC(t, x)
+		refn := qNHWC(t, ref)
+		for _, threads := range []int{1, 2} {
+			what := fmt.Sprintf("trial %d %v %v%v threads %d", trial, dt, x.Shape, q.attrs, threads)
+			got := qRun(t, "goslim", "MaxPool", 1, q.attrs, kernel.TierGeneric, threads, 1, nil, x)[0]
+			qSame(t, what+" NCHW", ref, got)
+			got = qRun(t, "goslim", "MaxPool", 1, qLayoutAttrs(q.attrs, true, true), kernel.TierGeneric, threads, 1, nil, xn)[0]
+			qSame(t, what+" NHWC", refn, got)
+		}
+	}
+}
+
+// qPoolScales returns random x_scale, x_zero_point, y_scale,
+// y_zero_point inputs of a quantized pool.
+func qPoolScales(r *rand.Rand, dt tensor.DType) []*tensor.Tensor {
+	return []*tensor.Tensor{qVals(tensor.Float32, 0.01+0.05*r.Float64()), qVals(dt, qRandZero(r, dt)),
+		qVals(tensor.Float32, 0.01+0.05*r.Float64()), qVals(dt, qRandZero(r, dt))}
+}
+
+// TestQLinearPoolChannelsLast checks QLinearAveragePool and
+// QLinearGlobalAveragePool with channels_last=1 (com.microsoft) and
+// x_channels_last/y_channels_last (goslim) against the NCHW op with
+// q8.ToLayout, bit for bit: random windows, pads, ceil_mode, auto_pad,
+// count_include_pad, channel counts across the 64-channel block, 1-D
+// windows (channels_last), act_min/act_max, batches, 1-2 threads.
+func TestQLinearPoolChannelsLast(t *testing.T) {
+	r := rand.New(rand.NewPCG(67, 68))
+	for trial := range 40 {
+		q := randQPoolCase(r, false)
+		q.attrs = append(q.attrs, ir.IntAttr("count_include_pad", int64(r.IntN(2))))
+		dt := []tensor.DType{tensor.Uint8, tensor.Int8}[trial%2]
+		sc := qPoolScales(r, dt)
+		oneD := trial%5 == 4
+		if oneD {
+			q.h = 1
+			q.attrs = ir.Attrs{ir.IntsAttr("kernel_shape", 3), ir.IntsAttr("strides", 2), ir.IntsAttr("pads", 1, 1), ir.IntAttr("count_include_pad", int64(trial%2))}
+			q.w += 3
+		}
+		x := qRand(r, dt, q.n, q.c, q.h, q.w)
+		xn := qNHWC(t, x)
+		args := func(x *tensor.Tensor) []*tensor.Tensor { return append([]*tensor.Tensor{x}, sc...) }
+		fused := ir.Attrs{ir.IntAttr("act_min", int64(r.IntN(20))-10+[]int64{64, -64}[trial%2]), ir.IntAttr("act_max", 120)}
+		for _, threads := range []int{1, 2} {
+			what := fmt.Sprintf("trial %d %v %v%v threads %d", trial, dt, x.Shape, q.attrs, threads)
+			// Global: NCHW reference [N, C, 1, 1].
+			g := qRun(t, "com.microsoft", "QLinearGlobalAveragePool", 1, nil, kernel.TierGeneric, threads, 1, nil, args(x)...)[0]
+			gn := g.Clone()
+			gn.Shape = tensor.Shape{q.n, 1, 1, q.c}
+			got := qRun(t, "com.microsoft", "QLinearGlobalAveragePool", 1, ir.Attrs{ir.IntAttr("channels_last", 1)}, kernel.TierGeneric, threads, 1, nil, args(xn)...)[0]
+			qSame(t, what+" global channels_last", gn, got)
+			for _, yl := range []bool{false, true} {
+				want := g
+				if yl {
+					want = gn
+				}
+				got = qRun(t, "goslim", "QLinearGlobalAveragePool", 1, qLayoutAttrs(nil, true, yl), kernel.TierGeneric, threads, 1, nil, args(xn)...)[0]
+				qSame(t, fmt.Sprintf("%s global x_channels_last y_channels_last %v", what, yl), want, got)
+			}
+			gf := qRun(t, "goslim", "QLinearGlobalAveragePool", 1, fused, kernel.TierGeneric, threads, 1, nil, args(x)...)[0]
+			got = qRun(t, "goslim", "QLinearGlobalAveragePool", 1, qLayoutAttrs(fused, true, false), kernel.TierGeneric, threads, 1, nil, args(xn)...)[0]
+			qSame(t, what+" global fused", gf, got)
+			// Windowed.
+			if oneD {
+				x3 := x.Clone()
+				x3.Shape = tensor.Shape{q.n, q.c, q.w}
+				ref := qRun(t, "com.microsoft", "QLinearAveragePool", 1, q.attrs, kernel.TierGeneric, threads, 1, nil, args(x3)...)[0]
+				ref4 := ref.Clone()
+				ref4.Shape = tensor.Shape{q.n, q.c, 1, ref.Shape[2]}
+				want := qNHWC(t, ref4)
+				want.Shape = tensor.Shape{q.n, ref.Shape[2], q.c}
+				xn3 := xn.Clone()
+				xn3.Shape = tensor.Shape{q.n, q.w, q.c}
+				got = qRun(t, "com.microsoft", "QLinearAveragePool", 1, append(q.attrs, ir.IntAttr("channels_last", 1)), kernel.TierGeneric, threads, 1, nil, args(xn3)...)[0]
+				qSame(t, what+" 1-D channels_last", want, got)
+				continue
+			}
+			ref := qRun(t, "com.microsoft", "QLinearAveragePool", 1, q.attrs, kernel.TierGeneric, threads, 1, nil, args(x)...)[0]
+			want := qNHWC(t, ref)
+			got = qRun(t, "com.microsoft", "QLinearAveragePool", 1, append(q.attrs, ir.IntAttr("channels_last", 1)), kernel.TierGeneric, threads, 1, nil, args(xn)...)[0]
+			qSame(t, what+" channels_last", want, got)
+			got = qRun(t, "goslim", "QLinearAveragePool", 1, qLayoutAttrs(q.attrs, true, true), kernel.TierGeneric, threads, 1, nil, args(xn)...)[0]
+			qSame(t, what+" x_channels_last", want, got)
+			reff := qRun(t, "goslim", "QLinearAveragePool", 1, append(q.attrs, fused...), kernel.TierGeneric, threads, 1, nil, args(x)...)[0]
+			got = qRun(t, "goslim", "QLinearAveragePool", 1, qLayoutAttrs(append(q.attrs, fused...), true, true), kernel.TierGeneric, threads, 1, nil, args(xn)...)[0]
+			qSame(t, what+" fused x_channels_last", qNHWC(t, reff), got)
+		}
+	}
+}
+
+// TestQLinearBinaryChannelsLast checks goslim QLinearAdd and QLinearMul
+// with x_channels_last = y_channels_last = 1: the output keeps the
+// inputs' physical shape and equals the NCHW op with q8.ToLayout.
+func TestQLinearBinaryChannelsLast(t *testing.T) {
+	r := rand.New(rand.NewPCG(69, 70))
+	for _, op := range []string{"QLinearAdd", "QLinearMul"} {
+		for trial := range 6 {
+			dt := []tensor.DType{tensor.Uint8, tensor.Int8}[trial%2]
+			shape := []int{1 + r.IntN(3), 1 + r.IntN(40), 1 + r.IntN(9), 1 + r.IntN(9)}
+			a, b := qRand(r, dt, shape...), qRand(r, dt, shape...)
+			params := func(a, b *tensor.Tensor) []*tensor.Tensor {
+				return []*tensor.Tensor{a, qVals(tensor.Float32, 0.05), qVals(dt, 3), b, qVals(tensor.Float32, 0.03), qVals(dt, 7),
+					qVals(tensor.Float32, 0.0917), qVals(dt, 5)}
+			}
+			consts := map[int]bool{1: true, 2: true, 4: true, 5: true, 6: true, 7: true}
+			ref := qRun(t, "com.microsoft", op, 1, nil, kernel.TierGeneric, 1, 1, consts, params(a, b)...)[0]
+			got := qRun(t, "goslim", op, 1, qLayoutAttrs(nil, true, true), kernel.TierGeneric, 1, 1, consts, params(qNHWC(t, a), qNHWC(t, b))...)[0]
+			qSame(t, fmt.Sprintf("%s %v %v", op, dt, shape), qNHWC(t, ref), got)
+		}
+	}
+}
+
+// TestQLinearLayoutAttrErrors checks that bad layout attributes on the
+// pooling and elementwise ops are refused with errors naming them.
+func TestQLinearLayoutAttrErrors(t *testing.T) {
+	r := rand.New(rand.NewPCG(73, 74))
+	x4 := qRand(r, tensor.Uint8, 2, 5, 6, 4)
+	x3 := qRand(r, tensor.Uint8, 2, 5, 6)
+	sc := qPoolScales(r, tensor.Uint8)
+	pool := func(x *tensor.Tensor) []*tensor.Tensor { return append([]*tensor.Tensor{x}, sc...) }
+	bin := func(a, b *tensor.Tensor) []*tensor.Tensor {
+		return []*tensor.Tensor{a, sc[0], sc[1], b, sc[0], sc[1], sc[2], sc[3]}
+	}
+	k22 := ir.Attrs{ir.IntsAttr("kernel_shape", 2, 2)}
+	f32, _ := tensor.New(tensor.Float32, tensor.Shape{1, 2, 4, 4})
+	for _, c := range []struct {
+		name, domain, op string
+		attrs            ir.Attrs
+		nOut             int
+		in               []*tensor.Tensor
+		want             string
+	}{
+		{"maxpool x!=y", "goslim", "MaxPool", qLayoutAttrs(k22, true, false), 1, []*tensor.Tensor{x4}, "differ"},
+		{"maxpool rank 3", "goslim", "MaxPool", qLayoutAttrs(ir.Attrs{ir.IntsAttr("kernel_shape", 2)}, true, true), 1, []*tensor.Tensor{x3}, "rank-4"},
+		{"maxpool storage_order", "goslim", "MaxPool", append(qLayoutAttrs(k22, true, true), ir.IntAttr("storage_order", 1)), 1, []*tensor.Tensor{x4}, "storage_order"},
+		{"maxpool indices", "goslim", "MaxPool", qLayoutAttrs(k22, true, true), 2, []*tensor.Tensor{x4}, "Indices"},
+		{"maxpool float", "goslim", "MaxPool", k22, 1, []*tensor.Tensor{f32}, "uint8 or int8"},
+		{"maxpool value 2", "goslim", "MaxPool", ir.Attrs{ir.IntsAttr("kernel_shape", 2, 2), ir.IntAttr("x_channels_last", 2)}, 1, []*tensor.Tensor{x4}, "want 0 or 1"},
+		{"avgpool x!=y", "goslim", "QLinearAveragePool", qLayoutAttrs(k22, false, true), 1, pool(x4), "differ"},
+		{"avgpool rank 3", "goslim", "QLinearAveragePool", qLayoutAttrs(ir.Attrs{ir.IntsAttr("kernel_shape", 2)}, true, true), 1, pool(x3), "rank-4"},
+		{"avgpool both", "goslim", "QLinearAveragePool", append(qLayoutAttrs(k22, true, true), ir.IntAttr("channels_last", 1)), 1, pool(x4), "cannot be combined"},
+		{"avgpool com.microsoft x_channels_last", "com.microsoft", "QLinearAveragePool", qLayoutAttrs(k22, true, true), 1, pool(x4), "goslim-domain"},
+		{"global rank 3", "goslim", "QLinearGlobalAveragePool", qLayoutAttrs(nil, true, false), 1, pool(x3), "rank-4"},
+		{"global channels_last 2", "com.microsoft", "QLinearGlobalAveragePool", ir.Attrs{ir.IntAttr("channels_last", 2)}, 1, pool(x4), "want 0 or 1"},
+		{"add x!=y", "goslim", "QLinearAdd", qLayoutAttrs(nil, true, false), 1, bin(x4, x4), "differ"},
+		{"add broadcast", "goslim", "QLinearAdd", qLayoutAttrs(nil, true, true), 1, bin(x4, qRand(r, tensor.Uint8, 1, 1, 1, 4)), "same rank-4 shape"},
+		{"mul rank 3", "goslim", "QLinearMul", qLayoutAttrs(nil, true, true), 1, bin(x3, x3), "same rank-4 shape"},
+		{"mul com.microsoft", "com.microsoft", "QLinearMul", qLayoutAttrs(nil, true, true), 1, bin(x4, x4), "goslim-domain"},
+	} {
+		_, err := qRunErr(c.domain, c.op, 12, c.attrs, kernel.TierGeneric, 1, c.nOut, nil, c.in...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
+		}
 	}
 }

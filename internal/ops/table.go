@@ -20,6 +20,7 @@ func NewTable() *kernel.Table {
 	registerResize(t)
 	registerQuant(t)
 	registerQLinear(t)
+	registerPool8(t)
 	registerGrad(t)
 	return t
 }
