@@ -2,6 +2,7 @@ package int8
 
 import (
 	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/goslim/goslim/internal/kernel"
@@ -30,7 +31,7 @@ import (
 // NCHW, NHWC output image when the output is NCHW).
 type dwLayout struct {
 	c, cp, taps, pairs int
-	wt, add, zrow, seg int // shared word counts (add: additions, multipliers, shifts)
+	wt, add, zrow, seg int // shared word counts (add: float64 multipliers, additions, limits)
 	acc, xin, yout     int // per-thread word counts
 }
 
@@ -38,7 +39,7 @@ func dwLayoutOf(s *ConvShape, in, out Layout) dwLayout {
 	l := dwLayout{c: s.C, cp: (s.C + 15) &^ 15, taps: s.KH * s.KW}
 	l.pairs = (l.taps + 1) / 2
 	l.wt = l.cp * l.taps // >= cp*pairs: the packed pairs fit too
-	l.add = 3 * l.cp
+	l.add = 4 * l.cp
 	l.zrow = (s.OW*s.SW*s.C + 3) / 4
 	l.seg = 3 * s.OW
 	l.acc = s.OW * s.C
@@ -107,7 +108,7 @@ func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, 
 	// The float64 multipliers first: 8-byte aligned (wt has a multiple of
 	// 16 words).
 	t.scale = unsafe.Slice((*float64)(unsafe.Pointer(&ws[0])), l.cp)
-	t.add, ws = ws[2*l.cp:3*l.cp], ws[l.add:]
+	t.add, t.lim, ws = ws[2*l.cp:3*l.cp], ws[3*l.cp:4*l.cp], ws[l.add:]
 	t.zrow, ws = bytesOf(ws[:l.zrow])[:s.OW*s.SW*s.C], ws[l.zrow:]
 	t.segs, ws = dwSegments(s, ws[:l.seg]), ws[l.seg:]
 	t.ws = ws
@@ -134,10 +135,12 @@ func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, 
 	if r := a.Req; t.asm && r != nil && dwFastReq(r) {
 		for c := range l.cp {
 			ch := r.channel(min(c, s.C-1))
-			t.scale[c] = float64(r.Mult[ch]) / float64(uint64(1)<<r.Shift[ch])
+			m, sh := r.Mult[ch], r.Shift[ch]
+			t.scale[c] = math.Ldexp(float64(m), -int(sh))
+			t.lim[c] = dwLimit(t.scale[c])
 		}
 		z := int64(r.Zero)
-		t.rq = dwReq{scale: &t.scale[0], add: &t.add[0], zero: z, lo: int64(r.Lo) - z, hi: int64(r.Hi) - z}
+		t.rq = dwReq{scale: &t.scale[0], add: &t.add[0], lim: &t.lim[0], zero: z, lo: int64(r.Lo) - z, hi: int64(r.Hi) - z}
 		t.fast = true
 	}
 	taps := l.taps
@@ -199,6 +202,7 @@ type dwTask[T uint8 | int8 | int32] struct {
 	asm     bool
 	flip    uint8
 	wt, add []int32
+	lim     []int32 // per channel: |sums| beyond it saturate (dwFastReq)
 	scale   []float64
 	rq      dwReq
 	fast    bool // the kernel requantizes (dwFastReq)
@@ -331,8 +335,16 @@ func (t *dwTask[T]) rows(x []uint8, oh0, oh1 int, acc []int32, dst []T) {
 	if yb == nil {
 		rowsPer = 1 // int32 sums of one row at a time
 	}
+	lastRow := func(o int) int { return min(o*s.SH-s.PadT+(s.KH-1)*s.DH, s.H-1) }
 	for oh := oh0; oh < oh1; oh += rowsPer {
 		r := min(rowsPer, oh1-oh)
+		if next := min(oh+r+rowsPer, oh1) - 1; next >= oh+r {
+			// The input rows the next group adds (the others are cached).
+			a, b := max(lastRow(oh+r-1)+1, 0), lastRow(next)
+			if b >= a {
+				prefetch(x[a*s.W*s.C : (b+1)*s.W*s.C])
+			}
+		}
 		np, k := 0, 0
 		for i := range r {
 			np, k = t.rowPtrs(x, oh+i, ptrs, np, ns, k)
@@ -350,38 +362,45 @@ func (t *dwTask[T]) rows(x []uint8, oh0, oh1 int, acc []int32, dst []T) {
 // counts to ns from index k and their tap pointers (2*pairs per run; taps
 // in the padding point to the zero-point row, an odd last tap is repeated
 // for the zero weight) to ptrs from index np; it returns the new indices.
+// The pointers are valid: a tap inside the image stays inside it for all
+// pixels of its run (dwSegments), and x holds the whole image.
 func (t *dwTask[T]) rowPtrs(x []uint8, oh int, ptrs []unsafe.Pointer, np int, ns []int, k int) (int, int) {
 	s := t.s
-	c, taps := s.C, t.l.taps
+	c, taps, per := s.C, t.l.taps, 2*t.l.pairs
+	kh, kwN, dh, dwc, sw, padL, w, h := s.KH, s.KW, s.DH, s.DW*c, s.SW, s.PadL, s.W, s.H
+	ih0 := oh*s.SH - s.PadT
 	z := unsafe.Pointer(&t.zrow[0])
+	base := unsafe.Pointer(unsafe.SliceData(x))
+	segs := t.segs
 	ow := 0
-	for sg := 0; sg < len(t.segs); sg += 3 {
-		ow1, kw0, kw1 := int(t.segs[sg]), int(t.segs[sg+1]), int(t.segs[sg+2])
+	for sg := 0; sg+2 < len(segs); sg += 3 {
+		ow1, kw0, kw1 := int(segs[sg]), int(segs[sg+1]), int(segs[sg+2])
 		ns[k] = ow1 - ow
 		k++
-		p := ptrs[np : np+2*t.l.pairs]
-		for kh := range s.KH {
-			ih := oh*s.SH - s.PadT + kh*s.DH
-			row := p[kh*s.KW : (kh+1)*s.KW]
-			if ih < 0 || ih >= s.H {
-				for i := range row {
-					row[i] = z
+		p := ptrs[np : np+per]
+		col := (ow*sw - padL) * c
+		for i := range kh {
+			row := p[i*kwN : (i+1)*kwN]
+			ih := ih0 + i*dh
+			if ih < 0 || ih >= h {
+				for j := range row {
+					row[j] = z
 				}
 				continue
 			}
-			base := (ih*s.W + ow*s.SW - s.PadL) * c
-			for kw := range row {
-				if kw >= kw0 && kw < kw1 {
-					row[kw] = unsafe.Pointer(&x[base+kw*s.DW*c])
+			off := ih*w*c + col
+			for j := range row {
+				if j >= kw0 && j < kw1 {
+					row[j] = unsafe.Add(base, off+j*dwc)
 				} else {
-					row[kw] = z
+					row[j] = z
 				}
 			}
 		}
 		if taps%2 == 1 {
 			p[taps] = p[taps-1] // paired with weight 0
 		}
-		np += len(p)
+		np += per
 		ow = ow1
 	}
 	return np, k
@@ -438,31 +457,40 @@ func (t *dwTask[T]) finish(acc []int32, dst []T) {
 // dwReq is the requantization operand of dwNHWCAVX512 (field offsets
 // are fixed by the assembly): per-channel real multipliers mult*2^-shift
 // and additions (cp values each), the output row (nil: int32 sums), the
-// zero point and the clamp bounds minus the zero point.
+// zero point, the clamp bounds minus the zero point and per-channel
+// saturation limits.
 type dwReq struct {
 	scale        *float64
 	add          *int32
 	dst          *byte
 	zero, lo, hi int64
+	lim          *int32
 }
 
 // dwFastReq reports whether the kernel's float64 requantization gives
-// Requant.One's bits for r: every multiplier is 0 or has a shift in
-// [23, 43] (real in [2^-13, 2^8)), and the clamp bounds lie within 255 of
-// the zero point. Then an accumulator clamped to [-2^21, 2^21] gives the
-// same output (beyond 2^21 it saturates: |acc*real| >= 256), its product
-// with mult has at most 52 bits, so acc * (mult*2^-shift) is exact in
-// float64, and rounding it half to even is the fixed-point result.
+// Requant.One's bits for r: whether the clamp bounds lie within 255 of the
+// zero point (always so for 8-bit outputs). Then, with real = mult*2^-shift
+// (exact in float64) and A = dwLimit(real), an accumulator clamped to
+// [-A, A] gives the same output (|acc*real| >= 256 saturates either way),
+// |acc*real| stays below 2^9, and one FMA computes acc*real + 1.5*2^52
+// exactly before rounding it once, half to even, to the integer grid of
+// that range: the fixed-point result round_half_even(acc*mult / 2^shift).
 func dwFastReq(r *Requant) bool {
-	if r.Hi-r.Zero > 255 || r.Zero-r.Lo > 255 {
-		return false
+	return r.Hi-r.Zero <= 255 && r.Zero-r.Lo <= 255
+}
+
+// dwLimit returns the saturation limit A of multiplier real: A*real >=
+// 256 (A <= 2^31-1; a larger A would not clamp any int32 accumulator,
+// and then |acc*real| < 256 anyway).
+func dwLimit(real float64) int32 {
+	if real <= 0 {
+		return 1 // every product is 0
 	}
-	for i, m := range r.Mult {
-		if m != 0 && (r.Shift[i] < 23 || r.Shift[i] > 43) {
-			return false
-		}
+	a := 256/real + 2 // the float64 error of 256/real is far below 1
+	if a >= math.MaxInt32 {
+		return math.MaxInt32
 	}
-	return true
+	return int32(a)
 }
 
 // dwRowsGo is the Go twin of dwNHWCAVX512 on tap-major int32 weights

@@ -13,6 +13,16 @@ import (
 //go:noescape
 func dwNHWCAVX512(out *int32, taps *unsafe.Pointer, segs *int, nseg int, w *int32, pairs int, c int, step int, signed int, rq *dwReq)
 
+//go:noescape
+func prefetchAVX512(p *byte, n int)
+
+// prefetch asks the caches for b (no effect on the results).
+func prefetch(b []byte) {
+	if len(b) > 0 {
+		prefetchAVX512(&b[0], len(b))
+	}
+}
+
 // dwVBMI records (once, read-only) whether the CPU has the AVX-512 byte
 // permutes the channels-last depthwise kernel uses.
 var dwVBMI = cpu.X86.HasAVX512VBMI

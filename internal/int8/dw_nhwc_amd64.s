@@ -15,6 +15,17 @@ DATA dwPerm<>+48(SB)/8, $0x004d000d004c000c
 DATA dwPerm<>+56(SB)/8, $0x004f000f004e000e
 GLOBL dwPerm<>(SB), RODATA|NOPTR, $64
 
+// The even dwords of two zmm registers (VPERMT2D index).
+DATA dwEven<>+0(SB)/8, $0x0000000200000000
+DATA dwEven<>+8(SB)/8, $0x0000000600000004
+DATA dwEven<>+16(SB)/8, $0x0000000a00000008
+DATA dwEven<>+24(SB)/8, $0x0000000e0000000c
+DATA dwEven<>+32(SB)/8, $0x0000001200000010
+DATA dwEven<>+40(SB)/8, $0x0000001600000014
+DATA dwEven<>+48(SB)/8, $0x0000001a00000018
+DATA dwEven<>+56(SB)/8, $0x0000001e0000001c
+GLOBL dwEven<>(SB), RODATA|NOPTR, $64
+
 // One tap pair for one pixel: rows at A and B (16 channels, masked by K1)
 // become int16 pairs, multiplied by the weight pairs in Z29 and added to ACC.
 #define PIXU(A, B, ACC) \
@@ -34,12 +45,13 @@ GLOBL dwPerm<>(SB), RODATA|NOPTR, $64
 	VPADDD Z4, ACC, ACC
 
 // Requantizes the 16 sums in ACC (channels of the current block) and stores
-// their bytes at DST (masked by K1): ACC + Z26 (additions) clamped to
-// [-2^21, 2^21] (Z22, Z23), converted to float64, multiplied by the
-// channels' real multipliers mult*2^-shift (Z20 channels 0-7, Z21 8-15;
-// exact: the products have at most 52 significant bits) and rounded half
-// to even to int32, clamped to the bounds minus the zero point (Z18, Z19)
-// and offset by the zero point Z17.
+// their bytes at DST (masked by K1): ACC + Z26 (additions) clamped to the
+// channels' saturation limits [-A, A] (Z22, Z23) and converted to float64;
+// one FMA per 8 values forms acc * (mult*2^-shift) + 1.5*2^52 (Z20 channels
+// 0-7, Z21 8-15, Z24 the constant) exactly and rounds it once, half to
+// even, to an integer whose low dword VPERMT2D (Z25) collects; the result
+// is clamped to the bounds minus the zero point (Z18, Z19) and offset by
+// the zero point Z17.
 #define REQ(ACC, ACCY, DST) \
 	VPADDD Z26, ACC, ACC; \
 	VPMAXSD Z22, ACC, ACC; \
@@ -47,11 +59,9 @@ GLOBL dwPerm<>(SB), RODATA|NOPTR, $64
 	VEXTRACTI64X4 $1, ACC, Y7; \
 	VCVTDQ2PD Y7, Z7; \
 	VCVTDQ2PD ACCY, Z6; \
-	VMULPD Z21, Z7, Z7; \
-	VMULPD Z20, Z6, Z6; \
-	VCVTPD2DQ.RN_SAE Z7, Y7; \
-	VCVTPD2DQ.RN_SAE Z6, Y6; \
-	VINSERTI64X4 $1, Y7, Z6, Z6; \
+	VFMADD213PD Z24, Z21, Z7; \
+	VFMADD213PD Z24, Z20, Z6; \
+	VPERMT2D Z7, Z25, Z6; \
 	VPMAXSD Z18, Z6, Z6; \
 	VPMINSD Z19, Z6, Z6; \
 	VPADDD Z17, Z6, Z6; \
@@ -71,8 +81,8 @@ GLOBL dwPerm<>(SB), RODATA|NOPTR, $64
 // (block b at w + b*pairs*64 bytes). With rq.dst nil the sums are stored at
 // out[p*c + ch] (p counting over all runs); otherwise rq.dst[p*c + ch]
 // receives the requantized byte of acc + rq.add[ch] (float64 multiplier
-// rq.scale[ch], zero point rq.zero, bounds rq.lo/rq.hi minus the zero
-// point): Requant.One's bits for the multipliers dwFastReq accepts. Loads
+// rq.scale[ch], saturation limit rq.lim[ch], zero point rq.zero, bounds
+// rq.lo/rq.hi minus the zero point): Requant.One's bits for the multipliers dwFastReq accepts. Loads
 // and stores are masked to c channels; four pixels per step share the
 // pointer and weight loads.
 TEXT ·dwNHWCAVX512(SB), NOSPLIT, $48-80
@@ -87,10 +97,9 @@ TEXT ·dwNHWCAVX512(SB), NOSPLIT, $48-80
 	KMOVQ AX, K2
 	MOVL $0x00800080, AX
 	VPBROADCASTD AX, Z28
-	MOVL $0x200000, AX
-	VPBROADCASTD AX, Z23
-	MOVL $-0x200000, AX
-	VPBROADCASTD AX, Z22
+	VMOVDQU64 dwEven<>(SB), Z25
+	MOVQ $0x4338000000000000, AX
+	VPBROADCASTQ AX, Z24
 	MOVQ rq+72(FP), AX
 	MOVQ 16(AX), CX
 	MOVQ CX, mode-16(SP)
@@ -145,6 +154,10 @@ setmask:
 	VMOVUPD 64(CX)(BX*8), Z21
 	MOVQ 8(AX), CX
 	VMOVDQU32 (CX)(BX*4), Z26
+	MOVQ 48(AX), CX
+	VMOVDQU32 (CX)(BX*4), Z23
+	VPXORD Z22, Z22, Z22
+	VPSUBD Z23, Z22, Z22
 	JMP pix4
 
 setint:
@@ -275,4 +288,22 @@ segadv:
 
 done:
 	VZEROUPPER
+	RET
+
+// func prefetchAVX512(p *byte, n int)
+//
+// Prefetches the n bytes at p into the caches (PREFETCHT0 per 64 bytes).
+TEXT ·prefetchAVX512(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	ADDQ SI, CX
+
+pf:
+	CMPQ SI, CX
+	JGE pfdone
+	PREFETCHT0 (SI)
+	ADDQ $64, SI
+	JMP pf
+
+pfdone:
 	RET

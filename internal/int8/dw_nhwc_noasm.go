@@ -14,3 +14,6 @@ func dwAsm(kernel.Tier) bool { return false }
 func dwRowsAsm(out []int32, dst []byte, taps []unsafe.Pointer, segs []int, w []int32, c, pairs, step int, signed bool, rq dwReq) {
 	panic("int8: assembly depthwise kernel in a noasm build")
 }
+
+// prefetch does nothing in this build.
+func prefetch(b []byte) {}

@@ -89,13 +89,17 @@ func TestConvDepthwiseBatchMatchesRef(t *testing.T) {
 			for i := range reals {
 				switch trial % 5 {
 				case 0:
-					reals[i] = 0.000002 + rng.Float64()*0.00005
+					// Around the kernel's limit (shift 44): both sides.
+					reals[i] = math.Ldexp(1+rng.Float64(), -14-rng.IntN(2))
 				case 1, 3:
 					reals[i] = 0.0002 + rng.Float64()*0.01
 				case 2:
 					reals[i] = math.Ldexp(1, -4-rng.IntN(9))
 				default:
 					reals[i] = 0.05 + rng.Float64()*3
+					if rng.IntN(3) == 0 {
+						reals[i] = 100 + rng.Float64()*1000
+					}
 				}
 			}
 			lo, hi, zy := int32(0), int32(255), int32(rng.IntN(256))
@@ -103,6 +107,11 @@ func TestConvDepthwiseBatchMatchesRef(t *testing.T) {
 				zy = 0
 				lo = 0 // fused Relu-style clamp
 				hi = 200
+			}
+			if trial%9 == 4 {
+				// Bounds beyond 8 bits (the bytes wrap, in ConvRef too):
+				// the kernel leaves these to RowsBytes.
+				lo, hi = -300, 300
 			}
 			r, err := NewRequant(reals, zy, lo, hi)
 			if err != nil {
@@ -228,5 +237,70 @@ func TestConvDepthwiseBatchErrors(t *testing.T) {
 	s1.Group = 1
 	if convDepthwiseBatch(tier, &s1, full, &ok, make([]uint8, 72)) == nil {
 		t.Error("non-depthwise weights accepted")
+	}
+}
+
+// TestDepthwiseRequantExtremes drives the kernel's requantization with
+// sums equal to the bias (1x1 depthwise, x at the zero point): full-range
+// int32 sums, multipliers from 2^-40 to 2^20 (ties with powers of two),
+// and compares with Requant.One on every tier.
+func TestDepthwiseRequantExtremes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(63, 64))
+	const c, px = 37, 9
+	s := ConvShape{C: c, M: c, Group: c, H: 3, W: 3, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, OH: 3, OW: 3}
+	w := make([]int8, c)
+	for i := range w {
+		w[i] = int8(rng.IntN(256) - 128)
+	}
+	cw, err := NewConvWeights(w, nil, c, 1, 1, 1, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]uint8, px*c)
+	for i := range x {
+		x[i] = 77
+	}
+	for _, tier := range testTiers() {
+		for trial := range 200 {
+			reals := make([]float64, c)
+			bias := make([]int32, c)
+			for i := range reals {
+				switch trial % 4 {
+				case 0:
+					reals[i] = math.Ldexp(1, -rng.IntN(41))
+					bias[i] = int32(rng.IntN(1<<16)) << rng.IntN(16) // many exact ties
+				case 1:
+					reals[i] = math.Ldexp(0.5+rng.Float64()/2, 20-rng.IntN(61))
+					bias[i] = int32(rng.Uint32())
+				default:
+					reals[i] = math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(16))
+					bias[i] = int32(rng.IntN(1<<20) - 1<<19)
+				}
+				if rng.IntN(2) == 0 {
+					bias[i] = -bias[i]
+				}
+			}
+			lo, hi, zy := int32(0), int32(255), int32(rng.IntN(256))
+			if trial%3 == 1 {
+				lo, hi, zy = -128, 127, zy-128
+			}
+			r, err := NewRequant(reals, zy, lo, hi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := &BatchArgs{N: 1, X: x, In: NHWC, Out: NHWC, Zero: 77, Bias: bias, Req: r,
+				WS: make([]int32, dwBatchScratch(&s, 1, 1, NHWC, NHWC))}
+			got := make([]uint8, px*c)
+			if err := convDepthwiseBatch(tier, &s, cw, a, got); err != nil {
+				t.Fatal(err)
+			}
+			for p := range px {
+				for ch := range c {
+					if want := uint8(r.One(bias[ch], ch)); got[p*c+ch] != want {
+						t.Fatalf("%v trial %d: channel %d sum %d real %g: %d, want %d", tier, trial, ch, bias[ch], reals[ch], got[p*c+ch], want)
+					}
+				}
+			}
+		}
 	}
 }
