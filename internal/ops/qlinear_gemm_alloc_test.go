@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -134,6 +135,70 @@ func TestQGemmDoesNotAllocate(t *testing.T) {
 			}
 			qSame(t, fmt.Sprintf("%v threads %d steady state", c, threads), out[0], qRun(t, domain, c.op, 21, nil, kernel.Best(), threads, 1, consts, in...)[0])
 			done()
+		}
+	}
+}
+
+// TestQuantizeIODoesNotAllocate checks that the QuantizeLinear at the
+// input of a lowered INT8 graph and the DequantizeLinear at its output
+// (per-tensor float32 scale, 8-bit zero point) allocate nothing per run
+// once warm, and give the bits of the general (per-axis) path (NaN,
+// infinities, ties and out-of-range values included).
+func TestQuantizeIODoesNotAllocate(t *testing.T) {
+	r := rand.New(rand.NewPCG(97, 98))
+	xf := make([]float64, 1000)
+	for i := range xf {
+		xf[i] = (r.Float64() - 0.3) * 3
+	}
+	copy(xf, []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0.5 * 0.01, 1.5 * 0.01, -2.5 * 0.01, 1e9, -1e9})
+	x := qVals(tensor.Float32, xf...)
+	x.Shape = tensor.Shape{1, 1000}
+	for _, dt := range []tensor.DType{tensor.Uint8, tensor.Int8} {
+		cases := []struct {
+			op string
+			in []*tensor.Tensor
+		}{
+			{"QuantizeLinear", []*tensor.Tensor{x, qVals(tensor.Float32, 0.01), qVals(dt, qRandZero(r, dt))}},
+			{"DequantizeLinear", []*tensor.Tensor{qRand(r, dt, 1, 1000), qVals(tensor.Float32, 0.037), qVals(dt, qRandZero(r, dt))}},
+		}
+		for _, c := range cases {
+			node := &ir.Node{Op: c.op, Name: "io", Inputs: []ir.ValueID{0, 1, 2}, Outputs: []ir.ValueID{3}}
+			info := &kernel.Info{Node: node, Opset: 21, Tier: kernel.Best(), Inputs: make([]ir.Type, 3), Consts: []*tensor.Tensor{nil, c.in[1], c.in[2]}}
+			for i, v := range c.in {
+				info.Inputs[i] = ir.Type{DType: v.DType, Ranked: true, Shape: ir.ShapeDims(v.Shape)}
+			}
+			k, _, err := NewTable().Lookup(info)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := kernel.NewCtx(node, 1, tierSlots{})
+			out := make([]*tensor.Tensor, 1)
+			run := func() {
+				ctx.Begin(out)
+				if err := k.Run(ctx, c.in, out); err != nil {
+					t.Fatalf("%s: %v", c.op, err)
+				}
+			}
+			run()
+			if n := testing.AllocsPerRun(10, run); n != 0 {
+				t.Errorf("%s %v: %v allocations per run", c.op, dt, n)
+			}
+			// Reference: the general path, on the same scale and zero point
+			// repeated per element of axis 1.
+			ss, zs := make([]float64, 1000), make([]float64, 1000)
+			for i := range ss {
+				ss[i], zs[i] = c.in[1].Float64At(0), c.in[2].Float64At(0)
+			}
+			gen := qRun(t, "", c.op, 21, nil, kernel.TierGeneric, 1, 1, map[int]bool{1: true, 2: true}, c.in[0], qVals(tensor.Float32, ss...), qVals(dt, zs...))[0]
+			if c.op == "DequantizeLinear" {
+				for i, v := range gen.F32() {
+					if out[0].F32()[i] != v {
+						t.Fatalf("%s %v: element %d = %g, general path %g", c.op, dt, i, out[0].F32()[i], v)
+					}
+				}
+				continue
+			}
+			qSame(t, fmt.Sprintf("%s %v", c.op, dt), out[0], gen)
 		}
 	}
 }

@@ -294,10 +294,16 @@ func (k *quantKernel) runQuantize(c *kernel.Ctx, in []*tensor.Tensor) error {
 	if !quantIntType(odt) {
 		return c.Errorf("QuantizeLinear to %s is not supported (supported: uint8, int8, uint16, int16)", quantTypeName(odt))
 	}
-	g, err := k.granularity(c, x.Shape, s, zp)
+	gv, err := k.granularity(c, x.Shape, s, zp)
 	if err != nil {
 		return err
 	}
+	if gv.mode == quantPerTensor && (odt == tensor.Uint8 || odt == tensor.Int8) && x.DType == tensor.Float32 && s.DType == tensor.Float32 {
+		if done, err := k.quantizeF32PerTensor(c, x, s.F32()[0], zp, odt); done || err != nil {
+			return err
+		}
+	}
+	g := gv // escapes (quantEach): allocated only past the fast path
 	sc, err := quantScalesF32(c, s)
 	if err != nil {
 		return err
@@ -342,6 +348,48 @@ func (k *quantKernel) runQuantize(c *kernel.Ctx, in []*tensor.Tensor) error {
 		quantizeRun(c, &q, d, math.MinInt16, math.MaxInt16)
 	}
 	return nil
+}
+
+// quantizeF32PerTensor is QuantizeLinear's allocation-free path for a
+// float32 input, a positive finite float32 scalar scale and an 8-bit
+// output (the input of a lowered INT8 graph): the AVX-512 kernel, else
+// the general path's Go loop (the same bits). It reports false (nothing
+// done) for other scales, and the general path runs.
+func (k *quantKernel) quantizeF32PerTensor(c *kernel.Ctx, x *tensor.Tensor, scale float32, zp *tensor.Tensor, odt tensor.DType) (bool, error) {
+	if !(scale > 0) || math.IsInf(float64(scale), 0) {
+		return false, nil
+	}
+	var z int32
+	if zp != nil {
+		switch d := zp.Data.(type) {
+		case []uint8:
+			z = int32(d[0])
+		case []int8:
+			z = int32(d[0])
+		default:
+			return false, nil
+		}
+	}
+	o, err := c.Output(0, odt, x.Shape)
+	if err != nil {
+		return true, err
+	}
+	xf := x.F32()
+	switch d := o.Data.(type) {
+	case []uint8:
+		if !q8.QuantizeF32(k.tier, d, xf, scale, z, 0, math.MaxUint8) {
+			for i, v := range xf {
+				d[i] = quantSat[uint8](float64(v/scale), float64(z), 0, math.MaxUint8)
+			}
+		}
+	case []int8:
+		if !q8.QuantizeF32(k.tier, quantBytes(d), xf, scale, z, math.MinInt8, math.MaxInt8) {
+			for i, v := range xf {
+				d[i] = quantSat[int8](float64(v/scale), float64(z), math.MinInt8, math.MaxInt8)
+			}
+		}
+	}
+	return true, nil
 }
 
 // quantizer holds one QuantizeLinear call's operands.
@@ -450,7 +498,7 @@ func (k *quantKernel) runDequantize(c *kernel.Ctx, in []*tensor.Tensor) error {
 	if zp != nil && zp.DType != x.DType {
 		return c.Errorf("zero point type %v does not match input type %v", zp.DType, x.DType)
 	}
-	g, err := k.granularity(c, x.Shape, s, zp)
+	gv, err := k.granularity(c, x.Shape, s, zp)
 	if err != nil {
 		return err
 	}
@@ -461,6 +509,33 @@ func (k *quantKernel) runDequantize(c *kernel.Ctx, in []*tensor.Tensor) error {
 	if s.DType == tensor.Int32 {
 		return c.Errorf("scale of type int32 is not supported by DequantizeLinear")
 	}
+	if gv.mode == quantPerTensor && (k.outDType == tensor.Undefined || k.outDType == tensor.Float32) && s.DType == tensor.Float32 {
+		if xb := quantBytes(x.Data); xb != nil && (zp == nil || quantBytes(zp.Data) != nil) {
+			// 8-bit input, float32 scalar scale (the output of a lowered
+			// INT8 graph): the AVX-512 kernel or the Go loop below (the
+			// same bits), allocation-free.
+			var z int32
+			if zp != nil {
+				z = int32(zp.Float64At(0))
+			}
+			o, err := c.Output(0, tensor.Float32, x.Shape)
+			if err != nil {
+				return err
+			}
+			signed := x.DType == tensor.Int8
+			if dst := o.F32(); !q8.Dequantize(k.tier, dst, xb, signed, z, sc[0]) {
+				for i, v := range xb {
+					q := int32(v)
+					if signed {
+						q = int32(int8(v))
+					}
+					dst[i] = float32(int64(q)-int64(z)) * sc[0]
+				}
+			}
+			return nil
+		}
+	}
+	g := gv // escapes (quantEach): allocated only past the fast path
 	var zps []int64
 	if zp != nil {
 		if zps, err = zp.Int64s(); err != nil {
