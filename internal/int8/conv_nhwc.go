@@ -382,7 +382,11 @@ func (t *batchTask) pack(i0, i1 int, first, last bool) {
 		x := a.X[img*C*hw : (img+1)*C*hw]
 		for ih := range s.H {
 			row := t.buf[base+ih*rowB : base+(ih+1)*rowB]
+			// The gap before a row's data is the previous row's right padding.
 			copy(row[:pl.g*C], t.zrow)
+			if s.SH > 1 && !rowRead(s, ih) {
+				continue // no output reads its data (e.g. odd rows of a 1x1 stride-2 conv)
+			}
 			data := row[pl.g*C:]
 			if a.In == NHWC || C == 1 {
 				xorCopy(data, x[ih*s.W*C:(ih+1)*s.W*C], t.flip)
@@ -395,6 +399,16 @@ func (t *batchTask) pack(i0, i1 int, first, last bool) {
 	if last {
 		t.fillZero(t.buf[(pl.gv+a.N*pl.hq)*rowB : pl.data])
 	}
+}
+
+// rowRead reports whether some output row reads input row ih.
+func rowRead(s *ConvShape, ih int) bool {
+	for kh := range s.KH {
+		if v := ih + s.PadT - kh*s.DH; v >= 0 && v%s.SH == 0 && v/s.SH < s.OH {
+			return true
+		}
+	}
+	return false
 }
 
 // fillZero sets b to the zero point, a buffer row at a time.
