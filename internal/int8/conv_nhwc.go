@@ -304,9 +304,8 @@ func convBatchGemm(t *batchTask) {
 // odd multipliers at even positions, the shifts, then as int64 pairs the
 // even and the odd shifts and the even and the odd rounding terms
 // 2^(s-1) - 1, then the 16 multipliers real = mult*2^-shift as float64,
-// then as float32. It
-// reports whether every shift is at least 31 (or its multiplier 0), as
-// requantTabAsm needs.
+// then as float32. It reports whether every shift is at least 31 (or its
+// multiplier 0), as requantTabAsm needs.
 func reqTab(tab []int32, M int, off []int32, r *Requant) bool {
 	fast := true
 	put := func(w []int32, v int64) { w[0], w[1] = int32(v), int32(v>>32) }
