@@ -302,6 +302,13 @@ const (
 	dwSegCap = 32
 )
 
+// dwGroupRows bounds the output rows of one kernel call (the next
+// group's input rows are prefetched during a call).
+var dwGroupRows = 1
+
+// dwPrefetchGroups is how many groups ahead the input rows are prefetched.
+var dwPrefetchGroups = 1
+
 // rows computes output rows [oh0, oh1) of image x (NHWC) into dst (the
 // NHWC values of those rows), using acc (OW x C words) for the sums of
 // one row where the kernel does not requantize.
@@ -319,7 +326,7 @@ func (t *dwTask[T]) rows(x []uint8, oh0, oh1 int, acc []int32, dst []T) {
 	var ptrArr [dwPtrCap]unsafe.Pointer
 	var nArr [dwSegCap]int
 	ptrs, ns := ptrArr[:], nArr[:]
-	rowsPer := min(len(ptrs)/(per*nseg), len(ns)/nseg)
+	rowsPer := min(len(ptrs)/(per*nseg), len(ns)/nseg, dwGroupRows)
 	if rowsPer == 0 {
 		ptrs, ns, rowsPer = make([]unsafe.Pointer, per*nseg), make([]int, nseg), 1
 	}
@@ -338,11 +345,14 @@ func (t *dwTask[T]) rows(x []uint8, oh0, oh1 int, acc []int32, dst []T) {
 	lastRow := func(o int) int { return min(o*s.SH-s.PadT+(s.KH-1)*s.DH, s.H-1) }
 	for oh := oh0; oh < oh1; oh += rowsPer {
 		r := min(rowsPer, oh1-oh)
-		if next := min(oh+r+rowsPer, oh1) - 1; next >= oh+r {
-			// The input rows the next group adds (the others are cached).
-			a, b := max(lastRow(oh+r-1)+1, 0), lastRow(next)
+		if g0 := oh + dwPrefetchGroups*rowsPer; g0 < oh1 {
+			// The input rows that group adds (the others are cached).
+			a, b := max(lastRow(g0-1)+1, 0), lastRow(min(g0+rowsPer, oh1)-1)
 			if b >= a {
 				prefetch(x[a*s.W*s.C : (b+1)*s.W*s.C])
+			}
+			if yb != nil {
+				prefetch(yb[(g0-oh0)*rowLen : (min(g0+rowsPer, oh1)-oh0)*rowLen])
 			}
 		}
 		np, k := 0, 0
@@ -350,10 +360,10 @@ func (t *dwTask[T]) rows(x []uint8, oh0, oh1 int, acc []int32, dst []T) {
 			np, k = t.rowPtrs(x, oh+i, ptrs, np, ns, k)
 		}
 		if yb != nil {
-			dwRowsAsm(nil, yb[(oh-oh0)*rowLen:(oh-oh0+r)*rowLen], ptrs[:np], ns[:k], t.wt, s.C, l.pairs, s.SW*s.C, t.flip != 0, t.rq)
+			dwRowsAsm(nil, yb[(oh-oh0)*rowLen:(oh-oh0+r)*rowLen], ptrs[:np], ns[:k], t.wt, s.C, l.pairs, s.SW*s.C, dwFlags(t.tier, t.flip != 0), t.rq)
 			continue
 		}
-		dwRowsAsm(acc[:rowLen], nil, ptrs[:np], ns[:k], t.wt, s.C, l.pairs, s.SW*s.C, t.flip != 0, t.rq)
+		dwRowsAsm(acc[:rowLen], nil, ptrs[:np], ns[:k], t.wt, s.C, l.pairs, s.SW*s.C, dwFlags(t.tier, t.flip != 0), t.rq)
 		t.finish(acc, dst[(oh-oh0)*rowLen:][:rowLen])
 	}
 }

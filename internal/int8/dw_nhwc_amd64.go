@@ -11,7 +11,7 @@ import (
 )
 
 //go:noescape
-func dwNHWCAVX512(out *int32, taps *unsafe.Pointer, segs *int, nseg int, w *int32, pairs int, c int, step int, signed int, rq *dwReq)
+func dwNHWCAVX512(out *int32, taps *unsafe.Pointer, segs *int, nseg int, w *int32, pairs int, c int, step int, flags int, rq *dwReq)
 
 //go:noescape
 func prefetchAVX512(p *byte, n int)
@@ -27,16 +27,32 @@ func prefetch(b []byte) {
 // permutes the channels-last depthwise kernel uses.
 var dwVBMI = cpu.X86.HasAVX512VBMI
 
+// dwVNNI records (once, read-only) whether the CPU has AVX-512 VNNI.
+var dwVNNI = cpu.X86.HasAVX512VNNI
+
 // dwAsm reports whether tier t runs the AVX-512 channels-last depthwise
 // kernel.
 func dwAsm(t kernel.Tier) bool { return requantAsm(t) && dwVBMI }
+
+// dwFlags returns the kernel flags of tier t: int8 inputs (bit 0) and
+// VPDPWSSD multiply-adds from kernel.TierVNNI up (bit 1).
+func dwFlags(t kernel.Tier, signed bool) int {
+	f := 0
+	if signed {
+		f = 1
+	}
+	if t >= kernel.TierVNNI && dwVNNI {
+		f |= 2
+	}
+	return f
+}
 
 // dwRowsAsm runs dwNHWCAVX512 over len(segs) runs of segs[i] pixels of c
 // channels: taps holds 2*pairs row pointers per run (each valid for
 // (n-1)*step+c bytes), w the packed int16 weight pairs of (c+15)/16
 // channel blocks. With dst nil the sums go to out; otherwise dst receives
 // them requantized per rq (a copy: each call sets its own dst).
-func dwRowsAsm(out []int32, dst []byte, taps []unsafe.Pointer, segs []int, w []int32, c, pairs, step int, signed bool, rq dwReq) {
+func dwRowsAsm(out []int32, dst []byte, taps []unsafe.Pointer, segs []int, w []int32, c, pairs, step, flags int, rq dwReq) {
 	total := 0
 	for _, n := range segs {
 		if n <= 0 {
@@ -49,17 +65,13 @@ func dwRowsAsm(out []int32, dst []byte, taps []unsafe.Pointer, segs []int, w []i
 	}
 	_ = taps[len(segs)*2*pairs-1]
 	_ = w[(c+15)/16*pairs*16-1]
-	s := 0
-	if signed {
-		s = 1
-	}
 	if dst != nil {
 		_ = dst[total*c-1]
 		rq.dst = &dst[0]
-		dwNHWCAVX512(nil, &taps[0], &segs[0], len(segs), &w[0], pairs, c, step, s, &rq)
+		dwNHWCAVX512(nil, &taps[0], &segs[0], len(segs), &w[0], pairs, c, step, flags, &rq)
 		return
 	}
 	_ = out[total*c-1]
 	rq.dst = nil
-	dwNHWCAVX512(&out[0], &taps[0], &segs[0], len(segs), &w[0], pairs, c, step, s, &rq)
+	dwNHWCAVX512(&out[0], &taps[0], &segs[0], len(segs), &w[0], pairs, c, step, flags, &rq)
 }

@@ -35,6 +35,21 @@ GLOBL dwEven<>(SB), RODATA|NOPTR, $64
 	VPMADDWD Z29, Z4, Z4; \
 	VPADDD Z4, ACC, ACC
 
+// PIXU with VPDPWSSD (AVX-512 VNNI): multiply and add in one instruction.
+#define PIXUV(A, B, ACC) \
+	VMOVDQU8.Z A, K1, X4; \
+	VMOVDQU8.Z B, K1, X5; \
+	VPERMT2B.Z Z5, Z30, K2, Z4; \
+	VPDPWSSD Z29, Z4, ACC
+
+// PIXS with VPDPWSSD.
+#define PIXSV(A, B, ACC) \
+	VMOVDQU8.Z A, K1, X4; \
+	VMOVDQU8.Z B, K1, X5; \
+	VPERMT2B.Z Z5, Z30, K2, Z4; \
+	VPXORD Z28, Z4, Z4; \
+	VPDPWSSD Z29, Z4, ACC
+
 // PIXU for int8 rows: the sign bits are flipped (x + 128 as uint8).
 #define PIXS(A, B, ACC) \
 	VMOVDQU8.Z A, K1, X4; \
@@ -68,7 +83,7 @@ GLOBL dwEven<>(SB), RODATA|NOPTR, $64
 	VPMOVDB Z6, X6; \
 	VMOVDQU8 X6, K1, DST
 
-// func dwNHWCAVX512(out *int32, taps *unsafe.Pointer, segs *int, nseg int, w *int32, pairs int, c int, step int, signed int, rq *dwReq)
+// func dwNHWCAVX512(out *int32, taps *unsafe.Pointer, segs *int, nseg int, w *int32, pairs int, c int, step int, flags int, rq *dwReq)
 //
 // Depthwise sums over channels-last rows, for nseg runs of pixels (segment
 // i: segs[i] pixels with its own 2*pairs tap pointers, taps + i*2*pairs;
@@ -76,7 +91,8 @@ GLOBL dwEven<>(SB), RODATA|NOPTR, $64
 //
 //	acc[p, ch] = sum_{j < pairs} x(tap[2j][p*step + ch]) * lo(w[j][ch]) + x(tap[2j+1][p*step + ch]) * hi(w[j][ch])
 //
-// where x is the byte zero-extended (signed != 0: the byte XOR 0x80) and w
+// where x is the byte zero-extended (flags&1: the byte XOR 0x80; flags&2:
+// multiply-add by AVX-512 VNNI VPDPWSSD, the same sums) and w
 // holds, per block of 16 channels, pairs x 16 dwords of two int16 weights
 // (block b at w + b*pairs*64 bytes). With rq.dst nil the sums are stored at
 // out[p*c + ch] (p counting over all runs); otherwise rq.dst[p*c + ch]
@@ -171,8 +187,13 @@ pix4:
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
 	XORQ AX, AX
-	CMPQ signed+64(FP), $0
-	JNE s4pair
+	MOVQ flags+64(FP), CX
+	CMPQ CX, $1
+	JEQ s4pair
+	CMPQ CX, $2
+	JEQ u4v
+	CMPQ CX, $3
+	JEQ s4v
 
 u4pair:
 	MOVQ (SI)(AX*1), CX
@@ -202,6 +223,38 @@ s4pair:
 	ADDQ $16, AX
 	CMPQ AX, R11
 	JLT s4pair
+	JMP st4
+
+
+u4v:
+	MOVQ (SI)(AX*1), CX
+	MOVQ 8(SI)(AX*1), R13
+	ADDQ DX, CX
+	ADDQ DX, R13
+	VMOVDQU32 (R14)(AX*4), Z29
+	PIXUV((CX), (R13), Z0)
+	PIXUV((CX)(R9*1), (R13)(R9*1), Z1)
+	PIXUV((CX)(R9*2), (R13)(R9*2), Z2)
+	PIXUV((CX)(R10*1), (R13)(R10*1), Z3)
+	ADDQ $16, AX
+	CMPQ AX, R11
+	JLT u4v
+	JMP st4
+
+s4v:
+	MOVQ (SI)(AX*1), CX
+	MOVQ 8(SI)(AX*1), R13
+	ADDQ DX, CX
+	ADDQ DX, R13
+	VMOVDQU32 (R14)(AX*4), Z29
+	PIXSV((CX), (R13), Z0)
+	PIXSV((CX)(R9*1), (R13)(R9*1), Z1)
+	PIXSV((CX)(R9*2), (R13)(R9*2), Z2)
+	PIXSV((CX)(R10*1), (R13)(R10*1), Z3)
+	ADDQ $16, AX
+	CMPQ AX, R11
+	JLT s4v
+	JMP st4
 
 st4:
 	LEAQ (DX)(R9*4), DX
@@ -230,8 +283,13 @@ pix1:
 	JLE next
 	VPXORD Z0, Z0, Z0
 	XORQ AX, AX
-	CMPQ signed+64(FP), $0
-	JNE s1pair
+	MOVQ flags+64(FP), CX
+	CMPQ CX, $1
+	JEQ s1pair
+	CMPQ CX, $2
+	JEQ u1v
+	CMPQ CX, $3
+	JEQ s1v
 
 u1pair:
 	MOVQ (SI)(AX*1), CX
@@ -251,6 +309,28 @@ s1pair:
 	ADDQ $16, AX
 	CMPQ AX, R11
 	JLT s1pair
+	JMP st1
+
+
+u1v:
+	MOVQ (SI)(AX*1), CX
+	MOVQ 8(SI)(AX*1), R13
+	VMOVDQU32 (R14)(AX*4), Z29
+	PIXUV((CX)(DX*1), (R13)(DX*1), Z0)
+	ADDQ $16, AX
+	CMPQ AX, R11
+	JLT u1v
+	JMP st1
+
+s1v:
+	MOVQ (SI)(AX*1), CX
+	MOVQ 8(SI)(AX*1), R13
+	VMOVDQU32 (R14)(AX*4), Z29
+	PIXSV((CX)(DX*1), (R13)(DX*1), Z0)
+	ADDQ $16, AX
+	CMPQ AX, R11
+	JLT s1v
+	JMP st1
 
 st1:
 	ADDQ R9, DX

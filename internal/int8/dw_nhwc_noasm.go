@@ -11,9 +11,12 @@ import (
 // dwAsm reports false: no assembly depthwise kernel in this build.
 func dwAsm(kernel.Tier) bool { return false }
 
-func dwRowsAsm(out []int32, dst []byte, taps []unsafe.Pointer, segs []int, w []int32, c, pairs, step int, signed bool, rq dwReq) {
+func dwRowsAsm(out []int32, dst []byte, taps []unsafe.Pointer, segs []int, w []int32, c, pairs, step, flags int, rq dwReq) {
 	panic("int8: assembly depthwise kernel in a noasm build")
 }
+
+// dwFlags is unused without assembly.
+func dwFlags(kernel.Tier, bool) int { return 0 }
 
 // prefetch does nothing in this build.
 func prefetch(b []byte) {}
