@@ -3,6 +3,7 @@ package int8
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -13,6 +14,9 @@ import (
 // benchTier is the tier the convolution benchmarks run: AVX-512 VNNI
 // where available (the target tier), else the best one.
 func benchTier() kernel.Tier {
+	if t, err := kernel.ParseTier(os.Getenv("GOSLIM_BENCH_TIER")); err == nil && t.Available() {
+		return t
+	}
 	if kernel.TierVNNI.Available() {
 		return kernel.TierVNNI
 	}

@@ -255,6 +255,62 @@ func TestConvTapsAsmMatchesGo(t *testing.T) {
 	}
 }
 
+// TestConvTapsYmmMatchesGo checks the AVX-VNNI and AVX2 implicit-GEMM
+// kernels (6 x 16) against convTapsGo like TestConvTapsAsmMatchesGo (AVX2
+// with weights in [-64, 64], where VPMADDUBSW cannot saturate).
+func TestConvTapsYmmMatchesGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(45, 46))
+	for _, vnni := range []bool{true, false} {
+		if (vnni && !KernelAVXVNNI.Available()) || (!vnni && !KernelAVX2.Available()) {
+			continue
+		}
+		for trial := range 200 {
+			const mr, nc = 6, 16
+			taps, cg := 1+rng.IntN(9), 1+rng.IntN(6)
+			nt := 1 + rng.IntN(3)
+			rows := mr
+			if nt == 1 {
+				rows = 1 + rng.IntN(mr)
+			}
+			ncols := 1 + rng.IntN(nc)
+			lda := 4*cg + rng.IntN(9)
+			offs := make([]int, taps)
+			maxOff := 0
+			for i := range offs {
+				offs[i] = rng.IntN(200)
+				maxOff = max(maxOff, offs[i])
+			}
+			a := make([]uint8, (nt*mr-1)*lda+maxOff+4*cg)
+			for i := range a {
+				a[i] = uint8(rng.IntN(256))
+			}
+			b := make([]int8, (taps*cg-1)*nr*4+4*nc)
+			for i := range b {
+				b[i] = int8(rng.IntN(129) - 64)
+				if vnni {
+					b[i] = int8(rng.IntN(256) - 128)
+				}
+			}
+			ldc := ncols + rng.IntN(5)
+			clen := ((nt-1)*mr+rows-1)*ldc + ncols
+			want := make([]int32, clen+guard)
+			got := make([]int32, clen+guard)
+			for i := range got {
+				got[i], want[i] = sentinel, sentinel
+			}
+			convTapsGo(mr, taps, cg, a, lda, offs, b, want, ldc, rows, ncols, nt)
+			if !convTapsYmmAsm(vnni, taps, cg, a, lda, offs, b, got[:clen], ldc, rows, ncols, nt) {
+				t.Fatal("assembly kernel did not run")
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("vnni %v trial %d taps %d cg %d nt %d rows %d ncols %d: c[%d] = %d, want %d", vnni, trial, taps, cg, nt, rows, ncols, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
 // TestConvBatchAllocs checks that ConvBatch with a long-lived BatchArgs
 // allocates nothing, on one thread and on two through a kernel.Ctx with
 // a worker pool, for each path.

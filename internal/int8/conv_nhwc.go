@@ -42,6 +42,19 @@ const (
 	pathDirect
 )
 
+// tapKind is the implicit-GEMM kernel family a call runs.
+type tapKind uint8
+
+const (
+	tapsVNNI    tapKind = iota // convTapsVNNI*: 8/12 x 32, 16/24 x 16
+	tapsAVXVNNI                // convTapsAVXVNNI: 6 x 16
+	tapsAVX2                   // convTapsAVX2: 6 x 16, weights that cannot saturate VPMADDUBSW
+	tapsGo                     // tests: convTapsGo with the VNNI tiles
+)
+
+// ymm reports whether the kernels are the 6 x 16 AVX2-width ones.
+func (k tapKind) ymm() bool { return k == tapsAVXVNNI || k == tapsAVX2 }
+
 // maxTaps bounds the taps of the implicit path (the offsets live in a
 // fixed array).
 const maxTaps = 64
@@ -59,6 +72,7 @@ const (
 // batchPlan is the buffer layout of one ConvBatch call.
 type batchPlan struct {
 	path      batchPath
+	kind      tapKind
 	rowTaps   bool // implicit: a tap is a kernel row (else one kh, kw)
 	strided   bool // implicit: rows are output pixels (else buffer pixels)
 	taps      int  // implicit: taps, bytes each, groups of 4 bytes each
@@ -82,10 +96,10 @@ const maxReqL = 4096
 // reqTabWords is the size of the requantization table per 16 values.
 const reqTabWords = 176
 
-// newBatchPlan lays out a call with path p for n images and threads
-// workers.
-func newBatchPlan(s *ConvShape, cw *ConvWeights, n, threads int, p batchPath) batchPlan {
-	pl := batchPlan{path: p, workers: max(threads, 1)}
+// newBatchPlan lays out a call with path p (and kernels kind) for n
+// images and threads workers.
+func newBatchPlan(s *ConvShape, cw *ConvWeights, n, threads int, p batchPath, kind tapKind) batchPlan {
+	pl := batchPlan{path: p, kind: kind, workers: max(threads, 1)}
 	pl.hq = max(s.H+max(s.PadT, s.PadB), s.OH)
 	pl.wq = max(s.W+max(s.PadL, s.PadR), s.OW)
 	pl.gv, pl.g = pl.hq-s.H, pl.wq-s.W
@@ -104,7 +118,7 @@ func newBatchPlan(s *ConvShape, cw *ConvWeights, n, threads int, p batchPath) ba
 		// Stride-1 convolutions also take output pixels as rows when that
 		// computes fewer rows than the buffer's pixels (small images,
 		// output rows a multiple of the tile).
-		mr := pickMR(s.OW, s.M/s.Group)
+		mr := pl.pickMR(s.OW, s.M/s.Group)
 		pl.strided = s.SH != 1 || s.SW != 1 || n*s.OH*((s.OW+mr-1)/mr*mr) <= n*pl.hq*pl.wq
 		align = implicitAlign
 		capRows = blockWords / s.M
@@ -157,27 +171,55 @@ func (pl *batchPlan) words(s *ConvShape) int {
 // every path.
 func gemmBatchScratch(s *ConvShape, cw *ConvWeights, n, threads int) int {
 	w := 0
-	for _, p := range []batchPath{pathGather, pathImplicit, pathDirect} {
-		pl := newBatchPlan(s, cw, n, threads, p)
+	for _, p := range []struct {
+		path batchPath
+		kind tapKind
+	}{{pathGather, 0}, {pathImplicit, tapsVNNI}, {pathImplicit, tapsAVXVNNI}, {pathDirect, 0}} {
+		pl := newBatchPlan(s, cw, n, threads, p.path, p.kind)
 		w = max(w, pl.words(s))
 	}
 	return w
 }
 
-// implicitTier reports whether tier t runs the implicit-GEMM kernels.
+// implicitTier reports whether tier t runs the VNNI implicit-GEMM kernels.
 func implicitTier(t kernel.Tier) bool {
 	return hasAsm && t >= kernel.TierVNNI && KernelVNNI.Available()
 }
 
-// choosePath picks how to form the GEMM rows.
-func choosePath(t kernel.Tier, s *ConvShape, cw *ConvWeights, in Layout, signed, forceImplicit bool) batchPath {
-	switch {
-	case s.pointwise() && in == NHWC && !signed && s.C%4 == 0:
-		return pathDirect
-	case (s.DW == 1 && s.Group == 1 && s.KH <= maxTaps || cw.Cg%4 == 0 && s.KH*s.KW <= maxTaps) && (forceImplicit || implicitTier(t)):
-		return pathImplicit
+// choosePath picks how to form the GEMM rows and, for the implicit path,
+// the kernels: those of the GEMM kernel tier t runs (For), the AVX2 ones
+// only when no weights can saturate VPMADDUBSW; forceGo (tests) takes the
+// implicit path on convTapsGo.
+func choosePath(t kernel.Tier, s *ConvShape, cw *ConvWeights, in Layout, signed, forceGo bool) (batchPath, tapKind) {
+	if s.pointwise() && in == NHWC && !signed && s.C%4 == 0 {
+		return pathDirect, 0
 	}
-	return pathGather
+	rowTaps := s.DW == 1 && s.Group == 1
+	if !(rowTaps && s.KH <= maxTaps || cw.Cg%4 == 0 && s.KH*s.KW <= maxTaps) {
+		return pathGather, 0
+	}
+	switch k := For(t); {
+	case forceGo:
+		return pathImplicit, tapsGo
+	case !hasAsm:
+	case implicitTier(t):
+		return pathImplicit, tapsVNNI
+	case k == KernelAVXVNNI:
+		return pathImplicit, tapsAVXVNNI
+	case k == KernelAVX2:
+		safe := true
+		if rowTaps && cw.batch.rowB != nil {
+			safe = cw.batch.rowB.pairSafe
+		} else {
+			for _, b := range cw.packed {
+				safe = safe && b.pairSafe
+			}
+		}
+		if safe {
+			return pathImplicit, tapsAVX2
+		}
+	}
+	return pathGather, 0
 }
 
 // batchTask is the state of one ConvBatch call; its Run is the parallel
@@ -238,7 +280,8 @@ func (t *batchTask) parallel() {
 // convBatchGemm is ConvBatch for GEMM convolutions (arguments checked).
 func convBatchGemm(t *batchTask) {
 	s, cw, a := t.s, t.cw, t.a
-	t.pl = newBatchPlan(s, cw, a.N, a.Threads, choosePath(t.tier, s, cw, a.In, a.Signed, t.goTaps))
+	path, kind := choosePath(t.tier, s, cw, a.In, a.Signed, t.goTaps)
+	t.pl = newBatchPlan(s, cw, a.N, a.Threads, path, kind)
 	pl := &t.pl
 	t.za, t.flip = a.Zero, 0
 	if a.Signed {
@@ -592,13 +635,16 @@ func (t *batchTask) implicitBlock(w []int32, r0, r1 int) {
 		}
 		if !pl.strided {
 			mr := 12
-			if mg <= 16 {
+			switch {
+			case pl.kind.ymm():
+				mr = 6
+			case mg <= 16:
 				mr = 24
 			}
 			t.tiles(mr, t.buf[r0*C+g*cg:], C, b, cb[g*mg:], n, mg)
 		} else {
 			// One output row (segment) at a time.
-			mrRow := pickMR(s.OW, mg)
+			mrRow := pl.pickMR(s.OW, mg)
 			P := s.OH * s.OW
 			img, p := r0/P, r0%P
 			oh, ow := p/s.OW, p%s.OW
@@ -607,7 +653,7 @@ func (t *batchTask) implicitBlock(w []int32, r0, r1 int) {
 				a := t.buf[((img*pl.hq+oh*s.SH)*pl.wq+ow*s.SW)*C+g*cg:]
 				mr := mrRow
 				if cnt != s.OW {
-					mr = pickMR(cnt, mg)
+					mr = pl.pickMR(cnt, mg)
 				}
 				t.tiles(mr, a, s.SW*C, b, cb[i*M+g*mg:], cnt, mg)
 				i += cnt
@@ -676,9 +722,13 @@ func (t *batchTask) tiles(mr int, a []uint8, lda int, b *PackedB, c []int32, n, 
 	pl, M := &t.pl, t.s.M
 	offs := t.offs[:pl.taps]
 	nt, tail := n/mr, n%mr
-	for j0 := 0; j0 < mg; j0 += nr {
-		ncols := min(nr, mg-j0)
-		bp := b.data[j0/nr*b.ks*nr:]
+	nc := nr
+	if pl.kind.ymm() {
+		nc = 16
+	}
+	for j0 := 0; j0 < mg; j0 += nc {
+		ncols := min(nc, mg-j0)
+		bp := b.data[j0/nr*b.ks*nr+j0%nr*4:]
 		cc := c[j0:]
 		if nt > 0 {
 			t.convTaps(mr, pl.taps, pl.cg4, a, lda, offs, bp, cc, M, mr, ncols, nt)
@@ -691,7 +741,10 @@ func (t *batchTask) tiles(mr int, a []uint8, lda int, b *PackedB, c []int32, n, 
 
 // pickMR returns the implicit kernel's rows for n rows of mg columns: the
 // one that computes the fewest rows in all (the taller on ties).
-func pickMR(n, mg int) int {
+func (pl *batchPlan) pickMR(n, mg int) int {
+	if pl.kind.ymm() {
+		return 6
+	}
 	cands := [2]int{12, 8}
 	if mg <= 16 {
 		cands = [2]int{24, 16}
@@ -705,8 +758,8 @@ func pickMR(n, mg int) int {
 	return best
 }
 
-// convTapsCols returns the columns of the implicit kernel of mr rows (0:
-// no such kernel).
+// convTapsCols returns the columns of the VNNI implicit kernel of mr
+// rows (0: no such kernel).
 func convTapsCols(mr int) int {
 	switch mr {
 	case 8, 12:
@@ -764,9 +817,17 @@ func packRowTaps(w []int8, cw *ConvWeights) *PackedB {
 // convTaps runs the implicit-GEMM kernel (convTapsGo when asked or
 // without assembly).
 func (t *batchTask) convTaps(mr, taps, cg int, a []uint8, lda int, offs []int, b []int8, c []int32, ldc, rows, ncols, nt int) {
-	if t.goTaps || !convTapsAsm(mr, taps, cg, a, lda, offs, b, c, ldc, rows, ncols, nt) {
-		convTapsGo(mr, taps, cg, a, lda, offs, b, c, ldc, rows, ncols, nt)
+	switch t.pl.kind {
+	case tapsVNNI:
+		if convTapsAsm(mr, taps, cg, a, lda, offs, b, c, ldc, rows, ncols, nt) {
+			return
+		}
+	case tapsAVXVNNI, tapsAVX2:
+		if convTapsYmmAsm(t.pl.kind == tapsAVXVNNI, taps, cg, a, lda, offs, b, c, ldc, rows, ncols, nt) {
+			return
+		}
 	}
+	convTapsGo(mr, taps, cg, a, lda, offs, b, c, ldc, rows, ncols, nt)
 }
 
 // convTapsGo is the pure-Go twin of the implicit-GEMM kernels: for nt

@@ -63,6 +63,45 @@ func convTapsAsm(mr, taps, cg int, a []uint8, lda int, offs []int, b []int8, c [
 	return true
 }
 
+// convTapsAVXVNNI is the AVX-VNNI implicit-GEMM kernel (6 x 16, VEX
+// VPDPBUSD ymm; see gen_tile.go genYmmConv); its Go twin is convTapsGo.
+//
+//go:noescape
+func convTapsAVXVNNI(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows, ncols, ntiles int)
+
+// convTapsAVX2 is convTapsAVXVNNI with VPMADDUBSW + VPMADDWD, exact only
+// when the weights cannot saturate int16 (PackedB.pairSafe).
+//
+//go:noescape
+func convTapsAVX2(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows, ncols, ntiles int)
+
+// convTapsYmmAsm runs convTapsAVXVNNI (vnni) or convTapsAVX2 with
+// convTapsGo's arguments for mr = 6 and reports whether it did (false: no
+// assembly kernel in this build), checking that the slices hold what the
+// kernel reads and writes.
+func convTapsYmmAsm(vnni bool, taps, cg int, a []uint8, lda int, offs []int, b []int8, c []int32, ldc, rows, ncols, nt int) bool {
+	const mr, nc = 6, 16
+	if taps < 1 || len(offs) < taps || cg < 1 || rows < 1 || rows > mr || ncols < 1 || ncols > nc || nt < 1 || (nt > 1 && rows != mr) {
+		panic("int8: bad convolution tile")
+	}
+	maxOff := 0
+	for _, o := range offs[:taps] {
+		if o < 0 {
+			panic("int8: negative tap offset")
+		}
+		maxOff = max(maxOff, o)
+	}
+	_ = a[(nt*mr-1)*lda+maxOff+4*cg-1]
+	_ = b[(taps*cg-1)*nr*4+4*nc-1]
+	_ = c[((nt-1)*mr+rows-1)*ldc+ncols-1]
+	if vnni {
+		convTapsAVXVNNI(taps, cg, &a[0], lda, &offs[0], &b[0], &c[0], ldc, rows, ncols, nt)
+	} else {
+		convTapsAVX2(taps, cg, &a[0], lda, &offs[0], &b[0], &c[0], ldc, rows, ncols, nt)
+	}
+	return true
+}
+
 //go:noescape
 func requantConvAVX512(dst *byte, acc *int32, n int, tab *int32, period, check int, zero, lo, hi int32, flo, fhi float32)
 

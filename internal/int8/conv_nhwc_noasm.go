@@ -11,3 +11,8 @@ func convTapsAsm(mr, taps, cg int, a []uint8, lda int, offs []int, b []int8, c [
 func requantTabAsm(dst []byte, acc, tab []int32, check bool, zero, lo, hi int32) bool {
 	return false
 }
+
+// convTapsYmmAsm reports false: no assembly kernel in this build.
+func convTapsYmmAsm(vnni bool, taps, cg int, a []uint8, lda int, offs []int, b []int8, c []int32, ldc, rows, ncols, nt int) bool {
+	return false
+}

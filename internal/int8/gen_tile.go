@@ -48,6 +48,8 @@ func main() {
 	genVNNIConv("convTapsVNNI24", 24, 1)
 	genVNNIConv("convTapsVNNI8", 8, 2)
 	genVNNIConv("convTapsVNNI16", 16, 1)
+	genYmmConv("convTapsAVXVNNI", 6, "avxvnni")
+	genYmmConv("convTapsAVX2", 6, "avx2")
 	genYmm("tileAVXVNNI", 6, "avxvnni")
 	genYmm("tileAVX2", 6, "avx2")
 	genAVX2W("tileAVX2W", 3)
@@ -381,6 +383,108 @@ func genYmm(name string, rows int, kind string) {
 	}
 	p("%s_next:", lbl)
 	advanceTile(rows, 72, lbl+"_tile")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// genYmmConv writes genYmm's kernel (6 x 16, kind "avxvnni" or "avx2")
+// as an implicit-GEMM convolution kernel like genVNNIConv: the reduction
+// split into taps of cg groups, tap t reading the rows at a + offs[t] +
+// r*lda, B contiguous; C is overwritten. Signature
+// func name(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows, ncols, ntiles int).
+func genYmmConv(name string, rows int, kind string) {
+	p("// func %s(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows, ncols, ntiles int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-88", name)
+	p("\tMOVQ a+16(FP), R14")
+	p("\tMOVQ c+48(FP), R13")
+	p("\tMOVQ lda+24(FP), R10")
+	// R12: the column masks (two vectors) in maskTab.
+	p("\tMOVQ ncols+72(FP), BX")
+	p("\tSHLQ $2, BX")
+	p("\tLEAQ maskTab<>+64(SB), R12")
+	p("\tSUBQ BX, R12")
+	p("%s_tile:", name)
+	for i := range 2 * rows {
+		p("\tVPXOR Y%d, Y%d, Y%d", i, i, i)
+	}
+	if kind == "avx2" {
+		p("\tVPBROADCASTD onesW<>(SB), Y14")
+	}
+	p("\tMOVQ b+40(FP), SI")
+	p("\tMOVQ offs+32(FP), R15")
+	p("%s_tap:", name)
+	p("\tMOVQ (R15), R8")
+	p("\tADDQ R14, R8")
+	bs := rowBases(rows)
+	if len(bs) > 1 {
+		p("\tLEAQ (R10)(R10*2), BX")
+		for i := 1; i < len(bs); i++ {
+			p("\tLEAQ (%s)(BX*1), %s", bs[i-1], bs[i])
+		}
+	}
+	p("\tMOVQ cg+8(FP), AX")
+	p("%s_loop:", name)
+	switch kind {
+	case "avxvnni":
+		p("\tVMOVDQU (SI), Y12")
+		p("\tVMOVDQU 32(SI), Y13")
+		for r := range rows {
+			y := 14 + r%2
+			p("\tVPBROADCASTD %s, Y%d", rowAddr(r), y)
+			p("\t" + vpdpbusdVEX(2*r, y, 12))
+			p("\t" + vpdpbusdVEX(2*r+1, y, 13))
+		}
+	case "avx2":
+		for r := range rows {
+			p("\tVPBROADCASTD %s, Y12", rowAddr(r))
+			p("\tVPMADDUBSW (SI), Y12, Y13")
+			p("\tVPMADDUBSW 32(SI), Y12, Y15")
+			p("\tVPMADDWD Y14, Y13, Y13")
+			p("\tVPMADDWD Y14, Y15, Y15")
+			p("\tVPADDD Y13, Y%d, Y%d", 2*r, 2*r)
+			p("\tVPADDD Y15, Y%d, Y%d", 2*r+1, 2*r+1)
+		}
+	}
+	p("\tADDQ $128, SI")
+	for _, b := range bs {
+		p("\tADDQ $4, %s", b)
+	}
+	p("\tDECQ AX")
+	p("\tJNZ %s_loop", name)
+	p("\tADDQ $8, R15")
+	p("\tMOVQ taps+0(FP), AX")
+	p("\tSHLQ $3, AX")
+	p("\tADDQ offs+32(FP), AX")
+	p("\tCMPQ R15, AX")
+	p("\tJNE %s_tap", name)
+	p("\tVMOVDQU (R12), Y12")
+	p("\tVMOVDQU 32(R12), Y13")
+	p("\tMOVQ R13, DI")
+	p("\tMOVQ ldc+56(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tMOVQ rows+64(FP), CX")
+	for r := range rows {
+		p("\tVPMASKMOVD Y%d, Y12, (DI)", 2*r)
+		p("\tVPMASKMOVD Y%d, Y13, 32(DI)", 2*r+1)
+		if r < rows-1 {
+			p("\tDECQ CX")
+			p("\tJZ %s_next", name)
+			p("\tADDQ DX, DI")
+		}
+	}
+	p("%s_next:", name)
+	p("\tMOVQ lda+24(FP), R10")
+	p("\tMOVQ ldc+56(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tMOVQ $%d, BX", rows)
+	p("\tIMULQ BX, R10")
+	p("\tIMULQ BX, DX")
+	p("\tADDQ R10, R14")
+	p("\tADDQ DX, R13")
+	p("\tMOVQ lda+24(FP), R10")
+	p("\tDECQ ntiles+80(FP)")
+	p("\tJNZ %s_tile", name)
 	p("\tVZEROUPPER")
 	p("\tRET")
 	p("")
