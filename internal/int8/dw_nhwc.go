@@ -31,6 +31,7 @@ import (
 // NCHW, NHWC output image when the output is NCHW).
 type dwLayout struct {
 	c, cp, taps, pairs int
+	wrow               int // words per tap row of the Go kernel's weights
 	wt, add, zrow, seg int // shared word counts (add: float64 multipliers, additions, limits)
 	acc, xin, yout     int // per-thread word counts
 }
@@ -38,7 +39,10 @@ type dwLayout struct {
 func dwLayoutOf(s *ConvShape, in, out Layout) dwLayout {
 	l := dwLayout{c: s.C, cp: (s.C + 15) &^ 15, taps: s.KH * s.KW}
 	l.pairs = (l.taps + 1) / 2
-	l.wt = l.cp * l.taps // >= cp*pairs: the packed pairs fit too
+	// The packed pairs take cp*pairs words; the Go kernel's tap rows hold
+	// the tap's weights for a whole output row (l.wrow words each).
+	l.wrow = max(l.cp, s.OW*s.C)
+	l.wt = l.wrow * l.taps
 	l.add = 4 * l.cp
 	l.zrow = (s.OW*s.SW*s.C + 3) / 4
 	l.seg = 3 * s.OW
@@ -164,13 +168,11 @@ func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, 
 			}
 		}
 	} else {
+		// Per tap, its weights repeated for the OW pixels of a row.
 		for tp := range taps {
-			row := t.wt[tp*l.cp:][:l.cp]
-			for c := range row {
-				row[c] = 0
-				if c < s.C {
-					row[c] = cw.dw[c*taps+tp]
-				}
+			row := t.wt[tp*l.wrow:][:l.wrow]
+			for i := range row {
+				row[i] = cw.dw[(i%s.C)*taps+tp]
 			}
 		}
 	}
@@ -304,10 +306,10 @@ const (
 
 // dwGroupRows bounds the output rows of one kernel call (the next
 // group's input rows are prefetched during a call).
-var dwGroupRows = 1
+const dwGroupRows = 1
 
 // dwPrefetchGroups is how many groups ahead the input rows are prefetched.
-var dwPrefetchGroups = 1
+const dwPrefetchGroups = 1
 
 // rows computes output rows [oh0, oh1) of image x (NHWC) into dst (the
 // NHWC values of those rows), using acc (OW x C words) for the sums of
@@ -440,7 +442,7 @@ func (t *dwTask[T]) rowGo(x []uint8, oh int, acc []int32) {
 				offs[kh*s.KW+kw] = o
 			}
 		}
-		dwRowsGo(acc[ow*c:ow1*c], x, t.zrow, offs, t.wt, c, l.cp, ow1-ow, s.SW*c, t.flip)
+		dwRowsGo(acc[ow*c:ow1*c], x, t.zrow, offs, t.wt, c, l.wrow, ow1-ow, s.SW*c, t.flip)
 		ow = ow1
 	}
 }
@@ -504,23 +506,33 @@ func dwLimit(real float64) int32 {
 }
 
 // dwRowsGo is the Go twin of dwNHWCAVX512 on tap-major int32 weights
-// (w[t*cp + ch]): for p < n, ch < c, out[p*c+ch] = sum_t (src_t[p*step+ch]
-// ^ flip) * w[t*cp+ch], where src_t is x[offs[t]:] or, for offs[t] < 0,
-// the zero-point row.
-func dwRowsGo(out []int32, x, zrow []uint8, offs []int, w []int32, c, cp, n, step int, flip uint8) {
-	for p := range n {
-		o := out[p*c : (p+1)*c]
-		clear(o)
-		for t, off := range offs {
-			var src []uint8
-			if off < 0 {
-				src = zrow[p*step:][:c]
-			} else {
-				src = x[off+p*step:][:c]
+// (w[t*wrow + p*c + ch]: tap t's weight of channel ch, repeated for each
+// pixel p of a row): for p < n, ch < c, out[p*c+ch] = sum_t
+// (src_t[p*step+ch] ^ flip) * w[t*wrow+ch], where src_t is x[offs[t]:] or,
+// for offs[t] < 0, the zero-point row. With step == c (stride 1) a tap's
+// inputs for the whole run are contiguous: one flat loop per tap.
+func dwRowsGo(out []int32, x, zrow []uint8, offs []int, w []int32, c, wrow, n, step int, flip uint8) {
+	out = out[:n*c]
+	clear(out)
+	for t, off := range offs {
+		src := x
+		if off < 0 {
+			src, off = zrow, 0
+		}
+		if step == c {
+			sp := src[off : off+n*c]
+			o, wp := out[:len(sp)], w[t*wrow:t*wrow+len(sp)]
+			for i, v := range sp {
+				o[i] += int32(v^flip) * wp[i]
 			}
-			wt := w[t*cp:][:c]
-			for ch, v := range src {
-				o[ch] += int32(v^flip) * wt[ch]
+			continue
+		}
+		wt := w[t*wrow : t*wrow+c]
+		for p := range n {
+			sp := src[off+p*step : off+p*step+c]
+			o, wp := out[p*c:p*c+len(sp)], wt[:len(sp)]
+			for ch, v := range sp {
+				o[ch] += int32(v^flip) * wp[ch]
 			}
 		}
 	}
