@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/goslim/goslim/internal/asm/vec"
+	q8 "github.com/goslim/goslim/internal/int8"
 	"github.com/goslim/goslim/internal/kernel"
 	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/tensor"
@@ -31,8 +32,10 @@ type poolKernel struct {
 	task         poolTask32
 	task8        pool8Task
 	// only8 marks goslim.MaxPool (8-bit data only); last that its input
-	// and output are channels-last (x_channels_last = y_channels_last = 1).
+	// and output are channels-last (x_channels_last = y_channels_last = 1),
+	// pooled by q8.MaxPoolNHWC of tier.
 	only8, last bool
+	tier        kernel.Tier
 }
 
 // poolCache is the resolved window of the last input shape, so runs at
@@ -64,9 +67,10 @@ func registerPool8(t *kernel.Table) {
 // no Indices output) over uint8 or int8 data, with the int attributes
 // x_channels_last and y_channels_last (0 or 1, default 0, equal): 1 says
 // the input is a rank-4 tensor stored channels-last, [N, H, W, C], and the
-// output is [N, OH, OW, C]. Results equal MaxPool on the NCHW tensor with
+// output is [N, OH, OW, C], pooled by q8.MaxPoolNHWC (whole runs of C
+// channel bytes per tap). Results equal MaxPool on the NCHW tensor with
 // both layouts rewritten, bit for bit. A steady-state run allocates
-// nothing.
+// nothing (windows of up to 64 taps).
 func buildMaxPool8(info *kernel.Info) (kernel.Kernel, error) {
 	win, err := nnReadWin(info, true)
 	if err != nil {
@@ -92,7 +96,7 @@ func buildMaxPool8(info *kernel.Info) (kernel.Kernel, error) {
 	if xl != yl {
 		return nil, info.Errorf("x_channels_last and y_channels_last differ: MaxPool keeps its input's layout")
 	}
-	return &poolKernel{win: win, isMax: true, vk: vec.Generic(), only8: true, last: xl}, nil
+	return &poolKernel{win: win, isMax: true, vk: vec.Generic(), only8: true, last: xl, tier: info.Tier}, nil
 }
 
 func buildMaxPool(info *kernel.Info) (kernel.Kernel, error) {
@@ -270,8 +274,7 @@ func (k *poolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		return nil
 	}
 	if k.isMax && idx == nil && qIs8(x.DType) && (nd <= 3 || k.last) {
-		k.runMax8(c, x, y)
-		return nil
+		return k.runMax8(c, x, y)
 	}
 	if k.isMax {
 		switch x.DType {
@@ -725,11 +728,13 @@ type pool8Task struct {
 	k              *poolKernel
 	x, y           *tensor.Tensor
 	units, workers int
+	ps             q8.PoolShape // channels-last
+	errs           []error      // per worker (channels-last)
 }
 
 // runMax8 computes 8-bit max pooling of at most three spatial axes (two
 // when channels-last) without Indices, allocating nothing.
-func (k *poolKernel) runMax8(c *kernel.Ctx, x, y *tensor.Tensor) {
+func (k *poolKernel) runMax8(c *kernel.Ctx, x, y *tensor.Tensor) error {
 	t := &k.task8
 	w := k.cache.job.win
 	t.k, t.x, t.y = k, x, y
@@ -738,14 +743,36 @@ func (k *poolKernel) runMax8(c *kernel.Ctx, x, y *tensor.Tensor) {
 		t.units = k.cache.n * w.out[1]
 	}
 	t.workers = nnWorkers(c, t.units, float64(y.Len())*float64(w.kSize()))
+	if k.last {
+		if cap(t.errs) < t.workers {
+			t.errs = make([]error, t.workers)
+		}
+		t.errs = t.errs[:t.workers]
+		clear(t.errs)
+		t.ps = q8.PoolShape{N: k.cache.n, C: k.cache.ch, H: w.in[1], W: w.in[2], KH: w.kernel[1], KW: w.kernel[2],
+			SH: w.stride[1], SW: w.stride[2], DH: w.dil[1], DW: w.dil[2], PadT: w.padB[1], PadL: w.padB[2],
+			PadB: w.padE[1], PadR: w.padE[2], OH: w.out[1], OW: w.out[2]}
+	}
 	c.ParallelTask(t.workers, t)
 	t.x, t.y = nil, nil
+	if k.last {
+		for _, err := range t.errs {
+			if err != nil {
+				return c.Errorf("%v", err)
+			}
+		}
+	}
+	return nil
 }
 
 // Run pools the units of workers [lo, hi).
 func (t *pool8Task) Run(lo, hi int) {
 	for w := lo; w < hi; w++ {
 		u0, u1 := w*t.units/t.workers, (w+1)*t.units/t.workers
+		if t.k.last {
+			t.errs[w] = q8.MaxPoolNHWC(t.k.tier, &t.ps, qBytes(t.x), qBytes(t.y), t.x.DType == tensor.Int8, u0, u1)
+			continue
+		}
 		if t.x.DType == tensor.Int8 {
 			pool8Range(t.k, t.x.I8(), t.y.I8(), u0, u1, math.MinInt8)
 		} else {
@@ -758,8 +785,6 @@ func (t *pool8Task) Run(lo, hi int) {
 func pool8Range[T int8 | uint8](k *poolKernel, x, y []T, u0, u1 int, lowest T) {
 	j := &k.cache.job
 	switch {
-	case k.last:
-		poolMaxNHWC(j, k.cache.ch, x, y, u0, u1, lowest)
 	case k.cache.pool2:
 		poolMax2x2(j, x, y, u0, u1)
 	default:
@@ -818,36 +843,6 @@ func poolMax2x2[T int8 | uint8](j *poolJob, x, y []T, p0, p1 int) {
 			yr := yp[oh*outW : (oh+1)*outW]
 			for ow := range yr {
 				yr[ow] = max(r0[2*ow], r0[2*ow+1], r1[2*ow], r1[2*ow+1])
-			}
-		}
-	}
-}
-
-// poolMaxNHWC max-pools output rows [u0, u1) (image x output row) of
-// channels-last images of ch channels (job padded to three axes, the
-// first of size 1): each output pixel is the elementwise maximum of the
-// channel vectors of its valid taps.
-func poolMaxNHWC[T int8 | uint8](j *poolJob, ch int, x, y []T, u0, u1 int, lowest T) {
-	w, t := j.win, j.tab
-	H, W, OH, OW := w.in[1], w.in[2], w.out[1], w.out[2]
-	d1, d2 := w.dil[1], w.dil[2]
-	for u := u0; u < u1; u++ {
-		img, oh := u/OH, u%OH
-		src := x[img*H*W*ch : (img+1)*H*W*ch]
-		for ow := range OW {
-			dst := y[((img*OH+oh)*OW+ow)*ch : ((img*OH+oh)*OW+ow+1)*ch]
-			for i := range dst {
-				dst[i] = lowest
-			}
-			for kh := t.lo[1][oh]; kh < t.hi[1][oh]; kh++ {
-				ih := t.start[1][oh] + kh*d1
-				for kw := t.lo[2][ow]; kw < t.hi[2][ow]; kw++ {
-					iw := t.start[2][ow] + kw*d2
-					tap := src[(ih*W+iw)*ch : (ih*W+iw+1)*ch]
-					for i, v := range tap {
-						dst[i] = max(dst[i], v)
-					}
-				}
 			}
 		}
 	}

@@ -617,6 +617,10 @@ func (k *qconcatKernel) tables(c *kernel.Ctx, in []*tensor.Tensor, dt tensor.DTy
 // layouts ([N, 1, 1, C] with y_channels_last=1). channels_last and the
 // x/y attributes cannot be combined.
 //
+// Channels-last inputs run on the int8 package's NHWC pools
+// (q8.AvgPoolNHWC, q8.GlobalAvgPoolNHWC: whole runs of C channel bytes per
+// output pixel, the same integer arithmetic as the NCHW loops here).
+//
 // With constant scales and zero points, a run at a steady input shape
 // allocates nothing: the window, output shape and requantization are
 // cached, and the parallel task lives in the kernel.
@@ -655,10 +659,10 @@ type qpoolTask struct {
 	x, y    *tensor.Tensor
 	units   int
 	workers int
+	ps      q8.PoolShape // channels-last average pools
+	sums    []int32      // channels-last: C words per worker
+	errs    []error      // per worker
 }
-
-// qpoolBlock is the channel block of the channels-last loops.
-const qpoolBlock = 64
 
 func buildQPool(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
 	a := info.Attrs()
@@ -741,8 +745,7 @@ func (k *qpoolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	var work float64
 	switch {
 	case k.global && k.inLast:
-		t.units = cs.n * ((cs.ch + qpoolBlock - 1) / qpoolBlock)
-		work = float64(x.Len())
+		t.units, work = cs.n, float64(x.Len())
 	case k.global:
 		t.units, work = cs.n*cs.ch, float64(x.Len())
 	case k.inLast:
@@ -752,8 +755,23 @@ func (k *qpoolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	}
 	t.x, t.y = x, y
 	t.workers = nnWorkers(c, t.units, work)
+	if cap(t.errs) < t.workers {
+		t.errs = make([]error, t.workers)
+	}
+	t.errs = t.errs[:t.workers]
+	clear(t.errs)
+	if k.inLast {
+		t.sums = qScratch(c, t.workers*cs.ch)
+		t.ps = q8.PoolShape{N: cs.n, C: cs.ch, H: cs.H, W: cs.W, KH: cs.KH, KW: cs.KW, SH: cs.SH, SW: cs.SW, DH: 1, DW: 1,
+			PadT: cs.PT, PadL: cs.PL, PadB: cs.PB, PadR: cs.PR, OH: cs.OH, OW: cs.OW}
+	}
 	c.ParallelTask(t.workers, t)
-	t.x, t.y = nil, nil
+	t.x, t.y, t.sums = nil, nil, nil
+	for _, err := range t.errs {
+		if err != nil {
+			return c.Errorf("%v", err)
+		}
+	}
 	return nil
 }
 
@@ -851,9 +869,21 @@ func (k *qpoolKernel) resolve(c *kernel.Ctx, in []*tensor.Tensor, x *tensor.Tens
 
 // Run pools the units of workers [lo, hi).
 func (t *qpoolTask) Run(lo, hi int) {
+	k, cs := t.k, &t.k.cache
+	signed := t.x.DType == tensor.Int8
 	for w := lo; w < hi; w++ {
 		u0, u1 := w*t.units/t.workers, (w+1)*t.units/t.workers
-		if t.x.DType == tensor.Int8 {
+		switch {
+		case k.global && k.inLast:
+			img, out := cs.size*cs.ch, cs.ch
+			xb, yb := qBytes(t.x)[u0*img:u1*img], qBytes(t.y)[u0*out:u1*out]
+			t.errs[w] = q8.GlobalAvgPoolNHWC(k.q.tier, xb, yb, u1-u0, cs.size, cs.ch, signed, cs.zx, cs.rq, t.sums[w*cs.ch:(w+1)*cs.ch])
+			continue
+		case k.inLast:
+			t.errs[w] = q8.AvgPoolNHWC(k.q.tier, &t.ps, qBytes(t.x), qBytes(t.y), signed, cs.zx, k.includePad, cs.rq, u0, u1, t.sums[w*cs.ch:(w+1)*cs.ch])
+			continue
+		}
+		if signed {
 			qpoolRange(t.k, t.x.I8(), t.y.I8(), u0, u1)
 		} else {
 			qpoolRange(t.k, t.x.U8(), t.y.U8(), u0, u1)
@@ -865,8 +895,6 @@ func (t *qpoolTask) Run(lo, hi int) {
 func qpoolRange[T int8 | uint8](k *qpoolKernel, x, y []T, u0, u1 int) {
 	cs := &k.cache
 	switch {
-	case k.global && k.inLast:
-		qpoolGlobalNHWC(cs, x, y, u0, u1)
 	case k.global:
 		corr := int32(cs.size) * cs.zx
 		for p := u0; p < u1; p++ {
@@ -876,33 +904,8 @@ func qpoolRange[T int8 | uint8](k *qpoolKernel, x, y []T, u0, u1 int) {
 			}
 			y[p] = T(cs.rq.One(s-corr, 0))
 		}
-	case k.inLast:
-		qpoolAvgNHWC(cs, k.includePad, x, y, u0, u1)
 	default:
 		qpoolAvgNCHW(cs, k.includePad, x, y, u0, u1)
-	}
-}
-
-// qpoolGlobalNHWC averages channel blocks (units: image x block) of
-// channels-last images.
-func qpoolGlobalNHWC[T int8 | uint8](cs *qpoolCache, x, y []T, u0, u1 int) {
-	nb := (cs.ch + qpoolBlock - 1) / qpoolBlock
-	corr := int32(cs.size) * cs.zx
-	for u := u0; u < u1; u++ {
-		img, c0 := u/nb, (u%nb)*qpoolBlock
-		c1 := min(c0+qpoolBlock, cs.ch)
-		var sums [qpoolBlock]int32
-		s := sums[:c1-c0]
-		src := x[img*cs.size*cs.ch : (img+1)*cs.size*cs.ch]
-		for p := range cs.size {
-			for j, v := range src[p*cs.ch+c0 : p*cs.ch+c1] {
-				s[j] += int32(v)
-			}
-		}
-		dst := y[img*cs.ch+c0 : img*cs.ch+c1]
-		for j, v := range s {
-			dst[j] = T(cs.rq.One(v-corr, 0))
-		}
 	}
 }
 
@@ -946,43 +949,6 @@ func qpoolAvgNCHW[T int8 | uint8](cs *qpoolCache, includePad bool, x, y []T, u0,
 					continue
 				}
 				dst[oh*OW+ow] = T(cs.rq.One(sum, cnt))
-			}
-		}
-	}
-}
-
-// qpoolAvgNHWC averages output rows [u0, u1) (image x output row) of
-// channels-last images, a block of channels at a time.
-func qpoolAvgNHWC[T int8 | uint8](cs *qpoolCache, includePad bool, x, y []T, u0, u1 int) {
-	H, W, OH, OW, C := cs.H, cs.W, cs.OH, cs.OW, cs.ch
-	for u := u0; u < u1; u++ {
-		img, oh := u/OH, u%OH
-		src := x[img*H*W*C : (img+1)*H*W*C]
-		for ow := range OW {
-			h0, h1, w0, w1, cnt := qpoolWindow(cs, includePad, oh, ow)
-			dst := y[((img*OH+oh)*OW+ow)*C : ((img*OH+oh)*OW+ow+1)*C]
-			if cnt <= 0 {
-				for j := range dst {
-					dst[j] = T(min(max(cs.zy, cs.lo), cs.hi))
-				}
-				continue
-			}
-			corr := int32(max(h1-h0, 0)*max(w1-w0, 0)) * cs.zx
-			for c0 := 0; c0 < C; c0 += qpoolBlock {
-				c1 := min(c0+qpoolBlock, C)
-				var sums [qpoolBlock]int32
-				s := sums[:c1-c0]
-				for ih := h0; ih < h1; ih++ {
-					for iw := w0; iw < w1; iw++ {
-						p := (ih*W + iw) * C
-						for j, v := range src[p+c0 : p+c1] {
-							s[j] += int32(v)
-						}
-					}
-				}
-				for j, v := range s {
-					dst[c0+j] = T(cs.rq.One(v-corr, cnt))
-				}
 			}
 		}
 	}

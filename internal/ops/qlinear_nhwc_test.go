@@ -205,9 +205,13 @@ func TestMaxPool8ChannelsLast(t *testing.T) {
 	r := rand.New(rand.NewPCG(65, 66))
 	for trial := range 60 {
 		q := randQPoolCase(r, true)
-		if trial%6 == 0 { // the 2x2 stride-2 fast path
+		switch trial % 12 {
+		case 0, 6: // the 2x2 stride-2 fast path
 			q.h, q.w = 2*(1+r.IntN(5)), 2*(1+r.IntN(5))
 			q.attrs = ir.Attrs{ir.IntsAttr("kernel_shape", 2, 2), ir.IntsAttr("strides", 2, 2)}
+		case 11: // more than 64 taps
+			q.h, q.w = 9+r.IntN(4), 9+r.IntN(4)
+			q.attrs = ir.Attrs{ir.IntsAttr("kernel_shape", 9, 8), ir.IntsAttr("pads", 1, 2, 0, 1)}
 		}
 		dt := []tensor.DType{tensor.Uint8, tensor.Int8}[trial%2]
 		x := qRand(r, dt, q.n, q.c, q.h, q.w)
@@ -225,12 +229,14 @@ func TestMaxPool8ChannelsLast(t *testing.T) {
 		}
 		xn := qNHWC(t, x)
 		refn := qNHWC(t, ref)
-		for _, threads := range []int{1, 2} {
-			what := fmt.Sprintf("trial %d %v %v%v threads %d", trial, dt, x.Shape, q.attrs, threads)
-			got := qRun(t, "goslim", "MaxPool", 1, q.attrs, kernel.TierGeneric, threads, 1, nil, x)[0]
-			qSame(t, what+" NCHW", ref, got)
-			got = qRun(t, "goslim", "MaxPool", 1, qLayoutAttrs(q.attrs, true, true), kernel.TierGeneric, threads, 1, nil, xn)[0]
-			qSame(t, what+" NHWC", refn, got)
+		for _, tier := range qTiers() {
+			for _, threads := range []int{1, 2} {
+				what := fmt.Sprintf("trial %d %v %v%v %v threads %d", trial, dt, x.Shape, q.attrs, tier, threads)
+				got := qRun(t, "goslim", "MaxPool", 1, q.attrs, tier, threads, 1, nil, x)[0]
+				qSame(t, what+" NCHW", ref, got)
+				got = qRun(t, "goslim", "MaxPool", 1, qLayoutAttrs(q.attrs, true, true), tier, threads, 1, nil, xn)[0]
+				qSame(t, what+" NHWC", refn, got)
+			}
 		}
 	}
 }
@@ -265,48 +271,49 @@ func TestQLinearPoolChannelsLast(t *testing.T) {
 		xn := qNHWC(t, x)
 		args := func(x *tensor.Tensor) []*tensor.Tensor { return append([]*tensor.Tensor{x}, sc...) }
 		fused := ir.Attrs{ir.IntAttr("act_min", int64(r.IntN(20))-10+[]int64{64, -64}[trial%2]), ir.IntAttr("act_max", 120)}
-		for _, threads := range []int{1, 2} {
-			what := fmt.Sprintf("trial %d %v %v%v threads %d", trial, dt, x.Shape, q.attrs, threads)
+		for tt := range 2 * len(qTiers()) {
+			tier, threads := qTiers()[tt/2], 1+tt%2
+			what := fmt.Sprintf("trial %d %v %v%v %v threads %d", trial, dt, x.Shape, q.attrs, tier, threads)
 			// Global: NCHW reference [N, C, 1, 1].
-			g := qRun(t, "com.microsoft", "QLinearGlobalAveragePool", 1, nil, kernel.TierGeneric, threads, 1, nil, args(x)...)[0]
+			g := qRun(t, "com.microsoft", "QLinearGlobalAveragePool", 1, nil, tier, threads, 1, nil, args(x)...)[0]
 			gn := g.Clone()
 			gn.Shape = tensor.Shape{q.n, 1, 1, q.c}
-			got := qRun(t, "com.microsoft", "QLinearGlobalAveragePool", 1, ir.Attrs{ir.IntAttr("channels_last", 1)}, kernel.TierGeneric, threads, 1, nil, args(xn)...)[0]
+			got := qRun(t, "com.microsoft", "QLinearGlobalAveragePool", 1, ir.Attrs{ir.IntAttr("channels_last", 1)}, tier, threads, 1, nil, args(xn)...)[0]
 			qSame(t, what+" global channels_last", gn, got)
 			for _, yl := range []bool{false, true} {
 				want := g
 				if yl {
 					want = gn
 				}
-				got = qRun(t, "goslim", "QLinearGlobalAveragePool", 1, qLayoutAttrs(nil, true, yl), kernel.TierGeneric, threads, 1, nil, args(xn)...)[0]
+				got = qRun(t, "goslim", "QLinearGlobalAveragePool", 1, qLayoutAttrs(nil, true, yl), tier, threads, 1, nil, args(xn)...)[0]
 				qSame(t, fmt.Sprintf("%s global x_channels_last y_channels_last %v", what, yl), want, got)
 			}
-			gf := qRun(t, "goslim", "QLinearGlobalAveragePool", 1, fused, kernel.TierGeneric, threads, 1, nil, args(x)...)[0]
-			got = qRun(t, "goslim", "QLinearGlobalAveragePool", 1, qLayoutAttrs(fused, true, false), kernel.TierGeneric, threads, 1, nil, args(xn)...)[0]
+			gf := qRun(t, "goslim", "QLinearGlobalAveragePool", 1, fused, tier, threads, 1, nil, args(x)...)[0]
+			got = qRun(t, "goslim", "QLinearGlobalAveragePool", 1, qLayoutAttrs(fused, true, false), tier, threads, 1, nil, args(xn)...)[0]
 			qSame(t, what+" global fused", gf, got)
 			// Windowed.
 			if oneD {
 				x3 := x.Clone()
 				x3.Shape = tensor.Shape{q.n, q.c, q.w}
-				ref := qRun(t, "com.microsoft", "QLinearAveragePool", 1, q.attrs, kernel.TierGeneric, threads, 1, nil, args(x3)...)[0]
+				ref := qRun(t, "com.microsoft", "QLinearAveragePool", 1, q.attrs, tier, threads, 1, nil, args(x3)...)[0]
 				ref4 := ref.Clone()
 				ref4.Shape = tensor.Shape{q.n, q.c, 1, ref.Shape[2]}
 				want := qNHWC(t, ref4)
 				want.Shape = tensor.Shape{q.n, ref.Shape[2], q.c}
 				xn3 := xn.Clone()
 				xn3.Shape = tensor.Shape{q.n, q.w, q.c}
-				got = qRun(t, "com.microsoft", "QLinearAveragePool", 1, append(q.attrs, ir.IntAttr("channels_last", 1)), kernel.TierGeneric, threads, 1, nil, args(xn3)...)[0]
+				got = qRun(t, "com.microsoft", "QLinearAveragePool", 1, append(q.attrs, ir.IntAttr("channels_last", 1)), tier, threads, 1, nil, args(xn3)...)[0]
 				qSame(t, what+" 1-D channels_last", want, got)
 				continue
 			}
-			ref := qRun(t, "com.microsoft", "QLinearAveragePool", 1, q.attrs, kernel.TierGeneric, threads, 1, nil, args(x)...)[0]
+			ref := qRun(t, "com.microsoft", "QLinearAveragePool", 1, q.attrs, tier, threads, 1, nil, args(x)...)[0]
 			want := qNHWC(t, ref)
-			got = qRun(t, "com.microsoft", "QLinearAveragePool", 1, append(q.attrs, ir.IntAttr("channels_last", 1)), kernel.TierGeneric, threads, 1, nil, args(xn)...)[0]
+			got = qRun(t, "com.microsoft", "QLinearAveragePool", 1, append(q.attrs, ir.IntAttr("channels_last", 1)), tier, threads, 1, nil, args(xn)...)[0]
 			qSame(t, what+" channels_last", want, got)
-			got = qRun(t, "goslim", "QLinearAveragePool", 1, qLayoutAttrs(q.attrs, true, true), kernel.TierGeneric, threads, 1, nil, args(xn)...)[0]
+			got = qRun(t, "goslim", "QLinearAveragePool", 1, qLayoutAttrs(q.attrs, true, true), tier, threads, 1, nil, args(xn)...)[0]
 			qSame(t, what+" x_channels_last", want, got)
-			reff := qRun(t, "goslim", "QLinearAveragePool", 1, append(q.attrs, fused...), kernel.TierGeneric, threads, 1, nil, args(x)...)[0]
-			got = qRun(t, "goslim", "QLinearAveragePool", 1, qLayoutAttrs(append(q.attrs, fused...), true, true), kernel.TierGeneric, threads, 1, nil, args(xn)...)[0]
+			reff := qRun(t, "goslim", "QLinearAveragePool", 1, append(q.attrs, fused...), tier, threads, 1, nil, args(x)...)[0]
+			got = qRun(t, "goslim", "QLinearAveragePool", 1, qLayoutAttrs(append(q.attrs, fused...), true, true), tier, threads, 1, nil, args(xn)...)[0]
 			qSame(t, what+" fused x_channels_last", qNHWC(t, reff), got)
 		}
 	}
