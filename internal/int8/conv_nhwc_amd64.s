@@ -78,8 +78,7 @@ full:
 	JNZ wide
 	VCVTPS2DQ.RN_SAE Z1, Z1
 	VPADDD Z28, Z1, Z1
-	VPMOVDB Z1, K1, (DI)
-	JMP next
+	JMP bytes
 
 wide:
 	TESTQ R10, R10
@@ -126,7 +125,18 @@ store:
 	VPMAXSD Z29, Z1, Z1
 	VPMINSD Z30, Z1, Z1
 	VPADDD Z28, Z1, Z1
-	VPMOVDB Z1, K1, (DI)
+
+bytes:
+	// A register VPMOVDB then a plain store (masked stores only for the
+	// tail: VPMOVDB to memory is slow on some cores).
+	VPMOVDB Z1, X1
+	CMPQ CX, $16
+	JLT tail
+	VMOVDQU X1, (DI)
+	JMP next
+
+tail:
+	VMOVDQU8 X1, K1, (DI)
 
 next:
 	ADDQ $16, DI
