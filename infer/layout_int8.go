@@ -346,7 +346,7 @@ func (lp *layoutPlan) annotated(ln *layoutNode, nhwc map[ir.ValueID]bool) (ir.No
 }
 
 // layoutText describes the layout attributes of a lowered node for its
-// kernel record ("" when it reads and writes NCHW).
+// kernel record's Kernel text ("" when it reads and writes NCHW).
 func layoutText(n *ir.Node) string {
 	x, y := n.Attrs.Int(attrXLast, 0) != 0, n.Attrs.Int(attrYLast, 0) != 0
 	switch {

@@ -13,13 +13,20 @@ import (
 	"github.com/goslim/goslim/zoo"
 )
 
-// layouts returns the kernel record text (Fused, with the layout suffix)
-// of every node that runs a step, by label.
+// layouts returns, by label, the internal op of every lowered node that
+// runs a step (Fused) followed by its layout, the suffix of its Kernel
+// text (" NHWC", " NCHW->NHWC", " NHWC->NCHW").
 func layouts(s *infer.Session) map[string]string {
 	got := map[string]string{}
 	for _, r := range s.Kernels() {
 		if r.FusedInto < 0 && r.Fused != "" {
 			got[r.Label] = r.Fused
+			for _, suf := range []string{" NHWC->NCHW", " NCHW->NHWC", " NHWC"} {
+				if strings.HasSuffix(r.Kernel, suf) {
+					got[r.Label] += suf
+					break
+				}
+			}
 		}
 	}
 	return got

@@ -1032,7 +1032,9 @@ func (s *Session) annotateInt8(notes map[int]string) {
 			case xn.Domain == FusedDomain && xn.Op == "MaxPool" && r.Op == "MaxPool":
 				r.Fused = "int8 MaxPool" // the passthrough's goslim-domain twin (layout)
 			}
-			r.Fused += layoutText(xn)
+			// The layout goes with the kernel name ("int8 NHWC"): Fused
+			// stays the op, which tools count nodes by.
+			r.Kernel += layoutText(xn)
 		}
 	}
 }

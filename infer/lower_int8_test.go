@@ -128,15 +128,6 @@ func lowered(s *infer.Session) (n int, notes []string) {
 	return n, notes
 }
 
-// plainFused is a kernel record's Fused text without the layout suffix
-// (" NHWC", " NHWC->NCHW", " NCHW->NHWC").
-func plainFused(f string) string {
-	for _, suf := range []string{" NHWC->NCHW", " NCHW->NHWC", " NHWC"} {
-		f = strings.TrimSuffix(f, suf)
-	}
-	return f
-}
-
 // refTable is ops.NewTable with reference kernels for the internal
 // integer ops, written in float from their definition (dequantize, the
 // float op, quantize, clamp to act_min..act_max, honouring the layout
@@ -630,7 +621,7 @@ func TestLowerInt8Structure(t *testing.T) {
 	for _, r := range s.Kernels() {
 		switch {
 		case r.Fused != "":
-			ops[plainFused(r.Fused)]++
+			ops[r.Fused]++
 		case r.FusedInto < 0:
 			float[r.Op]++
 		}
