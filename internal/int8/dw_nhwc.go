@@ -460,9 +460,34 @@ func (t *dwTask[T]) finish(acc []int32, dst []T) {
 			}
 		}
 	case []uint8:
-		t.a.Req.RowsBytes(t.tier, yt, acc, s.OW, c, 0, t.add)
+		t.requantBytes(yt, acc)
 	case []int8:
-		t.a.Req.RowsBytes(t.tier, bytesOfI8(yt), acc, s.OW, c, 0, t.add)
+		t.requantBytes(bytesOfI8(yt), acc)
+	}
+}
+
+// requantBytes requantizes one row of sums (OW x C, plus the additions)
+// into dst: the vector kernel along the channels from kernel.TierAVX512
+// up, else a Go loop per channel with its multiplier hoisted (RequantRow's
+// arithmetic, the same bits).
+func (t *dwTask[T]) requantBytes(dst []byte, acc []int32) {
+	s, r := t.s, t.a.Req
+	c, n := s.C, s.OW
+	if requantAsm(t.tier) {
+		r.RowsBytes(t.tier, dst, acc, n, c, 0, t.add)
+		return
+	}
+	dst, acc = dst[:n*c], acc[:n*c]
+	zero, lo, hi := int64(r.Zero), int64(r.Lo), int64(r.Hi)
+	for ch := range c {
+		k := r.channel(ch)
+		mult, shift, add := int64(r.Mult[k]), r.Shift[k], t.add[ch]
+		round := int64(1)<<(shift-1) - 1
+		for i := ch; i < len(acc); i += c {
+			p := int64(acc[i]+add) * mult
+			v := (p+round+((p>>shift)&1))>>shift + zero
+			dst[i] = byte(min(max(v, lo), hi))
+		}
 	}
 }
 
