@@ -121,57 +121,6 @@ func ConvBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvW
 	return nil
 }
 
-// perImageScratch is the workspace of convBatchPerImage.
-func perImageScratch(s *ConvShape, cw *ConvWeights, in, out Layout) int {
-	img := 0
-	if in == NHWC {
-		img += (s.C*s.H*s.W + 3) / 4
-	}
-	if out == NHWC {
-		img += s.M * s.OH * s.OW // int32 words: fits any output type
-	}
-	return img + cw.ConvScratch(s, 1)
-}
-
-// convBatchPerImage runs Conv image by image, transposing NHWC inputs and
-// outputs around it (the depthwise path).
-func convBatchPerImage[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeights, a *BatchArgs, y []T) error {
-	inImg, outImg := s.C*s.H*s.W, s.M*s.OH*s.OW
-	ws := a.WS
-	var xt []uint8
-	if a.In == NHWC {
-		w := (inImg + 3) / 4
-		xt = bytesOf(ws[:w])[:inImg]
-		ws = ws[w:]
-	}
-	var yt []T
-	if a.Out == NHWC {
-		w := outImg
-		yt = viewT[T](ws[:w], outImg)
-		ws = ws[w:]
-	}
-	ca := ConvArgs{Signed: a.Signed, Zero: a.Zero, Bias: a.Bias, Req: a.Req, WS: ws, Threads: 1}
-	for img := range a.N {
-		x := a.X[img*inImg : (img+1)*inImg]
-		if a.In == NHWC {
-			transposeBytes(xt, x, s.H*s.W, s.C)
-			x = xt
-		}
-		ca.X = x
-		dst := y[img*outImg : (img+1)*outImg]
-		if a.Out == NHWC {
-			dst = yt
-		}
-		if err := Conv(tier, s, cw, &ca, dst); err != nil {
-			return err
-		}
-		if a.Out == NHWC {
-			transposeT(y[img*outImg:(img+1)*outImg], yt, s.M, s.OH*s.OW)
-		}
-	}
-	return nil
-}
-
 // viewT views the first n elements of int32 words w as T values.
 func viewT[T uint8 | int8 | int32](w []int32, n int) []T {
 	switch any(*new(T)).(type) {
@@ -183,11 +132,6 @@ func viewT[T uint8 | int8 | int32](w []int32, n int) []T {
 		b := bytesOf(w)[:n]
 		return any(int8sOf(b)).([]T)
 	}
-}
-
-// transposeBytes writes src (rows x cols, row-major) as dst (cols x rows).
-func transposeBytes(dst, src []uint8, rows, cols int) {
-	transposeT(dst, src, rows, cols)
 }
 
 // transposeT writes src (rows x cols, row-major) as dst (cols x rows).
