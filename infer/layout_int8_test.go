@@ -1,12 +1,16 @@
 package infer_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goslim/goslim/infer"
+	"github.com/goslim/goslim/internal/cputime"
 	"github.com/goslim/goslim/internal/kernel"
 	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/tensor"
@@ -288,5 +292,50 @@ func TestInt8LayoutBroadcast(t *testing.T) {
 		b := newSession(t, m.g, infer.Options{Threads: 1, Table: table, NoChannelsLast: true})
 		x := randImages(5, 3, m.in)
 		sameBits(t, "output", run1(t, b, x), run1(t, a, x))
+	}
+}
+
+// BenchmarkInt8Layout runs the INT8 lowering of LeNet-5, ResNet-8
+// (3x32x32) and MobileNetV2-0.5 (3x96x96), quantized by goslim ptq, at
+// batch 32 on one thread, with 8-bit activations NCHW (NoChannelsLast)
+// and channels-last, and reports the thread CPU time per run
+// (cpu-ms/op; wall time on a shared machine is noisy):
+//
+//	go test ./infer -run '^$' -bench Int8Layout -cpu 1 -count 3
+func BenchmarkInt8Layout(b *testing.B) {
+	models := []struct {
+		spec string
+		o    zoo.Options
+	}{
+		{"lenet", zoo.Options{Seed: 3}},
+		{"resnet8", zoo.Options{Seed: 3, InC: 3, InH: 32, InW: 32}},
+		{"mobilenetv2:0.5", zoo.Options{Seed: 3, InC: 3, InH: 96, InW: 96}},
+	}
+	for _, z := range models {
+		m := quantizeZoo(b, z.spec, z.o, nil)
+		in := []*tensor.Tensor{randImages(7, 32, m.in)}
+		for _, layout := range []string{"nchw", "nhwc"} {
+			b.Run(z.spec+"/"+layout, func(b *testing.B) {
+				s := newSession(b, m.g, infer.Options{Threads: 1, NoChannelsLast: layout == "nchw"})
+				out := []*tensor.Tensor{{}}
+				ctx := context.Background()
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				if err := s.RunInto(ctx, in, out); err != nil {
+					b.Fatal(err)
+				}
+				c0, ok := cputime.Thread()
+				b.ResetTimer()
+				for b.Loop() {
+					if err := s.RunInto(ctx, in, out); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				if c1, _ := cputime.Thread(); ok {
+					b.ReportMetric(float64(c1-c0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+				}
+			})
+		}
 	}
 }
