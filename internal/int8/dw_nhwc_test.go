@@ -4,13 +4,15 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/goslim/goslim/internal/kernel"
 )
 
 // randDWShape returns a random depthwise shape: channel counts around the
 // 16-channel blocks, kernels from 1x1 to 9x9 (more taps than the stack
 // lists hold), strides, dilations and paddings up to the kernel size.
 func randDWShape(rng *rand.Rand, trial int) ConvShape {
-	c := []int{1, 3, 15, 16, 17, 32, 33, 48}[trial%8]
+	c := []int{1, 3, 15, 16, 17, 32, 33, 48, 130}[trial%9]
 	k := []int{3, 3, 1, 2, 5, 3, 9}[trial%7]
 	s := ConvShape{C: c, M: c, Group: c, H: 1 + rng.IntN(12), W: 1 + rng.IntN(14), KH: k, KW: k,
 		SH: 1 + rng.IntN(2), SW: 1 + rng.IntN(3), DH: 1 + rng.IntN(2), DW: 1 + rng.IntN(2)}
@@ -299,6 +301,49 @@ func TestDepthwiseRequantExtremes(t *testing.T) {
 					if want := uint8(r.One(bias[ch], ch)); got[p*c+ch] != want {
 						t.Fatalf("%v trial %d: channel %d sum %d real %g: %d, want %d", tier, trial, ch, bias[ch], reals[ch], got[p*c+ch], want)
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestConvDepthwiseBatchConcurrent runs convDepthwiseBatch on real
+// goroutines (kernel.Ctx without a pool) and compares with one thread.
+func TestConvDepthwiseBatchConcurrent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(65, 66))
+	s := ConvShape{C: 40, M: 40, Group: 40, H: 13, W: 11, KH: 3, KW: 3, SH: 2, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+	s.OH, s.OW = (13+2-3)/2+1, 11
+	w := make([]int8, 40*9)
+	for i := range w {
+		w[i] = int8(rng.IntN(256) - 128)
+	}
+	cw, err := NewConvWeights(w, nil, 40, 1, 3, 3, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRequant([]float64{0.003}, 9, 0, 255)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	x := poolRandBytes(rng, n*40*13*11, false)
+	out := s.M * s.OH * s.OW
+	for _, tier := range testTiers() {
+		for _, lay := range [][2]Layout{{NHWC, NHWC}, {NCHW, NHWC}, {NHWC, NCHW}} {
+			want := make([]uint8, n*out)
+			a := &BatchArgs{N: n, X: x, In: lay[0], Out: lay[1], Zero: 4, Req: r, WS: make([]int32, dwBatchScratch(&s, n, 1, lay[0], lay[1]))}
+			if err := convDepthwiseBatch(tier, &s, cw, a, want); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]uint8, n*out)
+			a.Threads, a.Par = 3, &kernel.Ctx{Threads: 3}
+			a.WS = make([]int32, dwBatchScratch(&s, n, 3, lay[0], lay[1]))
+			if err := convDepthwiseBatch(tier, &s, cw, a, got); err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("%v %v: 3 threads y[%d] = %d, one thread %d", tier, lay, i, got[i], want[i])
 				}
 			}
 		}
