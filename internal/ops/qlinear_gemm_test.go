@@ -136,3 +136,49 @@ func TestQGemmFloatActClamp(t *testing.T) {
 		t.Fatalf("the clamp was not exercised (%d below, %d above)", lo, hi)
 	}
 }
+
+// TestQGemmYFloat checks goslim.QGemm and goslim.QLinearMatMul with
+// y_float = 1 against the unfused 8-bit product followed by
+// DequantizeLinear, bit for bit (uint8 and int8 outputs, act_min/act_max,
+// one and two threads, small and large M), and that QGemm without
+// y_scale ignores it (float output as before).
+func TestQGemmYFloat(t *testing.T) {
+	r := rand.New(rand.NewPCG(101, 102))
+	for _, c := range []qgemmCase{
+		{op: "QGemm", m: 1, k: 256, n: 10, adt: tensor.Uint8, perChannel: true},
+		{op: "QGemm", m: 32, k: 300, n: 130, adt: tensor.Int8, perChannel: true},
+		{op: "QLinearMatMul", m: 3, k: 77, n: 40, adt: tensor.Uint8},
+		{op: "QLinearMatMul", m: 40, k: 200, n: 50, adt: tensor.Int8, perChannel: true},
+	} {
+		in := c.inputs(r)
+		consts := map[int]bool{}
+		for i := 1; i < len(in); i++ {
+			consts[i] = true
+		}
+		for _, act := range []ir.Attrs{nil, {ir.IntAttr("act_min", 100), ir.IntAttr("act_max", 120)}} {
+			for _, threads := range []int{1, 2} {
+				q := qRun(t, "goslim", c.op, 1, act, kernel.Best(), threads, 1, consts, in...)[0]
+				yi := len(in) - 2
+				deq := qRun(t, "", "DequantizeLinear", 21, nil, kernel.Best(), 1, 1, map[int]bool{1: true, 2: true}, q, in[yi], in[yi+1])[0]
+				got := qRun(t, "goslim", c.op, 1, append(act, ir.IntAttr("y_float", 1)), kernel.Best(), threads, 1, consts, in...)[0]
+				if got.DType != tensor.Float32 || !got.Shape.Equal(deq.Shape) {
+					t.Fatalf("%v: y_float output %v%v, want float32%v", c, got.DType, got.Shape, deq.Shape)
+				}
+				for i, w := range deq.F32() {
+					if got.F32()[i] != w {
+						t.Fatalf("%v act %v threads %d: y[%d] = %g, Q -> DQ %g", c, act, threads, i, got.F32()[i], w)
+					}
+				}
+			}
+		}
+	}
+	c := qgemmCase{op: "QGemm", m: 2, k: 50, n: 7, adt: tensor.Uint8, floatOut: true}
+	in := c.inputs(r)
+	consts := map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true}
+	want := qRun(t, "goslim", "QGemm", 1, nil, kernel.Best(), 1, 1, consts, in...)[0]
+	got := qRun(t, "goslim", "QGemm", 1, ir.Attrs{ir.IntAttr("y_float", 1)}, kernel.Best(), 1, 1, consts, in...)[0]
+	qSame(t, "QGemm without y_scale, y_float 1", want, got)
+	if _, err := qRunErr("goslim", "QGemm", 1, ir.Attrs{ir.IntAttr("y_float", 2)}, kernel.Best(), 1, 1, consts, in...); err == nil {
+		t.Fatal("y_float = 2 accepted")
+	}
+}

@@ -20,6 +20,12 @@ import (
 // column. QGemm without y_scale outputs float32 alpha*sa*sb[n]*acc,
 // computed in the GEMM's epilogue (clamped to act_min/act_max there).
 //
+// The goslim-domain QGemm and QLinearMatMul take an int attribute
+// y_float (default 0): with 1, the output is float32 (y - y_zero_point) *
+// y_scale, the bits of the 8-bit output followed by DequantizeLinear,
+// computed in the epilogue (a QuantizeLinear -> DequantizeLinear pair at
+// a graph output fused into the product).
+//
 // Steady state: with constant B, scales and zero points (a lowered QDQ
 // graph), B is packed and the requantization built once, the
 // accumulators, the zero-point and bias corrections live in the node's
@@ -30,6 +36,7 @@ type qmmKernel struct {
 	op             string
 	transA, transB bool
 	alpha          float32
+	yFloat         bool // y_float: dequantize the 8-bit output in the epilogue
 	// input indices (-1: none)
 	aI, asI, azI, bI, bsI, bzI, cI, ysI, yzI int
 	// constant B (and zero point) packed at build time, per batch of B.
@@ -65,6 +72,9 @@ type qmmParams struct {
 	ins    [6]*tensor.Tensor // a_scale, a_zero_point, b_scale, b_zero_point, y_scale, y_zero_point
 	za     []int32           // A's zero points in the uint8 domain: 1, M or batch*M values
 	odt    tensor.DType      // output type
+	q8dt   tensor.DType      // the 8-bit type requantized to (y_float: before dequantization)
+	yScale float32           // y_float: y_scale and y_zero_point
+	yZero  int32             //
 	rq     []*q8.Requant     // 8-bit output: 1 or M (per-row a_scale)
 	fscale []float32         // float output: 1 or N values
 }
@@ -88,6 +98,14 @@ func buildQMatMul(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
 		a := info.Attrs()
 		k.transA, k.transB = a.Int("transA", 0) != 0, a.Int("transB", 0) != 0
 		k.alpha = a.Float("alpha", 1)
+	}
+	if info.Node.Domain == "goslim" {
+		switch v := info.Attrs().Int("y_float", 0); {
+		case v == 1 && k.op != "MatMulInteger":
+			k.yFloat = true
+		case v != 0:
+			return nil, info.Errorf("y_float = %d: want 0, or 1 on QGemm or QLinearMatMul", v)
+		}
 	}
 	if k.cI >= 0 {
 		_, k.cConst = qConstIn(info, k.cI)
@@ -209,6 +227,10 @@ type qmmCall struct {
 	yI32     []int32
 	y8       []uint8
 	yF32     []float32
+	yDeq     []float32 // y_float: y8 (scratch) dequantized here
+	dqSigned bool      // y_float: y8 holds int8 values
+	dqScale  float32
+	dqZero   int32
 	rq       []*q8.Requant // 1 or M (per-row a_scale)
 	fscale   []float32     // float output: 1 or N values
 	tier     kernel.Tier
@@ -288,6 +310,20 @@ func (q *qmmCall) Run(r0, r1 int) {
 	default:
 		for r := r0; r < r1; r++ {
 			q.rq[r].ColsBytes(q.tier, q.y8[r*n:(r+1)*n], q.acc[r*n:(r+1)*n], 0, q.add)
+		}
+	}
+	if q.yDeq != nil {
+		// DequantizeLinear's arithmetic (and kernel), so the bits equal
+		// the unfused pair's.
+		src, dst := q.y8[r0*n:r1*n], q.yDeq[r0*n:r1*n]
+		if !q8.Dequantize(q.tier, dst, src, q.dqSigned, q.dqZero, q.dqScale) {
+			for i, v := range src {
+				x := int32(v)
+				if q.dqSigned {
+					x = int32(int8(v))
+				}
+				dst[i] = float32(int64(x)-int64(q.dqZero)) * q.dqScale
+			}
 		}
 	}
 }
@@ -375,6 +411,10 @@ func (k *qmmKernel) params(c *kernel.Ctx, in []*tensor.Tensor, adt tensor.DType,
 				if p.rq[i], err = qRequant(c, s*k.alpha, sb, sy[0], zy[0], lo, hi); err != nil {
 					return nil, err
 				}
+			}
+			p.q8dt = p.odt
+			if k.yFloat {
+				p.odt, p.yScale, p.yZero = tensor.Float32, sy[0], zy[0]
 			}
 		}
 	}
@@ -482,9 +522,17 @@ func (k *qmmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if needA {
 		abw = (p.m*p.k + 3) / 4
 	}
-	ws := qScratch(c, abw+p.m*p.n+p.n)
+	deq := k.yFloat && par.rq != nil // y_float with y_scale: 8-bit scratch, dequantized
+	ybw := 0
+	if deq {
+		ybw = (p.m*p.n + 3) / 4
+	}
+	ws := qScratch(c, abw+p.m*p.n+p.n+ybw)
 	call.acc = ws[abw : abw+p.m*p.n]
-	add := ws[abw+p.m*p.n:]
+	add := ws[abw+p.m*p.n : abw+p.m*p.n+p.n]
+	if deq {
+		call.dqSigned, call.dqScale, call.dqZero = par.q8dt == tensor.Int8, par.yScale, par.yZero
+	}
 	threads := 1
 	if p.m*p.n*max(p.k, 1) >= qmmMinParallel {
 		threads = c.Threads
@@ -556,7 +604,12 @@ func (k *qmmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		case []int32:
 			call.yI32 = yd[o : o+p.m*p.n]
 		case []float32:
-			call.yF32 = yd[o : o+p.m*p.n]
+			if deq {
+				call.yDeq = yd[o : o+p.m*p.n]
+				call.y8 = bytesOfI32(ws[abw+p.m*p.n+p.n:])[:p.m*p.n]
+			} else {
+				call.yF32 = yd[o : o+p.m*p.n]
+			}
 		default:
 			call.y8 = qBytes(y)[o : o+p.m*p.n]
 		}
