@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -382,5 +383,91 @@ func TestQLinearLayoutAttrErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
 		}
+	}
+}
+
+// BenchmarkQLinearNHWCOps times the 8-bit elementwise and pooling ops of
+// the reference models at batch 32, one thread, best tier, in both
+// layouts (with the float32 op for scale); cpu-ns/elem is the thread's
+// CPU time per output element (per input element for the global pool):
+//
+//	go test ./internal/ops -run XXX -bench QLinearNHWCOps -cpu 1 -count 3
+func BenchmarkQLinearNHWCOps(b *testing.B) {
+	r := rand.New(rand.NewPCG(77, 78))
+	sc := qPoolScales(r, tensor.Uint8)
+	f32 := func(x *tensor.Tensor) *tensor.Tensor {
+		y := &tensor.Tensor{DType: tensor.Float32, Shape: x.Shape, Data: make([]float32, x.Len())}
+		for i, v := range x.U8() {
+			y.F32()[i] = float32(v)
+		}
+		return y
+	}
+	res := qRand(r, tensor.Uint8, 32, 16, 32, 32)
+	le := qRand(r, tensor.Uint8, 32, 6, 24, 24)
+	gp := qRand(r, tensor.Uint8, 32, 64, 8, 8)
+	bin := func(a, b *tensor.Tensor) []*tensor.Tensor {
+		return []*tensor.Tensor{a, sc[0], sc[1], b, sc[2], sc[3], qVals(tensor.Float32, 0.07), sc[1]}
+	}
+	pool1 := func(x *tensor.Tensor) []*tensor.Tensor { return append([]*tensor.Tensor{x}, sc...) }
+	k22 := ir.Attrs{ir.IntsAttr("kernel_shape", 2, 2), ir.IntsAttr("strides", 2, 2)}
+	k33 := ir.Attrs{ir.IntsAttr("kernel_shape", 3, 3), ir.IntsAttr("strides", 2, 2), ir.IntsAttr("pads", 1, 1, 1, 1)}
+	for _, c := range []struct {
+		name, domain, op string
+		attrs            ir.Attrs
+		in               []*tensor.Tensor
+		act              []int
+		perIn            bool
+	}{
+		{"resnet8-add/nchw", "com.microsoft", "QLinearAdd", nil, bin(res, res), []int{0, 3}, false},
+		{"resnet8-add/nhwc", "goslim", "QLinearAdd", qLayoutAttrs(nil, true, true), bin(res, res), []int{0, 3}, false},
+		{"resnet8-add/fp32", "", "Add", nil, []*tensor.Tensor{f32(res), f32(res)}, []int{0, 1}, false},
+		{"lenet-maxpool2x2/nchw", "", "MaxPool", k22, []*tensor.Tensor{le}, []int{0}, false},
+		{"lenet-maxpool2x2/nhwc", "goslim", "MaxPool", qLayoutAttrs(k22, true, true), []*tensor.Tensor{le}, []int{0}, false},
+		{"maxpool3x3s2/nchw", "", "MaxPool", k33, []*tensor.Tensor{res}, []int{0}, false},
+		{"maxpool3x3s2/nhwc", "goslim", "MaxPool", qLayoutAttrs(k33, true, true), []*tensor.Tensor{res}, []int{0}, false},
+		{"avgpool3x3s2/nchw", "com.microsoft", "QLinearAveragePool", k33, pool1(res), []int{0}, false},
+		{"avgpool3x3s2/nhwc", "goslim", "QLinearAveragePool", qLayoutAttrs(k33, true, true), pool1(res), []int{0}, false},
+		{"resnet8-gap/nchw", "com.microsoft", "QLinearGlobalAveragePool", nil, pool1(gp), []int{0}, true},
+		{"resnet8-gap/nhwc", "goslim", "QLinearGlobalAveragePool", qLayoutAttrs(nil, true, false), pool1(gp), []int{0}, true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			node := &ir.Node{Op: c.op, Domain: c.domain, Name: "bench", Attrs: c.attrs, Inputs: make([]ir.ValueID, len(c.in)), Outputs: []ir.ValueID{ir.ValueID(len(c.in))}}
+			info := &kernel.Info{Node: node, Opset: 21, Tier: kernel.Best(), Inputs: make([]ir.Type, len(c.in)), Consts: make([]*tensor.Tensor, len(c.in))}
+			act := map[int]bool{}
+			for _, i := range c.act {
+				act[i] = true
+			}
+			for i, x := range c.in {
+				node.Inputs[i] = ir.ValueID(i)
+				info.Inputs[i] = ir.Type{DType: x.DType, Ranked: true, Shape: ir.ShapeDims(x.Shape)}
+				if !act[i] {
+					info.Consts[i] = x
+				}
+			}
+			k, _, err := NewTable().Lookup(info)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := kernel.NewCtx(node, 1, tierSlots{})
+			out := make([]*tensor.Tensor, 1)
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var elems int
+			c0 := qThreadCPU()
+			for b.Loop() {
+				ctx.Begin(out)
+				if err := k.Run(ctx, c.in, out); err != nil {
+					b.Fatal(err)
+				}
+				elems = out[0].Len()
+			}
+			if c.perIn {
+				elems = c.in[0].Len()
+			}
+			if cpu := qThreadCPU() - c0; cpu > 0 {
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(elems), "cpu-ns/elem")
+				b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/op")
+			}
+		})
 	}
 }
