@@ -32,7 +32,7 @@ import (
 type dwLayout struct {
 	c, cp, taps, pairs int
 	wrow               int // words per tap row of the Go kernel's weights
-	wt, add, zrow, seg int // shared word counts (add: float64 multipliers, additions, limits)
+	wt, add, zrow, seg int // shared word counts (add: float64 multipliers, additions)
 	acc, xin, yout     int // per-thread word counts
 }
 
@@ -43,7 +43,7 @@ func dwLayoutOf(s *ConvShape, in, out Layout) dwLayout {
 	// the tap's weights for a whole output row (l.wrow words each).
 	l.wrow = max(l.cp, s.OW*s.C)
 	l.wt = l.wrow * l.taps
-	l.add = 4 * l.cp
+	l.add = 3 * l.cp
 	l.zrow = (s.OW*s.SW*s.C + 3) / 4
 	l.seg = 3 * s.OW
 	l.acc = s.OW * s.C
@@ -112,7 +112,7 @@ func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, 
 	// The float64 multipliers first: 8-byte aligned (wt has a multiple of
 	// 16 words).
 	t.scale = unsafe.Slice((*float64)(unsafe.Pointer(&ws[0])), l.cp)
-	t.add, t.lim, ws = ws[2*l.cp:3*l.cp], ws[3*l.cp:4*l.cp], ws[l.add:]
+	t.add, ws = ws[2*l.cp:3*l.cp], ws[l.add:]
 	t.zrow, ws = bytesOf(ws[:l.zrow])[:s.OW*s.SW*s.C], ws[l.zrow:]
 	t.segs, ws = dwSegments(s, ws[:l.seg]), ws[l.seg:]
 	t.ws = ws
@@ -136,16 +136,16 @@ func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, 
 			t.add[c] = b - za*cw.dwSum[c]
 		}
 	}
-	if r := a.Req; t.asm && r != nil && dwFastReq(r) {
+	if r := a.Req; t.asm && r != nil {
 		for c := range l.cp {
 			ch := r.channel(min(c, s.C-1))
-			m, sh := r.Mult[ch], r.Shift[ch]
-			t.scale[c] = math.Ldexp(float64(m), -int(sh))
-			t.lim[c] = dwLimit(t.scale[c])
+			t.scale[c] = math.Ldexp(float64(r.Mult[ch]), -int(r.Shift[ch]))
 		}
-		z := int64(r.Zero)
-		t.rq = dwReq{scale: &t.scale[0], add: &t.add[0], lim: &t.lim[0], zero: z, lo: int64(r.Lo) - z, hi: int64(r.Hi) - z}
-		t.fast = true
+		if dwFastReq(r, cw, t.add[:s.C], t.scale) {
+			z := int64(r.Zero)
+			t.rq = dwReq{scale: &t.scale[0], add: &t.add[0], zero: z, lo: int64(r.Lo) - z, hi: int64(r.Hi) - z}
+			t.fast = true
+		}
 	}
 	taps := l.taps
 	if t.asm {
@@ -204,7 +204,6 @@ type dwTask[T uint8 | int8 | int32] struct {
 	asm     bool
 	flip    uint8
 	wt, add []int32
-	lim     []int32 // per channel: |sums| beyond it saturate (dwFastReq)
 	scale   []float64
 	rq      dwReq
 	fast    bool // the kernel requantizes (dwFastReq)
@@ -494,40 +493,41 @@ func (t *dwTask[T]) requantBytes(dst []byte, acc []int32) {
 // dwReq is the requantization operand of dwNHWCAVX512 (field offsets
 // are fixed by the assembly): per-channel real multipliers mult*2^-shift
 // and additions (cp values each), the output row (nil: int32 sums), the
-// zero point, the clamp bounds minus the zero point and per-channel
-// saturation limits.
+// zero point and the clamp bounds minus the zero point.
 type dwReq struct {
 	scale        *float64
 	add          *int32
 	dst          *byte
 	zero, lo, hi int64
-	lim          *int32
 }
 
 // dwFastReq reports whether the kernel's float64 requantization gives
-// Requant.One's bits for r: whether the clamp bounds lie within 255 of the
-// zero point (always so for 8-bit outputs). Then, with real = mult*2^-shift
-// (exact in float64) and A = dwLimit(real), an accumulator clamped to
-// [-A, A] gives the same output (|acc*real| >= 256 saturates either way),
-// |acc*real| stays below 2^9, and one FMA computes acc*real + 1.5*2^52
-// exactly before rounding it once, half to even, to the integer grid of
-// that range: the fixed-point result round_half_even(acc*mult / 2^shift).
-func dwFastReq(r *Requant) bool {
-	return r.Hi-r.Zero <= 255 && r.Zero-r.Lo <= 255
-}
-
-// dwLimit returns the saturation limit A of multiplier real: A*real >=
-// 256 (A <= 2^31-1; a larger A would not clamp any int32 accumulator,
-// and then |acc*real| < 256 anyway).
-func dwLimit(real float64) int32 {
-	if real <= 0 {
-		return 1 // every product is 0
+// Requant.One's bits: whether the clamp bounds lie within 255 of the zero
+// point (always so for 8-bit outputs) and, for every channel, real < 1 or
+// the largest possible sum (255*sum|w - zb| + |addition|) times real stays
+// below 2^30. Then |acc*real| < 2^31 for every int32 sum acc (wrapped as
+// in ConvRef), real = mult*2^-shift is exact in float64, and one FMA
+// computes acc*real + 1.5*2^52 exactly and rounds it once, half to even, to
+// the integer grid of that range: the fixed-point result
+// round_half_even(acc*mult / 2^shift), whose low dword is its int32 value.
+func dwFastReq(r *Requant, cw *ConvWeights, add []int32, real []float64) bool {
+	if r.Hi-r.Zero > 255 || r.Zero-r.Lo > 255 {
+		return false
 	}
-	a := 256/real + 2 // the float64 error of 256/real is far below 1
-	if a >= math.MaxInt32 {
-		return math.MaxInt32
+	taps := cw.KH * cw.KW
+	for c, a := range add {
+		if real[c] < 1 {
+			continue
+		}
+		b := math.Abs(float64(a))
+		for _, w := range cw.dw[c*taps : (c+1)*taps] {
+			b += 255 * math.Abs(float64(w))
+		}
+		if b*real[c] >= 1<<30 {
+			return false
+		}
 	}
-	return int32(a)
+	return true
 }
 
 // dwRowsGo is the Go twin of dwNHWCAVX512 on tap-major int32 weights

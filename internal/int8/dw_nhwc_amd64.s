@@ -59,18 +59,15 @@ GLOBL dwEven<>(SB), RODATA|NOPTR, $64
 	VPMADDWD Z29, Z4, Z4; \
 	VPADDD Z4, ACC, ACC
 
-// Requantizes the 16 sums in ACC (channels of the current block) and stores
-// their bytes at DST (masked by K1): ACC + Z26 (additions) clamped to the
-// channels' saturation limits [-A, A] (Z22, Z23) and converted to float64;
-// one FMA per 8 values forms acc * (mult*2^-shift) + 1.5*2^52 (Z20 channels
-// 0-7, Z21 8-15, Z24 the constant) exactly and rounds it once, half to
-// even, to an integer whose low dword VPERMT2D (Z25) collects; the result
-// is clamped to the bounds minus the zero point (Z18, Z19) and offset by
-// the zero point Z17.
+// Requantizes the 16 sums in ACC (channels of the current block; the
+// accumulators start at the additions) and stores their bytes at DST
+// (masked by K1): converted to float64, one FMA per 8 values forms acc *
+// (mult*2^-shift) + 1.5*2^52 (Z20 channels 0-7, Z21 8-15, Z24 the
+// constant) exactly and rounds it once, half to even, to an integer whose
+// low dword VPERMT2D (Z25) collects (|acc*real| < 2^31: see dwFastReq); the
+// result is clamped to the bounds minus the zero point (Z18, Z19) and
+// offset by the zero point Z17.
 #define REQ(ACC, ACCY, DST) \
-	VPADDD Z26, ACC, ACC; \
-	VPMAXSD Z22, ACC, ACC; \
-	VPMINSD Z23, ACC, ACC; \
 	VEXTRACTI64X4 $1, ACC, Y7; \
 	VCVTDQ2PD Y7, Z7; \
 	VCVTDQ2PD ACCY, Z6; \
@@ -97,8 +94,8 @@ GLOBL dwEven<>(SB), RODATA|NOPTR, $64
 // (block b at w + b*pairs*64 bytes). With rq.dst nil the sums are stored at
 // out[p*c + ch] (p counting over all runs); otherwise rq.dst[p*c + ch]
 // receives the requantized byte of acc + rq.add[ch] (float64 multiplier
-// rq.scale[ch], saturation limit rq.lim[ch], zero point rq.zero, bounds
-// rq.lo/rq.hi minus the zero point): Requant.One's bits for the multipliers dwFastReq accepts. Loads
+// rq.scale[ch], zero point rq.zero, bounds rq.lo/rq.hi minus the zero
+// point): Requant.One's bits for the multipliers dwFastReq accepts. Loads
 // and stores are masked to c channels; four pixels per step share the
 // pointer and weight loads.
 TEXT ·dwNHWCAVX512(SB), NOSPLIT, $48-80
@@ -170,22 +167,19 @@ setmask:
 	VMOVUPD 64(CX)(BX*8), Z21
 	MOVQ 8(AX), CX
 	VMOVDQU32 (CX)(BX*4), Z26
-	MOVQ 48(AX), CX
-	VMOVDQU32 (CX)(BX*4), Z23
-	VPXORD Z22, Z22, Z22
-	VPSUBD Z23, Z22, Z22
 	JMP pix4
 
 setint:
 	LEAQ (R15)(BX*4), R15
+	VPXORD Z26, Z26, Z26
 
 pix4:
 	CMPQ cnt-8(SP), $4
 	JLT pix1
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
+	VMOVDQA32 Z26, Z0
+	VMOVDQA32 Z26, Z1
+	VMOVDQA32 Z26, Z2
+	VMOVDQA32 Z26, Z3
 	XORQ AX, AX
 	MOVQ flags+64(FP), CX
 	CMPQ CX, $1
@@ -281,7 +275,7 @@ st4i:
 pix1:
 	CMPQ cnt-8(SP), $0
 	JLE next
-	VPXORD Z0, Z0, Z0
+	VMOVDQA32 Z26, Z0
 	XORQ AX, AX
 	MOVQ flags+64(FP), CX
 	CMPQ CX, $1
