@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	q8 "github.com/goslim/goslim/internal/int8"
 	"github.com/goslim/goslim/internal/kernel"
+	"github.com/goslim/goslim/internal/ortoracle"
 	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/tensor"
 )
@@ -318,6 +320,76 @@ func TestQLinearPoolChannelsLast(t *testing.T) {
 			qSame(t, what+" fused x_channels_last", qNHWC(t, reff), got)
 		}
 	}
+}
+
+// TestQLinearPoolChannelsLastAgainstORT runs com.microsoft
+// QLinearAveragePool and QLinearGlobalAveragePool with channels_last=1 in
+// ONNX Runtime and goslim: same output shapes, values within one step and
+// >= 99% exactly equal (ORT requantizes in float32).
+func TestQLinearPoolChannelsLastAgainstORT(t *testing.T) {
+	o := ortoracle.Require(t).With(ortoracle.Options{OptLevel: ortoracle.OptDisabled, Threads: 1})
+	r := rand.New(rand.NewPCG(79, 80))
+	var cases []qORTCase
+	for _, dt := range []tensor.DType{tensor.Uint8, tensor.Int8} {
+		sc := qPoolScales(r, dt)
+		for _, sh := range [][]int{{2, 7, 6, 5}, {1, 9, 70}, {3, 4, 4, 96}} {
+			in := append([]*tensor.Tensor{qRand(r, dt, sh...)}, sc...)
+			cl := ir.IntAttr("channels_last", 1)
+			cases = append(cases, qORTCase{name: fmt.Sprintf("QLinearGlobalAveragePool channels_last %v %v", sh, dt), domain: "com.microsoft",
+				op: "QLinearGlobalAveragePool", attrs: ir.Attrs{cl}, in: in, nOut: 1})
+			win := ir.Attrs{ir.IntsAttr("kernel_shape", 3, 2), ir.IntsAttr("strides", 2, 1), ir.IntsAttr("pads", 1, 0, 1, 1)}
+			if len(sh) == 3 {
+				win = ir.Attrs{ir.IntsAttr("kernel_shape", 3), ir.IntsAttr("strides", 2), ir.IntsAttr("pads", 1, 1)}
+			}
+			for _, inc := range []int64{0, 1} {
+				cases = append(cases, qORTCase{name: fmt.Sprintf("QLinearAveragePool channels_last %v %v include_pad %d", sh, dt, inc), domain: "com.microsoft",
+					op: "QLinearAveragePool", attrs: append(append(ir.Attrs{cl}, win...), ir.IntAttr("count_include_pad", inc)), in: in, nOut: 1})
+			}
+		}
+	}
+	batch := make([]ortoracle.Case, len(cases))
+	for i := range cases {
+		m, feeds, err := cases[i].model()
+		if err != nil {
+			t.Fatalf("%s: %v", cases[i].name, err)
+		}
+		batch[i] = ortoracle.Case{Model: m, Feeds: feeds}
+	}
+	res, err := o.RunAll(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, diff := 0, 0
+	for i, c := range cases {
+		if res[i].Err != nil {
+			t.Errorf("%s: ORT: %v", c.name, res[i].Err)
+			continue
+		}
+		got, err := qRunErr(c.domain, c.op, 13, c.attrs, kernel.Best(), 1+i%2, 1, map[int]bool{1: true, 2: true, 3: true, 4: true}, c.in...)
+		if err != nil {
+			t.Errorf("%s: goslim: %v", c.name, err)
+			continue
+		}
+		g, want := got[0], res[i].Outputs["node_out"]
+		if want == nil || g.DType != want.DType || !g.Shape.Equal(want.Shape) {
+			t.Errorf("%s: got %v%v, ORT %v", c.name, g.DType, g.Shape, want)
+			continue
+		}
+		for e := range want.Len() {
+			total++
+			if d := math.Abs(g.Float64At(e) - want.Float64At(e)); d != 0 {
+				diff++
+				if d > 1 {
+					t.Errorf("%s: element %d: got %g, ORT %g", c.name, e, g.Float64At(e), want.Float64At(e))
+					break
+				}
+			}
+		}
+	}
+	if float64(diff) > 0.01*float64(total) {
+		t.Errorf("%d of %d elements differ from ONNX Runtime", diff, total)
+	}
+	t.Logf("%d cases; %d of %d output elements differ from ONNX Runtime by one step", len(cases), diff, total)
 }
 
 // TestQLinearBinaryChannelsLast checks goslim QLinearAdd and QLinearMul
