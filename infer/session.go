@@ -72,6 +72,12 @@ type Options struct {
 	// NCHW layout (no channels-last layout pass, layout_int8.go);
 	// GOSLIM_INT8=nchw does the same.
 	NoChannelsLast bool
+	// StepDone, when set, is called after each step of a run with the
+	// index of the graph node the step computes (for a fused or lowered
+	// group, its head node). Per-layer profilers use it instead of taps,
+	// which would keep the fusion and lowering passes from hiding values
+	// and so change what is measured.
+	StepDone func(node int)
 }
 
 // NodeKernel records which implementation runs a node. Every node of the
@@ -571,6 +577,9 @@ func (s *Session) exec1(ctx context.Context, inputs []*tensor.Tensor) error {
 			s.arena.release(s.handle[id])
 			s.handle[id] = -1
 			s.vals[id] = nil
+		}
+		if s.opts.StepDone != nil {
+			s.opts.StepDone(st.node)
 		}
 	}
 	return nil

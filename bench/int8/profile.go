@@ -23,51 +23,45 @@ type LayerTime struct {
 
 // Profile runs a QDQ graph's session (one thread, the INT8 lowering on)
 // for about d of CPU time and attributes the running thread's CPU time to
-// layers: the time between consecutive QuantizeLinear outputs (the 8-bit
-// values between layers, which the lowering never hides) goes to the layer
-// that produced the later one. It returns the time per layer kind, largest
+// layers through infer.Options.StepDone (no taps, so the session is the
+// one that is benchmarked: same lowering, same layouts): a step's time
+// goes to the node it computes (a lowered group's head, e.g. the Conv of
+// DQ -> Conv -> Q), the graph input's QuantizeLinear to "input
+// QuantizeLinear", DequantizeLinear steps feeding graph outputs to
+// "output (DequantizeLinear)". It returns the time per layer kind, largest
 // first, and the CPU time per run.
 func Profile(ctx context.Context, g *ir.Graph, inputs []*tensor.Tensor, kernels string, d time.Duration) ([]LayerTime, float64, error) {
 	prod := g.Producers()
-	kind := map[ir.ValueID]string{}
-	label := map[ir.ValueID]string{}
-	var taps []ir.ValueID
-	for _, n := range g.Nodes {
-		if n.Op != "QuantizeLinear" {
-			continue
-		}
-		y := n.Outputs[0]
-		taps = append(taps, y)
-		p := prod[n.Inputs[0]]
-		if p < 0 {
-			kind[y], label[y] = "input QuantizeLinear", n.Label()
-			continue
-		}
-		pn := &g.Nodes[p]
-		if (pn.Op == "Relu" || pn.Op == "Clip") && prod[pn.Inputs[0]] >= 0 {
-			pn = &g.Nodes[prod[pn.Inputs[0]]]
-		}
-		kind[y], label[y] = layerKind(g, pn), pn.Label()
-	}
+	isOut := map[ir.ValueID]bool{}
 	for _, o := range g.Outputs {
-		taps = append(taps, o)
-		kind[o], label[o] = "output (DequantizeLinear)", g.Values[o].Name
+		isOut[o] = true
+	}
+	kind := make([]string, len(g.Nodes))
+	for ni := range g.Nodes {
+		n := &g.Nodes[ni]
+		switch {
+		case n.Op == "QuantizeLinear" && n.Input(0) != ir.NoValue && prod[n.Input(0)] < 0:
+			kind[ni] = "input QuantizeLinear"
+		case n.Op == "DequantizeLinear" && len(n.Outputs) == 1 && isOut[n.Outputs[0]]:
+			kind[ni] = "output (DequantizeLinear)"
+		default:
+			kind[ni] = layerKind(g, n)
+		}
 	}
 	acc := map[string]time.Duration{}
 	layers := map[string]map[string]bool{}
 	var last time.Duration
-	tap := func(id ir.ValueID, _ *tensor.Tensor) error {
+	done := func(ni int) {
 		now := ThreadCPU()
-		k := kind[id]
+		k := kind[ni]
 		acc[k] += now - last
 		if layers[k] == nil {
 			layers[k] = map[string]bool{}
 		}
-		layers[k][label[id]] = true
+		layers[k][g.Nodes[ni].Label()] = true
 		last = now
-		return nil
 	}
-	sess, err := infer.NewSession(g, infer.Options{Threads: 1, Kernels: kernels, Tap: tap, TapValues: taps})
+	sess, err := infer.NewSession(g, infer.Options{Threads: 1, Kernels: kernels, StepDone: done})
 	if err != nil {
 		return nil, 0, err
 	}

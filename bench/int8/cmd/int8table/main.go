@@ -436,8 +436,8 @@ func report(cfg config, models []*model, rows []row, tier string, ort *ortoracle
 		fmt.Fprintf(&b, "\n")
 	}
 	if cfg.profile {
-		fmt.Fprintf(&b, "\nWhere goslim INT8's time goes (batch %d, CPU ms per run by layer kind; a layer's time runs from the previous\n", cfg.batches[len(cfg.batches)-1])
-		fmt.Fprintf(&b, "8-bit activation to its own, so it includes its QuantizeLinear/DequantizeLinear work when it stayed in float):\n\n")
+		fmt.Fprintf(&b, "\nWhere goslim INT8's time goes (batch %d, CPU ms per run by layer kind, timed per session step in the\n", cfg.batches[len(cfg.batches)-1])
+		fmt.Fprintf(&b, "benchmarked session itself: a lowered layer is one step; a layer left in float also counts its own nodes):\n\n")
 		for _, m := range models {
 			var parts []string
 			for _, lt := range m.prof {
