@@ -465,6 +465,31 @@ func (t *batchTask) fillZero(b []uint8) {
 func (t *batchTask) transposeRow(data, x []uint8, ih int) {
 	s, flip := t.s, t.flip
 	C, hw := s.C, s.H*s.W
+	switch C {
+	case 2, 3, 4:
+		// Few channels (network inputs): pixel by pixel, stores in order.
+		x0 := x[ih*s.W:][:s.W]
+		x1 := x[hw+ih*s.W:][:s.W]
+		x2, x3 := x1, x1
+		if C > 2 {
+			x2 = x[2*hw+ih*s.W:][:s.W]
+		}
+		if C > 3 {
+			x3 = x[3*hw+ih*s.W:][:s.W]
+		}
+		d := data[:C*s.W]
+		for iw := range x0 {
+			p := d[iw*C : iw*C+C]
+			p[0], p[1] = x0[iw]^flip, x1[iw]^flip
+			if C > 2 {
+				p[2] = x2[iw] ^ flip
+			}
+			if C > 3 {
+				p[3] = x3[iw] ^ flip
+			}
+		}
+		return
+	}
 	c := 0
 	if requantAsm(t.tier) && s.W >= 16 {
 		for ; c+16 <= C; c += 16 {
