@@ -403,6 +403,9 @@ func (t *Task) unit(r0, mt, r1, j0, j1 int, buf []uint8) {
 	b, a, lda, ldc, im := t.Op.B, t.a, t.lda, t.ldc, &t.im
 	K, N, kg, mr, nc := b.K, b.N, b.kp/4, im.mr, im.nc
 	c := t.Op.C
+	// Tails of at most 8 rows of the VNNI tiles (12 x 32, 24 x 16) go to the GEMV
+	// kernel (one or two calls of up to 4 rows).
+	gemvTail := mt < r1 && r1-mt <= 2*gemvMaxRows && (im.tile == tVNNI || im.tile == tVNNI24) && gemvOK(t.Kernel, 1) && !t.noGemv
 	for g0 := 0; g0 < kg; g0 += kc {
 		gn := min(kc, kg-g0)
 		acc := g0 > 0 || t.Op.Accumulate
@@ -437,6 +440,15 @@ func (t *Task) unit(r0, mt, r1, j0, j1 int, buf []uint8) {
 					im.call(gn, a[m0*lda+4*g0:], lda, bp, c[m0*ldc+col:], ldc, mr, ncols, acc, (m1-m0)/mr)
 				}
 				if m0+mb >= r1 {
+					if gemvTail {
+						// The copied tail rows on the GEMV kernel, while
+						// this panel of B is in L1: no rows computed in
+						// vain (the 12-row tile would compute 12).
+						for mm := mt; mm < r1; mm += gemvMaxRows {
+							t.gemvKernel(gn, buf[(mm-mt)*ldt:], ldt, min(gemvMaxRows, r1-mm), bp, gn*nr*4, 1, c[mm*ldc+col:], ldc, ncols, acc)
+						}
+						continue
+					}
 					for mm := mt; mm < r1; mm += mr {
 						im.call(gn, buf[(mm-mt)*ldt:], ldt, bp, c[mm*ldc+col:], ldc, min(mr, r1-mm), ncols, acc, 1)
 					}

@@ -99,11 +99,16 @@ func (t *Task) gemvCall(a []uint8, lda, kg, g0, p0, p1 int, acc bool) {
 	ncols := min(nr, b.N-(p1-1)*nr)
 	bp := b.data[p0*b.ks*nr+g0*nr*4:]
 	c := t.Op.C[p0*nr:]
+	t.gemvKernel(kg, a, lda, t.Op.M, bp, b.ks*nr, p1-p0, c, t.ldc, ncols, acc)
+}
+
+// gemvKernel runs the GEMV kernel (its Go twin in tests with gemvTwin).
+func (t *Task) gemvKernel(kg int, a []uint8, lda, rows int, b []int8, pstride, np int, c []int32, ldc, ncols int, acc bool) {
 	if t.gemvTwin {
-		gemvGo(kg, a, lda, t.Op.M, bp, b.ks*nr, p1-p0, c, t.ldc, ncols, acc)
+		gemvGo(kg, a, lda, rows, b, pstride, np, c, ldc, ncols, acc)
 		return
 	}
-	gemvVNNIGo(kg, a, lda, t.Op.M, bp, b.ks*nr, p1-p0, c, t.ldc, ncols, acc)
+	gemvVNNIGo(kg, a, lda, rows, b, pstride, np, c, ldc, ncols, acc)
 }
 
 // gemvTail is runGemv through a buffer on the stack: A is copied one K

@@ -119,20 +119,21 @@ func TestGemvTaskTwin(t *testing.T) {
 
 // BenchmarkGemv compares the GEMV path with the tile kernels (noGemv) on
 // the fully-connected layers of the MLP reference model (784-512-256-10)
-// at 1, 2 and 4 rows, in one run, one thread; cpu-us/op is thread CPU
-// time per product:
+// at 1, 2 and 4 rows, and at 32 rows (full 12-row tiles, the last 8 rows
+// on the GEMV kernel or on a 12-row tile), in one run, one thread;
+// cpu-us/op is thread CPU time per product:
 //
 //	go test ./internal/int8 -run XXX -bench Gemv -cpu 1 -count 3
 func BenchmarkGemv(b *testing.B) {
 	k := For(kernel.Best())
 	for _, s := range [][2]int{{784, 512}, {512, 256}, {256, 10}} {
-		for _, m := range []int{1, 2, 4} {
+		for _, m := range []int{1, 2, 4, 32} {
 			for _, path := range []string{"gemv", "tile"} {
 				b.Run(fmt.Sprintf("%v/%dx%dx%d/%s", k, m, s[0], s[1], path), func(b *testing.B) {
 					rng := rand.New(rand.NewPCG(7, 8))
 					a, bm := randInputs(rng, m, s[1], s[0], 0)
 					task := Task{Kernel: k, Op: GemmOp{M: m, A: a, B: PackB(bm, s[0], s[1]), C: make([]int32, m*s[1])}, noGemv: path == "tile"}
-					if n := task.Split(1); path == "gemv" && !task.gemv || n == 0 {
+					if n := task.Split(1); path == "gemv" && m <= gemvMaxRows && !task.gemv || n == 0 {
 						b.Skip("no GEMV path for this kernel")
 					}
 					runtime.LockOSThread()

@@ -88,6 +88,7 @@ type qPackedB struct {
 
 func buildQMatMul(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
 	k := &qmmKernel{q: q, op: info.Node.Op, cI: -1, asI: -1, bsI: -1, ysI: -1, yzI: -1, alpha: 1}
+	k.gemm.Kernel = q8.For(q.tier)
 	switch k.op {
 	case "MatMulInteger":
 		k.aI, k.bI, k.azI, k.bzI = 0, 1, 2, 3
@@ -576,7 +577,6 @@ func (k *qmmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 			} else if call.pb, err = qPackB(bb[ob:ob+p.k*p.n], b.DType == tensor.Uint8, zbT, p.k, p.n, k.transB); err != nil {
 				return c.Errorf("b_zero_point: %v", err)
 			}
-			k.gemm.Kernel = q8.For(k.q.tier)
 			k.gemm.Op = q8.GemmOp{M: p.m, A: am, B: call.pb.p, C: call.acc}
 			if threads > 1 {
 				c.ParallelTask(k.gemm.Split(threads), &k.gemm)
