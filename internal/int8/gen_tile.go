@@ -227,24 +227,43 @@ func genVNNIConv(name string, rows, vecs int) {
 			p("\tLEAQ (%s)(BX*1), %s", bs[i-1], bs[i])
 		}
 	}
-	p("\tMOVQ cg+8(FP), AX")
-	p("%s_loop:", name)
-	for v := range vecs {
-		p("\tVMOVDQU32 %d(SI), Z%d", 64*v, 24+v)
-	}
-	for r := range rows {
-		z := 26 + r%2
-		p("\tVPBROADCASTD %s, Z%d", rowAddr(r), z)
+	// One group when cg is odd, then two groups per iteration.
+	body := func(g int) {
 		for v := range vecs {
-			p("\tVPDPBUSD Z%d, Z%d, Z%d", 24+v, z, vecs*r+v)
+			p("\tVMOVDQU32 %d(SI), Z%d", 128*g+64*v, 24+v)
+		}
+		for r := range rows {
+			z := 26 + r%2
+			addr := rowAddr(r)
+			if g > 0 {
+				addr = fmt.Sprintf("%d%s", 4*g, addr)
+			}
+			p("\tVPBROADCASTD %s, Z%d", addr, z)
+			for v := range vecs {
+				p("\tVPDPBUSD Z%d, Z%d, Z%d", 24+v, z, vecs*r+v)
+			}
 		}
 	}
+	p("\tMOVQ cg+8(FP), AX")
+	p("\tTESTQ $1, AX")
+	p("\tJZ %s_pairs", name)
+	body(0)
 	p("\tADDQ $128, SI")
 	for _, b := range bs {
 		p("\tADDQ $4, %s", b)
 	}
 	p("\tDECQ AX")
-	p("\tJNZ %s_loop", name)
+	p("\tJZ %s_tapdone", name)
+	p("%s_pairs:", name)
+	body(0)
+	body(1)
+	p("\tADDQ $256, SI")
+	for _, b := range bs {
+		p("\tADDQ $8, %s", b)
+	}
+	p("\tSUBQ $2, AX")
+	p("\tJNZ %s_pairs", name)
+	p("%s_tapdone:", name)
 	p("\tADDQ $8, R15")
 	p("\tMOVQ taps+0(FP), AX")
 	p("\tSHLQ $3, AX")
