@@ -67,6 +67,13 @@ func dwBatchScratch(s *ConvShape, n, threads int, in, out Layout) int {
 	return l.shared() + max(threads, 1)*l.perThread()
 }
 
+// The depthwise kernels (dwKernel).
+const (
+	dwKernGo = iota
+	dwKernAVX512
+	dwKernAVX2
+)
+
 // dwMaxStackTaps bounds the kernels whose tap lists live on the stack
 // (larger ones allocate their lists per row).
 const dwMaxStackTaps = 64
@@ -106,7 +113,7 @@ func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, 
 	if a.N == 0 {
 		return nil
 	}
-	t := dwTask[T]{tier: tier, s: s, a: a, y: y, l: l, asm: dwAsm(tier), threads: threads}
+	t := dwTask[T]{tier: tier, s: s, a: a, y: y, l: l, kern: dwKernel(tier, s.C), threads: threads}
 	ws := a.WS
 	t.wt, ws = ws[:l.wt], ws[l.wt:]
 	// The float64 multipliers first: 8-byte aligned (wt has a multiple of
@@ -136,7 +143,7 @@ func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, 
 			t.add[c] = b - za*cw.dwSum[c]
 		}
 	}
-	if r := a.Req; t.asm && r != nil {
+	if r := a.Req; t.kern != dwKernGo && r != nil {
 		for c := range l.cp {
 			ch := r.channel(min(c, s.C-1))
 			t.scale[c] = math.Ldexp(float64(r.Mult[ch]), -int(r.Shift[ch]))
@@ -148,7 +155,7 @@ func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, 
 		}
 	}
 	taps := l.taps
-	if t.asm {
+	if t.kern != dwKernGo {
 		// Per block of 16 channels, pairs x 16 dwords: tap 2j in the low
 		// int16, tap 2j+1 (or 0) in the high one.
 		for b := range l.cp / 16 {
@@ -201,7 +208,7 @@ type dwTask[T uint8 | int8 | int32] struct {
 	a       *BatchArgs
 	y       []T
 	l       dwLayout
-	asm     bool
+	kern    int // dwKernGo, dwKernAVX512 or dwKernAVX2
 	flip    uint8
 	wt, add []int32
 	scale   []float64
@@ -316,7 +323,7 @@ const dwPrefetchGroups = 1
 func (t *dwTask[T]) rows(x []uint8, oh0, oh1 int, acc []int32, dst []T) {
 	s, l := t.s, &t.l
 	rowLen := s.OW * s.C
-	if !t.asm {
+	if t.kern == dwKernGo {
 		for oh := oh0; oh < oh1; oh++ {
 			t.rowGo(x, oh, acc)
 			t.finish(acc, dst[(oh-oh0)*rowLen:][:rowLen])
@@ -361,10 +368,10 @@ func (t *dwTask[T]) rows(x []uint8, oh0, oh1 int, acc []int32, dst []T) {
 			np, k = t.rowPtrs(x, oh+i, ptrs, np, ns, k)
 		}
 		if yb != nil {
-			dwRowsAsm(nil, yb[(oh-oh0)*rowLen:(oh-oh0+r)*rowLen], ptrs[:np], ns[:k], t.wt, s.C, l.pairs, s.SW*s.C, dwFlags(t.tier, t.flip != 0), t.rq)
+			dwRowsAsm(t.kern, nil, yb[(oh-oh0)*rowLen:(oh-oh0+r)*rowLen], ptrs[:np], ns[:k], t.wt, s.C, l.pairs, s.SW*s.C, dwFlags(t.tier, t.flip != 0), t.rq)
 			continue
 		}
-		dwRowsAsm(acc[:rowLen], nil, ptrs[:np], ns[:k], t.wt, s.C, l.pairs, s.SW*s.C, dwFlags(t.tier, t.flip != 0), t.rq)
+		dwRowsAsm(t.kern, acc[:rowLen], nil, ptrs[:np], ns[:k], t.wt, s.C, l.pairs, s.SW*s.C, dwFlags(t.tier, t.flip != 0), t.rq)
 		t.finish(acc, dst[(oh-oh0)*rowLen:][:rowLen])
 	}
 }

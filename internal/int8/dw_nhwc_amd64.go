@@ -27,6 +27,25 @@ func prefetch(b []byte) {
 // permutes the channels-last depthwise kernel uses.
 var dwVBMI = cpu.X86.HasAVX512VBMI
 
+//go:noescape
+func dwNHWCAVX2(out *int32, taps *unsafe.Pointer, segs *int, nseg int, w *int32, pairs int, c int, step int, flags int, rq *dwReq)
+
+// dwAVX2 records (once, read-only) whether the CPU runs AVX2 and FMA.
+var dwAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// dwKernel returns the channels-last depthwise kernel of tier t for c
+// channels: dwKernAVX512 (needs VBMI), dwKernAVX2 (from kernel.TierAVX2
+// up, c a multiple of 16) or dwKernGo.
+func dwKernel(t kernel.Tier, c int) int {
+	switch {
+	case dwAsm(t):
+		return dwKernAVX512
+	case t >= kernel.TierAVX2 && dwAVX2 && c%16 == 0:
+		return dwKernAVX2
+	}
+	return dwKernGo
+}
+
 // dwVNNI records (once, read-only) whether the CPU has AVX-512 VNNI.
 var dwVNNI = cpu.X86.HasAVX512VNNI
 
@@ -47,12 +66,12 @@ func dwFlags(t kernel.Tier, signed bool) int {
 	return f
 }
 
-// dwRowsAsm runs dwNHWCAVX512 over len(segs) runs of segs[i] pixels of c
+// dwRowsAsm runs kernel kern (dwNHWCAVX512 or dwNHWCAVX2) over len(segs) runs of segs[i] pixels of c
 // channels: taps holds 2*pairs row pointers per run (each valid for
 // (n-1)*step+c bytes), w the packed int16 weight pairs of (c+15)/16
 // channel blocks. With dst nil the sums go to out; otherwise dst receives
 // them requantized per rq (a copy: each call sets its own dst).
-func dwRowsAsm(out []int32, dst []byte, taps []unsafe.Pointer, segs []int, w []int32, c, pairs, step, flags int, rq dwReq) {
+func dwRowsAsm(kern int, out []int32, dst []byte, taps []unsafe.Pointer, segs []int, w []int32, c, pairs, step, flags int, rq dwReq) {
 	total := 0
 	for _, n := range segs {
 		if n <= 0 {
@@ -65,13 +84,20 @@ func dwRowsAsm(out []int32, dst []byte, taps []unsafe.Pointer, segs []int, w []i
 	}
 	_ = taps[len(segs)*2*pairs-1]
 	_ = w[(c+15)/16*pairs*16-1]
+	var o *int32
 	if dst != nil {
 		_ = dst[total*c-1]
 		rq.dst = &dst[0]
-		dwNHWCAVX512(nil, &taps[0], &segs[0], len(segs), &w[0], pairs, c, step, flags, &rq)
+	} else {
+		_ = out[total*c-1]
+		rq.dst, o = nil, &out[0]
+	}
+	if kern == dwKernAVX2 {
+		if c%16 != 0 {
+			panic("int8: AVX2 depthwise kernel needs a multiple of 16 channels")
+		}
+		dwNHWCAVX2(o, &taps[0], &segs[0], len(segs), &w[0], pairs, c, step, flags&1, &rq)
 		return
 	}
-	_ = out[total*c-1]
-	rq.dst = nil
-	dwNHWCAVX512(&out[0], &taps[0], &segs[0], len(segs), &w[0], pairs, c, step, flags, &rq)
+	dwNHWCAVX512(o, &taps[0], &segs[0], len(segs), &w[0], pairs, c, step, flags, &rq)
 }

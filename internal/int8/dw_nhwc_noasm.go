@@ -8,10 +8,10 @@ import (
 	"github.com/goslim/goslim/internal/kernel"
 )
 
-// dwAsm reports false: no assembly depthwise kernel in this build.
-func dwAsm(kernel.Tier) bool { return false }
+// dwKernel returns dwKernGo: no assembly depthwise kernel in this build.
+func dwKernel(kernel.Tier, int) int { return dwKernGo }
 
-func dwRowsAsm(out []int32, dst []byte, taps []unsafe.Pointer, segs []int, w []int32, c, pairs, step, flags int, rq dwReq) {
+func dwRowsAsm(kern int, out []int32, dst []byte, taps []unsafe.Pointer, segs []int, w []int32, c, pairs, step, flags int, rq dwReq) {
 	panic("int8: assembly depthwise kernel in a noasm build")
 }
 

@@ -248,8 +248,14 @@ func TestConvDepthwiseBatchErrors(t *testing.T) {
 // and compares with Requant.One on every tier; trials with multipliers
 // below 1 take the kernel's requantization, the others (mostly) RowsBytes.
 func TestDepthwiseRequantExtremes(t *testing.T) {
+	for _, c := range []int{37, 48} { // 48: also the AVX2 kernel
+		testDepthwiseRequantExtremes(t, c)
+	}
+}
+
+func testDepthwiseRequantExtremes(t *testing.T, c int) {
 	rng := rand.New(rand.NewPCG(63, 64))
-	const c, px = 37, 9
+	const px = 9
 	s := ConvShape{C: c, M: c, Group: c, H: 3, W: 3, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, OH: 3, OW: 3}
 	w := make([]int8, c)
 	for i := range w {
