@@ -104,6 +104,32 @@ type qbinKernel struct {
 	lut     []uint8 // cached table for consts (nil until built)
 	lutDT   tensor.DType
 	bc      qbinShapes
+	task    qbinTask
+}
+
+// qbinTask looks up same-shape elements in a table, split into ranges
+// across workers.
+type qbinTask struct {
+	lut        *[1 << 16]uint8
+	ab, bb, yb []uint8
+	workers    int
+}
+
+// Run computes the elements of workers [lo, hi).
+func (t *qbinTask) Run(lo, hi int) {
+	n := len(t.yb)
+	for w := lo; w < hi; w++ {
+		i0, i1 := w*n/t.workers, (w+1)*n/t.workers
+		qbinLookup(t.lut, t.ab[i0:i1], t.bb[i0:i1], t.yb[i0:i1])
+	}
+}
+
+// qbinLookup writes y[i] = lut[a[i]<<8 | b[i]].
+func qbinLookup(lut *[1 << 16]uint8, a, b, y []uint8) {
+	b = b[:len(a)]
+	for i, x := range a[:len(y)] {
+		y[i] = lut[uint16(x)<<8|uint16(b[i])]
+	}
 }
 
 // qbinShapes caches the broadcast of the last run's input shapes.
@@ -196,11 +222,12 @@ func (k *qbinKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	ab, bb, yb := qBytes(a), qBytes(b), qBytes(y)
 	if bc.same {
 		if lut != nil {
-			lut := (*[1 << 16]uint8)(lut)
-			bb := bb[:len(ab)]
-			for i, x := range ab[:len(yb)] {
-				yb[i] = lut[uint16(x)<<8|uint16(bb[i])]
-			}
+			// About four operations per element for the worker threshold.
+			t := &k.task
+			t.lut, t.ab, t.bb, t.yb = (*[1 << 16]uint8)(lut), ab, bb, yb
+			t.workers = nnWorkers(c, len(yb)>>12+1, 4*float64(len(yb)))
+			c.ParallelTask(t.workers, t)
+			t.lut, t.ab, t.bb, t.yb = nil, nil, nil, nil
 			return nil
 		}
 		for i := range yb {

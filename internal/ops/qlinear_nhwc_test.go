@@ -394,22 +394,32 @@ func TestQLinearPoolChannelsLastAgainstORT(t *testing.T) {
 
 // TestQLinearBinaryChannelsLast checks goslim QLinearAdd and QLinearMul
 // with x_channels_last = y_channels_last = 1: the output keeps the
-// inputs' physical shape and equals the NCHW op with q8.ToLayout.
+// inputs' physical shape and equals the NCHW op with q8.ToLayout; and that
+// the cached table, split across two workers, equals the per-call
+// function (non-constant parameters, small inputs).
 func TestQLinearBinaryChannelsLast(t *testing.T) {
 	r := rand.New(rand.NewPCG(69, 70))
 	for _, op := range []string{"QLinearAdd", "QLinearMul"} {
 		for trial := range 6 {
 			dt := []tensor.DType{tensor.Uint8, tensor.Int8}[trial%2]
 			shape := []int{1 + r.IntN(3), 1 + r.IntN(40), 1 + r.IntN(9), 1 + r.IntN(9)}
+			if trial >= 4 { // large enough for two workers
+				shape = []int{2, 64, 32, 30 + trial}
+			}
 			a, b := qRand(r, dt, shape...), qRand(r, dt, shape...)
 			params := func(a, b *tensor.Tensor) []*tensor.Tensor {
 				return []*tensor.Tensor{a, qVals(tensor.Float32, 0.05), qVals(dt, 3), b, qVals(tensor.Float32, 0.03), qVals(dt, 7),
 					qVals(tensor.Float32, 0.0917), qVals(dt, 5)}
 			}
 			consts := map[int]bool{1: true, 2: true, 4: true, 5: true, 6: true, 7: true}
-			ref := qRun(t, "com.microsoft", op, 1, nil, kernel.TierGeneric, 1, 1, consts, params(a, b)...)[0]
-			got := qRun(t, "goslim", op, 1, qLayoutAttrs(nil, true, true), kernel.TierGeneric, 1, 1, consts, params(qNHWC(t, a), qNHWC(t, b))...)[0]
-			qSame(t, fmt.Sprintf("%s %v %v", op, dt, shape), qNHWC(t, ref), got)
+			ref := qRun(t, "com.microsoft", op, 1, nil, kernel.TierGeneric, 1, 1, nil, params(a, b)...)[0]
+			for _, threads := range []int{1, 2} {
+				what := fmt.Sprintf("%s %v %v threads %d", op, dt, shape, threads)
+				got := qRun(t, "com.microsoft", op, 1, nil, kernel.TierGeneric, threads, 1, consts, params(a, b)...)[0]
+				qSame(t, what+" constant parameters", ref, got)
+				got = qRun(t, "goslim", op, 1, qLayoutAttrs(nil, true, true), kernel.TierGeneric, threads, 1, consts, params(qNHWC(t, a), qNHWC(t, b))...)[0]
+				qSame(t, what, qNHWC(t, ref), got)
+			}
 		}
 	}
 }
