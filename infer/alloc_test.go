@@ -135,3 +135,8 @@ func TestRunIntoAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// AllocCulprits runs s a few more times with every kernel wrapped in an
+// allocation counter and names the nodes that allocated (for the
+// allocation tests of package infer_test, which can import ptq).
+func AllocCulprits(s *Session, in []*tensor.Tensor) string { return allocCulprits(s, in) }
