@@ -8,8 +8,10 @@ import "github.com/goslim/goslim/internal/kernel"
 // B once against all rows (gemvVNNI*, memory-bound: about one 64-byte
 // load of B per VPDPBUSD and row), over the whole of K per call, with
 // units of gemvUnit panels for threads. It runs for the avx512vnni
-// kernel (and amx, whose CPUs have AVX-512 VNNI); the pure-Go kernel's
-// tiles already skip missing rows.
+// kernel (and amx, whose CPUs have AVX-512 VNNI) and, on ymm, for the
+// avxvnni kernel (gemvAVXVNNI*; 4 rows as two passes of 2); the avx2
+// kernel keeps its 6-row tiles and the pure-Go kernel's tiles already
+// skip missing rows.
 
 // gemvMaxRows is the largest M the GEMV path takes.
 const gemvMaxRows = 4
@@ -22,7 +24,16 @@ const gemvUnit = 4
 func gemvOK(k Kernel, m int) bool {
 	// kernel.TierVNNI.Available is KernelVNNI.Available without the AMX
 	// self-test that Kernel.Available refers to (an initialization cycle).
-	return hasGemvAsm && m <= gemvMaxRows && (k == KernelVNNI || k == KernelAMX) && kernel.TierVNNI.Available()
+	if !hasGemvAsm || m > gemvMaxRows {
+		return false
+	}
+	switch k {
+	case KernelVNNI, KernelAMX:
+		return kernel.TierVNNI.Available()
+	case KernelAVXVNNI:
+		return hasAVXVNNI() && kernel.TierAVX2.Available()
+	}
+	return false
 }
 
 // gemvGo is the pure-Go twin of the GEMV kernels: for np panels of packed
@@ -104,11 +115,14 @@ func (t *Task) gemvCall(a []uint8, lda, kg, g0, p0, p1 int, acc bool) {
 
 // gemvKernel runs the GEMV kernel (its Go twin in tests with gemvTwin).
 func (t *Task) gemvKernel(kg int, a []uint8, lda, rows int, b []int8, pstride, np int, c []int32, ldc, ncols int, acc bool) {
-	if t.gemvTwin {
+	switch {
+	case t.gemvTwin:
 		gemvGo(kg, a, lda, rows, b, pstride, np, c, ldc, ncols, acc)
-		return
+	case t.Kernel == KernelAVXVNNI:
+		gemvAVXVNNIGo(kg, a, lda, rows, b, pstride, np, c, ldc, ncols, acc)
+	default:
+		gemvVNNIGo(kg, a, lda, rows, b, pstride, np, c, ldc, ncols, acc)
 	}
-	gemvVNNIGo(kg, a, lda, rows, b, pstride, np, c, ldc, ncols, acc)
 }
 
 // gemvTail is runGemv through a buffer on the stack: A is copied one K

@@ -63,3 +63,60 @@ func gemvVNNIRows(rows, kg int, a *uint8, lda int, b *int8, pstride, np int, c *
 		gemvVNNI4(kg, a, lda, b, pstride, np, c, ldc, m0, m1, acc)
 	}
 }
+
+// gemvAVXVNNI1..gemvAVXVNNI3 are the AVX-VNNI (VEX VPDPBUSD ymm) small-M
+// kernels of 1 to 3 rows: like gemvVNNI*, but every one of the np panels
+// is stored whole (32 columns; 2 panels per step for one row, then
+// single panels).
+//
+//go:noescape
+func gemvAVXVNNI1(kg int, a *uint8, lda int, b *int8, pstride, np int, c *int32, ldc int, acc int)
+
+//go:noescape
+func gemvAVXVNNI2(kg int, a *uint8, lda int, b *int8, pstride, np int, c *int32, ldc int, acc int)
+
+//go:noescape
+func gemvAVXVNNI3(kg int, a *uint8, lda int, b *int8, pstride, np int, c *int32, ldc int, acc int)
+
+// gemvAVXVNNIGo checks the slices and runs the AVX-VNNI small-M kernels
+// (gemvGo's twin, as gemvVNNIGo): 4 rows as two calls of 2, a partial
+// last panel through a buffer on the stack.
+func gemvAVXVNNIGo(kg int, a []uint8, lda, rows int, b []int8, pstride, np int, c []int32, ldc, ncols int, acc bool) {
+	checkGemv(kg, a, lda, rows, b, pstride, np, c, ldc, ncols)
+	if rows == 4 {
+		gemvAVXVNNIGo(kg, a, lda, 2, b, pstride, np, c, ldc, ncols, acc)
+		gemvAVXVNNIGo(kg, a[2*lda:], lda, 2, b, pstride, np, c[2*ldc:], ldc, ncols, acc)
+		return
+	}
+	full := np
+	if ncols < nr {
+		full--
+	}
+	if full > 0 {
+		gemvAVXVNNIRows(rows, kg, &a[0], lda, &b[0], pstride, full, &c[0], ldc, b2i(acc))
+	}
+	if full < np {
+		var buf [3 * nr]int32
+		for r := range rows {
+			if acc {
+				copy(buf[r*nr:r*nr+ncols], c[r*ldc+full*nr:])
+			}
+		}
+		gemvAVXVNNIRows(rows, kg, &a[0], lda, &b[full*pstride], pstride, 1, &buf[0], nr, b2i(acc))
+		for r := range rows {
+			copy(c[r*ldc+full*nr:r*ldc+full*nr+ncols], buf[r*nr:])
+		}
+	}
+}
+
+// gemvAVXVNNIRows calls the AVX-VNNI kernel of rows (1..3) rows.
+func gemvAVXVNNIRows(rows, kg int, a *uint8, lda int, b *int8, pstride, np int, c *int32, ldc int, acc int) {
+	switch rows {
+	case 1:
+		gemvAVXVNNI1(kg, a, lda, b, pstride, np, c, ldc, acc)
+	case 2:
+		gemvAVXVNNI2(kg, a, lda, b, pstride, np, c, ldc, acc)
+	default:
+		gemvAVXVNNI3(kg, a, lda, b, pstride, np, c, ldc, acc)
+	}
+}

@@ -2,7 +2,9 @@
 
 // gemv_gen writes gemv_amd64.s: the AVX-512 VNNI small-M kernels
 // gemvVNNI1..gemvVNNI4 (1 to 4 rows of A against whole panels of packed
-// B, streaming B once; gemvVNNIGo in gemv_amd64.go documents them).
+// B, streaming B once; gemvVNNIGo in gemv_amd64.go documents them) and
+// the AVX-VNNI ones gemvAVXVNNI1..gemvAVXVNNI3 (ymm, VEX VPDPBUSD as
+// BYTEs since the Go assembler only emits the EVEX form).
 // Run with go generate (see gemv_amd64.go).
 package main
 
@@ -24,6 +26,9 @@ func main() {
 	p(`#include "textflag.h"`)
 	for rows := 1; rows <= 4; rows++ {
 		gemv(rows)
+	}
+	for rows := 1; rows <= 3; rows++ {
+		gemvYmm(rows)
 	}
 	if err := os.WriteFile("gemv_amd64.s", w.Bytes(), 0o644); err != nil {
 		panic(err)
@@ -168,6 +173,133 @@ func gemv(rows int) {
 			p("\tLEAQ (SI)(DX*4), SI")
 		case 8:
 			p("\tLEAQ (SI)(DX*8), SI")
+		}
+		p("\tSUBQ $%d, R9", np)
+		p("\tJMP %s", lbl)
+	}
+	p("%s_done:", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// vpdpbusdVEX returns the VEX encoding of VPDPBUSD ymm dst, ymm src1
+// (unsigned bytes), ymm rm (signed bytes): VEX.256.66.0F38.W0 50 /r.
+func vpdpbusdVEX(dst, src1, rm int) string {
+	b1 := 0x02 | (^(dst>>3)&1)<<7 | 1<<6 | (^(rm>>3)&1)<<5
+	b2 := (^src1&15)<<3 | 1<<2 | 1
+	modrm := 0xC0 | (dst&7)<<3 | rm&7
+	return fmt.Sprintf("BYTE $0xc4; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x50; BYTE $0x%02x // VPDPBUSD Y%d, Y%d(u8), Y%d(s8) (VEX)", b1, b2, modrm, dst, src1, rm)
+}
+
+// gemvYmm writes the AVX-VNNI kernel of rows rows (1..3): whole panels
+// of 32 columns (4 ymm of 8 columns per group of 4 k-values), all stored
+// (the Go wrapper routes a partial last panel through a buffer); 2
+// panels per step for one row (8 accumulators), 1 for two or three.
+// Registers as gemv's; accumulators Y0.., row r panel q vector v in
+// Y((r*np+q)*4+v).
+func gemvYmm(rows int) {
+	name := fmt.Sprintf("gemvAVXVNNI%d", rows)
+	p("")
+	p("// func %s(kg int, a *uint8, lda int, b *int8, pstride, np int, c *int32, ldc int, acc int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
+	p("\tMOVQ a+8(FP), R8")
+	p("\tMOVQ lda+16(FP), R10")
+	p("\tMOVQ b+24(FP), SI")
+	p("\tMOVQ pstride+32(FP), DX")
+	p("\tMOVQ np+40(FP), R9")
+	p("\tMOVQ c+48(FP), DI")
+	p("\tMOVQ ldc+56(FP), R12")
+	p("\tSHLQ $2, R12")
+	steps := []int{1}
+	if rows == 1 {
+		steps = []int{2, 1}
+	}
+	aRowY := []string{"(BX)", "(BX)(R10*1)", "(BX)(R10*2)"}
+	cRowY := []string{"(DI)", "(DI)(R12*1)", "(DI)(R12*2)"}
+	for si, np := range steps {
+		lbl := fmt.Sprintf("%s_p%d", name, np)
+		nacc := 4 * np * rows
+		acc := func(r, q, v int) int { return (r*np+q)*4 + v }
+		p("%s:", lbl)
+		p("\tCMPQ R9, $%d", np)
+		if si == len(steps)-1 {
+			p("\tJLT %s_done", name)
+		} else {
+			p("\tJLT %s_p%d", name, steps[si+1])
+		}
+		for i := range nacc {
+			p("\tVPXOR Y%d, Y%d, Y%d", i, i, i)
+		}
+		p("\tMOVQ kg+0(FP), CX")
+		p("\tMOVQ R8, BX")
+		p("\tMOVQ SI, R14")
+		p("%s_loop:", lbl)
+		switch rows {
+		case 1:
+			// A in Y12, B in Y8..Y11.
+			p("\tVPBROADCASTD (BX), Y12")
+			for q := range np {
+				base := "(R14)"
+				if q == 1 {
+					base = "(R14)(DX*1)"
+				}
+				for v := range 4 {
+					p("\tVMOVDQU %d%s, Y%d", 32*v, base, 8+v)
+				}
+				for v := range 4 {
+					p("\t%s", vpdpbusdVEX(acc(0, q, v), 12, 8+v))
+				}
+			}
+		case 2:
+			// A in Y12, Y13; B in Y8..Y11.
+			for v := range 4 {
+				p("\tVMOVDQU %d(R14), Y%d", 32*v, 8+v)
+			}
+			for r := range 2 {
+				p("\tVPBROADCASTD %s, Y%d", aRowY[r], 12+r)
+				for v := range 4 {
+					p("\t%s", vpdpbusdVEX(acc(r, 0, v), 12+r, 8+v))
+				}
+			}
+		case 3:
+			// A in Y13..Y15; B one vector at a time in Y12.
+			for r := range 3 {
+				p("\tVPBROADCASTD %s, Y%d", aRowY[r], 13+r)
+			}
+			for v := range 4 {
+				p("\tVMOVDQU %d(R14), Y12", 32*v)
+				for r := range 3 {
+					p("\t%s", vpdpbusdVEX(acc(r, 0, v), 13+r, 12))
+				}
+			}
+		}
+		p("\tADDQ $128, R14")
+		p("\tADDQ $4, BX")
+		p("\tDECQ CX")
+		p("\tJNZ %s_loop", lbl)
+		p("\tMOVQ acc+64(FP), CX")
+		p("\tTESTQ CX, CX")
+		p("\tJZ %s_store", lbl)
+		for r := range rows {
+			for q := range np {
+				for v := range 4 {
+					p("\tVPADDD %d%s, Y%d, Y%d", q*128+32*v, cRowY[r], acc(r, q, v), acc(r, q, v))
+				}
+			}
+		}
+		p("%s_store:", lbl)
+		for r := range rows {
+			for q := range np {
+				for v := range 4 {
+					p("\tVMOVDQU Y%d, %d%s", acc(r, q, v), q*128+32*v, cRowY[r])
+				}
+			}
+		}
+		p("\tADDQ $%d, DI", np*128)
+		if np == 1 {
+			p("\tADDQ DX, SI")
+		} else {
+			p("\tLEAQ (SI)(DX*2), SI")
 		}
 		p("\tSUBQ $%d, R9", np)
 		p("\tJMP %s", lbl)

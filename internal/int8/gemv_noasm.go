@@ -8,3 +8,7 @@ const hasGemvAsm = false
 func gemvVNNIGo(kg int, a []uint8, lda, rows int, b []int8, pstride, np int, c []int32, ldc, ncols int, acc bool) {
 	panic("int8: assembly kernel in a noasm build")
 }
+
+func gemvAVXVNNIGo(kg int, a []uint8, lda, rows int, b []int8, pstride, np int, c []int32, ldc, ncols int, acc bool) {
+	panic("int8: assembly kernel in a noasm build")
+}

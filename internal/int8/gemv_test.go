@@ -6,18 +6,30 @@ import (
 	"runtime"
 	"testing"
 	"time"
-
-	"github.com/goslim/goslim/internal/kernel"
 )
 
 // TestGemvKernelTwin checks the assembly GEMV kernels against their Go
 // twin bit for bit: rows 1..4, panel counts around the 8-, 4- and
 // 2-panel steps, partial last panels, strides, accumulation, guard bands.
 func TestGemvKernelTwin(t *testing.T) {
-	if !hasGemvAsm || !kernel.TierVNNI.Available() {
-		t.Skip("no AVX-512 VNNI GEMV kernel here")
+	ran := false
+	for _, k := range []Kernel{KernelVNNI, KernelAVXVNNI} {
+		if gemvOK(k, 1) {
+			testGemvKernelTwin(t, k)
+			ran = true
+		}
 	}
+	if !ran {
+		t.Skip("no GEMV assembly kernel here")
+	}
+}
+
+func testGemvKernelTwin(t *testing.T, k Kernel) {
 	rng := rand.New(rand.NewPCG(61, 62))
+	asm := gemvVNNIGo
+	if k == KernelAVXVNNI {
+		asm = gemvAVXVNNIGo
+	}
 	for trial := range 300 {
 		kg := 1 + rng.IntN(70)
 		rows := 1 + trial%4
@@ -48,11 +60,11 @@ func TestGemvKernelTwin(t *testing.T) {
 		}
 		got := append([]int32(nil), want...)
 		gemvGo(kg, a, lda, rows, b, pstride, np, want[guard:guard+clen:guard+clen], ldc, ncols, acc)
-		gemvVNNIGo(kg, a, lda, rows, b, pstride, np, got[guard:guard+clen:guard+clen], ldc, ncols, acc)
+		asm(kg, a, lda, rows, b, pstride, np, got[guard:guard+clen:guard+clen], ldc, ncols, acc)
 		for i := range want {
 			if got[i] != want[i] {
-				t.Fatalf("trial %d (kg %d rows %d np %d ncols %d lda %d ldc %d acc %v): c[%d] = %d, twin %d",
-					trial, kg, rows, np, ncols, lda, ldc, acc, i-guard, got[i], want[i])
+				t.Fatalf("%v trial %d (kg %d rows %d np %d ncols %d lda %d ldc %d acc %v): c[%d] = %d, twin %d",
+					k, trial, kg, rows, np, ncols, lda, ldc, acc, i-guard, got[i], want[i])
 			}
 		}
 	}
@@ -117,7 +129,8 @@ func TestGemvTaskTwin(t *testing.T) {
 	}
 }
 
-// BenchmarkGemv compares the GEMV path with the tile kernels (noGemv) on
+// BenchmarkGemv compares the GEMV path with the tile kernels (noGemv), for
+// the avx512vnni and avxvnni kernels, on
 // the fully-connected layers of the MLP reference model (784-512-256-10)
 // at 1, 2 and 4 rows, and at 32 rows (full 12-row tiles, the last 8 rows
 // on the GEMV kernel or on a 12-row tile), in one run, one thread;
@@ -125,7 +138,14 @@ func TestGemvTaskTwin(t *testing.T) {
 //
 //	go test ./internal/int8 -run XXX -bench Gemv -cpu 1 -count 3
 func BenchmarkGemv(b *testing.B) {
-	k := For(kernel.Best())
+	for _, k := range []Kernel{KernelVNNI, KernelAVXVNNI} {
+		if k.Available() {
+			benchGemv(b, k)
+		}
+	}
+}
+
+func benchGemv(b *testing.B, k Kernel) {
 	for _, s := range [][2]int{{784, 512}, {512, 256}, {256, 10}} {
 		for _, m := range []int{1, 2, 4, 32} {
 			for _, path := range []string{"gemv", "tile"} {
