@@ -257,7 +257,7 @@ func BenchmarkRequantTab(b *testing.B) {
 	for i := range acc {
 		acc[i] = int32(rng.IntN(200001) - 100000)
 	}
-	tab := make([]int32, M/16*reqTabWords)
+	tab := make([]int32, reqTabLen(reqLen(M)))
 	reqTab(tab, M, off, r)
 	dst := make([]uint8, len(acc))
 	for _, kind := range []string{"tab", "tab-checked", "rowsbytes"} {

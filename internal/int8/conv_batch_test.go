@@ -409,17 +409,17 @@ func TestRequantTabMatchesOne(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		L := 16 * M
-		for L%(2*M) == 0 && L/2%16 == 0 {
-			L /= 2
-		}
+		L := reqLen(M)
 		off := make([]int32, M)
 		for i := range off {
 			off[i] = int32(rng.IntN(2001) - 1000)
 		}
-		tab := make([]int32, L/16*reqTabWords)
+		tab := make([]int32, reqTabLen(L))
 		fast := reqTab(tab, M, off, r)
 		rows := 1 + rng.IntN(9)
+		if trial%2 == 0 {
+			rows = 1 + rng.IntN(60) // groups of 64 values across the period's end
+		}
 		acc := make([]int32, rows*M)
 		for i := range acc {
 			switch rng.IntN(4) {
@@ -447,7 +447,7 @@ func TestRequantTabMatchesOne(t *testing.T) {
 		if fast {
 			requantTabAsm(got[:len(acc)], acc, tab, !small || trial%2 == 0, r.Zero, r.Lo-r.Zero, r.Hi-r.Zero)
 		} else {
-			requantColsAsm(got[:len(acc)], acc, tab, 4*reqTabWords, tab[16:], tab[48:], 4*reqTabWords, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, len(tab)/reqTabWords)
+			requantColsAsm(got[:len(acc)], acc, tab, 4*reqTabWords, tab[16:], tab[48:], 4*reqTabWords, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, reqPeriod(tab))
 		}
 		for i, a := range acc {
 			want := uint8(r.One(a+off[i%M], i%M))

@@ -87,7 +87,7 @@ type batchPlan struct {
 	blocks    int
 	perThread int // int32 words per worker
 	workers   int
-	reqL      int // values in the requantization table (lcm(M, 16); 0: none)
+	reqL      int // values in the requantization table (see reqLen; 0: none)
 }
 
 // maxReqL bounds the values of the requantization table.
@@ -142,13 +142,7 @@ func newBatchPlan(s *ConvShape, cw *ConvWeights, n, threads int, p batchPath, ki
 	// One buffer row of zero points (the source of every gap fill).
 	bufBytes = (bufBytes+3)&^3 + pl.wq*s.C
 	pl.buf = (bufBytes + 3) / 4
-	pl.reqL = 16 * s.M
-	for pl.reqL%(2*s.M) == 0 && pl.reqL/2%16 == 0 {
-		pl.reqL /= 2
-	}
-	if pl.reqL > maxReqL {
-		pl.reqL = 0
-	}
+	pl.reqL = reqLen(s.M)
 	capRows = max(align, capRows/align*align)
 	per := (pl.vrows + pl.workers - 1) / pl.workers
 	pl.rows = max(align, min(capRows, (per+align-1)/align*align))
@@ -164,7 +158,41 @@ func newBatchPlan(s *ConvShape, cw *ConvWeights, n, threads int, p batchPath, ki
 // words returns the workspace the plan needs: the per-channel offsets,
 // the buffer and the workers' blocks.
 func (pl *batchPlan) words(s *ConvShape) int {
-	return s.M + pl.reqL/16*reqTabWords + pl.buf + pl.workers*pl.perThread
+	return s.M + reqTabLen(pl.reqL) + pl.buf + pl.workers*pl.perThread
+}
+
+// reqLen returns the values of the requantization table of M channels:
+// lcm(M, 16), doubled up to at least 64 (requantTabAsm's groups of four
+// vectors need a period of at least four), or 0 beyond maxReqL.
+func reqLen(M int) int {
+	L := 16 * M
+	for L%(2*M) == 0 && L/2%16 == 0 {
+		L /= 2
+	}
+	for L < 64 {
+		L *= 2
+	}
+	if L > maxReqL {
+		return 0
+	}
+	return L
+}
+
+// reqTabExtra is the number of 16-value steps repeated after a table's
+// period (so that four consecutive steps can be read from any step).
+const reqTabExtra = 3
+
+// reqTabLen returns the words of the table of L values (see reqTab).
+func reqTabLen(L int) int {
+	if L == 0 {
+		return 0
+	}
+	return (L/16 + reqTabExtra) * reqTabWords
+}
+
+// reqPeriod returns the 16-value steps of table tab's period.
+func reqPeriod(tab []int32) int {
+	return len(tab)/reqTabWords - reqTabExtra
 }
 
 // gemmBatchScratch is BatchScratch for GEMM convolutions: enough for
@@ -302,7 +330,7 @@ func convBatchGemm(t *batchTask) {
 	ws = ws[s.M:]
 	t.reqTab = nil
 	if r := a.Req; r != nil && pl.reqL > 0 && requantAsm(t.tier) && r.vmult != nil {
-		t.reqTab = ws[:pl.reqL/16*reqTabWords]
+		t.reqTab = ws[:reqTabLen(pl.reqL)]
 		t.reqFast = reqTab(t.reqTab, s.M, t.off, r)
 		// |sum x*(w - zb)| <= 255*(sum |w| + K*|zb|) for x in [0, 255].
 		var zbMax, offMax int64
@@ -314,7 +342,7 @@ func convBatchGemm(t *batchTask) {
 		}
 		t.reqSmall = 255*(cw.batch.absSum+int64(cw.k)*zbMax)+offMax < 1<<22
 	}
-	ws = ws[pl.reqL/16*reqTabWords:]
+	ws = ws[reqTabLen(pl.reqL):]
 	t.buf = bytesOf(ws[:pl.buf])
 	t.ws = ws[pl.buf:]
 	rowB := pl.wq * s.C
@@ -347,12 +375,15 @@ func convBatchGemm(t *batchTask) {
 // odd multipliers at even positions, the shifts, then as int64 pairs the
 // even and the odd shifts and the even and the odd rounding terms
 // 2^(s-1) - 1, then the 16 multipliers real = mult*2^-shift as float64,
-// then as float32. It reports whether every shift is at least 31 (or its
+// then as float32. The table's length is reqTabLen of its values: after
+// the period of reqPeriod steps come reqTabExtra steps repeating its
+// first ones. It reports whether every shift is at least 31 (or its
 // multiplier 0), as requantTabAsm needs.
 func reqTab(tab []int32, M int, off []int32, r *Requant) bool {
 	fast := true
 	put := func(w []int32, v int64) { w[0], w[1] = int32(v), int32(v>>32) }
-	for v := range len(tab) / reqTabWords {
+	period := reqPeriod(tab)
+	for v := range period {
 		b := tab[v*reqTabWords : (v+1)*reqTabWords]
 		for j := range 16 {
 			m := (v*16 + j) % M
@@ -373,6 +404,9 @@ func reqTab(tab []int32, M int, off []int32, r *Requant) bool {
 			put(b[128+2*j:], int64(math.Float64bits(real)))
 			b[160+j] = int32(math.Float32bits(float32(real)))
 		}
+	}
+	for e := range reqTabExtra {
+		copy(tab[(period+e)*reqTabWords:(period+e+1)*reqTabWords], tab[e%period*reqTabWords:])
 	}
 	return fast
 }
@@ -914,7 +948,7 @@ func (t *batchTask) emit(acc []int32, tmp []uint8, q0, n int) {
 		requantTabAsm(dst, acc[:n*M], t.reqTab, !t.reqSmall, r.Zero, r.Lo-r.Zero, r.Hi-r.Zero)
 	} else if t.reqTab != nil {
 		z := int64(r.Zero)
-		requantColsAsm(dst, acc[:n*M], t.reqTab, 4*reqTabWords, t.reqTab[16:], t.reqTab[48:], 4*reqTabWords, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, len(t.reqTab)/reqTabWords)
+		requantColsAsm(dst, acc[:n*M], t.reqTab, 4*reqTabWords, t.reqTab[16:], t.reqTab[48:], 4*reqTabWords, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, reqPeriod(t.reqTab))
 	} else {
 		a.Req.RowsBytes(t.tier, dst, acc, n, M, 0, t.off)
 	}

@@ -103,22 +103,25 @@ func convTapsYmmAsm(vnni bool, taps, cg int, a []uint8, lda int, offs []int, b [
 }
 
 //go:noescape
-func requantConvAVX512(dst *byte, acc *int32, n int, tab *int32, period, check int, zero, lo, hi int32, flo, fhi float32)
+func requantConvAVX512(dst *byte, acc *int32, n int, tab *int32, period, check int, zero, lo, hi int32, flo, fhi, fzero, falo, fahi float32, signed int)
 
 // requantTabAsm requantizes len(dst) values acc with the parameter table
-// tab (see reqTab; its length a multiple of reqTabWords, repeating) into
-// dst with AVX-512 and reports whether it did (false: no assembly).
-// Unless check, every acc[j] + add[j] must be below 2^22 in magnitude
-// (the float64 path is then taken without looking).
+// tab (see reqTab: reqPeriod(tab) steps of 16 values, repeating, then
+// reqTabExtra more) into dst with AVX-512 and reports whether it did
+// (false: no assembly). Unless check, every acc[j] + add[j] must be below
+// 2^22 in magnitude (the float64 path is then taken without looking).
 func requantTabAsm(dst []byte, acc, tab []int32, check bool, zero, lo, hi int32) bool {
 	n := len(dst)
 	if n == 0 {
 		return true
 	}
-	if len(tab) == 0 || len(tab)%reqTabWords != 0 {
+	period := reqPeriod(tab)
+	if len(tab)%reqTabWords != 0 || period < 4 {
 		panic("int8: bad requantization table")
 	}
 	_ = acc[n-1]
-	requantConvAVX512(&dst[0], &acc[0], n, &tab[0], len(tab)/reqTabWords, b2i(check), zero, lo, hi, float32(lo), float32(hi))
+	Lo, Hi := lo+zero, hi+zero
+	requantConvAVX512(&dst[0], &acc[0], n, &tab[0], period, b2i(check), zero, lo, hi, float32(lo), float32(hi),
+		float32(zero), float32(Lo), float32(Hi), b2i(Lo < 0))
 	return true
 }

@@ -2,13 +2,44 @@
 
 #include "textflag.h"
 
-// func requantConvAVX512(dst *byte, acc *int32, n int, tab *int32, period, check int, zero, lo, hi int32, flo, fhi float32)
+// permGroup reorders the dwords of VPACKUSWB(VPACKSSDW(v0, v1),
+// VPACKSSDW(v2, v3)) (lane L: v0..v3's values 4L..4L+3) into v0, v1, v2, v3.
+DATA permGroup<>+0(SB)/4, $0
+DATA permGroup<>+4(SB)/4, $4
+DATA permGroup<>+8(SB)/4, $8
+DATA permGroup<>+12(SB)/4, $12
+DATA permGroup<>+16(SB)/4, $1
+DATA permGroup<>+20(SB)/4, $5
+DATA permGroup<>+24(SB)/4, $9
+DATA permGroup<>+28(SB)/4, $13
+DATA permGroup<>+32(SB)/4, $2
+DATA permGroup<>+36(SB)/4, $6
+DATA permGroup<>+40(SB)/4, $10
+DATA permGroup<>+44(SB)/4, $14
+DATA permGroup<>+48(SB)/4, $3
+DATA permGroup<>+52(SB)/4, $7
+DATA permGroup<>+56(SB)/4, $11
+DATA permGroup<>+60(SB)/4, $15
+GLOBL permGroup<>(SB), RODATA|NOPTR, $64
+
+// func requantConvAVX512(dst *byte, acc *int32, n int, tab *int32, period, check int, zero, lo, hi int32, flo, fhi, fzero, falo, fahi float32, signed int)
 //
 // For j < n: dst[j] = clamp(round_half_even((acc[j]+add[j]) * mult[j] / 2^shift[j]), lo, hi) + zero
 // (the low byte; lo and hi are the clamp bounds minus zero, flo and fhi
-// the same as float32), the parameters read from tab: per 16 values 704
-// bytes (see reqTab), period steps of 16 values, then tab again from its
-// start. Every shift is at least 31 (or the multiplier 0).
+// the same as float32, falo and fahi the bounds themselves and fzero the
+// zero point as float32), the parameters read from tab: per 16 values 704
+// bytes (see reqTab), period (>= 4) steps of 16 values, then tab again
+// from its start; the table repeats its first 3 steps after the period.
+// Every shift is at least 31 (or the multiplier 0).
+//
+// Groups of 64 values (four steps, read across the period's end from the
+// repeated steps) first try the float32 path with the zero point added
+// in the same FMA (f = float32(v)*float32(real) + zero, within 2^-12 of
+// the exact value whenever that is below 2^10 in magnitude) and clamped
+// to [falo, fahi]; when no value lies within 2^-11 of a half-integer the
+// four vectors are rounded, packed to bytes with VPACKSSDW and VPACKUSWB
+// (signed == 0) or VPACKSSWB, reordered with VPERMD and stored at once.
+// Otherwise the group's four steps run one at a time as below.
 //
 // Three paths per 16 values, all exact:
 //   - float32: f = float32(v) * float32(real), clamped to [flo, fhi]; f is
@@ -21,7 +52,7 @@
 //   - int64: p = v*mult in 64-bit lanes (even elements directly, odd ones
 //     after a 32-bit right shift) rounded as in requantOne; the result
 //     fits in 32 bits since the shift is at least 31.
-TEXT ·requantConvAVX512(SB), NOSPLIT, $0-68
+TEXT ·requantConvAVX512(SB), NOSPLIT, $0-88
 	MOVQ dst+0(FP), DI
 	MOVQ acc+8(FP), SI
 	MOVQ n+16(FP), CX
@@ -38,6 +69,14 @@ TEXT ·requantConvAVX512(SB), NOSPLIT, $0-68
 	VPBROADCASTD AX, Z25
 	MOVL fhi+64(FP), AX
 	VPBROADCASTD AX, Z26
+	MOVL fzero+68(FP), AX
+	VPBROADCASTD AX, Z22
+	MOVL falo+72(FP), AX
+	VPBROADCASTD AX, Z21
+	MOVL fahi+76(FP), AX
+	VPBROADCASTD AX, Z20
+	MOVQ signed+80(FP), R12
+	VMOVDQU32 permGroup<>(SB), Z19
 	MOVL $0x7fffffff, AX
 	VPBROADCASTD AX, Z24
 	MOVL $0x3effc000, AX // 0.5 - 2^-11
@@ -48,6 +87,8 @@ TEXT ·requantConvAVX512(SB), NOSPLIT, $0-68
 	VPBROADCASTD AX, Z27
 	MOVQ R8, R9
 	MOVQ BX, DX
+	IMUL3Q $704, BX, R13 // bytes of a period
+	XORQ R11, R11        // steps left to run one at a time
 	MOVQ $0xffff, AX
 	KMOVW AX, K1
 	MOVQ $0xaaaa, AX
@@ -56,6 +97,87 @@ TEXT ·requantConvAVX512(SB), NOSPLIT, $0-68
 loop:
 	CMPQ CX, $0
 	JLE done
+	TESTQ R11, R11
+	JNZ forced
+	CMPQ CX, $64
+	JLT single
+
+	// a group of four steps
+	VMOVDQU32 (SI), Z0
+	VMOVDQU32 64(SI), Z1
+	VMOVDQU32 128(SI), Z2
+	VMOVDQU32 192(SI), Z3
+	VPADDD (R8), Z0, Z0
+	VPADDD 704(R8), Z1, Z1
+	VPADDD 1408(R8), Z2, Z2
+	VPADDD 2112(R8), Z3, Z3
+	VCVTDQ2PS Z0, Z0
+	VCVTDQ2PS Z1, Z1
+	VCVTDQ2PS Z2, Z2
+	VCVTDQ2PS Z3, Z3
+	VFMADD132PS 640(R8), Z22, Z0
+	VFMADD132PS 1344(R8), Z22, Z1
+	VFMADD132PS 2048(R8), Z22, Z2
+	VFMADD132PS 2752(R8), Z22, Z3
+	VMAXPS Z21, Z0, Z0
+	VMAXPS Z21, Z1, Z1
+	VMAXPS Z21, Z2, Z2
+	VMAXPS Z21, Z3, Z3
+	VMINPS Z20, Z0, Z0
+	VMINPS Z20, Z1, Z1
+	VMINPS Z20, Z2, Z2
+	VMINPS Z20, Z3, Z3
+	VREDUCEPS $0, Z0, Z4
+	VREDUCEPS $0, Z1, Z5
+	VREDUCEPS $0, Z2, Z6
+	VREDUCEPS $0, Z3, Z7
+	VPANDD Z24, Z4, Z4
+	VPANDD Z24, Z5, Z5
+	VPANDD Z24, Z6, Z6
+	VPANDD Z24, Z7, Z7
+	VCMPPS $13, Z23, Z4, K3
+	VCMPPS $13, Z23, Z5, K4
+	VCMPPS $13, Z23, Z6, K5
+	VCMPPS $13, Z23, Z7, K6
+	KORW K4, K3, K3
+	KORW K6, K5, K5
+	KORTESTW K5, K3
+	JNZ ties
+	VCVTPS2DQ.RN_SAE Z0, Z0
+	VCVTPS2DQ.RN_SAE Z1, Z1
+	VCVTPS2DQ.RN_SAE Z2, Z2
+	VCVTPS2DQ.RN_SAE Z3, Z3
+	VPACKSSDW Z1, Z0, Z0
+	VPACKSSDW Z3, Z2, Z2
+	TESTQ R12, R12
+	JNZ packSigned
+	VPACKUSWB Z2, Z0, Z0
+	JMP packed
+
+packSigned:
+	VPACKSSWB Z2, Z0, Z0
+
+packed:
+	VPERMD Z0, Z19, Z0
+	VMOVDQU32 Z0, (DI)
+	ADDQ $64, DI
+	ADDQ $256, SI
+	ADDQ $2816, R8
+	SUBQ $64, CX
+	SUBQ $4, DX
+	JG loop
+	ADDQ BX, DX
+	SUBQ R13, R8
+	JMP loop
+
+ties:
+	MOVQ $4, R11
+	JMP loop
+
+forced:
+	DECQ R11
+
+single:
 	CMPQ CX, $16
 	JGE full
 	MOVQ $1, AX
@@ -144,9 +266,9 @@ next:
 	ADDQ $704, R8
 	SUBQ $16, CX
 	DECQ DX
-	JNZ loop
-	MOVQ BX, DX
-	MOVQ R9, R8
+	JG loop
+	ADDQ BX, DX
+	SUBQ R13, R8
 	JMP loop
 
 done:
