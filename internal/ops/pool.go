@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"encoding/binary"
 	"math"
 
 	"github.com/goslim/goslim/internal/asm/vec"
@@ -31,11 +32,12 @@ type poolKernel struct {
 	cache        poolCache
 	task         poolTask32
 	task8        pool8Task
-	// only8 marks goslim.MaxPool (8-bit data only); last that its input
-	// and output are channels-last (x_channels_last = y_channels_last = 1),
-	// pooled by q8.MaxPoolNHWC of tier.
-	only8, last bool
-	tier        kernel.Tier
+	// only8 marks goslim.MaxPool (8-bit data only); last and outLast that
+	// its input and its output are channels-last (x_channels_last,
+	// y_channels_last); channels-last inputs are pooled by q8.MaxPoolNHWC
+	// of tier.
+	only8, last, outLast bool
+	tier                 kernel.Tier
 }
 
 // poolCache is the resolved window of the last input shape, so runs at
@@ -65,11 +67,14 @@ func registerPool8(t *kernel.Table) {
 // buildMaxPool8 builds goslim.MaxPool: ONNX MaxPool (opset 12: kernel_shape,
 // strides, pads, dilations, ceil_mode, auto_pad; storage_order must be 0;
 // no Indices output) over uint8 or int8 data, with the int attributes
-// x_channels_last and y_channels_last (0 or 1, default 0, equal): 1 says
-// the input is a rank-4 tensor stored channels-last, [N, H, W, C], and the
-// output is [N, OH, OW, C], pooled by q8.MaxPoolNHWC (whole runs of C
-// channel bytes per tap). Results equal MaxPool on the NCHW tensor with
-// both layouts rewritten, bit for bit. A steady-state run allocates
+// x_channels_last and y_channels_last (0 or 1, default 0; rank-4 input
+// when either is 1): x_channels_last=1 says the input is stored
+// channels-last, [N, H, W, C], and is pooled by q8.MaxPoolNHWC (whole runs
+// of C channel bytes per tap); y_channels_last=1 says the output is
+// [N, OH, OW, C]. Mixed layouts pool into scratch and transpose the
+// (smaller) output, so a channels-last activation can be pooled before it
+// turns NCHW (for a Flatten). Results equal MaxPool on the NCHW tensor
+// with the layouts rewritten, bit for bit. A steady-state run allocates
 // nothing (windows of up to 64 taps).
 func buildMaxPool8(info *kernel.Info) (kernel.Kernel, error) {
 	win, err := nnReadWin(info, true)
@@ -93,10 +98,7 @@ func buildMaxPool8(info *kernel.Info) (kernel.Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	if xl != yl {
-		return nil, info.Errorf("x_channels_last and y_channels_last differ: MaxPool keeps its input's layout")
-	}
-	return &poolKernel{win: win, isMax: true, vk: vec.Generic(), only8: true, last: xl, tier: info.Tier}, nil
+	return &poolKernel{win: win, isMax: true, vk: vec.Generic(), only8: true, last: xl, outLast: yl, tier: info.Tier}, nil
 }
 
 func buildMaxPool(info *kernel.Info) (kernel.Kernel, error) {
@@ -216,8 +218,8 @@ func (k *poolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if x.Rank() < 3 {
 		return c.Errorf("input X rank %d, want at least 3 (N, C, spatial...)", x.Rank())
 	}
-	if k.last && x.Rank() != 4 {
-		return c.Errorf("x_channels_last=1 needs a rank-4 input [N, H, W, C], got X of shape %v", x.Shape)
+	if (k.last || k.outLast) && x.Rank() != 4 {
+		return c.Errorf("x_channels_last and y_channels_last need a rank-4 input, got X of shape %v", x.Shape)
 	}
 	nd := x.Rank() - 2
 	if len(k.win.kernel) != nd {
@@ -234,7 +236,7 @@ func (k *poolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 			return err
 		}
 		k.cache = poolCache{in: x.Shape.Clone(), win: win, shape: nnSpatialShape(n, ch, win.out), n: n, ch: ch}
-		if k.last {
+		if k.outLast {
 			k.cache.shape = tensor.Shape{n, win.out[0], win.out[1], ch}
 		}
 		k.cache.job = poolJob{win: &k.cache.win, tab: poolTables(&k.cache.win), planes: n * ch,
@@ -273,7 +275,7 @@ func (k *poolKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		k.run2D32(c, job, x.F32(), y.F32())
 		return nil
 	}
-	if k.isMax && idx == nil && qIs8(x.DType) && (nd <= 3 || k.last) {
+	if k.isMax && idx == nil && qIs8(x.DType) && (nd <= 3 || k.last || k.outLast) {
 		return k.runMax8(c, x, y)
 	}
 	if k.isMax {
@@ -726,7 +728,8 @@ func poolMax[T Number](c *kernel.Ctx, j *poolJob, x, y []T, idx []int64, lowest 
 // workers: planes (NCHW) or output rows of an image (channels-last).
 type pool8Task struct {
 	k              *poolKernel
-	x, y           *tensor.Tensor
+	x              *tensor.Tensor
+	yb             []uint8 // the output in the input's layout
 	units, workers int
 	ps             q8.PoolShape // channels-last
 	errs           []error      // per worker (channels-last)
@@ -737,7 +740,10 @@ type pool8Task struct {
 func (k *poolKernel) runMax8(c *kernel.Ctx, x, y *tensor.Tensor) error {
 	t := &k.task8
 	w := k.cache.job.win
-	t.k, t.x, t.y = k, x, y
+	t.k, t.x, t.yb = k, x, qBytes(y)
+	if k.last != k.outLast {
+		t.yb = bytesOfI32(qScratch(c, (len(t.yb)+3)/4))[:len(t.yb)]
+	}
 	t.units = k.cache.job.planes
 	if k.last {
 		t.units = k.cache.n * w.out[1]
@@ -754,13 +760,21 @@ func (k *poolKernel) runMax8(c *kernel.Ctx, x, y *tensor.Tensor) error {
 			PadB: w.padE[1], PadR: w.padE[2], OH: w.out[1], OW: w.out[2]}
 	}
 	c.ParallelTask(t.workers, t)
-	t.x, t.y = nil, nil
+	yb := t.yb
+	t.x, t.yb = nil, nil
 	if k.last {
 		for _, err := range t.errs {
 			if err != nil {
 				return c.Errorf("%v", err)
 			}
 		}
+	}
+	if k.last != k.outLast {
+		from, to := q8.NCHW, q8.NHWC
+		if k.last {
+			from, to = q8.NHWC, q8.NCHW
+		}
+		q8.ToLayout(qBytes(y), yb, k.cache.n, k.cache.ch, w.out[1]*w.out[2], from, to)
 	}
 	return nil
 }
@@ -770,30 +784,23 @@ func (t *pool8Task) Run(lo, hi int) {
 	for w := lo; w < hi; w++ {
 		u0, u1 := w*t.units/t.workers, (w+1)*t.units/t.workers
 		if t.k.last {
-			t.errs[w] = q8.MaxPoolNHWC(t.k.tier, &t.ps, qBytes(t.x), qBytes(t.y), t.x.DType == tensor.Int8, u0, u1)
+			t.errs[w] = q8.MaxPoolNHWC(t.k.tier, &t.ps, qBytes(t.x), t.yb, t.x.DType == tensor.Int8, u0, u1)
 			continue
 		}
-		if t.x.DType == tensor.Int8 {
-			pool8Range(t.k, t.x.I8(), t.y.I8(), u0, u1, math.MinInt8)
-		} else {
-			pool8Range(t.k, t.x.U8(), t.y.U8(), u0, u1, 0)
+		switch {
+		case t.k.cache.pool2:
+			poolMax2x2(&t.k.cache.job, qBytes(t.x), t.yb, u0, u1, t.x.DType == tensor.Int8)
+		case t.x.DType == tensor.Int8:
+			poolMaxPlanes(&t.k.cache.job, t.x.I8(), qInt8s(t.yb), u0, u1, math.MinInt8)
+		default:
+			poolMaxPlanes(&t.k.cache.job, t.x.U8(), t.yb, u0, u1, 0)
 		}
-	}
-}
-
-// pool8Range max-pools units [u0, u1) of x into y.
-func pool8Range[T int8 | uint8](k *poolKernel, x, y []T, u0, u1 int, lowest T) {
-	j := &k.cache.job
-	switch {
-	case k.cache.pool2:
-		poolMax2x2(j, x, y, u0, u1)
-	default:
-		poolMaxPlanes(j, x, y, u0, u1, lowest)
 	}
 }
 
 // poolMaxPlanes is poolMax without Indices over planes [p0, p1) of a job
-// padded to three spatial axes.
+// padded to three spatial axes. The maximum is taken without branches
+// (data-dependent branches mispredict on about every other tap).
 func poolMaxPlanes[T int8 | uint8](j *poolJob, x, y []T, p0, p1 int, lowest T) {
 	w, t := j.win, j.tab
 	inSize, outSize := w.inSize(), w.outSize()
@@ -806,7 +813,7 @@ func poolMaxPlanes[T int8 | uint8](j *poolJob, x, y []T, p0, p1 int, lowest T) {
 		for od := range w.out[0] {
 			for oh := range w.out[1] {
 				for ow := range w.out[2] {
-					best := lowest
+					best := int(lowest)
 					sw, lw, hw := t.start[2][ow], t.lo[2][ow], t.hi[2][ow]
 					for kd := t.lo[0][od]; kd < t.hi[0][od]; kd++ {
 						id := t.start[0][od] + kd*d0
@@ -814,11 +821,12 @@ func poolMaxPlanes[T int8 | uint8](j *poolJob, x, y []T, p0, p1 int, lowest T) {
 							ih := t.start[1][oh] + kh*d1
 							line := xp[(id*in1+ih)*in2 : (id*in1+ih+1)*in2]
 							for kw := lw; kw < hw; kw++ {
-								best = max(best, line[sw+kw*d2])
+								d := best - int(line[sw+kw*d2])
+								best -= d & (d >> 63)
 							}
 						}
 					}
-					yp[o] = best
+					yp[o] = T(best)
 					o++
 				}
 			}
@@ -828,12 +836,17 @@ func poolMaxPlanes[T int8 | uint8](j *poolJob, x, y []T, p0, p1 int, lowest T) {
 
 // poolMax2x2 is MaxPool with a 2x2 window and stride 2 over whole planes
 // [p0, p1) (no padding, no partial window, no Indices) for the 8-bit types
-// the INT8 lowering keeps between layers: each output row is the pairwise
-// maximum of two input rows.
-func poolMax2x2[T int8 | uint8](j *poolJob, x, y []T, p0, p1 int) {
+// the INT8 lowering keeps between layers (int8 when signed): each output
+// row is the pairwise maximum of two input rows, four outputs at a time
+// from 8-byte words with bytewise maxima (no data-dependent branches).
+func poolMax2x2(j *poolJob, x, y []uint8, p0, p1 int, signed bool) {
 	w := j.win
 	inH, inW, outH, outW := w.in[1], w.in[2], w.out[1], w.out[2]
 	inSize, outSize := inH*inW, outH*outW
+	var flip uint64 // int8: compare as uint8 with the sign bit flipped
+	if signed {
+		flip = poolHigh8
+	}
 	for p := p0; p < p1; p++ {
 		xp := x[p*inSize : (p+1)*inSize]
 		yp := y[p*outSize : (p+1)*outSize]
@@ -841,11 +854,30 @@ func poolMax2x2[T int8 | uint8](j *poolJob, x, y []T, p0, p1 int) {
 			r0 := xp[2*oh*inW : 2*oh*inW+2*outW]
 			r1 := xp[(2*oh+1)*inW : (2*oh+1)*inW+2*outW]
 			yr := yp[oh*outW : (oh+1)*outW]
-			for ow := range yr {
-				yr[ow] = max(r0[2*ow], r0[2*ow+1], r1[2*ow], r1[2*ow+1])
+			ow := 0
+			for ; ow+4 <= len(yr); ow += 4 {
+				m := poolMaxBytes(binary.LittleEndian.Uint64(r0[2*ow:])^flip, binary.LittleEndian.Uint64(r1[2*ow:])^flip)
+				m = poolMaxBytes(m, m>>8) & 0x00ff00ff00ff00ff // even bytes: max of each pair
+				m = (m | m>>8) & 0x0000ffff0000ffff
+				m |= m >> 16
+				binary.LittleEndian.PutUint32(yr[ow:], uint32(m^flip))
+			}
+			for ; ow < len(yr); ow++ {
+				f := uint8(flip)
+				yr[ow] = max(r0[2*ow]^f, r0[2*ow+1]^f, r1[2*ow]^f, r1[2*ow+1]^f) ^ f
 			}
 		}
 	}
+}
+
+// poolHigh8 is the high bit of every byte of a word.
+const poolHigh8 = 0x8080808080808080
+
+// poolMaxBytes returns the bytewise unsigned maximum of a and b.
+func poolMaxBytes(a, b uint64) uint64 {
+	low := (b | poolHigh8) - (a &^ poolHigh8) // high bit: b's low 7 bits >= a's
+	ge := ((b &^ a) | (^(a ^ b) & low)) & poolHigh8
+	return a ^ ((a ^ b) & ((ge >> 7) * 0xff))
 }
 
 // poolAvg computes average pooling.

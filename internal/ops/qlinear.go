@@ -276,3 +276,11 @@ func qZero1(c *kernel.Ctx, t *tensor.Tensor, name string, dt tensor.DType) (int3
 	}
 	return 0, c.Errorf("%s has type %v, want uint8 or int8", name, t.DType)
 }
+
+// qInt8s views bytes as int8 values.
+func qInt8s(b []uint8) []int8 {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), len(b))
+}

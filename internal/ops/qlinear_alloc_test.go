@@ -181,6 +181,8 @@ func TestQLinearElemNoAllocs(t *testing.T) {
 			{"maxpool 2x2", "", "MaxPool", ir.Attrs{ir.IntsAttr("kernel_shape", 2, 2), ir.IntsAttr("strides", 2, 2)}, []int{0}, []*tensor.Tensor{x}},
 			{"goslim maxpool", "goslim", "MaxPool", win, []int{0}, []*tensor.Tensor{x}},
 			{"goslim maxpool NHWC", "goslim", "MaxPool", qLayoutAttrs(win, true, true), []int{0}, []*tensor.Tensor{xn}},
+			{"goslim maxpool NHWC->NCHW", "goslim", "MaxPool", qLayoutAttrs(win, true, false), []int{0}, []*tensor.Tensor{xn}},
+			{"goslim maxpool NCHW->NHWC", "goslim", "MaxPool", qLayoutAttrs(win, false, true), []int{0}, []*tensor.Tensor{x}},
 		}
 		for _, c := range cases {
 			for _, threads := range []int{1, 2} {

@@ -200,9 +200,9 @@ func randQPoolCase(r *rand.Rand, dil bool) qPoolCase {
 }
 
 // TestMaxPool8ChannelsLast checks goslim.MaxPool on 8-bit data: with
-// x_channels_last = y_channels_last = 1 it equals ai.onnx MaxPool on the
-// NCHW tensor with input and output rewritten by q8.ToLayout, and with 0
-// it equals ai.onnx MaxPool, bit for bit (random windows, dilations,
+// x_channels_last and y_channels_last (all four combinations) it equals
+// ai.onnx MaxPool on the NCHW tensor with input and output rewritten by
+// q8.ToLayout, bit for bit (random windows, dilations,
 // pads, ceil_mode, auto_pad, uint8 and int8, batches, 1-2 threads).
 func TestMaxPool8ChannelsLast(t *testing.T) {
 	r := rand.New(rand.NewPCG(65, 66))
@@ -239,6 +239,10 @@ func TestMaxPool8ChannelsLast(t *testing.T) {
 				qSame(t, what+" NCHW", ref, got)
 				got = qRun(t, "goslim", "MaxPool", 1, qLayoutAttrs(q.attrs, true, true), tier, threads, 1, nil, xn)[0]
 				qSame(t, what+" NHWC", refn, got)
+				got = qRun(t, "goslim", "MaxPool", 1, qLayoutAttrs(q.attrs, true, false), tier, threads, 1, nil, xn)[0]
+				qSame(t, what+" NHWC->NCHW", ref, got)
+				got = qRun(t, "goslim", "MaxPool", 1, qLayoutAttrs(q.attrs, false, true), tier, threads, 1, nil, x)[0]
+				qSame(t, what+" NCHW->NHWC", refn, got)
 			}
 		}
 	}
@@ -444,8 +448,8 @@ func TestQLinearLayoutAttrErrors(t *testing.T) {
 		in               []*tensor.Tensor
 		want             string
 	}{
-		{"maxpool x!=y", "goslim", "MaxPool", qLayoutAttrs(k22, true, false), 1, []*tensor.Tensor{x4}, "differ"},
 		{"maxpool rank 3", "goslim", "MaxPool", qLayoutAttrs(ir.Attrs{ir.IntsAttr("kernel_shape", 2)}, true, true), 1, []*tensor.Tensor{x3}, "rank-4"},
+		{"maxpool rank 3 y", "goslim", "MaxPool", qLayoutAttrs(ir.Attrs{ir.IntsAttr("kernel_shape", 2)}, false, true), 1, []*tensor.Tensor{x3}, "rank-4"},
 		{"maxpool storage_order", "goslim", "MaxPool", append(qLayoutAttrs(k22, true, true), ir.IntAttr("storage_order", 1)), 1, []*tensor.Tensor{x4}, "storage_order"},
 		{"maxpool indices", "goslim", "MaxPool", qLayoutAttrs(k22, true, true), 2, []*tensor.Tensor{x4}, "Indices"},
 		{"maxpool float", "goslim", "MaxPool", k22, 1, []*tensor.Tensor{f32}, "uint8 or int8"},
@@ -486,6 +490,7 @@ func BenchmarkQLinearNHWCOps(b *testing.B) {
 	}
 	res := qRand(r, tensor.Uint8, 32, 16, 32, 32)
 	le := qRand(r, tensor.Uint8, 32, 6, 24, 24)
+	le2 := qRand(r, tensor.Uint8, 32, 16, 10, 10)
 	gp := qRand(r, tensor.Uint8, 32, 64, 8, 8)
 	bin := func(a, b *tensor.Tensor) []*tensor.Tensor {
 		return []*tensor.Tensor{a, sc[0], sc[1], b, sc[2], sc[3], qVals(tensor.Float32, 0.07), sc[1]}
@@ -505,6 +510,8 @@ func BenchmarkQLinearNHWCOps(b *testing.B) {
 		{"resnet8-add/fp32", "", "Add", nil, []*tensor.Tensor{f32(res), f32(res)}, []int{0, 1}, false},
 		{"lenet-maxpool2x2/nchw", "", "MaxPool", k22, []*tensor.Tensor{le}, []int{0}, false},
 		{"lenet-maxpool2x2/nhwc", "goslim", "MaxPool", qLayoutAttrs(k22, true, true), []*tensor.Tensor{le}, []int{0}, false},
+		{"lenet-pool2/nchw", "", "MaxPool", k22, []*tensor.Tensor{le2}, []int{0}, false},
+		{"lenet-pool2/nhwc-nchw", "goslim", "MaxPool", qLayoutAttrs(k22, true, false), []*tensor.Tensor{le2}, []int{0}, false},
 		{"maxpool3x3s2/nchw", "", "MaxPool", k33, []*tensor.Tensor{res}, []int{0}, false},
 		{"maxpool3x3s2/nhwc", "goslim", "MaxPool", qLayoutAttrs(k33, true, true), []*tensor.Tensor{res}, []int{0}, false},
 		{"avgpool3x3s2/nchw", "com.microsoft", "QLinearAveragePool", k33, pool1(res), []int{0}, false},
@@ -551,5 +558,27 @@ func BenchmarkQLinearNHWCOps(b *testing.B) {
 				b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/op")
 			}
 		})
+	}
+}
+
+// TestPoolMaxBytes checks the bytewise maximum of poolMax2x2 on every pair
+// of byte values, in every lane.
+func TestPoolMaxBytes(t *testing.T) {
+	for a := range 256 {
+		for b := range 256 {
+			for lane := range 8 {
+				sh := uint(8 * lane)
+				// The other lanes hold values that make borrows likely.
+				x := uint64(a)<<sh | (0x00ff00ff00ff00ff &^ (0xff << sh))
+				y := uint64(b)<<sh | (0xff00ff00ff00ff00 &^ (0xff << sh))
+				got := poolMaxBytes(x, y)
+				for l := range 8 {
+					s := uint(8 * l)
+					if want := max(uint8(x>>s), uint8(y>>s)); uint8(got>>s) != want {
+						t.Fatalf("max(%#x, %#x) lane %d = %#x, want %#x", x, y, l, uint8(got>>s), want)
+					}
+				}
+			}
+		}
 	}
 }
