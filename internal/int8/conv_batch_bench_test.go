@@ -208,7 +208,7 @@ func BenchmarkConvTaps(b *testing.B) {
 		b.Skip("no AVX-512 VNNI kernels here")
 	}
 	for _, mr := range []int{8, 12, 16, 24} {
-		for _, tc := range [][2]int{{3, 12}, {9, 4}, {3, 24}} {
+		for _, tc := range [][2]int{{3, 3}, {3, 12}, {9, 4}, {3, 24}} {
 			taps, cg := tc[0], tc[1]
 			b.Run(fmt.Sprintf("mr%d/taps%d/cg%d", mr, taps, cg), func(b *testing.B) {
 				nc, nt := convTapsCols(mr), 8

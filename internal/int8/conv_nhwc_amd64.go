@@ -121,7 +121,8 @@ func requantTabAsm(dst []byte, acc, tab []int32, check bool, zero, lo, hi int32)
 	}
 	_ = acc[n-1]
 	Lo, Hi := lo+zero, hi+zero
+	const c = 0.5 + 1.0/2048 // the groups' rounding bias (exact in float32 with any bound)
 	requantConvAVX512(&dst[0], &acc[0], n, &tab[0], period, b2i(check), zero, lo, hi, float32(lo), float32(hi),
-		float32(zero), float32(Lo), float32(Hi), b2i(Lo < 0))
+		float32(float64(zero)+c), float32(float64(Lo)+c), float32(float64(Hi)+c), b2i(Lo < 0))
 	return true
 }

@@ -26,20 +26,27 @@ GLOBL permGroup<>(SB), RODATA|NOPTR, $64
 //
 // For j < n: dst[j] = clamp(round_half_even((acc[j]+add[j]) * mult[j] / 2^shift[j]), lo, hi) + zero
 // (the low byte; lo and hi are the clamp bounds minus zero, flo and fhi
-// the same as float32, falo and fahi the bounds themselves and fzero the
-// zero point as float32), the parameters read from tab: per 16 values 704
+// the same as float32, falo, fahi and fzero the bounds and the zero point
+// plus 1/2 + 2^-11 as float32), the parameters read from tab: per 16 values 704
 // bytes (see reqTab), period (>= 4) steps of 16 values, then tab again
 // from its start; the table repeats its first 3 steps after the period.
 // Every shift is at least 31 (or the multiplier 0).
 //
 // Groups of 64 values (four steps, read across the period's end from the
-// repeated steps) first try the float32 path with the zero point added
-// in the same FMA (f = float32(v)*float32(real) + zero, within 2^-12 of
-// the exact value whenever that is below 2^10 in magnitude) and clamped
-// to [falo, fahi]; when no value lies within 2^-11 of a half-integer the
-// four vectors are rounded, packed to bytes with VPACKSSDW and VPACKUSWB
-// (signed == 0) or VPACKSSWB, reordered with VPERMD and stored at once.
-// Otherwise the group's four steps run one at a time as below.
+// repeated steps) first try the float32 path with the zero point and a
+// bias c = 1/2 + 2^-11 added in the same FMA: g = float32(v)*float32(real)
+// + fzero, where fzero = zero + c, clamped to [falo, fahi] (the bounds
+// plus c). g is within 2^-12 of the exact v*real + zero + c whenever
+// v*real is below 2^10 in magnitude (2^-24 relative for float32(v) and for
+// the multiplier, 2^-13 for the FMA's rounding below 2^11; beyond, both
+// clamp alike), so floor(g) (VCVTPS2DQ
+// rounding down) is the rounded value unless g lies within 2^-10 above an
+// integer (VREDUCEPS rounding down: g - floor(g) < 2^-10; this window
+// holds every exact tie, which lands at distance c - 1/2 = 2^-11). When
+// no value of the four vectors is in it, they are packed to bytes with
+// VPACKSSDW and VPACKUSWB (signed == 0) or VPACKSSWB, reordered with
+// VPERMD and stored at once; otherwise the group's four steps run one at
+// a time as below.
 //
 // Three paths per 16 values, all exact:
 //   - float32: f = float32(v) * float32(real), clamped to [flo, fhi]; f is
@@ -79,6 +86,8 @@ TEXT ·requantConvAVX512(SB), NOSPLIT, $0-88
 	VMOVDQU32 permGroup<>(SB), Z19
 	MOVL $0x7fffffff, AX
 	VPBROADCASTD AX, Z24
+	MOVL $0x3a800000, AX // 2^-10
+	VPBROADCASTD AX, Z18
 	MOVL $0x3effc000, AX // 0.5 - 2^-11
 	VPBROADCASTD AX, Z23
 	MOVQ $1, AX
@@ -127,26 +136,22 @@ loop:
 	VMINPS Z20, Z1, Z1
 	VMINPS Z20, Z2, Z2
 	VMINPS Z20, Z3, Z3
-	VREDUCEPS $0, Z0, Z4
-	VREDUCEPS $0, Z1, Z5
-	VREDUCEPS $0, Z2, Z6
-	VREDUCEPS $0, Z3, Z7
-	VPANDD Z24, Z4, Z4
-	VPANDD Z24, Z5, Z5
-	VPANDD Z24, Z6, Z6
-	VPANDD Z24, Z7, Z7
-	VCMPPS $13, Z23, Z4, K3
-	VCMPPS $13, Z23, Z5, K4
-	VCMPPS $13, Z23, Z6, K5
-	VCMPPS $13, Z23, Z7, K6
+	VREDUCEPS $1, Z0, Z4
+	VREDUCEPS $1, Z1, Z5
+	VREDUCEPS $1, Z2, Z6
+	VREDUCEPS $1, Z3, Z7
+	VCMPPS $1, Z18, Z4, K3
+	VCMPPS $1, Z18, Z5, K4
+	VCMPPS $1, Z18, Z6, K5
+	VCMPPS $1, Z18, Z7, K6
 	KORW K4, K3, K3
 	KORW K6, K5, K5
 	KORTESTW K5, K3
 	JNZ ties
-	VCVTPS2DQ.RN_SAE Z0, Z0
-	VCVTPS2DQ.RN_SAE Z1, Z1
-	VCVTPS2DQ.RN_SAE Z2, Z2
-	VCVTPS2DQ.RN_SAE Z3, Z3
+	VCVTPS2DQ.RD_SAE Z0, Z0
+	VCVTPS2DQ.RD_SAE Z1, Z1
+	VCVTPS2DQ.RD_SAE Z2, Z2
+	VCVTPS2DQ.RD_SAE Z3, Z3
 	VPACKSSDW Z1, Z0, Z0
 	VPACKSSDW Z3, Z2, Z2
 	TESTQ R12, R12
