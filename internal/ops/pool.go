@@ -731,6 +731,8 @@ type pool8Task struct {
 	x              *tensor.Tensor
 	yb             []uint8 // the output in the input's layout
 	units, workers int
+	rows           bool         // NCHW windows of at most two axes: poolMaxRows
+	tmp            []uint8      // poolMaxRows: one input row per worker
 	ps             q8.PoolShape // channels-last
 	errs           []error      // per worker (channels-last)
 }
@@ -741,14 +743,26 @@ func (k *poolKernel) runMax8(c *kernel.Ctx, x, y *tensor.Tensor) error {
 	t := &k.task8
 	w := k.cache.job.win
 	t.k, t.x, t.yb = k, x, qBytes(y)
-	if k.last != k.outLast {
-		t.yb = bytesOfI32(qScratch(c, (len(t.yb)+3)/4))[:len(t.yb)]
-	}
 	t.units = k.cache.job.planes
 	if k.last {
 		t.units = k.cache.n * w.out[1]
 	}
 	t.workers = nnWorkers(c, t.units, float64(y.Len())*float64(w.kSize()))
+	t.rows = !k.last && !k.cache.pool2 && w.in[0] == 1 && w.out[0] == 1
+	need := 0
+	if k.last != k.outLast {
+		need += len(t.yb)
+	}
+	if t.rows {
+		need += t.workers * w.in[2]
+	}
+	scratch := bytesOfI32(qScratch(c, (need+3)/4))
+	if k.last != k.outLast {
+		t.yb, scratch = scratch[:len(t.yb)], scratch[len(t.yb):]
+	}
+	if t.rows {
+		t.tmp = scratch[:t.workers*w.in[2]]
+	}
 	if k.last {
 		if cap(t.errs) < t.workers {
 			t.errs = make([]error, t.workers)
@@ -761,7 +775,7 @@ func (k *poolKernel) runMax8(c *kernel.Ctx, x, y *tensor.Tensor) error {
 	}
 	c.ParallelTask(t.workers, t)
 	yb := t.yb
-	t.x, t.yb = nil, nil
+	t.x, t.yb, t.tmp = nil, nil, nil
 	if k.last {
 		for _, err := range t.errs {
 			if err != nil {
@@ -790,10 +804,77 @@ func (t *pool8Task) Run(lo, hi int) {
 		switch {
 		case t.k.cache.pool2:
 			poolMax2x2(&t.k.cache.job, qBytes(t.x), t.yb, u0, u1, t.x.DType == tensor.Int8)
+		case t.rows:
+			rl := t.k.cache.job.win.in[2]
+			poolMaxRows(&t.k.cache.job, qBytes(t.x), t.yb, u0, u1, t.x.DType == tensor.Int8, t.tmp[w*rl:(w+1)*rl])
 		case t.x.DType == tensor.Int8:
 			poolMaxPlanes(&t.k.cache.job, t.x.I8(), qInt8s(t.yb), u0, u1, math.MinInt8)
 		default:
 			poolMaxPlanes(&t.k.cache.job, t.x.U8(), t.yb, u0, u1, 0)
+		}
+	}
+}
+
+// poolMaxRows is 8-bit MaxPool without Indices over planes [p0, p1) of a
+// job of at most two spatial axes (padded to three, the first of size
+// 1), int8 when signed: for each output row the bytewise maximum of its
+// window's input rows (eight bytes per word, into vmax, one input row),
+// then each output's maximum over its columns of vmax, all without
+// data-dependent branches. int8 values are compared as uint8 with the
+// sign bit flipped; a window with no tap inside the input gives the
+// type's lowest value.
+func poolMaxRows(j *poolJob, x, y []uint8, p0, p1 int, signed bool, vmax []uint8) {
+	w, t := j.win, j.tab
+	H, W, OH, OW := w.in[1], w.in[2], w.out[1], w.out[2]
+	d1, d2 := w.dil[1], w.dil[2]
+	var flip uint64
+	if signed {
+		flip = poolHigh8
+	}
+	f8 := uint8(flip)
+	vmax = vmax[:W]
+	for p := p0; p < p1; p++ {
+		xp := x[p*H*W : (p+1)*H*W]
+		yp := y[p*OH*OW : (p+1)*OH*OW]
+		for oh := range OH {
+			yr := yp[oh*OW : (oh+1)*OW]
+			k0, k1 := t.lo[1][oh], t.hi[1][oh]
+			if k0 >= k1 {
+				for i := range yr {
+					yr[i] = f8 // the lowest value: 0, or -128 flipped
+				}
+				continue
+			}
+			ih := t.start[1][oh] + k0*d1
+			row := xp[ih*W : (ih+1)*W]
+			i := 0
+			for ; i+8 <= W; i += 8 {
+				binary.LittleEndian.PutUint64(vmax[i:], binary.LittleEndian.Uint64(row[i:])^flip)
+			}
+			for ; i < W; i++ {
+				vmax[i] = row[i] ^ f8
+			}
+			for kh := k0 + 1; kh < k1; kh++ {
+				ih := t.start[1][oh] + kh*d1
+				row := xp[ih*W : (ih+1)*W]
+				i := 0
+				for ; i+8 <= W; i += 8 {
+					m := poolMaxBytes(binary.LittleEndian.Uint64(vmax[i:]), binary.LittleEndian.Uint64(row[i:])^flip)
+					binary.LittleEndian.PutUint64(vmax[i:], m)
+				}
+				for ; i < W; i++ {
+					vmax[i] = max(vmax[i], row[i]^f8)
+				}
+			}
+			for ow := range yr {
+				s, l0, l1 := t.start[2][ow], t.lo[2][ow], t.hi[2][ow]
+				best := 0
+				for kw := l0; kw < l1; kw++ {
+					d := best - int(vmax[s+kw*d2])
+					best -= d & (d >> 63)
+				}
+				yr[ow] = uint8(best) ^ f8
+			}
 		}
 	}
 }

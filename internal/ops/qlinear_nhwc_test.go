@@ -582,3 +582,45 @@ func TestPoolMaxBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPool8Ranks checks 8-bit MaxPool on 1-D, 2-D (wide rows, SWAR
+// words and tails) and 3-D windows against the float32 MaxPool of the
+// same values (windows entirely in the padding aside, where the float op
+// gives the lowest float), at one and two threads.
+func TestMaxPool8Ranks(t *testing.T) {
+	r := rand.New(rand.NewPCG(81, 82))
+	for trial := range 30 {
+		dt := []tensor.DType{tensor.Uint8, tensor.Int8}[trial%2]
+		nd := 1 + trial%3
+		shape := []int{1 + r.IntN(2), 1 + r.IntN(5)}
+		var k, s, d, p []int64
+		for range nd {
+			kk := 1 + r.IntN(4)
+			dd := 1 + r.IntN(2)
+			shape = append(shape, (kk-1)*dd+1+r.IntN(30/nd))
+			k, s, d = append(k, int64(kk)), append(s, int64(1+r.IntN(3))), append(d, int64(dd))
+		}
+		for i := range 2 * nd {
+			p = append(p, int64(r.IntN(int(k[i%nd]))))
+		}
+		attrs := ir.Attrs{ir.IntsAttr("kernel_shape", k...), ir.IntsAttr("strides", s...), ir.IntsAttr("dilations", d...),
+			ir.IntsAttr("pads", p...), ir.IntAttr("ceil_mode", int64(trial/3%2))}
+		x := qRand(r, dt, shape...)
+		xf, _ := tensor.New(tensor.Float32, x.Shape)
+		for i := range x.Len() {
+			xf.F32()[i] = float32(x.Float64At(i))
+		}
+		ref := qRun(t, "", "MaxPool", 12, attrs, kernel.TierGeneric, 1, 1, nil, xf)[0]
+		for _, threads := range []int{1, 2} {
+			got := qRun(t, "", "MaxPool", 12, attrs, kernel.TierGeneric, threads, 1, nil, x)[0]
+			if !got.Shape.Equal(ref.Shape) {
+				t.Fatalf("trial %d %v%v: shape %v, float %v", trial, dt, shape, got.Shape, ref.Shape)
+			}
+			for i := range ref.Len() {
+				if w := ref.Float64At(i); w > -1000 && got.Float64At(i) != w {
+					t.Fatalf("trial %d %v%v%v threads %d: element %d = %g, float %g", trial, dt, shape, attrs, threads, i, got.Float64At(i), w)
+				}
+			}
+		}
+	}
+}
