@@ -31,9 +31,10 @@ import (
 //   - it is not a graph output, kept or tapped, and is 8-bit of rank 4
 //     with known channel and spatial dimensions.
 //
-// QLinearConv takes any input/output combination. Add, Mul, AveragePool
-// and MaxPool run their elementwise or per-plane code unchanged on
-// either layout, so all their 8-bit inputs and their output must share
+// QLinearConv and MaxPool take any input/output combination (MaxPool
+// pools in its input's layout and transposes the smaller output). Add,
+// Mul and AveragePool run their elementwise or per-plane code unchanged
+// on either layout, so all their 8-bit inputs and their output must share
 // one: a node with mixed candidates demotes them all to NCHW, iterated to
 // a fixpoint. An 8-bit MaxPool with NHWC data becomes the goslim-domain
 // MaxPool (same attributes plus the two layout attributes); the ONNX op
@@ -62,7 +63,7 @@ type layoutRole int
 
 const (
 	roleNone   layoutRole = iota // NCHW only
-	roleConv                     // input and output layouts independent
+	roleFree                     // input and output layouts independent
 	roleTied                     // all activation inputs and the output share one layout
 	roleReader                   // reads NHWC; its output stays NCHW
 )
@@ -73,7 +74,7 @@ func layoutSlots(n *ir.Node) (layoutRole, []int) {
 	if n.Domain == FusedDomain {
 		switch n.Op {
 		case QLinearConv:
-			return roleConv, []int{0}
+			return roleFree, []int{0}
 		case QLinearAdd, QLinearMul:
 			return roleTied, []int{0, 3}
 		case QLinearAveragePool:
@@ -84,7 +85,9 @@ func layoutSlots(n *ir.Node) (layoutRole, []int) {
 		return roleNone, nil
 	}
 	if isONNX(n) && n.Op == "MaxPool" && len(n.Outputs) == 1 {
-		return roleTied, []int{0}
+		// goslim.MaxPool pools in the input's layout and transposes the
+		// (smaller) output when the layouts differ.
+		return roleFree, []int{0}
 	}
 	return roleNone, nil
 }
@@ -260,7 +263,7 @@ func (lp *layoutPlan) candidate(v ir.ValueID) bool {
 	if !ok {
 		return false
 	}
-	if r := lp.nodes[pi].role; r != roleConv && r != roleTied {
+	if r := lp.nodes[pi].role; r != roleFree && r != roleTied {
 		return false
 	}
 	t := p.g.Values[v].Type

@@ -213,15 +213,13 @@ func toLayout(t *tensor.Tensor, toNHWC bool) *tensor.Tensor {
 }
 
 // refMaxPool is the reference goslim-domain MaxPool (the 8-bit MaxPool
-// with layout attributes): ONNX MaxPool on the NCHW data.
+// with layout attributes, in and out layouts independent): ONNX MaxPool
+// on the NCHW data.
 func refMaxPool(info *kernel.Info) (kernel.Kernel, error) {
 	n := info.Node
 	xl, yl, err := refLayout(n)
 	if err != nil {
 		return nil, info.Errorf("%v", err)
-	}
-	if xl != yl {
-		return nil, info.Errorf("x_channels_last and y_channels_last differ")
 	}
 	pool := ir.Node{Op: "MaxPool", Attrs: n.Attrs.Without("x_channels_last").Without("y_channels_last"),
 		Inputs: []ir.ValueID{0}, Outputs: []ir.ValueID{1}}
