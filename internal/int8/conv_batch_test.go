@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/goslim/goslim/internal/kernel"
@@ -501,6 +502,81 @@ func TestConvBatchThreads(t *testing.T) {
 							t.Fatalf("%v %+v out %v threads %d: y[%d] = %d, want %d", tier, s, out, threads, i, l.y[i], want[i])
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestConvBatchTableCache checks that a BatchArgs reused across calls
+// (and a copy of it) rebuilds its cached requantization table whenever
+// the bias, the input zero point or the multipliers change: every call
+// equals ConvRef.
+func TestConvBatchTableCache(t *testing.T) {
+	rng := rand.New(rand.NewPCG(71, 72))
+	for _, tier := range testTiers() {
+		for _, s := range []ConvShape{
+			convShape(16, 7, 7, 40, 1, 1, 0, 1), // direct
+			convShape(8, 7, 7, 24, 3, 1, 1, 1),  // implicit (VNNI tiers)
+		} {
+			const n = 2
+			l := newBenchLayer(rng, s, n)
+			w := make([]int8, s.M*s.C*s.KH*s.KW)
+			for i := range w {
+				w[i] = int8(rng.IntN(256) - 128)
+			}
+			cw, err := NewConvWeights(w, nil, s.M, s.C, s.KH, s.KW, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			newReq := func(scale float64) *Requant {
+				reals := make([]float64, s.M)
+				for i := range reals {
+					reals[i] = scale * (0.5 + rng.Float64())
+				}
+				r, err := NewRequant(reals, 9, 0, 255)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			a := l.batch
+			a.WS = make([]int32, cw.BatchScratch(&s, n, 1, NHWC, NHWC))
+			if err := ConvBatch(tier, &s, cw, &a, make([]uint8, n*s.M*s.OH*s.OW)); err != nil {
+				t.Fatal(err)
+			}
+			b := a // a copy after a call (sharing a's table memory): a cache of its own
+			b.WS = make([]int32, len(a.WS))
+			bias2 := slices.Clone(l.bias)
+			r1, r2 := newReq(0.001), newReq(0.002)
+			for step, args := range []*BatchArgs{&a, &a, &b, &a, &a, &b, &a, &a} {
+				switch step {
+				case 3:
+					l.bias[5]++ // in place
+				case 4:
+					a.Req = r2
+				case 5:
+					b.Bias = bias2
+				case 6:
+					a.Zero++
+				case 7:
+					a.Req = r1
+				}
+				got := make([]uint8, n*s.M*s.OH*s.OW)
+				if err := ConvBatch(tier, &s, cw, args, got); err != nil {
+					t.Fatal(err)
+				}
+				want := make([]uint8, len(got))
+				img, out := s.C*s.H*s.W, s.M*s.OH*s.OW
+				xi := make([]uint8, img)
+				for i := range n {
+					ToLayout(xi, args.X[i*img:(i+1)*img], 1, s.C, s.H*s.W, NHWC, NCHW)
+					yi := make([]uint8, out)
+					ConvRef(&s, w, nil, xi, false, args.Zero, args.Bias, args.Req, yi)
+					ToLayout(want[i*out:(i+1)*out], yi, 1, s.M, s.OH*s.OW, NCHW, NHWC)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("%v %+v step %d: ConvBatch differs from ConvRef", tier, s, step)
 				}
 			}
 		}

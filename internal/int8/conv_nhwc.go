@@ -3,6 +3,7 @@ package int8
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 
 	"github.com/goslim/goslim/internal/kernel"
 )
@@ -158,7 +159,7 @@ func newBatchPlan(s *ConvShape, cw *ConvWeights, n, threads int, p batchPath, ki
 // words returns the workspace the plan needs: the per-channel offsets,
 // the buffer and the workers' blocks.
 func (pl *batchPlan) words(s *ConvShape) int {
-	return s.M + reqTabLen(pl.reqL) + pl.buf + pl.workers*pl.perThread
+	return s.M + pl.buf + pl.workers*pl.perThread
 }
 
 // reqLen returns the values of the requantization table of M channels:
@@ -265,8 +266,9 @@ type batchTask struct {
 	y32      []int32
 	off      []int32 // per channel: bias - za*colsum + k*za*zb
 	reqTab   []int32 // requantization parameters of reqL output values (see reqTab; nil: Requant.RowsBytes)
-	reqFast  bool    // reqTab suits requantTabAsm (every shift >= 31)
-	reqSmall bool    // every sum plus off is below 2^22 in magnitude
+	tab      tabCache
+	reqFast  bool // reqTab suits requantTabAsm (every shift >= 31)
+	reqSmall bool // every sum plus off is below 2^22 in magnitude
 	buf      []uint8
 	zrow     []uint8 // one buffer row of zero points
 	ws       []int32 // the workers' blocks
@@ -330,8 +332,7 @@ func convBatchGemm(t *batchTask) {
 	ws = ws[s.M:]
 	t.reqTab = nil
 	if r := a.Req; r != nil && pl.reqL > 0 && requantAsm(t.tier) && r.vmult != nil {
-		t.reqTab = ws[:reqTabLen(pl.reqL)]
-		t.reqFast = reqTab(t.reqTab, s.M, t.off, r)
+		t.reqTab, t.reqFast = t.tab.get(a, s.M, pl.reqL, t.off, r)
 		// |sum x*(w - zb)| <= 255*(sum |w| + K*|zb|) for x in [0, 255].
 		var zbMax, offMax int64
 		for m := range s.M {
@@ -342,7 +343,6 @@ func convBatchGemm(t *batchTask) {
 		}
 		t.reqSmall = 255*(cw.batch.absSum+int64(cw.k)*zbMax)+offMax < 1<<22
 	}
-	ws = ws[reqTabLen(pl.reqL):]
 	t.buf = bytesOf(ws[:pl.buf])
 	t.ws = ws[pl.buf:]
 	rowB := pl.wq * s.C
@@ -367,6 +367,45 @@ func convBatchGemm(t *batchTask) {
 	}
 	t.packing = false
 	t.parallel()
+}
+
+// tabCache keeps the requantization table of the last ConvBatch call of
+// a BatchArgs (building it costs more than requantizing a small layer's
+// output): it is rebuilt only when the channels, the additions or the
+// multipliers change. Its memory belongs to the BatchArgs (allocated on
+// first use; a copied BatchArgs starts a cache of its own).
+type tabCache struct {
+	owner *BatchArgs
+	tab   []int32
+	L     int
+	fast  bool
+	off   []int32
+	mult  []int32
+	shift []uint
+}
+
+// get returns the table of L values for M channels with additions off and
+// requantization r (see reqTab) and whether it suits requantTabAsm.
+func (c *tabCache) get(a *BatchArgs, M, L int, off []int32, r *Requant) ([]int32, bool) {
+	n := reqTabLen(L)
+	if c.owner == a && c.L == L && len(c.tab) == n && slices.Equal(c.off, off[:M]) &&
+		slices.Equal(c.mult, r.Mult) && slices.Equal(c.shift, r.Shift) {
+		return c.tab, c.fast
+	}
+	if c.owner != a {
+		*c = tabCache{owner: a}
+	}
+	if cap(c.tab) < n {
+		c.tab = make([]int32, n)
+	}
+	c.tab = c.tab[:n]
+	c.L = 0 // invalid until filled
+	c.fast = reqTab(c.tab, M, off, r)
+	c.off = append(c.off[:0], off[:M]...)
+	c.mult = append(c.mult[:0], r.Mult...)
+	c.shift = append(c.shift[:0], r.Shift...)
+	c.L = L
+	return c.tab, c.fast
 }
 
 // reqTab fills tab with the requantization parameters of consecutive
