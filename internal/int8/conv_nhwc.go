@@ -264,11 +264,11 @@ type batchTask struct {
 	za       int32
 	yb       []uint8 // uint8/int8 output bytes (nil for int32)
 	y32      []int32
-	off      []int32 // per channel: bias - za*colsum + k*za*zb
-	reqTab   []int32 // requantization parameters of reqL output values (see reqTab; nil: Requant.RowsBytes)
-	tab      tabCache
-	reqFast  bool // reqTab suits requantTabAsm (every shift >= 31)
-	reqSmall bool // every sum plus off is below 2^22 in magnitude
+	off      []int32  // per channel: bias - za*colsum + k*za*zb
+	reqTab   []int32  // requantization parameters of reqL output values (see reqTab; nil: Requant.RowsBytes)
+	tab      tabCache // the requantization table's memory and key
+	reqFast  bool     // reqTab suits requantTabAsm (every shift >= 31)
+	reqSmall bool     // every sum plus off is below 2^22 in magnitude
 	buf      []uint8
 	zrow     []uint8 // one buffer row of zero points
 	ws       []int32 // the workers' blocks
@@ -318,29 +318,36 @@ func convBatchGemm(t *batchTask) {
 		t.flip, t.za = 0x80, a.Zero+128
 	}
 	ws := a.WS
-	t.off = ws[:s.M]
-	for m := range s.M {
-		var b, zb int32
-		if a.Bias != nil {
-			b = a.Bias[m]
+	// off[m] = bias[m] - za*colsum[m] + K*za*zb[m] (and its largest magnitude).
+	off := ws[:s.M]
+	t.off = off
+	cs := cw.colSum[:len(off)]
+	if a.Bias != nil {
+		bias := a.Bias[:len(off)]
+		for m := range off {
+			off[m] = bias[m] - t.za*cs[m]
 		}
-		if cw.zb != nil {
-			zb = cw.zb[m]
+	} else {
+		for m := range off {
+			off[m] = -t.za * cs[m]
 		}
-		t.off[m] = b - t.za*cw.colSum[m] + int32(cw.k)*t.za*zb
+	}
+	var zbMax int64
+	if cw.zb != nil {
+		kz := int32(cw.k) * t.za
+		zbs := cw.zb[:len(off)]
+		for m := range off {
+			off[m] += kz * zbs[m]
+			zbMax = max(zbMax, int64(zbs[m]), -int64(zbs[m]))
+		}
 	}
 	ws = ws[s.M:]
 	t.reqTab = nil
 	if r := a.Req; r != nil && pl.reqL > 0 && requantAsm(t.tier) && r.vmult != nil {
-		t.reqTab, t.reqFast = t.tab.get(a, s.M, pl.reqL, t.off, r)
+		t.reqTab, t.reqFast = t.tab.get(a, s.M, pl.reqL, off, r)
 		// |sum x*(w - zb)| <= 255*(sum |w| + K*|zb|) for x in [0, 255].
-		var zbMax, offMax int64
-		for m := range s.M {
-			if cw.zb != nil {
-				zbMax = max(zbMax, int64(cw.zb[m]), -int64(cw.zb[m]))
-			}
-			offMax = max(offMax, int64(t.off[m]), -int64(t.off[m]))
-		}
+		lo, hi := slices.Min(off), slices.Max(off)
+		offMax := max(int64(hi), -int64(lo))
 		t.reqSmall = 255*(cw.batch.absSum+int64(cw.k)*zbMax)+offMax < 1<<22
 	}
 	t.buf = bytesOf(ws[:pl.buf])
