@@ -103,14 +103,20 @@ type qbinKernel struct {
 	constOK bool
 	lut     []uint8 // cached table for consts (nil until built)
 	lutDT   tensor.DType
-	bc      qbinShapes
-	task    qbinTask
+	// add holds QLinearAdd's constants for the vector kernel (q8.AddBytes),
+	// cached for consts when addDT is set.
+	add   q8.AddParams
+	addDT tensor.DType
+	bc    qbinShapes
+	task  qbinTask
 }
 
 // qbinTask looks up same-shape elements in a table, split into ranges
 // across workers.
 type qbinTask struct {
 	lut        *[1 << 16]uint8
+	add        *q8.AddParams // when set: q8.AddBytes instead of the table
+	tier       kernel.Tier
 	ab, bb, yb []uint8
 	workers    int
 }
@@ -120,6 +126,10 @@ func (t *qbinTask) Run(lo, hi int) {
 	n := len(t.yb)
 	for w := lo; w < hi; w++ {
 		i0, i1 := w*n/t.workers, (w+1)*n/t.workers
+		if t.add != nil {
+			q8.AddBytes(t.tier, t.add, t.yb[i0:i1], t.ab[i0:i1], t.bb[i0:i1])
+			continue
+		}
 		qbinLookup(t.lut, t.ab[i0:i1], t.bb[i0:i1], t.yb[i0:i1])
 	}
 }
@@ -215,11 +225,24 @@ func (k *qbinKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if y.Len() == 0 {
 		return nil
 	}
+	ab, bb, yb := qBytes(a), qBytes(b), qBytes(y)
+	if bc.same && !k.mul && q8.AddVectorized(k.q.tier) {
+		// QLinearAdd in vector registers: the table's bits, about 3x faster.
+		p, err := k.addParams(c, in, a.DType, lo, hi)
+		if err != nil {
+			return err
+		}
+		t := &k.task
+		t.add, t.tier, t.ab, t.bb, t.yb = p, k.q.tier, ab, bb, yb
+		t.workers = nnWorkers(c, len(yb)>>12+1, 2*float64(len(yb)))
+		c.ParallelTask(t.workers, t)
+		t.add, t.ab, t.bb, t.yb = nil, nil, nil, nil
+		return nil
+	}
 	lut, f, err := k.table(c, in, a.DType, lo, hi, y.Len())
 	if err != nil {
 		return err
 	}
-	ab, bb, yb := qBytes(a), qBytes(b), qBytes(y)
 	if bc.same {
 		if lut != nil {
 			// About four operations per element for the worker threshold.
@@ -237,6 +260,52 @@ func (k *qbinKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	}
 	qbinBroadcast(bc, ab, bb, yb, lut, f)
 	return nil
+}
+
+// addParams returns QLinearAdd's constants for q8.AddBytes (the cached
+// ones when the run's scales and zero points are the build-time
+// constants): the same arithmetic as the table's qTable and qRound8.
+func (k *qbinKernel) addParams(c *kernel.Ctx, in []*tensor.Tensor, dt tensor.DType, lo, hi int32) (*q8.AddParams, error) {
+	same := k.constOK
+	for j, i := range qbinParams {
+		if opt(in, i) != k.consts[j] {
+			same = false
+		}
+	}
+	if same && k.addDT == dt && k.add.Lo == lo && k.add.Hi == hi {
+		return &k.add, nil
+	}
+	sa, err := qScales(c, opt(in, 1), "A_scale", 1)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := qScales(c, opt(in, 4), "B_scale", 1)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := qScales(c, opt(in, 6), "C_scale", 1)
+	if err != nil {
+		return nil, err
+	}
+	za, err := qZero1(c, opt(in, 2), "A_zero_point", dt)
+	if err != nil {
+		return nil, err
+	}
+	zb, err := qZero1(c, opt(in, 5), "B_zero_point", dt)
+	if err != nil {
+		return nil, err
+	}
+	zc, err := qZero1(c, opt(in, 7), "C_zero_point", dt)
+	if err != nil {
+		return nil, err
+	}
+	k.add = q8.AddParams{Signed: dt == tensor.Int8, Za: za, Zb: zb, Zc: zc,
+		Ra: float64(sa[0]) / float64(sc[0]), Rb: float64(sb[0]) / float64(sc[0]), Lo: lo, Hi: hi}
+	k.addDT = tensor.Undefined
+	if same {
+		k.addDT = dt
+	}
+	return &k.add, nil
 }
 
 // table returns the 65536-entry table of the op for the run's scales and
