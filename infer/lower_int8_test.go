@@ -1003,9 +1003,7 @@ func TestLowerInt8FloatOutput(t *testing.T) {
 // quantized zoo models, lowered to integer kernels with channels-last
 // activations: after warm-up RunInto allocates nothing, at one and two
 // threads and batch 1 and 8. On failure it names the kernels that
-// allocate. Known exception, logged instead of failed: MobileNetV2 at two
-// threads, whose depthwise convolutions allocate their parallel task once
-// per call (internal/int8 convDepthwiseBatch).
+// allocate.
 func TestRunIntoAllocatesNothingInt8(t *testing.T) {
 	for _, z := range int8Zoo {
 		m := quantizeZoo(t, z.spec, z.o, nil)
@@ -1023,12 +1021,7 @@ func TestRunIntoAllocatesNothingInt8(t *testing.T) {
 				run()
 				run()
 				if n := testing.AllocsPerRun(10, run); n != 0 {
-					msg := fmt.Sprintf("%s threads %d batch %d: %v allocations per RunInto:%s", z.spec, threads, batch, n, infer.AllocCulprits(s, in))
-					if strings.HasPrefix(z.spec, "mobilenet") && threads > 1 {
-						t.Log("known: " + msg)
-						continue
-					}
-					t.Error(msg)
+					t.Errorf("%s threads %d batch %d: %v allocations per RunInto:%s", z.spec, threads, batch, n, infer.AllocCulprits(s, in))
 				}
 			}
 		}

@@ -52,6 +52,11 @@ type BatchArgs struct {
 	Par     Parallelizer
 
 	task batchTask // the call's state (the parallel task)
+	// The depthwise call's parallel task, per output type (kept here so
+	// that threaded calls allocate nothing).
+	dwU8  dwTask[uint8]
+	dwI8  dwTask[int8]
+	dwI32 dwTask[int32]
 }
 
 // BatchScratch returns the int32 words of workspace ConvBatch needs for n

@@ -190,13 +190,26 @@ func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, 
 	}
 	if threads > 1 {
 		t.threads = min(threads, t.units)
-		tp := new(dwTask[T])
+		tp := dwTaskIn[T](a)
 		*tp = t
 		a.Par.ParallelTask(tp.threads, tp)
 		return nil
 	}
 	t.Run(0, 1)
 	return nil
+}
+
+// dwTaskIn returns a's depthwise task slot for output type T.
+func dwTaskIn[T uint8 | int8 | int32](a *BatchArgs) *dwTask[T] {
+	switch p := any(&a.dwU8).(type) {
+	case *dwTask[T]:
+		return p
+	}
+	switch p := any(&a.dwI8).(type) {
+	case *dwTask[T]:
+		return p
+	}
+	return any(&a.dwI32).(*dwTask[T])
 }
 
 // dwTask is one convDepthwiseBatch call split into units (output rows when
