@@ -256,6 +256,60 @@ func TestConvTapsAsmMatchesGo(t *testing.T) {
 	}
 }
 
+// TestConvTapsOffsAsmMatchesGo checks the VNNI kernels with an A offset
+// per tile against convTapsOffsGo: every tile shape, random tile offsets
+// (in any order, overlapping), taps, groups and columns, guard bands
+// around C.
+func TestConvTapsOffsAsmMatchesGo(t *testing.T) {
+	if !implicitTier(kernel.TierVNNI) {
+		t.Skip("no AVX-512 VNNI kernels here")
+	}
+	rng := rand.New(rand.NewPCG(43, 44))
+	for trial := range 300 {
+		mr := []int{8, 12, 16, 24}[trial%4]
+		nc := convTapsCols(mr)
+		taps, cg := 1+rng.IntN(9), 1+rng.IntN(6)
+		nt := 1 + rng.IntN(5)
+		ncols := 1 + rng.IntN(nc)
+		lda := 4*cg + rng.IntN(9)
+		offs := make([]int, taps)
+		maxOff := 0
+		for i := range offs {
+			offs[i] = rng.IntN(200)
+			maxOff = max(maxOff, offs[i])
+		}
+		span := (mr-1)*lda + maxOff + 4*cg
+		a := make([]uint8, span+rng.IntN(500))
+		for i := range a {
+			a[i] = uint8(rng.IntN(256))
+		}
+		toffs := make([]int, nt)
+		for i := range toffs {
+			toffs[i] = rng.IntN(len(a) - span + 1)
+		}
+		b := make([]int8, (taps*cg-1)*nr*4+4*nc)
+		for i := range b {
+			b[i] = int8(rng.IntN(256) - 128)
+		}
+		ldc := ncols + rng.IntN(5)
+		clen := (nt*mr-1)*ldc + ncols
+		want := make([]int32, clen+guard)
+		got := make([]int32, clen+guard)
+		for i := range got {
+			got[i], want[i] = sentinel, sentinel
+		}
+		convTapsOffsGo(mr, taps, cg, a, toffs, lda, offs, b, want, ldc, ncols)
+		if !convTapsOffsAsm(mr, taps, cg, a, toffs, lda, offs, b, got[:clen], ldc, ncols) {
+			t.Fatal("assembly kernel did not run")
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("trial %d mr %d taps %d cg %d nt %d ncols %d: c[%d] = %d, want %d", trial, mr, taps, cg, nt, ncols, i, got[i], want[i])
+			}
+		}
+	}
+}
+
 // TestConvTapsYmmMatchesGo checks the AVX-VNNI and AVX2 implicit-GEMM
 // kernels (6 x 16) against convTapsGo like TestConvTapsAsmMatchesGo (AVX2
 // with weights in [-64, 64], where VPMADDUBSW cannot saturate).
@@ -577,6 +631,61 @@ func TestConvBatchTableCache(t *testing.T) {
 				}
 				if !slices.Equal(got, want) {
 					t.Fatalf("%v %+v step %d: ConvBatch differs from ConvRef", tier, s, step)
+				}
+			}
+		}
+	}
+}
+
+// TestConvBatchStridedTiles checks the strided implicit path's batched
+// tiles (one A offset per tile) against ConvRef: blocks of more than
+// maxTileOffs tiles, output rows with a tail after their full tiles,
+// blocks starting inside an output row, 16- and 32-column tiles, on every
+// tier and on the Go kernels.
+func TestConvBatchStridedTiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(81, 82))
+	shapes := []ConvShape{
+		convShape(8, 32, 32, 2, 3, 1, 1, 1),  // 2 full 16-row tiles per output row, 192 per block
+		convShape(4, 72, 72, 2, 3, 1, 1, 1),  // 3 full 24-row tiles per output row: flushes inside a row
+		convShape(8, 20, 20, 40, 3, 1, 1, 1), // 12 + 8 rows per output row, 32 columns
+		convShape(3, 48, 48, 16, 3, 2, 1, 1), // a stem: 24-row tiles
+		convShape(16, 9, 9, 24, 3, 2, 1, 1),  // 5 rows per output row: tails only
+	}
+	for _, tier := range testTiers() {
+		for _, s := range shapes {
+			for _, goTaps := range []bool{false, true} {
+				if goTaps && tier != kernel.TierGeneric {
+					continue
+				}
+				const n = 3
+				l := newBenchLayer(rng, s, n)
+				w := make([]int8, s.M*s.C*s.KH*s.KW)
+				for i := range w {
+					w[i] = int8(rng.IntN(256) - 128)
+				}
+				cw, err := NewConvWeights(w, nil, s.M, s.C, s.KH, s.KW, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a := l.batch
+				a.WS = make([]int32, cw.BatchScratch(&s, n, 1, NHWC, NHWC))
+				a.task.goTaps = goTaps
+				got := make([]uint8, n*s.M*s.OH*s.OW)
+				if err := ConvBatch(tier, &s, cw, &a, got); err != nil {
+					t.Fatal(err)
+				}
+				img, out := s.C*s.H*s.W, s.M*s.OH*s.OW
+				want := make([]uint8, len(got))
+				xi, yi := make([]uint8, img), make([]uint8, out)
+				for i := range n {
+					ToLayout(xi, a.X[i*img:(i+1)*img], 1, s.C, s.H*s.W, NHWC, NCHW)
+					ConvRef(&s, w, nil, xi, false, a.Zero, a.Bias, a.Req, yi)
+					ToLayout(want[i*out:(i+1)*out], yi, 1, s.M, s.OH*s.OW, NCHW, NHWC)
+				}
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("%v goTaps %v %+v: value %d = %d, want %d", tier, goTaps, s, i, got[i], want[i])
+					}
 				}
 			}
 		}

@@ -273,7 +273,8 @@ type batchTask struct {
 	zrow     []uint8 // one buffer row of zero points
 	ws       []int32 // the workers' blocks
 	offs     [maxTaps]int
-	goTaps   bool // tests: the implicit path on convTapsGo
+	toffs    [maxTileOffs]int // A offsets of the tiles of one kernel call
+	goTaps   bool             // tests: the implicit path on convTapsGo
 }
 
 // Run runs workers [lo, hi) of the current phase.
@@ -747,6 +748,8 @@ func (t *batchTask) implicitBlock(w []int32, r0, r1 int) {
 				mr = 24
 			}
 			t.tiles(mr, t.buf[r0*C+g*cg:], C, b, cb[g*mg:], n, mg)
+		} else if !pl.kind.ymm() {
+			t.stridedTiles(b, cb, r0, n, g)
 		} else {
 			// One output row (segment) at a time.
 			mrRow := pl.pickMR(s.OW, mg)
@@ -806,6 +809,83 @@ func (t *batchTask) implicitBlock(w []int32, r0, r1 int) {
 		cnt := min(s.OW-vw, r1-r)
 		t.emit(cb[(r-r0)*M:], tmp, (img*s.OH+vh)*s.OW+vw, cnt)
 		r += cnt
+	}
+}
+
+// maxTileOffs bounds the tiles of one convTapsOffs call.
+const maxTileOffs = 128
+
+// stridedTiles computes output pixels [r0, r0+n) of group g with the VNNI
+// tiles (strided implicit path) into cb: the full tiles of whole output
+// rows in few kernel calls (one A offset per tile), the rest of each
+// output row segment on its own.
+func (t *batchTask) stridedTiles(b *PackedB, cb []int32, r0, n, g int) {
+	s, pl, cw := t.s, &t.pl, t.cw
+	M, mg, C := s.M, s.M/s.Group, s.C
+	lda := s.SW * C
+	mr := pl.pickMR(s.OW, mg)
+	toffs := t.toffs[:0]
+	i0 := 0 // the first row of the pending tiles
+	flush := func() {
+		if len(toffs) > 0 {
+			t.offsTiles(mr, toffs, lda, b, cb[i0*M+g*mg:], mg)
+		}
+		toffs = toffs[:0]
+	}
+	P := s.OH * s.OW
+	img, p := r0/P, r0%P
+	oh, ow := p/s.OW, p%s.OW
+	for i := 0; i < n; {
+		cnt := min(s.OW-ow, n-i)
+		base := ((img*pl.hq+oh*s.SH)*pl.wq+ow*s.SW)*C + g*cw.Cg
+		full := cnt / mr
+		for k := range full {
+			if len(toffs) == maxTileOffs {
+				flush()
+			}
+			if len(toffs) == 0 {
+				i0 = i + k*mr
+			}
+			toffs = append(toffs, base+k*mr*lda)
+		}
+		if rest := cnt - full*mr; rest > 0 {
+			flush()
+			j := i + full*mr
+			t.tiles(pl.pickMR(rest, mg), t.buf[base+full*mr*lda:], lda, b, cb[j*M+g*mg:], rest, mg)
+		}
+		i += cnt
+		if ow += cnt; ow == s.OW {
+			ow = 0
+			if oh++; oh == s.OH {
+				oh = 0
+				img++
+			}
+		}
+	}
+	flush()
+}
+
+// offsTiles computes len(toffs) full tiles of mr rows, tile k's A rows at
+// t.buf[toffs[k]:] lda apart, its C rows at c[k*mr*M:], for the group's mg
+// columns (VNNI tiles).
+func (t *batchTask) offsTiles(mr int, toffs []int, lda int, b *PackedB, c []int32, mg int) {
+	pl, M := &t.pl, t.s.M
+	offs := t.offs[:pl.taps]
+	for j0 := 0; j0 < mg; j0 += nr {
+		ncols := min(nr, mg-j0)
+		bp := b.data[j0/nr*b.ks*nr+j0%nr*4:]
+		if pl.kind == tapsVNNI && convTapsOffsAsm(mr, pl.taps, pl.cg4, t.buf, toffs, lda, offs, bp, c[j0:], M, ncols) {
+			continue
+		}
+		convTapsOffsGo(mr, pl.taps, pl.cg4, t.buf, toffs, lda, offs, bp, c[j0:], M, ncols)
+	}
+}
+
+// convTapsOffsGo is the pure-Go twin of convTapsOffsAsm: convTapsGo on
+// each full tile k, its A at a[toffs[k]:], its C at c[k*mr*ldc:].
+func convTapsOffsGo(mr, taps, cg int, a []uint8, toffs []int, lda int, offs []int, b []int8, c []int32, ldc, ncols int) {
+	for k, o := range toffs {
+		convTapsGo(mr, taps, cg, a[o:], lda, offs, b, c[k*mr*ldc:], ldc, mr, ncols, 1)
 	}
 }
 

@@ -63,6 +63,66 @@ func convTapsAsm(mr, taps, cg int, a []uint8, lda int, offs []int, b []int8, c [
 	return true
 }
 
+// convTapsVNNIo, convTapsVNNI24o, convTapsVNNI8o and convTapsVNNI16o are
+// the kernels above for ntiles full tiles whose A rows start at a +
+// toffs[t] for tile t (C still advances by rows*ldc per tile); their Go
+// twin is convTapsOffsGo.
+//
+//go:noescape
+func convTapsVNNIo(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, ntiles int, toffs *int)
+
+//go:noescape
+func convTapsVNNI24o(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, ntiles int, toffs *int)
+
+//go:noescape
+func convTapsVNNI8o(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, ntiles int, toffs *int)
+
+//go:noescape
+func convTapsVNNI16o(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, ntiles int, toffs *int)
+
+// convTapsOffsAsm runs the VNNI implicit-GEMM kernel of mr rows on
+// len(toffs) full tiles, tile t's A rows at a[toffs[t]:] (lda apart),
+// its C rows at c[t*mr*ldc:], and reports whether it did (false: no
+// assembly kernel in this build). It checks that the slices hold
+// everything the kernel reads and writes.
+func convTapsOffsAsm(mr, taps, cg int, a []uint8, toffs []int, lda int, offs []int, b []int8, c []int32, ldc, ncols int) bool {
+	nc, nt := convTapsCols(mr), len(toffs)
+	if nc == 0 || taps < 1 || len(offs) < taps || cg < 1 || ncols < 1 || ncols > nc || nt < 1 {
+		panic("int8: bad convolution tile")
+	}
+	maxOff := 0
+	for _, o := range offs[:taps] {
+		if o < 0 {
+			panic("int8: negative tap offset")
+		}
+		maxOff = max(maxOff, o)
+	}
+	span := (mr-1)*lda + maxOff + 4*cg
+	for _, o := range toffs {
+		if o < 0 || o+span > len(a) {
+			panic("int8: tile offset out of range")
+		}
+	}
+	_ = b[(taps*cg-1)*nr*4+4*nc-1]
+	_ = c[(nt*mr-1)*ldc+ncols-1]
+	m0 := uint64(1)<<min(ncols, 16) - 1
+	m1 := uint64(0)
+	if ncols > 16 {
+		m1 = uint64(1)<<(ncols-16) - 1
+	}
+	switch mr {
+	case 8:
+		convTapsVNNI8o(taps, cg, &a[0], lda, &offs[0], &b[0], &c[0], ldc, mr, m0, m1, nt, &toffs[0])
+	case 12:
+		convTapsVNNIo(taps, cg, &a[0], lda, &offs[0], &b[0], &c[0], ldc, mr, m0, m1, nt, &toffs[0])
+	case 16:
+		convTapsVNNI16o(taps, cg, &a[0], lda, &offs[0], &b[0], &c[0], ldc, mr, m0, m1, nt, &toffs[0])
+	default:
+		convTapsVNNI24o(taps, cg, &a[0], lda, &offs[0], &b[0], &c[0], ldc, mr, m0, m1, nt, &toffs[0])
+	}
+	return true
+}
+
 // convTapsAVXVNNI is the AVX-VNNI implicit-GEMM kernel (6 x 16, VEX
 // VPDPBUSD ymm; see gen_tile.go genYmmConv); its Go twin is convTapsGo.
 //

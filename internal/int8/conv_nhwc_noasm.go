@@ -16,3 +16,8 @@ func requantTabAsm(dst []byte, acc, tab []int32, check bool, zero, lo, hi int32)
 func convTapsYmmAsm(vnni bool, taps, cg int, a []uint8, lda int, offs []int, b []int8, c []int32, ldc, rows, ncols, nt int) bool {
 	return false
 }
+
+// convTapsOffsAsm reports false: no assembly kernel in this build.
+func convTapsOffsAsm(mr, taps, cg int, a []uint8, toffs []int, lda int, offs []int, b []int8, c []int32, ldc, ncols int) bool {
+	return false
+}

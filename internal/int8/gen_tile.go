@@ -7,7 +7,8 @@
 // tileAVX2W (the exact AVX2 path for any weights, 3 x 16: VPMADDWD on B
 // widened to int16 pairs), tileVNNI24 (24 x 16, for N <= 16), the
 // implicit-GEMM convolution kernels convTapsVNNI (12 x 32), convTapsVNNI24
-// (24 x 16), convTapsVNNI8 (8 x 32) and convTapsVNNI16 (16 x 16), and the
+// (24 x 16), convTapsVNNI8 (8 x 32) and convTapsVNNI16 (16 x 16) and their
+// variants with an A offset per tile (suffix o), and the
 // AMX kernels amx11..amx22.
 // Run with go generate (see stubs_amd64.go).
 package main
@@ -44,10 +45,16 @@ func main() {
 	p("")
 	genVNNI("tileVNNI", 12, 2)
 	genVNNI("tileVNNI24", 24, 1)
-	genVNNIConv("convTapsVNNI", 12, 2)
-	genVNNIConv("convTapsVNNI24", 24, 1)
-	genVNNIConv("convTapsVNNI8", 8, 2)
-	genVNNIConv("convTapsVNNI16", 16, 1)
+	for _, offs := range []bool{false, true} {
+		sfx := ""
+		if offs {
+			sfx = "o"
+		}
+		genVNNIConv("convTapsVNNI"+sfx, 12, 2, offs)
+		genVNNIConv("convTapsVNNI24"+sfx, 24, 1, offs)
+		genVNNIConv("convTapsVNNI8"+sfx, 8, 2, offs)
+		genVNNIConv("convTapsVNNI16"+sfx, 16, 1, offs)
+	}
 	genYmmConv("convTapsAVXVNNI", 6, "avxvnni")
 	genYmmConv("convTapsAVX2", 6, "avx2")
 	genYmm("tileAVXVNNI", 6, "avxvnni")
@@ -201,10 +208,16 @@ func genVNNI(name string, rows, vecs int) {
 // ntiles tiles one after the other (A advances by rows rows, C by rows
 // rows) and stores the first rows rows of each; C is overwritten. R15
 // walks offs.
-func genVNNIConv(name string, rows, vecs int) {
-	p("// func %s(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, ntiles int)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-96", name)
-	p("\tMOVQ a+16(FP), R14")
+func genVNNIConv(name string, rows, vecs int, tileOffs bool) {
+	if tileOffs {
+		// Tile t's A starts at a + toffs[t] (toffs advances in its frame slot).
+		p("// func %s(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, ntiles int, toffs *int)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-104", name)
+	} else {
+		p("// func %s(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32, ldc, rows int, m0, m1 uint64, ntiles int)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-96", name)
+		p("\tMOVQ a+16(FP), R14")
+	}
 	p("\tMOVQ c+48(FP), R13")
 	p("\tMOVQ lda+24(FP), R10")
 	p("\tMOVQ m0+72(FP), BX")
@@ -212,6 +225,13 @@ func genVNNIConv(name string, rows, vecs int) {
 	p("\tMOVQ m1+80(FP), BX")
 	p("\tKMOVW BX, K2")
 	p("%s_tile:", name)
+	if tileOffs {
+		p("\tMOVQ toffs+96(FP), AX")
+		p("\tMOVQ (AX), R14")
+		p("\tADDQ $8, AX")
+		p("\tMOVQ AX, toffs+96(FP)")
+		p("\tADDQ a+16(FP), R14")
+	}
 	for i := range rows * vecs {
 		p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
 	}
@@ -291,7 +311,9 @@ func genVNNIConv(name string, rows, vecs int) {
 	p("\tMOVQ $%d, BX", rows)
 	p("\tIMULQ BX, R10")
 	p("\tIMULQ BX, DX")
-	p("\tADDQ R10, R14")
+	if !tileOffs {
+		p("\tADDQ R10, R14")
+	}
 	p("\tADDQ DX, R13")
 	p("\tMOVQ lda+24(FP), R10")
 	p("\tDECQ ntiles+88(FP)")
