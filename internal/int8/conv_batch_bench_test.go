@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,13 +175,20 @@ func BenchmarkConvBatch(b *testing.B) {
 }
 
 // BenchmarkConvBatchLayers measures ConvBatch per layer (batch 32, one
-// thread, NHWC in and out) in GMAC/s of thread CPU time.
+// thread, NHWC in and out; "stem-nchw" is the first layer on NCHW input,
+// as the models run it after their input QuantizeLinear) in GMAC/s of
+// thread CPU time.
 func BenchmarkConvBatchLayers(b *testing.B) {
 	tier := benchTier()
 	for _, model := range []string{"resnet8", "mobilenetv2", "lenet"} {
-		for _, c := range benchModels()[model] {
+		convs := benchModels()[model]
+		convs = append(convs, benchConv{convs[0].name + "-nchw", convs[0].s})
+		for _, c := range convs {
 			b.Run(model+"/"+c.name, func(b *testing.B) {
 				l := newBenchLayer(rand.New(rand.NewPCG(6, 7)), c.s, 32)
+				if strings.HasSuffix(c.name, "-nchw") {
+					l.batch.In = NCHW
+				}
 				macs := float64(32 * c.s.M * c.s.OH * c.s.OW * c.s.KH * c.s.KW * c.s.C / c.s.Group)
 				runtime.LockOSThread()
 				defer runtime.UnlockOSThread()

@@ -641,7 +641,7 @@ func TestConvBatchTableCache(t *testing.T) {
 // tiles (one A offset per tile) against ConvRef: blocks of more than
 // maxTileOffs tiles, output rows with a tail after their full tiles,
 // blocks starting inside an output row, 16- and 32-column tiles, on every
-// tier and on the Go kernels.
+// tier and on the Go kernels, from NHWC and NCHW input.
 func TestConvBatchStridedTiles(t *testing.T) {
 	rng := rand.New(rand.NewPCG(81, 82))
 	shapes := []ConvShape{
@@ -649,6 +649,7 @@ func TestConvBatchStridedTiles(t *testing.T) {
 		convShape(4, 72, 72, 2, 3, 1, 1, 1),  // 3 full 24-row tiles per output row: flushes inside a row
 		convShape(8, 20, 20, 40, 3, 1, 1, 1), // 12 + 8 rows per output row, 32 columns
 		convShape(3, 48, 48, 16, 3, 2, 1, 1), // a stem: 24-row tiles
+		convShape(3, 70, 70, 16, 3, 2, 1, 1), // a stem on 64 + 6 pixels per row (NCHW: the VBMI interleave and its tail)
 		convShape(16, 9, 9, 24, 3, 2, 1, 1),  // 5 rows per output row: tails only
 	}
 	for _, tier := range testTiers() {
@@ -667,25 +668,65 @@ func TestConvBatchStridedTiles(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				a := l.batch
-				a.WS = make([]int32, cw.BatchScratch(&s, n, 1, NHWC, NHWC))
-				a.task.goTaps = goTaps
-				got := make([]uint8, n*s.M*s.OH*s.OW)
-				if err := ConvBatch(tier, &s, cw, &a, got); err != nil {
-					t.Fatal(err)
-				}
-				img, out := s.C*s.H*s.W, s.M*s.OH*s.OW
-				want := make([]uint8, len(got))
-				xi, yi := make([]uint8, img), make([]uint8, out)
-				for i := range n {
-					ToLayout(xi, a.X[i*img:(i+1)*img], 1, s.C, s.H*s.W, NHWC, NCHW)
-					ConvRef(&s, w, nil, xi, false, a.Zero, a.Bias, a.Req, yi)
-					ToLayout(want[i*out:(i+1)*out], yi, 1, s.M, s.OH*s.OW, NCHW, NHWC)
-				}
-				for i := range got {
-					if got[i] != want[i] {
-						t.Fatalf("%v goTaps %v %+v: value %d = %d, want %d", tier, goTaps, s, i, got[i], want[i])
+				for _, in := range []Layout{NHWC, NCHW} {
+					a := l.batch
+					a.In = in
+					a.WS = make([]int32, cw.BatchScratch(&s, n, 1, in, NHWC))
+					a.task.goTaps = goTaps
+					got := make([]uint8, n*s.M*s.OH*s.OW)
+					if err := ConvBatch(tier, &s, cw, &a, got); err != nil {
+						t.Fatal(err)
 					}
+					img, out := s.C*s.H*s.W, s.M*s.OH*s.OW
+					want := make([]uint8, len(got))
+					xi, yi := make([]uint8, img), make([]uint8, out)
+					for i := range n {
+						ToLayout(xi, a.X[i*img:(i+1)*img], 1, s.C, s.H*s.W, in, NCHW)
+						ConvRef(&s, w, nil, xi, false, a.Zero, a.Bias, a.Req, yi)
+						ToLayout(want[i*out:(i+1)*out], yi, 1, s.M, s.OH*s.OW, NCHW, NHWC)
+					}
+					for i := range got {
+						if got[i] != want[i] {
+							t.Fatalf("%v goTaps %v %v in %+v: value %d = %d, want %d", tier, goTaps, in, s, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestInterleave3 checks the VBMI 3-channel interleave against the
+// definition: lengths around multiples of 64 (masked tails), flips, guard
+// bytes.
+func TestInterleave3(t *testing.T) {
+	rng := rand.New(rand.NewPCG(91, 92))
+	for _, n := range []int{0, 1, 21, 22, 32, 43, 63, 64, 65, 127, 128, 200, 1000} {
+		for _, flip := range []uint8{0, 0x80} {
+			x := make([][]uint8, 3)
+			for c := range x {
+				x[c] = make([]uint8, n, n+64)
+				for i := range x[c] {
+					x[c][i] = uint8(rng.IntN(256))
+				}
+			}
+			dst := make([]uint8, 3*n+200)
+			for i := range dst {
+				dst[i] = 0xa5
+			}
+			if !interleave3Asm(true, dst[:3*n], x[0], x[1], x[2], flip) {
+				t.Skip("no VBMI interleave here")
+			}
+			for p := range n {
+				for c := range 3 {
+					if got, want := dst[3*p+c], x[c][p]^flip; got != want {
+						t.Fatalf("n %d flip %#x: pixel %d channel %d = %d, want %d", n, flip, p, c, got, want)
+					}
+				}
+			}
+			for i := 3 * n; i < len(dst); i++ {
+				if dst[i] != 0xa5 {
+					t.Fatalf("n %d: byte %d beyond the %d pixels written", n, i, n)
 				}
 			}
 		}

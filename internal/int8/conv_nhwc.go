@@ -559,6 +559,9 @@ func (t *batchTask) transposeRow(data, x []uint8, ih int) {
 			x3 = x[3*hw+ih*s.W:][:s.W]
 		}
 		d := data[:C*s.W]
+		if C == 3 && interleave3Asm(requantAsm(t.tier), d, x0, x1, x2, flip) {
+			return
+		}
 		for iw := range x0 {
 			p := d[iw*C : iw*C+C]
 			p[0], p[1] = x0[iw]^flip, x1[iw]^flip

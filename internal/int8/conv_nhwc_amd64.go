@@ -2,6 +2,42 @@
 
 package int8
 
+import "golang.org/x/sys/cpu"
+
+// interleaveVBMI reports whether interleave3VBMI can run here.
+var interleaveVBMI = cpu.X86.HasAVX512VBMI
+
+//go:noescape
+func interleave3VBMI(dst, x0, x1, x2 *byte, n int, flip uint64, lm, s0, s1, s2 uint64)
+
+// interleave3Asm writes dst[3p+c] = xc[p] ^ flip for p < len(x0) with
+// AVX-512 VBMI and reports whether it did (false: ok is false or the CPU
+// has no VBMI).
+func interleave3Asm(ok bool, dst, x0, x1, x2 []uint8, flip uint8) bool {
+	n := len(x0)
+	if !ok || !interleaveVBMI {
+		return false
+	}
+	if n == 0 {
+		return true
+	}
+	_, _, _, _ = dst[3*n-1], x1[n-1], x2[n-1], x0[n-1]
+	tail := n % 64
+	interleave3VBMI(&dst[0], &x0[0], &x1[0], &x2[0], n, uint64(flip), byteMask(tail), byteMask(3*tail), byteMask(3*tail-64), byteMask(3*tail-128))
+	return true
+}
+
+// byteMask returns the mask of the first bytes of 64 (clamped to 0..64).
+func byteMask(bytes int) uint64 {
+	switch {
+	case bytes <= 0:
+		return 0
+	case bytes >= 64:
+		return ^uint64(0)
+	}
+	return uint64(1)<<bytes - 1
+}
+
 // convTapsVNNI is the implicit-GEMM convolution kernel (12 x 32 tile,
 // AVX-512 VNNI; see gen_tile.go genVNNIConv); its pure-Go twin is
 // convTapsGo.

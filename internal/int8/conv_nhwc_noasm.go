@@ -21,3 +21,6 @@ func convTapsYmmAsm(vnni bool, taps, cg int, a []uint8, lda int, offs []int, b [
 func convTapsOffsAsm(mr, taps, cg int, a []uint8, toffs []int, lda int, offs []int, b []int8, c []int32, ldc, ncols int) bool {
 	return false
 }
+
+// interleave3Asm reports false: no assembly kernel in this build.
+func interleave3Asm(ok bool, dst, x0, x1, x2 []uint8, flip uint8) bool { return false }
