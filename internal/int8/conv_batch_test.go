@@ -528,6 +528,8 @@ func TestConvBatchThreads(t *testing.T) {
 		convShape(3, 9, 9, 16, 3, 2, 1, 1),
 		convShape(16, 9, 9, 40, 1, 1, 0, 1),
 		convShape(12, 10, 10, 12, 3, 1, 1, 3),
+		convShape(8, 32, 32, 16, 3, 1, 1, 1), // batched strided tiles in every worker
+		convShape(3, 48, 48, 16, 3, 2, 1, 1),
 	}
 	for _, tier := range testTiers() {
 		for _, s := range shapes {

@@ -273,8 +273,7 @@ type batchTask struct {
 	zrow     []uint8 // one buffer row of zero points
 	ws       []int32 // the workers' blocks
 	offs     [maxTaps]int
-	toffs    [maxTileOffs]int // A offsets of the tiles of one kernel call
-	goTaps   bool             // tests: the implicit path on convTapsGo
+	goTaps   bool // tests: the implicit path on convTapsGo
 }
 
 // Run runs workers [lo, hi) of the current phase.
@@ -827,7 +826,8 @@ func (t *batchTask) stridedTiles(b *PackedB, cb []int32, r0, n, g int) {
 	M, mg, C := s.M, s.M/s.Group, s.C
 	lda := s.SW * C
 	mr := pl.pickMR(s.OW, mg)
-	toffs := t.toffs[:0]
+	var toffsA [maxTileOffs]int // per call: workers run this concurrently
+	toffs := toffsA[:0]
 	i0 := 0 // the first row of the pending tiles
 	flush := func() {
 		if len(toffs) > 0 {
