@@ -32,8 +32,9 @@ import (
 type dwLayout struct {
 	c, cp, taps, pairs int
 	wrow               int // words per tap row of the Go kernel's weights
+	wp                 int // padded input pixels per row of VPDPBUSD groups
 	wt, add, zrow, seg int // shared word counts (add: float64 multipliers, additions)
-	acc, xin, yout     int // per-thread word counts
+	acc, xin, yout, tb int // per-thread word counts
 }
 
 func dwLayoutOf(s *ConvShape, in, out Layout) dwLayout {
@@ -44,7 +45,7 @@ func dwLayoutOf(s *ConvShape, in, out Layout) dwLayout {
 	l.wrow = max(l.cp, s.OW*s.C)
 	l.wt = l.wrow * l.taps
 	l.add = 3 * l.cp
-	l.zrow = (s.OW*s.SW*s.C + 3) / 4
+	l.zrow = (max(s.OW*s.SW, s.W)*s.C + 3) / 4
 	l.seg = 3 * s.OW
 	l.acc = s.OW * s.C
 	if in == NCHW {
@@ -53,11 +54,17 @@ func dwLayoutOf(s *ConvShape, in, out Layout) dwLayout {
 	if out == NCHW {
 		l.yout = s.OH * s.OW * s.C
 	}
+	if s.KH <= 3 {
+		// One row of VPDPBUSD groups (dwBuild3) over the padded input
+		// columns the taps reach, plus the channel-block overrun.
+		l.wp = (s.OW-1)*s.SW + (s.KW-1)*s.DW + 1
+		l.tb = l.wp*s.C + 16
+	}
 	return l
 }
 
 func (l *dwLayout) shared() int    { return l.wt + l.add + l.zrow + l.seg }
-func (l *dwLayout) perThread() int { return l.acc + l.xin + l.yout }
+func (l *dwLayout) perThread() int { return l.acc + l.xin + l.yout + l.tb }
 
 // dwBatchScratch returns the int32 words of workspace convDepthwiseBatch
 // needs for n images of shape s in layouts in and out with up to threads
@@ -120,7 +127,7 @@ func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, 
 	// 16 words).
 	t.scale = unsafe.Slice((*float64)(unsafe.Pointer(&ws[0])), l.cp)
 	t.add, ws = ws[2*l.cp:3*l.cp], ws[l.add:]
-	t.zrow, ws = bytesOf(ws[:l.zrow])[:s.OW*s.SW*s.C], ws[l.zrow:]
+	t.zrow, ws = bytesOf(ws[:l.zrow])[:max(s.OW*s.SW, s.W)*s.C], ws[l.zrow:]
 	t.segs, ws = dwSegments(s, ws[:l.seg]), ws[l.seg:]
 	t.ws = ws
 	za := a.Zero
@@ -155,7 +162,26 @@ func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, 
 		}
 	}
 	taps := l.taps
-	if t.kern != dwKernGo {
+	t.vnni = t.fast && l.tb > 0 && dwVNNIKernel(tier) && dwFitsI8(cw.dw)
+	if t.vnni {
+		// Per block of 16 channels, KW x 16 dwords: the signed bytes of
+		// kernel rows 0..KH-1 (0 for the others) of one kernel column.
+		for b := range l.cp / 16 {
+			for kw := range s.KW {
+				dst := t.wt[(b*s.KW+kw)*16:][:16]
+				for lane := range dst {
+					c := b*16 + lane
+					var v uint32
+					if c < s.C {
+						for kh := range s.KH {
+							v |= uint32(uint8(int8(cw.dw[c*taps+kh*s.KW+kw]))) << (8 * kh)
+						}
+					}
+					dst[lane] = int32(v)
+				}
+			}
+		}
+	} else if t.kern != dwKernGo {
 		// Per block of 16 channels, pairs x 16 dwords: tap 2j in the low
 		// int16, tap 2j+1 (or 0) in the high one.
 		for b := range l.cp / 16 {
@@ -227,6 +253,7 @@ type dwTask[T uint8 | int8 | int32] struct {
 	scale   []float64
 	rq      dwReq
 	fast    bool // the kernel requantizes (dwFastReq)
+	vnni    bool // dwBuild3 + dwTaps (KH <= 3, weights within int8, fast)
 	zrow    []uint8
 	segs    []int32 // (end column, kw0, kw1) per run of output columns
 	ws      []int32 // per-thread regions
@@ -243,13 +270,14 @@ func (t *dwTask[T]) Run(lo, hi int) {
 	for th := lo; th < hi; th++ {
 		buf := t.ws[th*pt : (th+1)*pt]
 		acc := buf[:l.acc]
+		tb := buf[l.acc+l.xin+l.yout:][:l.tb]
 		u0, u1 := th*t.units/t.threads, (th+1)*t.units/t.threads
 		if t.byRow {
 			for u := u0; u < u1; {
 				img, oh := u/s.OH, u%s.OH
 				oh1 := min(s.OH, oh+u1-u)
 				x := a.X[img*inImg : (img+1)*inImg]
-				t.rows(x, oh, oh1, acc, t.y[img*outImg+oh*s.OW*s.C:img*outImg+oh1*s.OW*s.C])
+				t.rows(x, oh, oh1, acc, tb, t.y[img*outImg+oh*s.OW*s.C:img*outImg+oh1*s.OW*s.C])
 				u += oh1 - oh
 			}
 			continue
@@ -266,7 +294,7 @@ func (t *dwTask[T]) Run(lo, hi int) {
 			if a.Out == NCHW {
 				ynhwc = viewT[T](buf[l.acc+l.xin:], outImg)
 			}
-			t.rows(x, 0, s.OH, acc, ynhwc)
+			t.rows(x, 0, s.OH, acc, tb, ynhwc)
 			if a.Out == NCHW {
 				transposeT(yi, ynhwc, s.OH*s.OW, s.C)
 			}
@@ -332,10 +360,15 @@ const dwPrefetchGroups = 1
 
 // rows computes output rows [oh0, oh1) of image x (NHWC) into dst (the
 // NHWC values of those rows), using acc (OW x C words) for the sums of
-// one row where the kernel does not requantize.
-func (t *dwTask[T]) rows(x []uint8, oh0, oh1 int, acc []int32, dst []T) {
+// one row where the kernel does not requantize and tb (l.tb words) for
+// the VPDPBUSD groups.
+func (t *dwTask[T]) rows(x []uint8, oh0, oh1 int, acc, tb []int32, dst []T) {
 	s, l := t.s, &t.l
 	rowLen := s.OW * s.C
+	if t.vnni {
+		t.rowsVNNI(x, oh0, oh1, tb, dst)
+		return
+	}
 	if t.kern == dwKernGo {
 		for oh := oh0; oh < oh1; oh++ {
 			t.rowGo(x, oh, acc)
@@ -386,6 +419,103 @@ func (t *dwTask[T]) rows(x []uint8, oh0, oh1 int, acc []int32, dst []T) {
 		}
 		dwRowsAsm(t.kern, acc[:rowLen], nil, ptrs[:np], ns[:k], t.wt, s.C, l.pairs, s.SW*s.C, dwFlags(t.tier, t.flip != 0), t.rq)
 		t.finish(acc, dst[(oh-oh0)*rowLen:][:rowLen])
+	}
+}
+
+// rowsVNNI is rows by dwBuild3 and dwTaps: per output row, the (up to)
+// three input rows its taps read become one row of VPDPBUSD groups over
+// the padded columns (padding columns hold the zero point, filled once),
+// which the taps of every kernel column read in place.
+func (t *dwTask[T]) rowsVNNI(x []uint8, oh0, oh1 int, tb []int32, dst []T) {
+	s, l := t.s, &t.l
+	c, rowLen, rowBytes := s.C, s.OW*s.C, s.W*s.C
+	var yb []uint8
+	switch yt := any(dst).(type) {
+	case []uint8:
+		yb = yt
+	case []int8:
+		yb = bytesOfI8(yt)
+	}
+	// The padding columns (and the overrun) hold the zero point; the
+	// others are rebuilt per row.
+	zp := uint32(uint8(t.a.Zero) ^ t.flip)
+	pad := int32(zp * 0x01010101)
+	nb := max(min(s.W, l.wp-s.PadL), 0) * c
+	for i := range tb {
+		if i == s.PadL*c && nb > 0 {
+			i += nb
+			for ; i < len(tb); i++ {
+				tb[i] = pad
+			}
+			break
+		}
+		tb[i] = pad
+	}
+	rq := t.rq
+	var rp [3][]uint8
+	lastRow := func(o int) int { return min(o*s.SH-s.PadT+(s.KH-1)*s.DH, s.H-1) }
+	for oh := oh0; oh < oh1; oh++ {
+		if oh+1 < oh1 {
+			// The input rows the next output row adds and its output row.
+			if a, b := max(lastRow(oh)+1, 0), lastRow(oh+1); b >= a {
+				prefetch(x[a*rowBytes : (b+1)*rowBytes])
+			}
+			prefetch(yb[(oh+1-oh0)*rowLen : (oh+2-oh0)*rowLen])
+		}
+		if nb > 0 {
+			for kh := range rp {
+				rp[kh] = t.zrow
+				if ih := oh*s.SH - s.PadT + kh*s.DH; kh < s.KH && ih >= 0 && ih < s.H {
+					rp[kh] = x[ih*rowBytes : (ih+1)*rowBytes]
+				}
+			}
+			dwBuild3(tb[s.PadL*c:], rp[0], rp[1], rp[2], nb, t.flip)
+		}
+		dwTaps(yb[(oh-oh0)*rowLen:], tb, t.wt, c, s.OW, s.SW*c, s.KW, s.DW*c, &rq)
+	}
+}
+
+// dwFitsI8 reports whether every weight (w - zb) fits in int8 (the
+// VPDPBUSD kernel's signed bytes).
+func dwFitsI8(w []int32) bool {
+	for _, v := range w {
+		if v < -128 || v > 127 {
+			return false
+		}
+	}
+	return true
+}
+
+// dwBuild3Go is the Go twin of dwBuild3VBMI: for e < n, dst[e] holds the
+// bytes a[e]^flip, b[e]^flip, c[e]^flip (low to high) and a zero byte
+// (the assembly leaves the fourth byte unspecified: its weights are 0).
+func dwBuild3Go(dst []int32, a, b, c []byte, n int, flip uint8) {
+	for e := range n {
+		dst[e] = int32(uint32(a[e]^flip) | uint32(b[e]^flip)<<8 | uint32(c[e]^flip)<<16)
+	}
+}
+
+// dwTapsGo is the Go twin of dwTapsVNNI: output row of n pixels x c
+// channels from the VPDPBUSD groups tb (step and dstep in dwords) and
+// the packed weights w (per 16-channel block, kw x 16 dwords of four
+// signed bytes), requantized per rq into dst.
+func dwTapsGo(dst []byte, tb, w []int32, c, n, step, kw, dstep int, rq *dwReq) {
+	cp := (c + 15) &^ 15
+	scale, add := unsafe.Slice(rq.scale, cp), unsafe.Slice(rq.add, cp)
+	for p := range n {
+		for ch := range c {
+			acc := add[ch]
+			for k := range kw {
+				g := uint32(tb[p*step+k*dstep+ch])
+				wv := uint32(w[((ch/16)*kw+k)*16+ch%16])
+				for j := range 4 {
+					acc += int32(uint8(g>>(8*j))) * int32(int8(wv>>(8*j)))
+				}
+			}
+			f := math.FMA(float64(acc), scale[ch], 0x1.8p52)
+			v := int64(int32(uint32(math.Float64bits(f))))
+			dst[p*c+ch] = byte(min(max(v, rq.lo), rq.hi) + rq.zero)
+		}
 	}
 }
 

@@ -66,6 +66,48 @@ func dwFlags(t kernel.Tier, signed bool) int {
 	return f
 }
 
+//go:noescape
+func dwBuild3VBMI(dst *int32, a, b, c *byte, n int, flip uint64, lm, sm uint64)
+
+//go:noescape
+func dwTapsVNNI(dst *byte, tb *int32, w *int32, c, n, step, kw, dstep int, rq *dwReq)
+
+// dwVNNIKernel reports whether tier t runs the VPDPBUSD depthwise kernels
+// (dwBuild3VBMI, dwTapsVNNI): AVX-512 VBMI and VNNI, kernel.TierVNNI up.
+func dwVNNIKernel(t kernel.Tier) bool { return dwAsm(t) && t >= kernel.TierVNNI && dwVNNI }
+
+// dwBuild3 is dwBuild3Go by dwBuild3VBMI.
+func dwBuild3(dst []int32, a, b, c []byte, n int, flip uint8) {
+	if n <= 0 {
+		return
+	}
+	_, _, _, _ = dst[n-1], a[n-1], b[n-1], c[n-1]
+	var lm, sm uint64
+	if r := n % 64; r > 0 {
+		lm = 1<<r - 1
+		for k := range 4 {
+			if d := min(max(r-16*k, 0), 16); d > 0 {
+				sm |= (1<<d - 1) << (16 * k)
+			}
+		}
+	}
+	dwBuild3VBMI(&dst[0], &a[0], &b[0], &c[0], n, uint64(flip), lm, sm)
+}
+
+// dwTaps is dwTapsGo by dwTapsVNNI.
+func dwTaps(dst []byte, tb, w []int32, c, n, step, kw, dstep int, rq *dwReq) {
+	if n <= 0 || c <= 0 || kw <= 0 {
+		return
+	}
+	cp := (c + 15) &^ 15
+	_ = dst[n*c-1]
+	_ = tb[(n-1)*step+(kw-1)*dstep+cp-1]
+	_ = w[cp*kw-1]
+	_ = unsafe.Slice(rq.scale, cp)[cp-1]
+	_ = unsafe.Slice(rq.add, cp)[cp-1]
+	dwTapsVNNI(&dst[0], &tb[0], &w[0], c, n, step, kw, dstep, rq)
+}
+
 // dwRowsAsm runs kernel kern (dwNHWCAVX512 or dwNHWCAVX2) over len(segs) runs of segs[i] pixels of c
 // channels: taps holds 2*pairs row pointers per run (each valid for
 // (n-1)*step+c bytes), w the packed int16 weight pairs of (c+15)/16

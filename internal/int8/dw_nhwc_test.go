@@ -41,7 +41,7 @@ func TestConvDepthwiseBatchMatchesRef(t *testing.T) {
 	if testing.Short() {
 		trials = 40
 	}
-	fast := 0
+	fast, vnni := 0, 0
 	for _, tier := range testTiers() {
 		for trial := range trials {
 			s := randDWShape(rng, trial)
@@ -126,6 +126,9 @@ func TestConvDepthwiseBatchMatchesRef(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if dwVNNIKernel(tier) && s.KH <= 3 && dwFitsI8(cw.dw) && r.Hi-r.Zero <= 255 && r.Zero-r.Lo <= 255 {
+				vnni++ // dwBuild3 + dwTaps where dwFastReq holds
+			}
 			want := make([]uint8, n*outImg)
 			want32 := make([]int32, n*outImg)
 			for img := range n {
@@ -202,6 +205,10 @@ func TestConvDepthwiseBatchMatchesRef(t *testing.T) {
 	}
 	if fast == 0 || fast == trials*len(testTiers()) {
 		t.Fatalf("%d of %d trials take the kernel's requantization: both paths must be tested", fast, trials*len(testTiers()))
+	}
+	t.Logf("%d trials for the VPDPBUSD kernels", vnni)
+	if dwVNNIKernel(kernel.Best()) && vnni < 10 {
+		t.Fatalf("%d trials for the VPDPBUSD kernels", vnni)
 	}
 }
 
@@ -355,6 +362,81 @@ func TestConvDepthwiseBatchConcurrent(t *testing.T) {
 				if got[i] != want[i] {
 					t.Fatalf("%v %v: 3 threads y[%d] = %d, one thread %d", tier, lay, i, got[i], want[i])
 				}
+			}
+		}
+	}
+}
+
+// TestDWVNNIKernelsMatchTwin checks dwBuild3 (VBMI) and dwTaps (VNNI)
+// against their Go twins: element counts around the 64-element steps,
+// channel counts around the 16-channel blocks, strides, tap counts and
+// dilations, all four weight bytes (the twin multiplies the fourth byte
+// too), random multipliers below 1, clamps, and guard bands.
+func TestDWVNNIKernelsMatchTwin(t *testing.T) {
+	if !dwVNNIKernel(kernel.Best()) {
+		t.Skip("no AVX-512 VBMI + VNNI")
+	}
+	rng := rand.New(rand.NewPCG(67, 68))
+	for trial := range 300 {
+		n := []int{1, 15, 16, 17, 63, 64, 65, 127, 128, 200, 1000}[trial%11]
+		a, b, c := make([]byte, n), make([]byte, n), make([]byte, n)
+		for i := range n {
+			a[i], b[i], c[i] = byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(256))
+		}
+		flip := uint8(0)
+		if trial%2 == 1 {
+			flip = 0x80
+		}
+		got, want := make([]int32, n+guard), make([]int32, n+guard)
+		for i := range got {
+			got[i], want[i] = sentinel, sentinel
+		}
+		dwBuild3(got, a, b, c, n, flip)
+		dwBuild3Go(want, a, b, c, n, flip)
+		for i := range got {
+			if g, w := uint32(got[i]), uint32(want[i]); i < n && g&0xffffff != w&0xffffff || i >= n && g != w {
+				t.Fatalf("build trial %d n=%d: dst[%d] = %#x, want %#x", trial, n, i, g, w)
+			}
+		}
+	}
+	for trial := range 300 {
+		ch := []int{1, 5, 15, 16, 17, 31, 32, 33, 48, 70}[trial%10]
+		cp := (ch + 15) &^ 15
+		n := 1 + rng.IntN(11)
+		kw := 1 + rng.IntN(4)
+		step := ch * (1 + rng.IntN(2))
+		dstep := ch * (1 + rng.IntN(2))
+		tb := make([]int32, (n-1)*step+(kw-1)*dstep+cp)
+		for i := range tb {
+			tb[i] = int32(rng.Uint32())
+		}
+		w := make([]int32, cp*kw)
+		for i := range w {
+			w[i] = int32(rng.Uint32())
+		}
+		scale, add := make([]float64, cp), make([]int32, cp)
+		for i := range cp {
+			scale[i] = math.Ldexp(0.5+rng.Float64()/2, -1-rng.IntN(14))
+			add[i] = int32(rng.IntN(1<<20) - 1<<19)
+			if trial%5 == 0 {
+				scale[i] = math.Ldexp(1, -1-rng.IntN(12)) // ties
+			}
+		}
+		zero := int64(rng.IntN(256))
+		lo, hi := -zero, 255-zero
+		if trial%3 == 0 {
+			lo, hi = 10-zero, 200-zero
+		}
+		rq := dwReq{scale: &scale[0], add: &add[0], zero: zero, lo: lo, hi: hi}
+		got, want := make([]byte, n*ch+guard), make([]byte, n*ch+guard)
+		for i := range got {
+			got[i], want[i] = 0xa5, 0xa5
+		}
+		dwTaps(got, tb, w, ch, n, step, kw, dstep, &rq)
+		dwTapsGo(want, tb, w, ch, n, step, kw, dstep, &rq)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("taps trial %d c=%d n=%d kw=%d step %d dstep %d: dst[%d] = %d, want %d", trial, ch, n, kw, step, dstep, i, got[i], want[i])
 			}
 		}
 	}
