@@ -202,8 +202,9 @@ func (k *qbinKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if a.DType != b.DType {
 		return c.Errorf("A has type %v but B has %v", a.DType, b.DType)
 	}
-	if k.last && (a.Rank() != 4 || !a.Shape.Equal(b.Shape)) {
-		return c.Errorf("x_channels_last=1 needs A and B of the same rank-4 shape, got %v and %v", a.Shape, b.Shape)
+	if k.last && (a.Rank() != 4 || b.Rank() != 4 || !a.Shape[1:].Equal(b.Shape[1:])) {
+		// The batch (outermost in both layouts) may broadcast.
+		return c.Errorf("x_channels_last=1 needs A and B of rank 4 with the same non-batch dims, got %v and %v", a.Shape, b.Shape)
 	}
 	bc := &k.bc
 	if bc.y == nil || !a.Shape.Equal(bc.a) || !b.Shape.Equal(bc.b) {
@@ -533,6 +534,7 @@ type qconcatKernel struct {
 	constOK bool
 	tabs    []qconcatTab // per input; valid when tabsOK
 	tabsOK  bool
+	tabsDT  tensor.DType // the data type tabs were built for
 	shape   tensor.Shape // output shape buffer
 }
 
@@ -644,7 +646,7 @@ func (k *qconcatKernel) tables(c *kernel.Ctx, in []*tensor.Tensor, dt tensor.DTy
 			same = false
 		}
 	}
-	if same && k.tabsOK {
+	if same && k.tabsOK && k.tabsDT == dt {
 		return nil
 	}
 	k.tabsOK = false
@@ -690,7 +692,7 @@ func (k *qconcatKernel) tables(c *kernel.Ctx, in []*tensor.Tensor, dt tensor.DTy
 			t.ident = t.ident && q == v
 		}
 	}
-	k.tabsOK = same
+	k.tabsOK, k.tabsDT = same, dt
 	return nil
 }
 

@@ -67,7 +67,8 @@ type qmmAdd struct {
 // zero-point inputs.
 type qmmParams struct {
 	valid  bool
-	adt    tensor.DType      // A's type, m and n: the shape they were derived for
+	adt    tensor.DType      // A's type, batches, m and n: the shape they were derived for
+	aBatch int               //
 	m, n   int               //
 	ins    [6]*tensor.Tensor // a_scale, a_zero_point, b_scale, b_zero_point, y_scale, y_zero_point
 	za     []int32           // A's zero points in the uint8 domain: 1, M or batch*M values
@@ -339,10 +340,10 @@ func (k *qmmKernel) params(c *kernel.Ctx, in []*tensor.Tensor, adt tensor.DType,
 			ins[i] = opt(in, j)
 		}
 	}
-	if p := &k.par; p.valid && p.adt == adt && p.m == m && p.n == n && p.ins == ins {
+	if p := &k.par; p.valid && p.adt == adt && p.aBatch == aBatch && p.m == m && p.n == n && p.ins == ins {
 		return p, nil
 	}
-	p := qmmParams{adt: adt, m: m, n: n, ins: ins}
+	p := qmmParams{adt: adt, aBatch: aBatch, m: m, n: n, ins: ins}
 	zaT, zbT := ins[1], ins[3]
 	var err error
 	if zaT != nil && zaT.Len() > 1 && zaT.Len() == aBatch*m && k.op == "MatMulInteger" {
