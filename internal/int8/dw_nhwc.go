@@ -3,6 +3,7 @@ package int8
 import (
 	"fmt"
 	"math"
+	"slices"
 	"unsafe"
 
 	"github.com/goslim/goslim/internal/kernel"
@@ -130,9 +131,8 @@ func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, 
 	t.zrow, ws = bytesOf(ws[:l.zrow])[:max(s.OW*s.SW, s.W)*s.C], ws[l.zrow:]
 	t.segs, ws = dwSegments(s, ws[:l.seg]), ws[l.seg:]
 	t.ws = ws
-	za := a.Zero
 	if a.Signed {
-		t.flip, za = 0x80, za+128
+		t.flip = 0x80
 	}
 	// Zero-point row: the byte of the stored zero point (flipped with the
 	// data, it is za').
@@ -140,68 +140,23 @@ func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, 
 	for i := range t.zrow {
 		t.zrow[i] = z
 	}
-	for c := range l.cp {
-		t.add[c] = 0
-		if c < s.C {
-			var b int32
-			if a.Bias != nil {
-				b = a.Bias[c]
-			}
-			t.add[c] = b - za*cw.dwSum[c]
+	if t.kern != dwKernGo {
+		// The additions, multipliers and packed weights depend only on the
+		// weights and parameters: kept in a's task slot across calls.
+		pr := &dwTaskIn[T](a).prep
+		if !pr.same(tier, s, cw, a, t.kern) {
+			pr.fill(tier, s, cw, a, t.kern, &l)
 		}
-	}
-	if r := a.Req; t.kern != dwKernGo && r != nil {
-		for c := range l.cp {
-			ch := r.channel(min(c, s.C-1))
-			t.scale[c] = math.Ldexp(float64(r.Mult[ch]), -int(r.Shift[ch]))
-		}
-		if dwFastReq(r, cw, t.add[:s.C], t.scale) {
+		t.add, t.scale, t.wt, t.fast, t.vnni = pr.add, pr.scale, pr.wt, pr.fast, pr.vnni
+		if t.fast {
+			r := a.Req
 			z := int64(r.Zero)
-			t.rq = dwReq{scale: &t.scale[0], add: &t.add[0], zero: z, lo: int64(r.Lo) - z, hi: int64(r.Hi) - z}
-			t.fast = true
-		}
-	}
-	taps := l.taps
-	t.vnni = t.fast && l.tb > 0 && dwVNNIKernel(tier) && dwFitsI8(cw.dw)
-	if t.vnni {
-		// Per block of 16 channels, KW x 16 dwords: the signed bytes of
-		// kernel rows 0..KH-1 (0 for the others) of one kernel column.
-		for b := range l.cp / 16 {
-			for kw := range s.KW {
-				dst := t.wt[(b*s.KW+kw)*16:][:16]
-				for lane := range dst {
-					c := b*16 + lane
-					var v uint32
-					if c < s.C {
-						for kh := range s.KH {
-							v |= uint32(uint8(int8(cw.dw[c*taps+kh*s.KW+kw]))) << (8 * kh)
-						}
-					}
-					dst[lane] = int32(v)
-				}
-			}
-		}
-	} else if t.kern != dwKernGo {
-		// Per block of 16 channels, pairs x 16 dwords: tap 2j in the low
-		// int16, tap 2j+1 (or 0) in the high one.
-		for b := range l.cp / 16 {
-			for j := range l.pairs {
-				dst := t.wt[(b*l.pairs+j)*16:][:16]
-				for lane := range dst {
-					c := b*16 + lane
-					var lo, hi int32
-					if c < s.C {
-						lo = cw.dw[c*taps+2*j]
-						if 2*j+1 < taps {
-							hi = cw.dw[c*taps+2*j+1]
-						}
-					}
-					dst[lane] = int32(uint32(uint16(int16(lo))) | uint32(uint16(int16(hi)))<<16)
-				}
-			}
+			t.rq = dwReq{scale: &pr.scale[0], add: &pr.add[0], zero: z, lo: int64(r.Lo) - z, hi: int64(r.Hi) - z}
 		}
 	} else {
+		dwAdditions(t.add, s, cw, a)
 		// Per tap, its weights repeated for the OW pixels of a row.
+		taps := l.taps
 		for tp := range taps {
 			row := t.wt[tp*l.wrow:][:l.wrow]
 			for i := range row {
@@ -217,12 +172,147 @@ func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, 
 	if threads > 1 {
 		t.threads = min(threads, t.units)
 		tp := dwTaskIn[T](a)
+		t.prep = tp.prep
 		*tp = t
 		a.Par.ParallelTask(tp.threads, tp)
 		return nil
 	}
 	t.Run(0, 1)
 	return nil
+}
+
+// dwAdditions sets add[c] = bias[c] - za'*dwSum[c] for the C channels
+// (za' the zero point of the flipped input bytes) and 0 up to len(add).
+func dwAdditions(add []int32, s *ConvShape, cw *ConvWeights, a *BatchArgs) {
+	za := a.Zero
+	if a.Signed {
+		za += 128
+	}
+	for c := range add {
+		add[c] = 0
+		if c < s.C {
+			var b int32
+			if a.Bias != nil {
+				b = a.Bias[c]
+			}
+			add[c] = b - za*cw.dwSum[c]
+		}
+	}
+}
+
+// dwPrep holds the operands of the assembly kernels for one set of
+// weights and parameters (the key fields, with copies of the bias and
+// multipliers): additions, float64 multipliers, packed weights, and which
+// kernel and requantization apply. It lives in BatchArgs' task slots, so
+// a long-lived BatchArgs rebuilds it only when a parameter changes and
+// allocates only when it grows.
+type dwPrep struct {
+	valid        bool
+	cw           *ConvWeights
+	s            ConvShape
+	tier         kernel.Tier
+	kern         int
+	zero         int32
+	signed       bool
+	noBias       bool
+	bias         []int32
+	req          bool
+	mult         []int32
+	shift        []uint
+	rz, rlo, rhi int32
+	add          []int32
+	scale        []float64
+	wt           []int32
+	fast, vnni   bool
+}
+
+// same reports whether p was filled for these weights and parameters.
+func (p *dwPrep) same(tier kernel.Tier, s *ConvShape, cw *ConvWeights, a *BatchArgs, kern int) bool {
+	if !p.valid || p.cw != cw || p.s != *s || p.tier != tier || p.kern != kern || p.zero != a.Zero ||
+		p.signed != a.Signed || p.noBias != (a.Bias == nil) || p.req != (a.Req != nil) {
+		return false
+	}
+	if a.Bias != nil && !slices.Equal(p.bias, a.Bias[:s.C]) {
+		return false
+	}
+	if r := a.Req; r != nil {
+		return p.rz == r.Zero && p.rlo == r.Lo && p.rhi == r.Hi && slices.Equal(p.mult, r.Mult) && slices.Equal(p.shift, r.Shift)
+	}
+	return true
+}
+
+// fill computes p for these weights and parameters (kern an assembly
+// kernel).
+func (p *dwPrep) fill(tier kernel.Tier, s *ConvShape, cw *ConvWeights, a *BatchArgs, kern int, l *dwLayout) {
+	p.valid, p.cw, p.s, p.tier, p.kern, p.zero, p.signed = true, cw, *s, tier, kern, a.Zero, a.Signed
+	p.noBias, p.req = a.Bias == nil, a.Req != nil
+	p.bias = p.bias[:0]
+	if a.Bias != nil {
+		p.bias = append(p.bias, a.Bias[:s.C]...)
+	}
+	p.add = dwGrow(p.add, l.cp)
+	p.scale = dwGrowF(p.scale, l.cp)
+	dwAdditions(p.add, s, cw, a)
+	p.fast, p.vnni = false, false
+	if r := a.Req; r != nil {
+		p.mult = append(p.mult[:0], r.Mult...)
+		p.shift = append(p.shift[:0], r.Shift...)
+		p.rz, p.rlo, p.rhi = r.Zero, r.Lo, r.Hi
+		for c := range l.cp {
+			ch := r.channel(min(c, s.C-1))
+			p.scale[c] = math.Ldexp(float64(r.Mult[ch]), -int(r.Shift[ch]))
+		}
+		p.fast = dwFastReq(r, cw, p.add[:s.C], p.scale)
+	}
+	taps := l.taps
+	p.vnni = p.fast && l.tb > 0 && dwVNNIKernel(tier) && dwFitsI8(cw.dw)
+	if p.vnni {
+		// Per block of 16 channels, KW x 16 dwords: the signed bytes of
+		// kernel rows 0..KH-1 (0 for the others) of one kernel column.
+		p.wt = dwGrow(p.wt, l.cp*s.KW)
+		clear(p.wt)
+		for c := range s.C {
+			w := cw.dw[c*taps : (c+1)*taps]
+			for kw := range s.KW {
+				var v uint32
+				for kh := range s.KH {
+					v |= uint32(uint8(int8(w[kh*s.KW+kw]))) << (8 * kh)
+				}
+				p.wt[((c/16)*s.KW+kw)*16+c%16] = int32(v)
+			}
+		}
+		return
+	}
+	// Per block of 16 channels, pairs x 16 dwords: tap 2j in the low
+	// int16, tap 2j+1 (or 0) in the high one.
+	p.wt = dwGrow(p.wt, l.cp*l.pairs)
+	clear(p.wt)
+	for c := range s.C {
+		w := cw.dw[c*taps : (c+1)*taps]
+		for j := range l.pairs {
+			lo, hi := w[2*j], int32(0)
+			if 2*j+1 < taps {
+				hi = w[2*j+1]
+			}
+			p.wt[((c/16)*l.pairs+j)*16+c%16] = int32(uint32(uint16(int16(lo))) | uint32(uint16(int16(hi)))<<16)
+		}
+	}
+}
+
+// dwGrow returns b resized to n values (reallocated only when too short).
+func dwGrow(b []int32, n int) []int32 {
+	if cap(b) < n {
+		return make([]int32, n)
+	}
+	return b[:n]
+}
+
+// dwGrowF is dwGrow for float64 values.
+func dwGrowF(b []float64, n int) []float64 {
+	if cap(b) < n {
+		return make([]float64, n)
+	}
+	return b[:n]
 }
 
 // dwTaskIn returns a's depthwise task slot for output type T.
@@ -252,8 +342,9 @@ type dwTask[T uint8 | int8 | int32] struct {
 	wt, add []int32
 	scale   []float64
 	rq      dwReq
-	fast    bool // the kernel requantizes (dwFastReq)
-	vnni    bool // dwBuild3 + dwTaps (KH <= 3, weights within int8, fast)
+	fast    bool   // the kernel requantizes (dwFastReq)
+	vnni    bool   // dwBuild3 + dwTaps (KH <= 3, weights within int8, fast)
+	prep    dwPrep // the assembly kernels' operands, kept across calls
 	zrow    []uint8
 	segs    []int32 // (end column, kw0, kw1) per run of output columns
 	ws      []int32 // per-thread regions
@@ -455,12 +546,12 @@ func (t *dwTask[T]) rowsVNNI(x []uint8, oh0, oh1 int, tb []int32, dst []T) {
 	var rp [3][]uint8
 	lastRow := func(o int) int { return min(o*s.SH-s.PadT+(s.KH-1)*s.DH, s.H-1) }
 	for oh := oh0; oh < oh1; oh++ {
-		if oh+1 < oh1 {
-			// The input rows the next output row adds and its output row.
-			if a, b := max(lastRow(oh)+1, 0), lastRow(oh+1); b >= a {
+		if o := oh + dwVNNIAhead; o < oh1 {
+			// The input rows output row o adds and that output row.
+			if a, b := max(lastRow(o-1)+1, 0), lastRow(o); b >= a {
 				prefetch(x[a*rowBytes : (b+1)*rowBytes])
 			}
-			prefetch(yb[(oh+1-oh0)*rowLen : (oh+2-oh0)*rowLen])
+			prefetch(yb[(o-oh0)*rowLen : (o+1-oh0)*rowLen])
 		}
 		if nb > 0 {
 			for kh := range rp {
@@ -474,6 +565,9 @@ func (t *dwTask[T]) rowsVNNI(x []uint8, oh0, oh1 int, tb []int32, dst []T) {
 		dwTaps(yb[(oh-oh0)*rowLen:], tb, t.wt, c, s.OW, s.SW*c, s.KW, s.DW*c, &rq)
 	}
 }
+
+// dwVNNIAhead is how many output rows ahead rowsVNNI prefetches.
+const dwVNNIAhead = 1
 
 // dwFitsI8 reports whether every weight (w - zb) fits in int8 (the
 // VPDPBUSD kernel's signed bytes).

@@ -441,3 +441,88 @@ func TestDWVNNIKernelsMatchTwin(t *testing.T) {
 		}
 	}
 }
+
+// TestConvDepthwiseBatchPrepCache reuses one BatchArgs over calls that
+// change one parameter at a time (bias values in place, multipliers in
+// place, clamp, zero points, signedness, weights, tier, shape) and
+// compares each result with a fresh BatchArgs; repeated calls with the
+// same parameters allocate nothing.
+func TestConvDepthwiseBatchPrepCache(t *testing.T) {
+	rng := rand.New(rand.NewPCG(69, 70))
+	s := ConvShape{C: 40, M: 40, Group: 40, H: 7, W: 9, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, OH: 7, OW: 9}
+	s2 := s
+	s2.SH, s2.SW, s2.OH, s2.OW = 2, 2, 4, 5
+	newW := func() *ConvWeights {
+		w := make([]int8, 40*9)
+		for i := range w {
+			w[i] = int8(rng.IntN(256) - 128)
+		}
+		cw, err := NewConvWeights(w, nil, 40, 1, 3, 3, 40)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cw
+	}
+	cw1, cw2 := newW(), newW()
+	x := make([]uint8, 2*40*7*9)
+	for i := range x {
+		x[i] = uint8(rng.IntN(256))
+	}
+	reals := make([]float64, 40)
+	for i := range reals {
+		reals[i] = 0.0005 + rng.Float64()*0.002
+	}
+	r, err := NewRequant(reals, 9, 0, 255)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bias := make([]int32, 40)
+	for i := range bias {
+		bias[i] = int32(rng.IntN(20001) - 10000)
+	}
+	ws := make([]int32, max(dwBatchScratch(&s, 2, 1, NHWC, NHWC), dwBatchScratch(&s2, 2, 1, NHWC, NHWC)))
+	a := &BatchArgs{N: 2, X: x, In: NHWC, Out: NHWC, Zero: 3, Bias: bias, Req: r, WS: ws}
+	steps := []func() (kernel.Tier, *ConvShape, *ConvWeights){
+		func() (kernel.Tier, *ConvShape, *ConvWeights) { return kernel.Best(), &s, cw1 },
+		func() (kernel.Tier, *ConvShape, *ConvWeights) { bias[5] += 1000; return kernel.Best(), &s, cw1 },
+		func() (kernel.Tier, *ConvShape, *ConvWeights) { r.Mult[7] /= 2; return kernel.Best(), &s, cw1 },
+		func() (kernel.Tier, *ConvShape, *ConvWeights) { r.Hi = 200; return kernel.Best(), &s, cw1 },
+		func() (kernel.Tier, *ConvShape, *ConvWeights) { r.Zero = 4; return kernel.Best(), &s, cw1 },
+		func() (kernel.Tier, *ConvShape, *ConvWeights) { a.Zero = 11; return kernel.Best(), &s, cw1 },
+		func() (kernel.Tier, *ConvShape, *ConvWeights) { a.Signed = true; return kernel.Best(), &s, cw1 },
+		func() (kernel.Tier, *ConvShape, *ConvWeights) { return kernel.Best(), &s, cw2 },
+		func() (kernel.Tier, *ConvShape, *ConvWeights) { a.Bias = nil; return kernel.Best(), &s, cw2 },
+		func() (kernel.Tier, *ConvShape, *ConvWeights) { return kernel.TierAVX512, &s, cw2 },
+		func() (kernel.Tier, *ConvShape, *ConvWeights) { return kernel.Best(), &s2, cw2 },
+		func() (kernel.Tier, *ConvShape, *ConvWeights) { a.Bias = bias; return kernel.Best(), &s2, cw2 },
+	}
+	for i, step := range steps {
+		tier, sh, cw := step()
+		if !tier.Available() {
+			continue
+		}
+		n := 2 * 40 * sh.OH * sh.OW
+		got, want := make([]uint8, n), make([]uint8, n)
+		if err := convDepthwiseBatch(tier, sh, cw, a, got); err != nil {
+			t.Fatal(err)
+		}
+		fresh := *a
+		fresh.dwU8 = dwTask[uint8]{}
+		fresh.WS = make([]int32, len(ws))
+		if err := convDepthwiseBatch(tier, sh, cw, &fresh, want); err != nil {
+			t.Fatal(err)
+		}
+		for j := range want {
+			if got[j] != want[j] {
+				t.Fatalf("step %d: y[%d] = %d, want %d (fresh BatchArgs)", i, j, got[j], want[j])
+			}
+		}
+		if allocs := testing.AllocsPerRun(3, func() {
+			if err := convDepthwiseBatch(tier, sh, cw, a, got); err != nil {
+				t.Fatal(err)
+			}
+		}); allocs != 0 {
+			t.Fatalf("step %d: %v allocations per call", i, allocs)
+		}
+	}
+}
