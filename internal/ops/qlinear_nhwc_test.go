@@ -461,8 +461,8 @@ func TestQLinearLayoutAttrErrors(t *testing.T) {
 		{"global rank 3", "goslim", "QLinearGlobalAveragePool", qLayoutAttrs(nil, true, false), 1, pool(x3), "rank-4"},
 		{"global channels_last 2", "com.microsoft", "QLinearGlobalAveragePool", ir.Attrs{ir.IntAttr("channels_last", 2)}, 1, pool(x4), "want 0 or 1"},
 		{"add x!=y", "goslim", "QLinearAdd", qLayoutAttrs(nil, true, false), 1, bin(x4, x4), "differ"},
-		{"add broadcast", "goslim", "QLinearAdd", qLayoutAttrs(nil, true, true), 1, bin(x4, qRand(r, tensor.Uint8, 1, 1, 1, 4)), "same rank-4 shape"},
-		{"mul rank 3", "goslim", "QLinearMul", qLayoutAttrs(nil, true, true), 1, bin(x3, x3), "same rank-4 shape"},
+		{"add broadcast", "goslim", "QLinearAdd", qLayoutAttrs(nil, true, true), 1, bin(x4, qRand(r, tensor.Uint8, 1, 1, 1, 4)), "same non-batch dims"},
+		{"mul rank 3", "goslim", "QLinearMul", qLayoutAttrs(nil, true, true), 1, bin(x3, x3), "same non-batch dims"},
 		{"mul com.microsoft", "com.microsoft", "QLinearMul", qLayoutAttrs(nil, true, true), 1, bin(x4, x4), "goslim-domain"},
 	} {
 		_, err := qRunErr(c.domain, c.op, 12, c.attrs, kernel.TierGeneric, 1, c.nOut, nil, c.in...)
