@@ -122,7 +122,7 @@ func ConvBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvW
 		t.y32 = yt[:a.N*outImg]
 	}
 	convBatchGemm(t)
-	t.s, t.cw, t.a, t.yb, t.y32, t.off, t.buf, t.ws = nil, nil, nil, nil, nil, nil, nil, nil
+	t.s, t.cw, t.a, t.yb, t.y32, t.off, t.buf, t.zrow, t.ws = nil, nil, nil, nil, nil, nil, nil, nil, nil
 	return nil
 }
 
