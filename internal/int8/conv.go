@@ -327,46 +327,53 @@ func transposePad(tier kernel.Tier, xt, x []uint8, s *ConvShape, pl *convPlan, f
 		s = &s1
 	}
 	hw := s.H * s.W
-	flip8 := uint64(flip) * 0x0101010101010101
-	vec := requantAsm(tier) && s.W >= 16 && s.C >= 16
 	for ih := range s.H {
 		rowOut := xt[((ih+s.PadT)*pl.wp+s.PadL)*cs:]
-		c := 0
-		if vec {
-			// 16 channels x 16 positions per AVX-512 tile.
-			for ; c+16 <= s.C; c += 16 {
-				iw := 0
-				for ; iw+16 <= s.W; iw += 16 {
-					transpose16(true, rowOut[iw*cs+c:], cs, x[c*hw+ih*s.W+iw:], hw, flip)
-				}
-				for ; iw < s.W; iw++ {
-					for cc := c; cc < c+16; cc++ {
-						rowOut[iw*cs+cc] = x[cc*hw+ih*s.W+iw] ^ flip
-					}
+		transposeChannels(requantAsm(tier), rowOut, cs, x, hw, ih*s.W, s.W, s.C, flip)
+	}
+}
+
+// transposeChannels writes w positions of c channels of the planar image
+// x (plane stride hw; position iw of channel ch at x[ch*hw+off+iw]) as
+// pixel rows dst[iw*cs+ch], flipping the sign bit by flip. vec allows the
+// AVX-512 16x16 tile transpose (the tier passes requantAsm).
+func transposeChannels(vec bool, dst []uint8, cs int, x []uint8, hw, off, w, c int, flip uint8) {
+	ch := 0
+	if vec && w >= 16 {
+		// 16 channels x 16 positions per AVX-512 tile.
+		for ; ch+16 <= c; ch += 16 {
+			iw := 0
+			for ; iw+16 <= w; iw += 16 {
+				transpose16(true, dst[iw*cs+ch:], cs, x[ch*hw+off+iw:], hw, flip)
+			}
+			for ; iw < w; iw++ {
+				for cc := ch; cc < ch+16; cc++ {
+					dst[iw*cs+cc] = x[cc*hw+off+iw] ^ flip
 				}
 			}
 		}
-		// Eight channels at a time: one 8-byte store per position.
-		for ; c+8 <= s.C; c += 8 {
-			x0 := x[c*hw+ih*s.W:][:s.W]
-			x1 := x[(c+1)*hw+ih*s.W:][:s.W]
-			x2 := x[(c+2)*hw+ih*s.W:][:s.W]
-			x3 := x[(c+3)*hw+ih*s.W:][:s.W]
-			x4 := x[(c+4)*hw+ih*s.W:][:s.W]
-			x5 := x[(c+5)*hw+ih*s.W:][:s.W]
-			x6 := x[(c+6)*hw+ih*s.W:][:s.W]
-			x7 := x[(c+7)*hw+ih*s.W:][:s.W]
-			for iw := range x0 {
-				v := uint64(x0[iw]) | uint64(x1[iw])<<8 | uint64(x2[iw])<<16 | uint64(x3[iw])<<24 |
-					uint64(x4[iw])<<32 | uint64(x5[iw])<<40 | uint64(x6[iw])<<48 | uint64(x7[iw])<<56
-				binary.LittleEndian.PutUint64(rowOut[iw*cs+c:], v^flip8)
-			}
+	}
+	// Eight channels at a time: one 8-byte store per position.
+	flip8 := uint64(flip) * 0x0101010101010101
+	for ; ch+8 <= c; ch += 8 {
+		x0 := x[ch*hw+off:][:w]
+		x1 := x[(ch+1)*hw+off:][:w]
+		x2 := x[(ch+2)*hw+off:][:w]
+		x3 := x[(ch+3)*hw+off:][:w]
+		x4 := x[(ch+4)*hw+off:][:w]
+		x5 := x[(ch+5)*hw+off:][:w]
+		x6 := x[(ch+6)*hw+off:][:w]
+		x7 := x[(ch+7)*hw+off:][:w]
+		for iw := range x0 {
+			v := uint64(x0[iw]) | uint64(x1[iw])<<8 | uint64(x2[iw])<<16 | uint64(x3[iw])<<24 |
+				uint64(x4[iw])<<32 | uint64(x5[iw])<<40 | uint64(x6[iw])<<48 | uint64(x7[iw])<<56
+			binary.LittleEndian.PutUint64(dst[iw*cs+ch:], v^flip8)
 		}
-		for ; c < s.C; c++ {
-			src := x[c*hw+ih*s.W : c*hw+ih*s.W+s.W]
-			for iw, v := range src {
-				rowOut[iw*cs+c] = v ^ flip
-			}
+	}
+	for ; ch < c; ch++ {
+		src := x[ch*hw+off:][:w]
+		for iw, v := range src {
+			dst[iw*cs+ch] = v ^ flip
 		}
 	}
 }

@@ -573,42 +573,7 @@ func (t *batchTask) transposeRow(data, x []uint8, ih int) {
 		}
 		return
 	}
-	c := 0
-	if requantAsm(t.tier) && s.W >= 16 {
-		for ; c+16 <= C; c += 16 {
-			iw := 0
-			for ; iw+16 <= s.W; iw += 16 {
-				transpose16(true, data[iw*C+c:], C, x[c*hw+ih*s.W+iw:], hw, flip)
-			}
-			for ; iw < s.W; iw++ {
-				for cc := c; cc < c+16; cc++ {
-					data[iw*C+cc] = x[cc*hw+ih*s.W+iw] ^ flip
-				}
-			}
-		}
-	}
-	flip8 := uint64(flip) * 0x0101010101010101
-	for ; c+8 <= C; c += 8 {
-		x0 := x[c*hw+ih*s.W:][:s.W]
-		x1 := x[(c+1)*hw+ih*s.W:][:s.W]
-		x2 := x[(c+2)*hw+ih*s.W:][:s.W]
-		x3 := x[(c+3)*hw+ih*s.W:][:s.W]
-		x4 := x[(c+4)*hw+ih*s.W:][:s.W]
-		x5 := x[(c+5)*hw+ih*s.W:][:s.W]
-		x6 := x[(c+6)*hw+ih*s.W:][:s.W]
-		x7 := x[(c+7)*hw+ih*s.W:][:s.W]
-		for iw := range x0 {
-			v := uint64(x0[iw]) | uint64(x1[iw])<<8 | uint64(x2[iw])<<16 | uint64(x3[iw])<<24 |
-				uint64(x4[iw])<<32 | uint64(x5[iw])<<40 | uint64(x6[iw])<<48 | uint64(x7[iw])<<56
-			binary.LittleEndian.PutUint64(data[iw*C+c:], v^flip8)
-		}
-	}
-	for ; c < C; c++ {
-		src := x[c*hw+ih*s.W:][:s.W]
-		for iw, v := range src {
-			data[iw*C+c] = v ^ flip
-		}
-	}
+	transposeChannels(requantAsm(t.tier), data, C, x, hw, ih*s.W, s.W, C, flip)
 }
 
 // worker splits a worker's words into its results (rows x M), row sums,
@@ -646,18 +611,8 @@ func (t *batchTask) gemmBlock(w []int32, q0, q1 int) {
 		op.A, op.LdA, op.B, op.C = am, lda, cw.packed[g], cb[g*mg:n*s.M]
 		k.Run(&op)
 		if cw.zb != nil {
-			width := pl.kp // gathered rows: zero tail
-			if pl.path == pathDirect {
-				width = s.C
-			}
-			for i := range n {
-				var sum int32
-				for _, v := range am[i*lda : i*lda+width] {
-					sum += int32(v)
-				}
-				rs[i] = sum
-			}
-			t.subZB(cb, rs[:n], g)
+			// Gathered rows have a zero tail, so the whole row sums.
+			t.subZB(cb, RowSums(am, n, lda, rs[:n]), g)
 		}
 	}
 	t.emit(cb, tmp, q0, n)
