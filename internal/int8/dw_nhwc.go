@@ -362,6 +362,9 @@ func (t *dwTask[T]) Run(lo, hi int) {
 		buf := t.ws[th*pt : (th+1)*pt]
 		acc := buf[:l.acc]
 		tb := buf[l.acc+l.xin+l.yout:][:l.tb]
+		if t.vnni {
+			t.padVNNI(tb)
+		}
 		u0, u1 := th*t.units/t.threads, (th+1)*t.units/t.threads
 		if t.byRow {
 			for u := u0; u < u1; {
@@ -527,21 +530,7 @@ func (t *dwTask[T]) rowsVNNI(x []uint8, oh0, oh1 int, tb []int32, dst []T) {
 	case []int8:
 		yb = bytesOfI8(yt)
 	}
-	// The padding columns (and the overrun) hold the zero point; the
-	// others are rebuilt per row.
-	zp := uint32(uint8(t.a.Zero) ^ t.flip)
-	pad := int32(zp * 0x01010101)
 	nb := max(min(s.W, l.wp-s.PadL), 0) * c
-	for i := range tb {
-		if i == s.PadL*c && nb > 0 {
-			i += nb
-			for ; i < len(tb); i++ {
-				tb[i] = pad
-			}
-			break
-		}
-		tb[i] = pad
-	}
 	rq := t.rq
 	var rp [3][]uint8
 	lastRow := func(o int) int { return min(o*s.SH-s.PadT+(s.KH-1)*s.DH, s.H-1) }
@@ -566,8 +555,31 @@ func (t *dwTask[T]) rowsVNNI(x []uint8, oh0, oh1 int, tb []int32, dst []T) {
 	}
 }
 
+// padVNNI writes the zero point to the padding columns (and the
+// overrun) of the VPDPBUSD group row tb; rowsVNNI rebuilds only the others.
+func (t *dwTask[T]) padVNNI(tb []int32) {
+	s, l := t.s, &t.l
+	zp := uint32(uint8(t.a.Zero) ^ t.flip)
+	pad := int32(zp * 0x01010101)
+	c := s.C
+	nb := max(min(s.W, l.wp-s.PadL), 0) * c
+	if nb > 0 {
+		dwFill(tb[:s.PadL*c], pad)
+		dwFill(tb[s.PadL*c+nb:], pad)
+	} else {
+		dwFill(tb, pad)
+	}
+}
+
 // dwVNNIAhead is how many output rows ahead rowsVNNI prefetches.
 const dwVNNIAhead = 1
+
+// dwFill sets every value of b to v.
+func dwFill(b []int32, v int32) {
+	for i := range b {
+		b[i] = v
+	}
+}
 
 // dwFitsI8 reports whether every weight (w - zb) fits in int8 (the
 // VPDPBUSD kernel's signed bytes).
