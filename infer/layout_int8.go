@@ -160,24 +160,16 @@ func (p *int8Pass) layout(order []int, groups []*lowering, owned [][]int, table 
 		}
 	}
 	// Nodes whose kernels do not take the attributes, and Add/Mul that
-	// broadcast, are NCHW-only.
-	understood := map[string]bool{}
+	// broadcast, are NCHW-only. The check runs per node: a kernel table
+	// may pick another kernel for another node of the same op (by type,
+	// tier or opset), and builders refuse a bad layout value before any
+	// costly preparation.
 	for i := range lp.nodes {
 		ln := &lp.nodes[i]
 		if ln.role == roleNone {
 			continue
 		}
-		if !lp.sameShapes(ln) {
-			ln.role = roleNone
-			continue
-		}
-		key := ln.l.node.Domain + "." + ln.l.node.Op
-		ok, seen := understood[key]
-		if !seen {
-			ok = p.understands(ln, table, tier)
-			understood[key] = ok
-		}
-		if !ok {
+		if !lp.sameShapes(ln) || !p.understands(ln, table, tier) {
 			ln.role = roleNone
 		}
 	}

@@ -156,11 +156,12 @@ type int8Pass struct {
 // through table so that a group no kernel takes stays in float. Nodes that
 // only fed lowered groups (dequantized weights, bias scales) are absorbed
 // too. It returns, per node index, why a node of a QDQ pattern stayed in
-// FP32 (nil when the pass is disabled).
+// FP32 (nil when the pass is disabled), and an error when a group whose
+// trial build succeeded is then refused (a bug: the session must not run).
 func (s *Session) lowerInt8(order []int, table *kernel.Table, tier kernel.Tier,
-	protect func(ir.ValueID) bool, accept func(*fusion) bool) map[int]string {
+	protect func(ir.ValueID) bool, accept func(*fusion) bool) (map[int]string, error) {
 	if s.opts.NoInt8Lowering || int8Disabled() {
-		return nil
+		return nil, nil
 	}
 	g := s.exec
 	hasQ := false
@@ -171,7 +172,7 @@ func (s *Session) lowerInt8(order []int, table *kernel.Table, tier kernel.Tier,
 		}
 	}
 	if !hasQ {
-		return nil
+		return nil, nil
 	}
 	p := &int8Pass{s: s, g: g, viewOf: map[ir.ValueID]*lowering{}, e: &fuseEnv{g: g, cons: g.Consumers(), protect: protect, opset: g.Opset("")},
 		prod: make([]int, len(g.Values)), notes: map[int]string{}, zeros: map[string]ir.ValueID{}}
@@ -240,7 +241,7 @@ func (s *Session) lowerInt8(order []int, table *kernel.Table, tier kernel.Tier,
 		}
 	}
 	if len(groups) == 0 {
-		return p.notes
+		return p.notes, nil
 	}
 	owned := p.sweep(order, groups)
 	if !s.opts.NoChannelsLast && !int8NCHW() {
@@ -251,12 +252,13 @@ func (s *Session) lowerInt8(order []int, table *kernel.Table, tier kernel.Tier,
 			absorbed: append(append([]int(nil), l.members...), owned[gi]...)}
 		if !accept(f) {
 			// The trial build succeeded, so this does not happen; if it did,
-			// absorbed producers would be missing: fail loudly at run time
-			// rather than compute something else.
-			p.notes[l.head] = "kernel build failed after a successful trial (a bug)"
+			// absorbed producers would be missing and neighbours may hold
+			// channels-last data: refuse the session rather than compute
+			// something else.
+			return p.notes, fmt.Errorf("node %s: INT8 kernel build failed after a successful trial (a bug; %s=off avoids the lowering)", p.g.Nodes[l.head].Label(), Int8EnvVar)
 		}
 	}
-	return p.notes
+	return p.notes, nil
 }
 
 func isONNX(n *ir.Node) bool { return n.Domain == "" || n.Domain == "ai.onnx" }

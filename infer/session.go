@@ -263,7 +263,10 @@ func NewSession(g *ir.Graph, opts Options) (*Session, error) {
 		}
 		return true
 	}
-	notes := s.lowerInt8(order, table, tier, protect, accept)
+	notes, err := s.lowerInt8(order, table, tier, protect, accept)
+	if err != nil {
+		return nil, fmt.Errorf("infer: %w", err)
+	}
 	if !opts.NoFusion {
 		planFusions(s.exec, order, protect, accept)
 	}
