@@ -88,6 +88,7 @@ func benchModels() map[string][]benchConv {
 // benchLayer holds one layer's prepared operands.
 type benchLayer struct {
 	s     ConvShape
+	w     []int8 // the weights cw was made from (M x Cg x KH x KW)
 	cw    *ConvWeights
 	x     []uint8
 	y     []uint8
@@ -97,11 +98,19 @@ type benchLayer struct {
 	conv  ConvArgs
 }
 
+// newBenchLayer returns layer s for n NHWC images with weights drawn from
+// the full range [-127, 127] (real quantized weights: on AVX2 they are not
+// VPMADDUBSW-safe, so the benchmark measures the path real models take).
 func newBenchLayer(rng *rand.Rand, s ConvShape, n int) *benchLayer {
+	return newLayer(rng, s, n, -127, 127)
+}
+
+// newLayer is newBenchLayer with weights drawn from [wlo, whi].
+func newLayer(rng *rand.Rand, s ConvShape, n, wlo, whi int) *benchLayer {
 	cg := s.C / s.Group
 	w := make([]int8, s.M*cg*s.KH*s.KW)
 	for i := range w {
-		w[i] = int8(rng.IntN(127) - 63)
+		w[i] = int8(wlo + rng.IntN(whi-wlo+1))
 	}
 	cw, err := NewConvWeights(w, nil, s.M, cg, s.KH, s.KW, s.Group)
 	if err != nil {
@@ -115,7 +124,7 @@ func newBenchLayer(rng *rand.Rand, s ConvShape, n int) *benchLayer {
 	if err != nil {
 		panic(err)
 	}
-	l := &benchLayer{s: s, cw: cw, x: make([]uint8, n*s.C*s.H*s.W), y: make([]uint8, n*s.M*s.OH*s.OW), bias: make([]int32, s.M), r: r}
+	l := &benchLayer{s: s, w: w, cw: cw, x: make([]uint8, n*s.C*s.H*s.W), y: make([]uint8, n*s.M*s.OH*s.OW), bias: make([]int32, s.M), r: r}
 	for i := range l.x {
 		l.x[i] = uint8(rng.IntN(256))
 	}

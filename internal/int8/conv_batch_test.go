@@ -314,6 +314,9 @@ func TestConvTapsOffsAsmMatchesGo(t *testing.T) {
 // kernels (6 x 16) against convTapsGo like TestConvTapsAsmMatchesGo (AVX2
 // with weights in [-64, 64], where VPMADDUBSW cannot saturate).
 func TestConvTapsYmmMatchesGo(t *testing.T) {
+	if !KernelAVXVNNI.Available() && !KernelAVX2.Available() {
+		t.Skip("neither the AVX-VNNI nor the AVX2 kernels are available")
+	}
 	rng := rand.New(rand.NewPCG(45, 46))
 	for _, vnni := range []bool{true, false} {
 		if (vnni && !KernelAVXVNNI.Available()) || (!vnni && !KernelAVX2.Available()) {
@@ -366,21 +369,55 @@ func TestConvTapsYmmMatchesGo(t *testing.T) {
 	}
 }
 
+// pathCase is a layer whose path is asserted: weights from [wlo, whi].
+type pathCase struct {
+	s        ConvShape
+	wlo, whi int
+}
+
+// pathCases returns layers that together take every path ConvBatch has on
+// tier (NHWC unsigned input): full-range weights (gather on avx2 and
+// generic), |w| <= 63 (the AVX2 implicit kernels), a grouped convolution
+// with Cg%4 != 0 (gather on every tier), a 1x1 (direct).
+func pathCases() []pathCase {
+	return []pathCase{
+		{convShape(16, 9, 9, 24, 3, 1, 1, 1), -128, 127},  // implicit (VNNI tiers), else gather
+		{convShape(16, 9, 9, 24, 3, 1, 1, 1), -63, 63},    // implicit on avx2 too
+		{convShape(8, 13, 11, 40, 3, 2, 1, 1), -128, 127}, // strided
+		{convShape(3, 9, 9, 16, 3, 2, 1, 1), -128, 127},
+		{convShape(6, 9, 9, 12, 3, 1, 1, 3), -128, 127},  // Cg = 2: gather on every tier
+		{convShape(16, 9, 9, 40, 1, 1, 0, 1), -128, 127}, // direct
+		{convShape(12, 10, 10, 12, 3, 1, 1, 3), -128, 127},
+		{convShape(8, 32, 32, 16, 3, 1, 1, 1), -128, 127}, // batched strided tiles in every worker
+		{convShape(3, 48, 48, 16, 3, 2, 1, 1), -128, 127},
+	}
+}
+
+// checkPaths fails unless the paths seen on tier include gather and
+// direct, and implicit wherever the tier has implicit-GEMM kernels.
+func checkPaths(t *testing.T, tier kernel.Tier, seen map[batchPath]bool) {
+	t.Helper()
+	k := For(tier)
+	implicit := hasAsm && (implicitTier(tier) || k == KernelAVXVNNI || k == KernelAVX2)
+	if !seen[pathGather] || !seen[pathDirect] || implicit != seen[pathImplicit] {
+		t.Errorf("%v: paths taken %v, want gather, direct and implicit %v", tier, seen, implicit)
+	}
+}
+
 // TestConvBatchAllocs checks that ConvBatch with a long-lived BatchArgs
 // allocates nothing, on one thread and on two through a kernel.Ctx with
-// a worker pool, for each path.
+// a worker pool, for each path (asserted through choosePath).
 func TestConvBatchAllocs(t *testing.T) {
 	ctx2 := kernel.NewCtx(nil, 2, nil)
 	ctx2.Pool = kernel.NewPool(2)
 	defer ctx2.Pool.Close()
-	shapes := []ConvShape{
-		convShape(16, 9, 9, 24, 3, 1, 1, 1), // implicit (VNNI tiers)
-		convShape(3, 9, 9, 16, 3, 2, 1, 1),  // gather
-		convShape(16, 9, 9, 40, 1, 1, 0, 1), // direct
-	}
 	for _, tier := range testTiers() {
-		for _, s := range shapes {
-			l := newBenchLayer(rand.New(rand.NewPCG(1, 2)), s, 3)
+		seen := map[batchPath]bool{}
+		for _, c := range pathCases() {
+			s := c.s
+			l := newLayer(rand.New(rand.NewPCG(1, 2)), s, 3, c.wlo, c.whi)
+			p, _ := choosePath(tier, &s, l.cw, NHWC, false, false)
+			seen[p] = true
 			for _, threads := range []int{1, 2} {
 				a := &l.batch
 				a.Threads, a.Par = threads, nil
@@ -393,10 +430,11 @@ func TestConvBatchAllocs(t *testing.T) {
 						t.Fatal(err)
 					}
 				}); n != 0 {
-					t.Errorf("%v %+v threads %d: %v allocations per run, want 0", tier, s, threads, n)
+					t.Errorf("%v %+v path %d threads %d: %v allocations per run, want 0", tier, s, p, threads, n)
 				}
 			}
 		}
+		checkPaths(t, tier, seen)
 	}
 }
 
@@ -518,35 +556,42 @@ func TestRequantTabMatchesOne(t *testing.T) {
 	}
 }
 
-// TestConvBatchThreads checks that real worker goroutines (a kernel.Ctx
-// with a pool, 2 and 3 threads) give the one-thread bits for each path
-// and both output layouts (run with -race to check the sharing).
-func TestConvBatchThreads(t *testing.T) {
-	shapes := []ConvShape{
-		convShape(16, 9, 9, 24, 3, 1, 1, 1),
-		convShape(8, 13, 11, 40, 3, 2, 1, 1),
-		convShape(3, 9, 9, 16, 3, 2, 1, 1),
-		convShape(16, 9, 9, 40, 1, 1, 0, 1),
-		convShape(12, 10, 10, 12, 3, 1, 1, 3),
-		convShape(8, 32, 32, 16, 3, 1, 1, 1), // batched strided tiles in every worker
-		convShape(3, 48, 48, 16, 3, 2, 1, 1),
+// refBatch returns ConvRef's output for l's n NHWC images in layout out.
+func refBatch(l *benchLayer, n int, out Layout) []uint8 {
+	s := &l.s
+	img, outImg := s.C*s.H*s.W, s.M*s.OH*s.OW
+	want := make([]uint8, n*outImg)
+	xi, yi := make([]uint8, img), make([]uint8, outImg)
+	for i := range n {
+		ToLayout(xi, l.batch.X[i*img:(i+1)*img], 1, s.C, s.H*s.W, l.batch.In, NCHW)
+		ConvRef(s, l.w, nil, xi, l.batch.Signed, l.batch.Zero, l.batch.Bias, l.batch.Req, yi)
+		ToLayout(want[i*outImg:(i+1)*outImg], yi, 1, s.M, s.OH*s.OW, NCHW, out)
 	}
+	return want
+}
+
+// TestConvBatchThreads checks that one thread and real worker goroutines
+// (a kernel.Ctx with a pool, 2 and 3 threads) equal ConvRef for each path
+// (asserted through choosePath) and both output layouts (run with -race
+// to check the sharing).
+func TestConvBatchThreads(t *testing.T) {
+	const n = 5
 	for _, tier := range testTiers() {
-		for _, s := range shapes {
+		seen := map[batchPath]bool{}
+		for _, c := range pathCases() {
+			s := c.s
 			for _, out := range []Layout{NHWC, NCHW} {
-				l := newBenchLayer(rand.New(rand.NewPCG(3, 4)), s, 5)
+				l := newLayer(rand.New(rand.NewPCG(3, 4)), s, n, c.wlo, c.whi)
+				p, _ := choosePath(tier, &s, l.cw, NHWC, false, false)
+				seen[p] = true
 				a := &l.batch
-				a.N, a.Out = 5, out
-				a.WS = make([]int32, l.cw.BatchScratch(&s, 5, 1, NHWC, out))
-				if err := ConvBatch(tier, &s, l.cw, a, l.y); err != nil {
-					t.Fatal(err)
-				}
-				want := append([]uint8(nil), l.y...)
-				for _, threads := range []int{2, 3} {
+				a.Out = out
+				want := refBatch(l, n, out)
+				for _, threads := range []int{1, 2, 3} {
 					ctx := kernel.NewCtx(nil, threads, nil)
 					ctx.Pool = kernel.NewPool(threads)
 					a.Threads, a.Par = threads, ctx
-					a.WS = make([]int32, l.cw.BatchScratch(&s, 5, threads, NHWC, out))
+					a.WS = make([]int32, l.cw.BatchScratch(&s, n, threads, NHWC, out))
 					clear(l.y)
 					err := ConvBatch(tier, &s, l.cw, a, l.y)
 					ctx.Pool.Close()
@@ -555,12 +600,13 @@ func TestConvBatchThreads(t *testing.T) {
 					}
 					for i := range want {
 						if l.y[i] != want[i] {
-							t.Fatalf("%v %+v out %v threads %d: y[%d] = %d, want %d", tier, s, out, threads, i, l.y[i], want[i])
+							t.Fatalf("%v %+v path %d out %v threads %d: y[%d] = %d, want %d", tier, s, p, out, threads, i, l.y[i], want[i])
 						}
 					}
 				}
 			}
 		}
+		checkPaths(t, tier, seen)
 	}
 }
 

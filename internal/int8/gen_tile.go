@@ -8,8 +8,9 @@
 // widened to int16 pairs), tileVNNI24 (24 x 16, for N <= 16), the
 // implicit-GEMM convolution kernels convTapsVNNI (12 x 32), convTapsVNNI24
 // (24 x 16), convTapsVNNI8 (8 x 32) and convTapsVNNI16 (16 x 16) and their
-// variants with an A offset per tile (suffix o), and the
-// AMX kernels amx11..amx22.
+// variants with an A offset per tile (suffix o), the 6 x 16 implicit-GEMM
+// kernels convTapsAVXVNNI (AVX-VNNI) and convTapsAVX2 (VPMADDUBSW; weights
+// that cannot saturate int16), and the AMX kernels amx11..amx22.
 // Run with go generate (see stubs_amd64.go).
 package main
 
