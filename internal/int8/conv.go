@@ -87,6 +87,15 @@ func NewConvWeights(w []int8, zb []int32, M, Cg, KH, KW, group int) (*ConvWeight
 		}
 		return zb[m]
 	}
+	// w - zb must fit int16 (the depthwise assembly kernels hold it so).
+	for m := range M {
+		z := int64(zbAt(m))
+		for _, v := range w[m*k : (m+1)*k] {
+			if d := int64(v) - z; d > 32767 || d < -32767 {
+				return nil, fmt.Errorf("int8: conv weights: channel %d: zero point %d is more than 32767 from weight %d", m, z, v)
+			}
+		}
+	}
 	for m := range M {
 		if zbAt(m) != 0 {
 			cw.zb = make([]int32, M)
@@ -242,11 +251,8 @@ func Conv[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeight
 	if len(a.X) < s.C*s.H*s.W || len(y) < s.M*pl.p || len(a.WS) < pl.xt+s.M+threads*pl.perThread {
 		return fmt.Errorf("int8: conv: short input, output or workspace")
 	}
-	if _, ok := any(y).([]int32); ok != (a.Req == nil) {
-		return fmt.Errorf("int8: conv: int32 output goes with no requantization")
-	}
-	if a.Bias != nil && len(a.Bias) < s.M {
-		return fmt.Errorf("int8: conv: %d bias values for %d channels", len(a.Bias), s.M)
+	if err := checkRunArgs(s, a.Signed, a.Zero, a.Bias, a.Req, y); err != nil {
+		return err
 	}
 	za := a.Zero
 	var flip uint8
@@ -290,6 +296,45 @@ func Conv[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeight
 			}
 		}
 	})
+	return nil
+}
+
+// checkRunArgs checks the run-time operands Conv and ConvBatch share: the
+// input zero point within the input type, the output type against the
+// requantization (int32 exactly when there is none; a clamp range within
+// uint8 or int8), one multiplier or one per channel, a bias per channel.
+func checkRunArgs[T uint8 | int8 | int32](s *ConvShape, signed bool, zero int32, bias []int32, r *Requant, y []T) error {
+	zlo, zhi, typ := int32(0), int32(255), "uint8"
+	if signed {
+		zlo, zhi, typ = -128, 127, "int8"
+	}
+	if zero < zlo || zero > zhi {
+		return fmt.Errorf("int8: conv: input zero point %d outside the %s range [%d, %d]", zero, typ, zlo, zhi)
+	}
+	if bias != nil && len(bias) < s.M {
+		return fmt.Errorf("int8: conv: %d bias values for %d channels", len(bias), s.M)
+	}
+	var lo, hi int32
+	switch any(y).(type) {
+	case []int32:
+		if r != nil {
+			return fmt.Errorf("int8: conv: int32 output with a requantization (want uint8 or int8)")
+		}
+		return nil
+	case []uint8:
+		lo, hi = 0, 255
+	default:
+		lo, hi = -128, 127
+	}
+	if r == nil {
+		return fmt.Errorf("int8: conv: 8-bit output without a requantization (int32 output goes with none)")
+	}
+	if r.Lo < lo || r.Hi > hi {
+		return fmt.Errorf("int8: conv: requantization range [%d, %d] does not fit the %T output", r.Lo, r.Hi, y)
+	}
+	if len(r.Mult) != 1 && len(r.Mult) < s.M || len(r.Shift) != len(r.Mult) {
+		return fmt.Errorf("int8: conv: %d requantization multipliers (%d shifts) for %d channels, want 1 or %d", len(r.Mult), len(r.Shift), s.M, s.M)
+	}
 	return nil
 }
 

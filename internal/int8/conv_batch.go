@@ -87,6 +87,9 @@ func ConvBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvW
 	if a.N < 0 {
 		return fmt.Errorf("int8: conv: %d images", a.N)
 	}
+	if a.In > NHWC || a.Out > NHWC {
+		return fmt.Errorf("int8: conv: unknown layout (in %d, out %d; want NCHW or NHWC)", a.In, a.Out)
+	}
 	if cw.M != s.M || cw.Group != s.Group || cw.Cg*s.Group != s.C || cw.KH != s.KH || cw.KW != s.KW {
 		return fmt.Errorf("int8: conv: weights M=%d Cg=%d %dx%d group %d do not match %+v", cw.M, cw.Cg, cw.KH, cw.KW, cw.Group, *s)
 	}
@@ -98,11 +101,8 @@ func ConvBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvW
 	if len(a.WS) < need {
 		return fmt.Errorf("int8: conv: workspace of %d words, want %d", len(a.WS), need)
 	}
-	if _, ok := any(y).([]int32); ok != (a.Req == nil) {
-		return fmt.Errorf("int8: conv: int32 output goes with no requantization")
-	}
-	if a.Bias != nil && len(a.Bias) < s.M {
-		return fmt.Errorf("int8: conv: %d bias values for %d channels", len(a.Bias), s.M)
+	if err := checkRunArgs(s, a.Signed, a.Zero, a.Bias, a.Req, y); err != nil {
+		return err
 	}
 	if cw.Depthwise() {
 		return convDepthwiseBatch(tier, s, cw, a, y)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/goslim/goslim/internal/kernel"
@@ -438,29 +439,117 @@ func TestConvBatchAllocs(t *testing.T) {
 	}
 }
 
+// TestConvBatchErrors checks that ConvBatch and Conv reject bad operands
+// with an error naming the problem (never a panic), and that
+// NewConvWeights rejects zero points whose w - zb overflows int16.
 func TestConvBatchErrors(t *testing.T) {
 	s := ConvShape{C: 2, H: 3, W: 3, M: 2, Group: 1, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, OH: 3, OW: 3}
 	cw, err := NewConvWeights(make([]int8, 4), nil, 2, 2, 1, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cw3, err := NewConvWeights(make([]int8, 6), nil, 2, 3, 1, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, _ := NewRequant([]float64{0.01}, 0, 0, 255)
-	ok := BatchArgs{N: 2, X: make([]uint8, 36), In: NHWC, Out: NHWC, Req: r, WS: make([]int32, cw.BatchScratch(&s, 2, 1, NHWC, NHWC))}
-	if err := ConvBatch(kernel.Best(), &s, cw, &ok, make([]uint8, 36)); err != nil {
-		t.Fatalf("valid call: %v", err)
+	rs, _ := NewRequant([]float64{0.01}, 0, -128, 127)
+	r3, _ := NewRequant([]float64{0.01, 0.02, 0.03}, 0, 0, 255)
+	r3.Mult, r3.Shift = r3.Mult[:2], r3.Shift[:2] // 2 for 2 channels: valid
+	rBad := &Requant{Lo: 0, Hi: 255}              // no multipliers
+	rWide, _ := NewRequant([]float64{0.01}, 0, -1, 255)
+	ok := func() BatchArgs {
+		return BatchArgs{N: 2, X: make([]uint8, 36), In: NHWC, Out: NHWC, Req: r, WS: make([]int32, cw.BatchScratch(&s, 2, 1, NHWC, NHWC))}
 	}
-	short := ok
-	short.X = short.X[:35]
-	if ConvBatch(kernel.Best(), &s, cw, &short, make([]uint8, 36)) == nil {
-		t.Error("short input accepted")
+	y8, y32, yi8 := make([]uint8, 36), make([]int32, 36), make([]int8, 36)
+	for _, c := range []struct {
+		name string
+		edit func(a *BatchArgs)
+		cw   *ConvWeights
+		y    any // nil: y8
+		want string
+	}{
+		{"valid", func(a *BatchArgs) {}, nil, nil, ""},
+		{"valid per-channel multipliers", func(a *BatchArgs) { a.Req = r3 }, nil, nil, ""},
+		{"valid int8 output", func(a *BatchArgs) { a.Req = rs }, nil, yi8, ""},
+		{"valid int32 output", func(a *BatchArgs) { a.Req = nil }, nil, y32, ""},
+		{"valid signed input", func(a *BatchArgs) { a.Signed, a.Zero = true, -128 }, nil, nil, ""},
+		{"short input", func(a *BatchArgs) { a.X = a.X[:35] }, nil, nil, "input"},
+		{"short output", func(a *BatchArgs) {}, nil, make([]uint8, 35), "output"},
+		{"no workspace", func(a *BatchArgs) { a.WS = nil }, nil, nil, "workspace"},
+		{"negative N", func(a *BatchArgs) { a.N = -1 }, nil, nil, "images"},
+		{"input layout", func(a *BatchArgs) { a.In = 2 }, nil, nil, "layout"},
+		{"output layout", func(a *BatchArgs) { a.Out = 7 }, nil, nil, "layout"},
+		{"weights mismatch", func(a *BatchArgs) {}, cw3, nil, "weights"},
+		{"short bias", func(a *BatchArgs) { a.Bias = []int32{1} }, nil, nil, "bias"},
+		{"uint8 zero above 255", func(a *BatchArgs) { a.Zero = 256 }, nil, nil, "zero point"},
+		{"uint8 zero below 0", func(a *BatchArgs) { a.Zero = -1 }, nil, nil, "zero point"},
+		{"int8 zero above 127", func(a *BatchArgs) { a.Signed, a.Zero = true, 128 }, nil, nil, "zero point"},
+		{"no multipliers", func(a *BatchArgs) { a.Req = rBad }, nil, nil, "multipliers"},
+		{"int32 output with requantization", func(a *BatchArgs) {}, nil, y32, "int32"},
+		{"uint8 output without requantization", func(a *BatchArgs) { a.Req = nil }, nil, nil, "requantization"},
+		{"uint8 range for int8 output", func(a *BatchArgs) {}, nil, yi8, "range"},
+		{"range below uint8", func(a *BatchArgs) { a.Req = rWide }, nil, nil, "range"},
+	} {
+		a := ok()
+		c.edit(&a)
+		w := cw
+		if c.cw != nil {
+			w = c.cw
+		}
+		var y any = y8
+		if c.y != nil {
+			y = c.y
+		}
+		var errB, errC error
+		ca := ConvArgs{X: a.X, Signed: a.Signed, Zero: a.Zero, Bias: a.Bias, Req: a.Req, WS: make([]int32, cw.ConvScratch(&s, 1))}
+		switch y := y.(type) {
+		case []uint8:
+			errB = ConvBatch(kernel.Best(), &s, w, &a, y)
+			errC = Conv(kernel.Best(), &s, w, &ca, y)
+		case []int8:
+			errB = ConvBatch(kernel.Best(), &s, w, &a, y)
+			errC = Conv(kernel.Best(), &s, w, &ca, y)
+		case []int32:
+			errB = ConvBatch(kernel.Best(), &s, w, &a, y)
+			errC = Conv(kernel.Best(), &s, w, &ca, y)
+		}
+		if c.want == "" {
+			if errB != nil || errC != nil {
+				t.Errorf("%s: ConvBatch %v, Conv %v", c.name, errB, errC)
+			}
+			continue
+		}
+		if errB == nil || !strings.Contains(errB.Error(), c.want) {
+			t.Errorf("%s: ConvBatch error %v, want one naming %q", c.name, errB, c.want)
+		}
+		// Conv has no batch, layouts or N; its input is one image.
+		switch c.name {
+		case "negative N", "input layout", "output layout", "short input", "no workspace", "short output":
+			continue
+		}
+		if errC == nil || !strings.Contains(errC.Error(), c.want) {
+			t.Errorf("%s: Conv error %v, want one naming %q", c.name, errC, c.want)
+		}
 	}
-	if ConvBatch(kernel.Best(), &s, cw, &ok, make([]uint8, 35)) == nil {
-		t.Error("short output accepted")
-	}
-	noWS := ok
-	noWS.WS = nil
-	if ConvBatch(kernel.Best(), &s, cw, &noWS, make([]uint8, 36)) == nil {
-		t.Error("missing workspace accepted")
+	for _, c := range []struct {
+		name string
+		w    []int8
+		zb   []int32
+		ok   bool
+	}{
+		{"zero point at the int16 edge", []int8{-128, 127}, []int32{32639}, true},
+		{"zero point past the int16 edge", []int8{-128, 127}, []int32{32640}, false},
+		{"negative zero point past the edge", []int8{-128, 127}, []int32{-32641}, false},
+		{"per-channel zero point past the edge", []int8{0, 0}, []int32{0, 40000}, false},
+	} {
+		_, err := NewConvWeights(c.w, c.zb, 2, 1, 1, 1, 1)
+		if (err == nil) != c.ok {
+			t.Errorf("NewConvWeights %s: error %v, want ok %v", c.name, err, c.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "zero point") {
+			t.Errorf("NewConvWeights %s: error %v does not name the zero point", c.name, err)
+		}
 	}
 }
 
