@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/goslim/goslim/internal/kernel"
+	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/tensor"
 )
 
@@ -57,5 +58,27 @@ func TestQLinearAddChannelsLastBatchBroadcast(t *testing.T) {
 	in[3] = bad
 	if _, err := qRunErr("goslim", "QLinearAdd", 1, qLayoutAttrs(nil, true, true), kernel.Best(), 1, 1, nil, in...); err == nil {
 		t.Error("channels-last QLinearAdd broadcasting a non-batch dim accepted")
+	}
+}
+
+// TestQLinearConvThreadedLarge checks a convolution large enough to be
+// split across threads (>= qconvMinParallelMACs) against the one-thread
+// result, in both layouts: the thread threshold must not leave the
+// parallel path untested.
+func TestQLinearConvThreadedLarge(t *testing.T) {
+	r := rand.New(rand.NewPCG(85, 86))
+	for _, xl := range []bool{false, true} {
+		shape := []int{4, 32, 24, 24}
+		if xl {
+			shape = []int{4, 24, 24, 32}
+		}
+		in := qConvInputs(r, tensor.Uint8, shape, 64, 32, 3, 3)
+		if macs := 4 * 64 * 24 * 24 * 32 * 9; macs < qconvMinParallelMACs {
+			t.Fatalf("%d MACs: below the parallel threshold", macs)
+		}
+		attrs := qLayoutAttrs(ir.Attrs{ir.IntsAttr("pads", 1, 1, 1, 1)}, xl, xl)
+		one := qRun(t, "goslim", "QLinearConv", 1, attrs, kernel.Best(), 1, 1, map[int]bool{3: true}, in...)[0]
+		two := qRun(t, "goslim", "QLinearConv", 1, attrs, kernel.Best(), 2, 1, map[int]bool{3: true}, in...)[0]
+		qSame(t, "2 threads vs 1", two, one)
 	}
 }

@@ -84,6 +84,10 @@ func qLayout(last bool) q8.Layout {
 	return q8.NCHW
 }
 
+// qconvMinParallelMACs is the multiply-add count below which a quantized
+// convolution runs on one thread.
+const qconvMinParallelMACs = 1 << 23
+
 func buildQConv(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
 	win, err := nnReadWin(info, true)
 	if err != nil {
@@ -248,7 +252,14 @@ func (k *qconvKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if y.Len() == 0 {
 		return nil
 	}
-	threads := max(c.Threads, 1)
+	// Like the float32 convolution (convMinParallelFlops), small
+	// convolutions run on the calling thread: waking a worker costs more
+	// than it saves. Integer multiply-adds run about 2.5x faster than
+	// float32 ones, hence a larger threshold.
+	threads := 1
+	if macs := float64(cs.n) * float64(cs.s.M*cs.s.OH*cs.s.OW) * float64(cs.s.C/cs.s.Group*cs.s.KH*cs.s.KW); c.Threads > 1 && macs >= qconvMinParallelMACs {
+		threads = c.Threads
+	}
 	a := &k.args
 	a.N, a.X, a.In, a.Out = cs.n, qBytes(x), qLayout(k.xLast), qLayout(k.yLast)
 	a.Signed, a.Zero, a.Req, a.Threads, a.Par = x.DType == tensor.Int8, zxs, rq, threads, c

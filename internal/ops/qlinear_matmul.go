@@ -425,8 +425,10 @@ func (k *qmmKernel) params(c *kernel.Ctx, in []*tensor.Tensor, adt tensor.DType,
 	return &k.par, nil
 }
 
-// qmmMinParallel is the product size (m*n*k) below which one thread runs.
-const qmmMinParallel = 1 << 15
+// qmmMinParallel is the product size (m*n*k) below which one thread runs:
+// handing work to another thread costs several microseconds (far more on
+// a busy machine), about what a 4 M multiply-add product takes.
+const qmmMinParallel = 1 << 22
 
 func (k *qmmKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	a, err := qInput(c, in, k.aI, "A")
