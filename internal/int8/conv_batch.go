@@ -97,20 +97,26 @@ func ConvBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvW
 	if len(a.X) < a.N*inImg || len(y) < a.N*outImg {
 		return fmt.Errorf("int8: conv: %d input and %d output values for %d images of %d and %d", len(a.X), len(y), a.N, inImg, outImg)
 	}
-	need := cw.BatchScratch(s, a.N, a.Threads, a.In, a.Out)
-	if len(a.WS) < need {
-		return fmt.Errorf("int8: conv: workspace of %d words, want %d", len(a.WS), need)
-	}
 	if err := checkRunArgs(s, a.Signed, a.Zero, a.Bias, a.Req, y); err != nil {
 		return err
 	}
 	if cw.Depthwise() {
+		if need := dwBatchScratch(s, a.N, a.Threads, a.In, a.Out); len(a.WS) < need {
+			return fmt.Errorf("int8: conv: workspace of %d words, want %d", len(a.WS), need)
+		}
 		return convDepthwiseBatch(tier, s, cw, a, y)
+	}
+	// The call's plan, built once: the workspace must hold it (BatchScratch
+	// is the largest plan of any path, so it always does).
+	t := &a.task
+	path, kind := choosePath(tier, s, cw, a.In, a.Signed, t.goTaps)
+	t.pl = newBatchPlan(s, cw, a.N, a.Threads, path, kind)
+	if need := t.pl.words(s); len(a.WS) < need {
+		return fmt.Errorf("int8: conv: workspace of %d words, want %d", len(a.WS), need)
 	}
 	if a.N == 0 {
 		return nil
 	}
-	t := &a.task
 	t.tier, t.s, t.cw, t.a = tier, s, cw, a
 	t.yb, t.y32 = nil, nil
 	switch yt := any(y).(type) {

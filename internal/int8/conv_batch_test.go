@@ -532,6 +532,21 @@ func TestConvBatchErrors(t *testing.T) {
 			t.Errorf("%s: Conv error %v, want one naming %q", c.name, errC, c.want)
 		}
 	}
+	// The workspace is checked against the call's own plan: its words
+	// suffice, one fewer is an error.
+	for _, tier := range testTiers() {
+		a := ok()
+		p, kind := choosePath(tier, &s, cw, a.In, a.Signed, false)
+		pl := newBatchPlan(&s, cw, a.N, a.Threads, p, kind)
+		a.WS = make([]int32, pl.words(&s))
+		if err := ConvBatch(tier, &s, cw, &a, y8); err != nil {
+			t.Errorf("%v: workspace of the plan's %d words: %v", tier, len(a.WS), err)
+		}
+		a.WS = a.WS[:len(a.WS)-1]
+		if err := ConvBatch(tier, &s, cw, &a, y8); err == nil || !strings.Contains(err.Error(), "workspace") {
+			t.Errorf("%v: workspace one word short of the plan: error %v", tier, err)
+		}
+	}
 	for _, c := range []struct {
 		name string
 		w    []int8

@@ -307,12 +307,11 @@ func (t *batchTask) parallel() {
 	t.a.Par.ParallelTask(t.pl.workers, t)
 }
 
-// convBatchGemm is ConvBatch for GEMM convolutions (arguments checked).
+// convBatchGemm is ConvBatch for GEMM convolutions (arguments checked,
+// t.pl the call's plan).
 func convBatchGemm(t *batchTask) {
 	s, cw, a := t.s, t.cw, t.a
-	path, kind := choosePath(t.tier, s, cw, a.In, a.Signed, t.goTaps)
-	t.pl = newBatchPlan(s, cw, a.N, a.Threads, path, kind)
-	pl := &t.pl
+	pl := &t.pl // built by ConvBatch
 	t.za, t.flip = a.Zero, 0
 	if a.Signed {
 		t.flip, t.za = 0x80, a.Zero+128
