@@ -53,7 +53,8 @@ func TestSamplerSummarizeProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	low := Summarize(s)
-	if !low.Quantized || low.Quantize != 1 || low.Dequant != 1 || low.Integer < 5 {
+	// LeNet: conv1, pool1, conv2 and pool2 touch channels-last data.
+	if !low.Quantized || low.Quantize != 1 || low.Dequant != 1 || low.Integer < 5 || low.ChannelsLast != 4 {
 		t.Errorf("summary %+v", low)
 	}
 	x := []*tensor.Tensor{images(2)}

@@ -19,7 +19,10 @@ type Lowering struct {
 	// ops and the ONNX ops lowered to 8-bit data); Float the other compute
 	// nodes that run (not counting QuantizeLinear and DequantizeLinear,
 	// listed apart).
-	Integer, Float      int
+	Integer, Float int
+	// ChannelsLast counts the integer nodes that read or write
+	// channels-last (NHWC) activations (the kernel record says "NHWC").
+	ChannelsLast        int
 	Quantize, Dequant   int
 	Quantized           bool // the graph has QuantizeLinear or DequantizeLinear nodes
 	FP32                []OpNote
@@ -48,6 +51,9 @@ func Summarize(s *infer.Session) Lowering {
 		case r.FusedInto >= 0 || r.Kernel == "constant":
 		case strings.HasPrefix(r.Fused, infer.FusedDomain+".Q") || strings.HasPrefix(r.Fused, "int8 "):
 			l.Integer++
+			if strings.Contains(r.Kernel, "NHWC") {
+				l.ChannelsLast++
+			}
 			l.IntegerOps[strings.TrimPrefix(strings.TrimPrefix(r.Fused, infer.FusedDomain+"."), "int8 ")]++
 		default:
 			l.Float++

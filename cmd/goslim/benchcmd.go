@@ -228,8 +228,8 @@ func printLowering(w io.Writer, model string, low int8bench.Lowering) {
 	if !low.Quantized {
 		return
 	}
-	fmt.Fprintf(w, "%s: %d nodes run on 8-bit data%s, %d compute nodes in float%s, %d QuantizeLinear and %d DequantizeLinear left\n",
-		model, low.Integer, opCounts(low.IntegerOps), low.Float, opCounts(low.FloatOp), low.Quantize, low.Dequant)
+	fmt.Fprintf(w, "%s: %d nodes run on 8-bit data%s (%d with channels-last activations), %d compute nodes in float%s, %d QuantizeLinear and %d DequantizeLinear left\n",
+		model, low.Integer, opCounts(low.IntegerOps), low.ChannelsLast, low.Float, opCounts(low.FloatOp), low.Quantize, low.Dequant)
 	switch {
 	case low.Integer == 0 && len(low.FP32) == 0:
 		fmt.Fprintf(w, "  the INT8 lowering is off (%s=off): every quantized op runs DequantizeLinear -> FP32 -> QuantizeLinear\n", infer.Int8EnvVar)
