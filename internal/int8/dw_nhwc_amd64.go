@@ -3,6 +3,7 @@
 package int8
 
 import (
+	"math"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -70,7 +71,7 @@ func dwFlags(t kernel.Tier, signed bool) int {
 func dwBuild3VBMI(dst *int32, a, b, c *byte, n int, flip uint64, lm, sm uint64)
 
 //go:noescape
-func dwTapsVNNI(dst *byte, tb *int32, w *int32, c, n, step, kw, dstep int, rq *dwReq)
+func dwTapsVNNI(dst *byte, tb *int32, w *int32, c, n, step, kw, dstep int, rq *dwReq, mode int, magic uint64)
 
 // dwVNNIKernel reports whether tier t runs the VPDPBUSD depthwise kernels
 // (dwBuild3VBMI, dwTapsVNNI): AVX-512 VBMI and VNNI, kernel.TierVNNI up.
@@ -105,7 +106,18 @@ func dwTaps(dst []byte, tb, w []int32, c, n, step, kw, dstep int, rq *dwReq) {
 	_ = w[cp*kw-1]
 	_ = unsafe.Slice(rq.scale, cp)[cp-1]
 	_ = unsafe.Slice(rq.add, cp)[cp-1]
-	dwTapsVNNI(&dst[0], &tb[0], &w[0], c, n, step, kw, dstep, rq)
+	// Saturating requantization for the full 8-bit ranges with an even
+	// zero point (see dwTapsVNNI).
+	mode := 0
+	if rq.zero%2 == 0 {
+		switch lo, hi := rq.lo+rq.zero, rq.hi+rq.zero; {
+		case lo == 0 && hi == 255:
+			mode = 1
+		case lo == -128 && hi == 127:
+			mode = 2
+		}
+	}
+	dwTapsVNNI(&dst[0], &tb[0], &w[0], c, n, step, kw, dstep, rq, mode, math.Float64bits(0x1.8p52+float64(rq.zero)))
 }
 
 // dwRowsAsm runs kernel kern (dwNHWCAVX512 or dwNHWCAVX2) over len(segs) runs of segs[i] pixels of c

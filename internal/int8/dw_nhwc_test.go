@@ -422,10 +422,16 @@ func TestDWVNNIKernelsMatchTwin(t *testing.T) {
 				scale[i] = math.Ldexp(1, -1-rng.IntN(12)) // ties
 			}
 		}
+		// Full uint8 and int8 ranges (the saturating modes for even zero
+		// points) and a narrower clamp.
 		zero := int64(rng.IntN(256))
 		lo, hi := -zero, 255-zero
-		if trial%3 == 0 {
+		switch trial % 3 {
+		case 0:
 			lo, hi = 10-zero, 200-zero
+		case 1:
+			zero -= 128
+			lo, hi = -128-zero, 127-zero
 		}
 		rq := dwReq{scale: &scale[0], add: &add[0], zero: zero, lo: lo, hi: hi}
 		got, want := make([]byte, n*ch+guard), make([]byte, n*ch+guard)

@@ -195,7 +195,34 @@ b3ret:
 	VPMOVDB Z6, X6; \
 	VMOVDQU8 X6, K1, DST
 
-// func dwTapsVNNI(dst *byte, tb *int32, w *int32, c, n, step, kw, dstep int, rq *dwReq)
+// DREQ for uint8 outputs clamped to [0, 255] with an even zero point
+// (mode 1): Z24 holds 1.5*2^52 + zero, so the rounded value already
+// includes the zero point (half to even is unchanged by an even offset);
+// negative values become 0 and VPMOVUSDB saturates at 255.
+#define DREQU(ACC, ACCY, DST) \
+	VEXTRACTI64X4 $1, ACC, Y7; \
+	VCVTDQ2PD Y7, Z7; \
+	VCVTDQ2PD ACCY, Z6; \
+	VFMADD213PD Z24, Z21, Z7; \
+	VFMADD213PD Z24, Z20, Z6; \
+	VPERMT2D Z7, Z25, Z6; \
+	VPMAXSD Z16, Z6, Z6; \
+	VPMOVUSDB Z6, X6; \
+	VMOVDQU8 X6, K1, DST
+
+// DREQ for int8 outputs clamped to [-128, 127] with an even zero point
+// (mode 2): the zero point in Z24 as in DREQU, VPMOVSDB saturates.
+#define DREQS(ACC, ACCY, DST) \
+	VEXTRACTI64X4 $1, ACC, Y7; \
+	VCVTDQ2PD Y7, Z7; \
+	VCVTDQ2PD ACCY, Z6; \
+	VFMADD213PD Z24, Z21, Z7; \
+	VFMADD213PD Z24, Z20, Z6; \
+	VPERMT2D Z7, Z25, Z6; \
+	VPMOVSDB Z6, X6; \
+	VMOVDQU8 X6, K1, DST
+
+// func dwTapsVNNI(dst *byte, tb *int32, w *int32, c, n, step, kw, dstep int, rq *dwReq, mode int, magic uint64)
 //
 // One output row of n pixels x c channels from a row of VPDPBUSD groups
 // (dwBuild3VBMI): for pixel p and channel ch,
@@ -204,10 +231,12 @@ b3ret:
 //
 // (step and dstep in dwords, b = ch/16, dot4 the VPDPBUSD sum of four
 // unsigned input bytes times four signed weight bytes) requantized as in
-// dwNHWCAVX512 into dst[p*c + ch]. Per 16-channel block the weights hold
+// dwNHWCAVX512 into dst[p*c + ch]. Mode 1 (uint8, bounds 0 and 255) and
+// mode 2 (int8, bounds -128 and 127), both for even zero points, take
+// magic = 1.5*2^52 + zero and requantize by saturation (DREQU, DREQS). Per 16-channel block the weights hold
 // kw x 16 dwords; loads past c channels read tb beyond the last pixel by
 // up to 15 dwords (unused lanes); stores are masked to c.
-TEXT ·dwTapsVNNI(SB), NOSPLIT, $0-72
+TEXT ·dwTapsVNNI(SB), NOSPLIT, $0-88
 	MOVQ c+24(FP), R12
 	MOVQ step+40(FP), R9
 	SHLQ $2, R9
@@ -225,6 +254,14 @@ TEXT ·dwTapsVNNI(SB), NOSPLIT, $0-72
 	VPBROADCASTD CX, Z18
 	MOVQ 40(AX), CX
 	VPBROADCASTD CX, Z19
+	MOVQ mode+72(FP), R8
+	TESTQ R8, R8
+	JZ tmode0
+	MOVQ magic+80(FP), AX
+	VPBROADCASTQ AX, Z24
+	VPXORD Z16, Z16, Z16
+
+tmode0:
 	XORQ BX, BX
 
 tblock:
@@ -279,10 +316,30 @@ ttap4:
 	DECQ AX
 	JNZ ttap4
 	LEAQ (R12)(R12*2), SI
+	CMPQ R8, $1
+	JEQ t4u
+	CMPQ R8, $2
+	JEQ t4s
 	DREQ(Z0, Y0, (R15))
 	DREQ(Z1, Y1, (R15)(R12*1))
 	DREQ(Z2, Y2, (R15)(R12*2))
 	DREQ(Z3, Y3, (R15)(SI*1))
+	JMP t4done
+
+t4u:
+	DREQU(Z0, Y0, (R15))
+	DREQU(Z1, Y1, (R15)(R12*1))
+	DREQU(Z2, Y2, (R15)(R12*2))
+	DREQU(Z3, Y3, (R15)(SI*1))
+	JMP t4done
+
+t4s:
+	DREQS(Z0, Y0, (R15))
+	DREQS(Z1, Y1, (R15)(R12*1))
+	DREQS(Z2, Y2, (R15)(R12*2))
+	DREQS(Z3, Y3, (R15)(SI*1))
+
+t4done:
 	LEAQ (R15)(R12*4), R15
 	LEAQ (DI)(R9*4), DI
 	SUBQ $4, CX
@@ -303,7 +360,21 @@ ttap1:
 	ADDQ $64, R13
 	DECQ AX
 	JNZ ttap1
+	CMPQ R8, $1
+	JEQ t1u
+	CMPQ R8, $2
+	JEQ t1s
 	DREQ(Z0, Y0, (R15))
+	JMP t1done
+
+t1u:
+	DREQU(Z0, Y0, (R15))
+	JMP t1done
+
+t1s:
+	DREQS(Z0, Y0, (R15))
+
+t1done:
 	ADDQ R12, R15
 	ADDQ R9, DI
 	DECQ CX
