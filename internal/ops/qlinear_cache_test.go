@@ -1,7 +1,6 @@
 package ops
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -81,54 +80,5 @@ func TestQLinearConvThreadedLarge(t *testing.T) {
 		one := qRun(t, "goslim", "QLinearConv", 1, attrs, kernel.Best(), 1, 1, map[int]bool{3: true}, in...)[0]
 		two := qRun(t, "goslim", "QLinearConv", 1, attrs, kernel.Best(), 2, 1, map[int]bool{3: true}, in...)[0]
 		qSame(t, "2 threads vs 1", two, one)
-	}
-}
-
-// TestQLinearConvFusedResidual checks goslim QLinearConv with a fused
-// residual (inputs R, R_scale, R_zero_point, sum_scale, sum_zero_point;
-// sum_act_min/sum_act_max) against the convolution followed by
-// com.microsoft QLinearAdd and the clamp, bit for bit: uint8 and int8,
-// both layouts, depthwise and dense, constant and run-time parameters,
-// every tier; and the arity errors.
-func TestQLinearConvFusedResidual(t *testing.T) {
-	r := rand.New(rand.NewPCG(87, 88))
-	for trial := range 8 {
-		dt := []tensor.DType{tensor.Uint8, tensor.Int8}[trial%2]
-		xl := trial%4 >= 2
-		c, m, cg := 8, 12, 8
-		if trial%3 == 2 {
-			m, cg = 8, 1 // depthwise
-		}
-		shape := []int{2, c, 7, 9}
-		if xl {
-			shape = []int{2, 7, 9, c}
-		}
-		in := qConvInputs(r, dt, shape, m, cg, 3, 3)
-		attrs := qLayoutAttrs(ir.Attrs{ir.IntsAttr("pads", 1, 1, 1, 1), ir.IntAttr("group", int64(c/cg))}, xl, xl)
-		conv := qRun(t, "goslim", "QLinearConv", 1, attrs, kernel.TierGeneric, 1, 1, map[int]bool{3: true}, in...)[0]
-		res := qRand(r, dt, []int(conv.Shape)...)
-		rs, rz, ss, sz := qVals(tensor.Float32, 0.04), qVals(dt, qRandZero(r, dt)), qVals(tensor.Float32, 0.07), qVals(dt, qRandZero(r, dt))
-		sumLo := int64(sz.Float64At(0)) // a fused Relu on the sum
-		add := qRun(t, "goslim", "QLinearAdd", 1, ir.Attrs{ir.IntAttr("act_min", sumLo)}, kernel.TierGeneric, 1, 1, nil,
-			conv, in[6], in[7], res, rs, rz, ss, sz)[0]
-		fused := append(append([]*tensor.Tensor{}, in...), res, rs, rz, ss, sz)
-		fattrs := append(attrs.Clone(), ir.IntAttr("sum_act_min", sumLo))
-		for _, consts := range []map[int]bool{{3: true}, {3: true, 1: true, 2: true, 4: true, 5: true, 6: true, 7: true, 10: true, 11: true, 12: true, 13: true}} {
-			for _, tier := range []kernel.Tier{kernel.TierGeneric, kernel.TierAVX2, kernel.Best()} {
-				if !tier.Available() {
-					continue
-				}
-				got := qRun(t, "goslim", "QLinearConv", 1, fattrs, tier, 1, 1, consts, fused...)[0]
-				qSame(t, fmt.Sprintf("trial %d %v channels-last %v %v", trial, dt, xl, tier), got, add)
-			}
-		}
-	}
-	in := qConvInputs(r, tensor.Uint8, []int{1, 4, 5, 5}, 4, 4, 3, 3)
-	extra := append(append([]*tensor.Tensor{}, in...), qRand(r, tensor.Uint8, 1, 4, 3, 3))
-	if _, err := qRunErr("", "QLinearConv", 10, nil, kernel.Best(), 1, 1, nil, append(extra, nil, nil, nil, nil)...); err == nil {
-		t.Error("ai.onnx QLinearConv with 14 inputs accepted")
-	}
-	if _, err := qRunErr("goslim", "QLinearConv", 1, nil, kernel.Best(), 1, 1, nil, extra...); err == nil {
-		t.Error("goslim QLinearConv with 10 inputs accepted")
 	}
 }

@@ -1,11 +1,8 @@
 package ops
 
 import (
-	"math"
-
 	q8 "github.com/goslim/goslim/internal/int8"
 	"github.com/goslim/goslim/internal/kernel"
-	"github.com/goslim/goslim/ir"
 	"github.com/goslim/goslim/tensor"
 )
 
@@ -36,16 +33,6 @@ import (
 // scales) a run allocates nothing: the resolved window and conv shape are
 // cached per input shape, the batch arguments live in the kernel and the
 // workspace is the node's scratch.
-//
-// A goslim-domain QLinearConv may carry a fused residual connection: five
-// more inputs R, R_scale, R_zero_point, sum_scale, sum_zero_point and the
-// int attributes sum_act_min/sum_act_max give
-//
-//	out = QLinearAdd(y, y_scale, y_zero_point, R, R_scale, R_zero_point, sum_scale, sum_zero_point)
-//
-// clamped to [sum_act_min, sum_act_max] (R in the output's layout and
-// shape), the bits of the two ops run apart; q8.ConvBatch adds R to each
-// block of output rows while it is in cache.
 type qconvKernel struct {
 	q            *qCommon
 	integer      bool // ConvInteger
@@ -65,15 +52,6 @@ type qconvKernel struct {
 	zwI, biasI      int
 	cache           qconvCache
 	args            q8.BatchArgs // reused by every run (no allocation)
-	// res: goslim QLinearConv with a fused residual QLinearAdd (inputs 9-13:
-	// R, R_scale, R_zero_point, sum_scale, sum_zero_point; attributes
-	// sum_act_min/sum_act_max clamp the sum). add caches its constants.
-	res          bool
-	sumLo, sumHi int32
-	add          q8.AddParams
-	addKey       [6]*tensor.Tensor // build-time constants y_scale, y_zero_point, R_scale, R_zero_point, sum_scale, sum_zero_point
-	addConst     bool              // all six are constants
-	addOK        bool              // add holds their constants
 }
 
 // qconvCache is the resolution of the last run's input and weight
@@ -129,31 +107,6 @@ func buildQConv(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
 	}
 	if k.yLast, err = qLayoutAttr(info, "y_channels_last"); err != nil {
 		return nil, err
-	}
-	if len(info.Node.Inputs) > 9 {
-		if info.Node.Domain != "goslim" || k.integer {
-			return nil, info.Errorf("%s takes at most 9 inputs, got %d (a fused residual is a goslim-domain QLinearConv)", info.Node.Op, len(info.Node.Inputs))
-		}
-		if len(info.Node.Inputs) != 14 {
-			return nil, info.Errorf("QLinearConv with a fused residual takes 14 inputs (R, R_scale, R_zero_point, sum_scale, sum_zero_point after B), got %d", len(info.Node.Inputs))
-		}
-		for i := 9; i < 14; i++ {
-			if info.Node.Inputs[i] == ir.NoValue {
-				return nil, info.Errorf("QLinearConv with a fused residual: input %d is missing", i)
-			}
-		}
-		a := info.Attrs()
-		lo, hi := a.Int("sum_act_min", math.MinInt32), a.Int("sum_act_max", math.MaxInt32)
-		if lo < math.MinInt32 || hi > math.MaxInt32 || lo > hi {
-			return nil, info.Errorf("sum_act_min %d, sum_act_max %d: want an int32 range with sum_act_min <= sum_act_max", lo, hi)
-		}
-		k.res, k.sumLo, k.sumHi = true, int32(lo), int32(hi)
-		k.addConst = true
-		for j, i := range []int{6, 7, 10, 11, 12, 13} {
-			t, ok := qConstIn(info, i)
-			k.addConst = k.addConst && ok && t != nil
-			k.addKey[j] = t
-		}
 	}
 	if k.integer {
 		k.xIdx, k.wIdx, k.zxI, k.zwI, k.biasI = 0, 1, 2, 3, -1
@@ -315,18 +268,6 @@ func (k *qconvKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	if bias != nil {
 		a.Bias = bias.I32()
 	}
-	a.Residual, a.ResAdd = nil, nil
-	if k.res {
-		r := in[9]
-		if r == nil || r.DType != odt || !r.Shape.Equal(y.Shape) {
-			return c.Errorf("residual R: want %v of shape %v (the output's), got %v", odt, y.Shape, r)
-		}
-		p, err := k.addParams(c, in, odt)
-		if err != nil {
-			return err
-		}
-		a.Residual, a.ResAdd = qBytes(r), p
-	}
 	switch yd := y.Data.(type) {
 	case []uint8:
 		err = q8.ConvBatch(k.q.tier, &cs.s, cw, a, yd)
@@ -335,7 +276,7 @@ func (k *qconvKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 	case []int32:
 		err = q8.ConvBatch(k.q.tier, &cs.s, cw, a, yd)
 	}
-	a.X, a.WS, a.Bias, a.Par, a.Residual = nil, nil, nil, nil, nil // keep no reference to this run's tensors
+	a.X, a.WS, a.Bias, a.Par = nil, nil, nil, nil // keep no reference to this run's tensors
 	if err != nil {
 		return c.Errorf("%v", err)
 	}
@@ -343,54 +284,6 @@ func (k *qconvKernel) Run(c *kernel.Ctx, in, out []*tensor.Tensor) error {
 		qClampI32(yi, k.q.lo, k.q.hi)
 	}
 	return nil
-}
-
-// addParams returns the fused residual addition's constants (QLinearAdd
-// of the convolution's output, scale y_scale and zero point
-// y_zero_point, and R), cached while the scale and zero-point inputs are
-// the same tensors.
-func (k *qconvKernel) addParams(c *kernel.Ctx, in []*tensor.Tensor, dt tensor.DType) (*q8.AddParams, error) {
-	key := [6]*tensor.Tensor{opt(in, 6), opt(in, 7), opt(in, 10), opt(in, 11), opt(in, 12), opt(in, 13)}
-	same := k.addConst && key == k.addKey
-	if k.addOK && same {
-		return &k.add, nil
-	}
-	sy, err := qScales(c, key[0], "y_scale", 1)
-	if err != nil {
-		return nil, err
-	}
-	sr, err := qScales(c, key[2], "R_scale", 1)
-	if err != nil {
-		return nil, err
-	}
-	ss, err := qScales(c, key[4], "sum_scale", 1)
-	if err != nil {
-		return nil, err
-	}
-	zy, err := qZero1(c, key[1], "y_zero_point", dt)
-	if err != nil {
-		return nil, err
-	}
-	zr, err := qZero1(c, key[3], "R_zero_point", dt)
-	if err != nil {
-		return nil, err
-	}
-	zs, err := qZero1(c, key[5], "sum_zero_point", dt)
-	if err != nil {
-		return nil, err
-	}
-	lo, hi := int32(0), int32(255)
-	if dt == tensor.Int8 {
-		lo, hi = -128, 127
-	}
-	lo, hi = max(lo, k.sumLo), min(hi, k.sumHi)
-	if lo > hi {
-		return nil, c.Errorf("sum_act_min %d, sum_act_max %d leave no %v value", k.sumLo, k.sumHi, dt)
-	}
-	k.add = q8.AddParams{Signed: dt == tensor.Int8, Za: zy, Zb: zr, Zc: zs,
-		Ra: float64(sy[0]) / float64(ss[0]), Rb: float64(sr[0]) / float64(ss[0]), Lo: lo, Hi: hi}
-	k.addOK = same
-	return &k.add, nil
 }
 
 // resolve checks the input and weight shapes, resolves the window and
