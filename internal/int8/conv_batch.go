@@ -51,15 +51,6 @@ type BatchArgs struct {
 	Threads int
 	Par     Parallelizer
 
-	// Residual, when set, holds N images in layout Out added to the
-	// requantized result as com.microsoft QLinearAdd does with ResAdd's
-	// constants (A = this convolution's 8-bit output, B = Residual): a
-	// residual connection fused into the convolution, applied to each
-	// block of NHWC output rows while they are in cache (8-bit outputs
-	// only).
-	Residual []uint8
-	ResAdd   *AddParams
-
 	task batchTask // the call's state (the parallel task)
 	// The depthwise call's parallel task, per output type (kept here so
 	// that threaded calls allocate nothing).
@@ -109,23 +100,11 @@ func ConvBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvW
 	if err := checkRunArgs(s, a.Signed, a.Zero, a.Bias, a.Req, y); err != nil {
 		return err
 	}
-	if a.Residual != nil || a.ResAdd != nil {
-		if _, ok := any(y).([]int32); ok || a.Residual == nil || a.ResAdd == nil {
-			return fmt.Errorf("int8: conv: a residual needs its addition constants and an 8-bit output")
-		}
-		if len(a.Residual) < a.N*outImg {
-			return fmt.Errorf("int8: conv: residual of %d values for %d outputs", len(a.Residual), a.N*outImg)
-		}
-	}
 	if cw.Depthwise() {
 		if need := dwBatchScratch(s, a.N, a.Threads, a.In, a.Out); len(a.WS) < need {
 			return fmt.Errorf("int8: conv: workspace of %d words, want %d", len(a.WS), need)
 		}
-		if err := convDepthwiseBatch(tier, s, cw, a, y); err != nil {
-			return err
-		}
-		a.addResidual(tier, y, 0, a.N*outImg)
-		return nil
+		return convDepthwiseBatch(tier, s, cw, a, y)
 	}
 	// The call's plan, built once: the workspace must hold it (BatchScratch
 	// is the largest plan of any path, so it always does).
@@ -150,29 +129,7 @@ func ConvBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvW
 	}
 	convBatchGemm(t)
 	t.s, t.cw, t.a, t.yb, t.y32, t.off, t.buf, t.zrow, t.ws = nil, nil, nil, nil, nil, nil, nil, nil, nil
-	if a.Out == NCHW {
-		// NHWC blocks got their residual as they were written (emit).
-		a.addResidual(tier, y, 0, a.N*outImg)
-	}
 	return nil
-}
-
-// addResidual adds a.Residual to the 8-bit outputs y[i0:i1] (nothing
-// without a residual).
-func (a *BatchArgs) addResidual(tier kernel.Tier, y any, i0, i1 int) {
-	if a.Residual == nil {
-		return
-	}
-	var yb []uint8
-	switch yt := y.(type) {
-	case []uint8:
-		yb = yt
-	case []int8:
-		yb = bytesOfI8(yt)
-	default:
-		return
-	}
-	AddBytes(tier, a.ResAdd, yb[i0:i1], yb[i0:i1], a.Residual[i0:i1])
 }
 
 // viewT views the first n elements of int32 words w as T values.

@@ -1036,9 +1036,6 @@ func (t *batchTask) emit(acc []int32, tmp []uint8, q0, n int) {
 		a.Req.RowsBytes(t.tier, dst, acc, n, M, 0, t.off)
 	}
 	if a.Out == NHWC {
-		if a.Residual != nil {
-			AddBytes(t.tier, a.ResAdd, dst, dst, a.Residual[q0*M:(q0+n)*M])
-		}
 		return
 	}
 	// Transpose the requantized rows into each image's channel planes.
