@@ -88,8 +88,11 @@ const dwMaxStackTaps = 64
 
 // convDepthwiseBatch is ConvBatch for depthwise weights (C = M = Group):
 // the same results, bit for bit, as ConvRef on every image, for every
-// tier, layout pair and thread count. It allocates nothing when a.Threads
-// <= 1 (one small task otherwise) and for kernels of up to 64 taps.
+// tier, layout pair and thread count. With a long-lived a it allocates
+// nothing (the parallel task lives in a), except on the asm tiers for
+// large kernels whose row pointer lists outgrow their stack arrays
+// (2*ceil(taps/2) pointers per column segment; e.g. a padded 7x7 kernel),
+// which take them from the heap per row.
 func convDepthwiseBatch[T uint8 | int8 | int32](tier kernel.Tier, s *ConvShape, cw *ConvWeights, a *BatchArgs, y []T) error {
 	if err := s.check(); err != nil {
 		return err
@@ -399,20 +402,7 @@ func (t *dwTask[T]) Run(lo, hi int) {
 // dwKW returns the range [kw0, kw1) of kernel columns that fall inside the
 // image for output column ow (kw0 = kw1 = 0 when none does).
 func dwKW(s *ConvShape, ow int) (int, int) {
-	base := ow*s.SW - s.PadL
-	kw0 := 0
-	if base < 0 {
-		kw0 = (-base + s.DW - 1) / s.DW
-	}
-	last := s.W - 1 - base
-	if last < 0 {
-		return 0, 0
-	}
-	kw1 := min(s.KW, last/s.DW+1)
-	if kw0 >= kw1 {
-		return 0, 0
-	}
-	return kw0, kw1
+	return poolTaps(ow, s.SW, s.PadL, s.DW, s.KW, s.W)
 }
 
 // dwSegments splits the output columns into runs with the same range of
