@@ -90,11 +90,7 @@ func buildMaxPool8(info *kernel.Info) (kernel.Kernel, error) {
 	if len(info.Node.Outputs) > 1 && info.Node.Outputs[1] != ir.NoValue {
 		return nil, info.Errorf("goslim.MaxPool has no Indices output")
 	}
-	xl, err := qLayoutAttr(info, "x_channels_last")
-	if err != nil {
-		return nil, err
-	}
-	yl, err := qLayoutAttr(info, "y_channels_last")
+	xl, yl, err := qReadLayouts(info)
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,15 @@ type qconvCache struct {
 	y    tensor.Shape // physical output shape
 }
 
+// qReadLayouts reads x_channels_last and y_channels_last (see qLayoutAttr).
+func qReadLayouts(info *kernel.Info) (x, y bool, err error) {
+	if x, err = qLayoutAttr(info, "x_channels_last"); err != nil {
+		return false, false, err
+	}
+	y, err = qLayoutAttr(info, "y_channels_last")
+	return x, y, err
+}
+
 // qLayoutAttr reads the 0/1 layout attribute name of a node; nonzero
 // values are accepted on goslim-domain nodes only.
 func qLayoutAttr(info *kernel.Info, name string) (bool, error) {
@@ -102,10 +111,7 @@ func buildQConv(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
 		return nil, info.Errorf("group %d must be positive", g)
 	}
 	k := &qconvKernel{q: q, win: win, group: int(g), integer: info.Node.Op == "ConvInteger"}
-	if k.xLast, err = qLayoutAttr(info, "x_channels_last"); err != nil {
-		return nil, err
-	}
-	if k.yLast, err = qLayoutAttr(info, "y_channels_last"); err != nil {
+	if k.xLast, k.yLast, err = qReadLayouts(info); err != nil {
 		return nil, err
 	}
 	if k.integer {

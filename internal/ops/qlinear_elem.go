@@ -160,11 +160,7 @@ func buildQBinary(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
 		k.consts[j] = t
 		k.constOK = k.constOK && ok
 	}
-	xl, err := qLayoutAttr(info, "x_channels_last")
-	if err != nil {
-		return nil, err
-	}
-	yl, err := qLayoutAttr(info, "y_channels_last")
+	xl, yl, err := qReadLayouts(info)
 	if err != nil {
 		return nil, err
 	}
@@ -769,11 +765,7 @@ func buildQPool(info *kernel.Info, q *qCommon) (kernel.Kernel, error) {
 	if cl != 0 && cl != 1 {
 		return nil, info.Errorf("channels_last = %d, want 0 or 1", cl)
 	}
-	xl, err := qLayoutAttr(info, "x_channels_last")
-	if err != nil {
-		return nil, err
-	}
-	yl, err := qLayoutAttr(info, "y_channels_last")
+	xl, yl, err := qReadLayouts(info)
 	if err != nil {
 		return nil, err
 	}
