@@ -9,9 +9,6 @@ import (
 )
 
 //go:noescape
-func addBytesAVX512(y, a, b *byte, n int, signed int, za, zb int32, ra, rb, zc, lo, hi float64)
-
-//go:noescape
 func addBytesF32AVX512(y, a, b *byte, n int, signed int, za, zb int32, ra, rb, zc, lo, hi float64, ra32, rb32, thr, zc32, lo32, hi32 float32)
 
 // addF32Threshold returns the tie threshold of the float32 kernel for p
@@ -46,12 +43,12 @@ func AddBytes(t kernel.Tier, p *AddParams, y, a, b []uint8) {
 			if p.Signed {
 				s = 1
 			}
-			if thr, ok := addF32Threshold(p); ok {
-				addBytesF32AVX512(&y[0], &a[0], &b[0], v, s, p.Za, p.Zb, p.Ra, p.Rb, float64(p.Zc), float64(p.Lo), float64(p.Hi),
-					float32(p.Ra), float32(p.Rb), thr, float32(p.Zc), float32(p.Lo), float32(p.Hi))
-			} else {
-				addBytesAVX512(&y[0], &a[0], &b[0], v, s, p.Za, p.Zb, p.Ra, p.Rb, float64(p.Zc), float64(p.Lo), float64(p.Hi))
+			thr, ok := addF32Threshold(p)
+			if !ok {
+				thr = -1 // every group in float64 lanes
 			}
+			addBytesF32AVX512(&y[0], &a[0], &b[0], v, s, p.Za, p.Zb, p.Ra, p.Rb, float64(p.Zc), float64(p.Lo), float64(p.Hi),
+				float32(p.Ra), float32(p.Rb), thr, float32(p.Zc), float32(p.Lo), float32(p.Hi))
 		}
 	}
 	addBytesGo(p, y[v:], a[v:], b[v:])

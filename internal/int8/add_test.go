@@ -18,6 +18,7 @@ func TestAddBytesMatchesOne(t *testing.T) {
 		{Signed: true, Za: -3, Zb: 5, Zc: -10, Ra: 0.25, Rb: 0.75, Lo: -128, Hi: 127},
 		{Signed: true, Za: 0, Zb: 0, Zc: 0, Ra: 0.013, Rb: 2.5, Lo: -20, Hi: 100},
 		{Za: 17, Zb: 200, Zc: 90, Ra: 0.3333333333, Rb: 0.6666666667, Lo: 90, Hi: 255}, // fused Relu
+		{Za: 128, Zb: 127, Zc: 128, Ra: 5000.25, Rb: 0.001, Lo: 0, Hi: 255}, // beyond the float32 bound: float64 lanes only
 	}
 	for i := range 4 {
 		params = append(params, AddParams{Signed: i%2 == 1, Za: int32(rng.IntN(256)) - 128*int32(i%2), Zb: int32(rng.IntN(256)) - 128*int32(i%2),
