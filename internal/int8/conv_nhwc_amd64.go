@@ -67,20 +67,7 @@ func convTapsVNNI16(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int3
 // that the slices hold everything the kernel reads and writes.
 func convTapsAsm(mr, taps, cg int, a []uint8, lda int, offs []int, b []int8, c []int32, ldc, rows, ncols, nt int) bool {
 	nc := convTapsCols(mr)
-	if nc == 0 || taps < 1 || len(offs) < taps || cg < 1 || rows < 1 || rows > mr ||
-		ncols < 1 || ncols > nc || nt < 1 || (nt > 1 && rows != mr) {
-		panic("int8: bad convolution tile")
-	}
-	maxOff := 0
-	for _, o := range offs[:taps] {
-		if o < 0 {
-			panic("int8: negative tap offset")
-		}
-		maxOff = max(maxOff, o)
-	}
-	_ = a[(nt*mr-1)*lda+maxOff+4*cg-1]
-	_ = b[(taps*cg-1)*nr*4+4*nc-1]
-	_ = c[((nt-1)*mr+rows-1)*ldc+ncols-1]
+	checkTapTile(mr, nc, taps, cg, a, lda, offs, b, c, ldc, rows, ncols, nt)
 	m0 := uint64(1)<<min(ncols, 16) - 1
 	m1 := uint64(0)
 	if ncols > 16 {
@@ -177,19 +164,7 @@ func convTapsAVX2(taps, cg int, a *uint8, lda int, offs *int, b *int8, c *int32,
 // kernel reads and writes.
 func convTapsYmmAsm(vnni bool, taps, cg int, a []uint8, lda int, offs []int, b []int8, c []int32, ldc, rows, ncols, nt int) bool {
 	const mr, nc = 6, 16
-	if taps < 1 || len(offs) < taps || cg < 1 || rows < 1 || rows > mr || ncols < 1 || ncols > nc || nt < 1 || (nt > 1 && rows != mr) {
-		panic("int8: bad convolution tile")
-	}
-	maxOff := 0
-	for _, o := range offs[:taps] {
-		if o < 0 {
-			panic("int8: negative tap offset")
-		}
-		maxOff = max(maxOff, o)
-	}
-	_ = a[(nt*mr-1)*lda+maxOff+4*cg-1]
-	_ = b[(taps*cg-1)*nr*4+4*nc-1]
-	_ = c[((nt-1)*mr+rows-1)*ldc+ncols-1]
+	checkTapTile(mr, nc, taps, cg, a, lda, offs, b, c, ldc, rows, ncols, nt)
 	if vnni {
 		convTapsAVXVNNI(taps, cg, &a[0], lda, &offs[0], &b[0], &c[0], ldc, rows, ncols, nt)
 	} else {
@@ -221,4 +196,24 @@ func requantTabAsm(dst []byte, acc, tab []int32, check bool, zero, lo, hi int32)
 	requantConvAVX512(&dst[0], &acc[0], n, &tab[0], period, b2i(check), zero, lo, hi, float32(lo), float32(hi),
 		float32(float64(zero)+c), float32(float64(Lo)+c), float32(float64(Hi)+c), b2i(Lo < 0))
 	return true
+}
+
+// checkTapTile panics unless a tap kernel call of mr x nc tiles (nc == 0:
+// no such kernel) stays inside its slices: a programming error, not bad
+// model input.
+func checkTapTile(mr, nc, taps, cg int, a []uint8, lda int, offs []int, b []int8, c []int32, ldc, rows, ncols, nt int) {
+	if nc == 0 || taps < 1 || len(offs) < taps || cg < 1 || rows < 1 || rows > mr ||
+		ncols < 1 || ncols > nc || nt < 1 || (nt > 1 && rows != mr) {
+		panic("int8: bad convolution tile")
+	}
+	maxOff := 0
+	for _, o := range offs[:taps] {
+		if o < 0 {
+			panic("int8: negative tap offset")
+		}
+		maxOff = max(maxOff, o)
+	}
+	_ = a[(nt*mr-1)*lda+maxOff+4*cg-1]
+	_ = b[(taps*cg-1)*nr*4+4*nc-1]
+	_ = c[((nt-1)*mr+rows-1)*ldc+ncols-1]
 }

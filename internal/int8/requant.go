@@ -134,16 +134,7 @@ func (r *Requant) RowBytes(t kernel.Tier, dst []byte, acc []int32, ch int, add i
 // the vector kernel in one call.
 func (r *Requant) RowsBytes(t kernel.Tier, dst []byte, acc []int32, rows, n, ch0 int, add []int32) {
 	if n%16 == 0 && n > 0 && rows > 1 && requantAsm(t) && r.vmult != nil && len(dst) >= rows*n && len(acc) >= rows*n && (add == nil || len(add) >= n) {
-		astep := 64
-		if add == nil {
-			add, astep = requantZeros[:], 0
-		}
-		mult, shift, mstep := r.vmult, r.vshift, 0
-		if len(r.Mult) > 1 {
-			mult, shift, mstep = r.vmult[ch0:ch0+n], r.vshift[ch0:ch0+n], 64
-		}
-		z := int64(r.Zero)
-		requantColsAsm(dst[:rows*n], acc, add, astep, mult, shift, mstep, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, n/16)
+		r.colsAsm(dst[:rows*n], acc, ch0, n, add, n/16)
 		return
 	}
 	for i := range rows {
@@ -164,6 +155,13 @@ func (r *Requant) ColsBytes(t kernel.Tier, dst []byte, acc []int32, ch0 int, add
 		RequantCols(dst, acc, r, ch0, add)
 		return
 	}
+	r.colsAsm(dst, acc, ch0, n, add, 0)
+}
+
+// colsAsm runs the AVX-512 requantization on dst (len(dst) values; the
+// channels ch0..ch0+n-1 and additions add repeat every period groups of
+// 16 values, 0: no repeat).
+func (r *Requant) colsAsm(dst []byte, acc []int32, ch0, n int, add []int32, period int) {
 	astep := 64
 	if add == nil {
 		add, astep = requantZeros[:], 0
@@ -173,7 +171,7 @@ func (r *Requant) ColsBytes(t kernel.Tier, dst []byte, acc []int32, ch0 int, add
 		mult, shift, mstep = r.vmult[ch0:ch0+n], r.vshift[ch0:ch0+n], 64
 	}
 	z := int64(r.Zero)
-	requantColsAsm(dst, acc, add, astep, mult, shift, mstep, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, 0)
+	requantColsAsm(dst, acc, add, astep, mult, shift, mstep, r.Zero, int64(r.Lo)-z, int64(r.Hi)-z, period)
 }
 
 // Channels returns the number of multipliers (1 for per-tensor).
